@@ -1,0 +1,283 @@
+"""Apache Kafka in KRaft mode, one node, run from Maven Central jars.
+
+``install`` resolves ``org.apache.kafka:kafka_2.13``, ``kafka-tools`` and a
+log4j2 binding with Maven (``deploy/local/kafka/pom.xml``) into the tools
+folder. ``start`` formats the storage once with ``kafka.tools.StorageTool
+format --standalone`` and runs ``kafka.Kafka`` with a generated
+``server.properties``: replication factor 1 for the internal topics and no
+initial rebalance delay, as a single node needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import shutil
+import uuid
+from pathlib import Path
+
+from hub.stack.base import require_program
+from hub.stack.config import StackConfig
+from hub.stack.process import (
+    StackError,
+    alive,
+    port_open,
+    read_pid,
+    run,
+    spawn,
+    tail,
+    terminate,
+    wait_until,
+)
+
+NAME = "kafka"
+HOST = "127.0.0.1"
+
+_SERVER_PROPERTIES = """\
+# Written by `svdhub stack up`; edit deploy/local/stack.toml instead.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers={host}:{controller_port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data_dir}
+num.partitions=3
+auto.create.topics.enable=false
+# One node: every internal topic has a single replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+default.replication.factor=1
+min.insync.replicas=1
+group.initial.rebalance.delay.ms=0
+"""
+
+_LOG4J2 = """\
+status = warn
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = {log_file}
+appender.file.filePattern = {log_file}.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+class Kafka:
+    """The broker+controller process of the local stack."""
+
+    name = NAME
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.settings = config.kafka
+        self.libs = config.tools_dir / f"kafka-{self.settings.version}" / "libs"
+        self.home = config.state_dir / "kafka"
+        self.data_dir = self.home / "data"
+        self.properties = self.home / "server.properties"
+        self.log4j = self.home / "log4j2.properties"
+        self.server_log = self.home / "server.log"
+        self.stdout_log = self.home / "stdout.log"
+        self.pid_file = self.home / "kafka.pid"
+        self.format_record = self.home / "formatted.json"
+
+    # -- install -----------------------------------------------------------
+
+    def installed(self) -> bool:
+        return (self.libs / f"kafka_2.13-{self.settings.version}.jar").is_file()
+
+    def install(self) -> None:
+        if self.installed():
+            return
+        require_program(NAME, "java", "openjdk-17-jre-headless")
+        mvn = require_program(NAME, "mvn", "maven")
+        pom = self.config.project_root / "deploy" / "local" / "kafka" / "pom.xml"
+        staging = self.libs.with_name("libs.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        run(
+            NAME,
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+                f"-Dkafka.version={self.settings.version}",
+                f"-Dlog4j.version={self.settings.log4j_version}",
+                f"-Dslf4j.version={self.settings.slf4j_version}",
+            ],
+            timeout=1200,
+        )
+        if not (staging / f"kafka_2.13-{self.settings.version}.jar").is_file():
+            raise StackError(
+                NAME,
+                f"Maven finished but kafka_2.13-{self.settings.version}.jar is not in {staging}",
+            )
+        shutil.rmtree(self.libs, ignore_errors=True)
+        staging.rename(self.libs)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        java = require_program(NAME, "java", "openjdk-17-jre-headless")
+        return [
+            java,
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.log4j}",
+            "-cp",
+            f"{self.libs}/*",
+            main,
+            *args,
+        ]
+
+    def running(self) -> bool:
+        pid = read_pid(self.pid_file)
+        return pid is not None and alive(pid, str(self.properties))
+
+    def start(self) -> None:
+        if not self.installed():
+            raise StackError(NAME, f"jars not found in {self.libs}; run `svdhub stack install`")
+        for port in (self.settings.port, self.settings.controller_port):
+            if port_open(port):
+                raise StackError(
+                    NAME,
+                    f"port {port} is already in use by another process; "
+                    "choose other ports in deploy/local/stack.toml",
+                )
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.properties.write_text(
+            _SERVER_PROPERTIES.format(
+                host=HOST,
+                port=self.settings.port,
+                controller_port=self.settings.controller_port,
+                data_dir=self.data_dir,
+            ),
+            encoding="utf-8",
+        )
+        self.log4j.write_text(_LOG4J2.format(log_file=self.server_log), encoding="utf-8")
+        self._format_once()
+        spawn(
+            NAME,
+            self._java("kafka.Kafka", str(self.properties), heap=self.settings.heap),
+            self.stdout_log,
+            self.pid_file,
+        )
+
+    def _format_once(self) -> None:
+        """Format the log directory, once. The controller's address is written
+        into the storage, so a changed controller port means a fresh format."""
+        wanted = {
+            "controller_port": self.settings.controller_port,
+            "version": self.settings.version,
+        }
+        if (self.data_dir / "meta.properties").is_file():
+            try:
+                recorded = json.loads(self.format_record.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                recorded = None
+            if recorded == wanted:
+                return
+            shutil.rmtree(self.data_dir)
+        cluster_id = _kafka_cluster_id()
+        run(
+            NAME,
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.properties),
+            ),
+            timeout=120,
+        )
+        self.format_record.write_text(json.dumps(wanted), encoding="utf-8")
+
+    def ready(self) -> bool:
+        return port_open(self.settings.port) and _broker_answers(self.address())
+
+    def wait_ready(self, deadline: float) -> None:
+        wait_until(
+            NAME,
+            "ready",
+            self.ready,
+            deadline,
+            log_file=self._log_for_errors(),
+            still_running=self.running,
+        )
+
+    def _log_for_errors(self) -> Path:
+        # The JVM prints fatal start-up errors on stdout; the rest goes to server.log.
+        return self.server_log if tail(self.server_log) else self.stdout_log
+
+    def stop(self) -> None:
+        pid = read_pid(self.pid_file)
+        if pid is not None:
+            terminate(NAME, pid, str(self.properties), timeout=60)
+        self.pid_file.unlink(missing_ok=True)
+
+    # -- description -------------------------------------------------------
+
+    def version(self) -> str:
+        return self.settings.version
+
+    def address(self) -> str:
+        return f"{HOST}:{self.settings.port}"
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.address()}
+
+
+def _kafka_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding
+    (what ``kafka-storage random-uuid`` prints)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+
+
+def _broker_answers(bootstrap: str) -> bool:
+    """True when the broker answers a metadata request and is not fenced."""
+    from kafka import KafkaAdminClient  # noqa: PLC0415 - slow import, only for probes
+    from kafka.errors import KafkaError  # noqa: PLC0415
+
+    quiet = logging.getLogger("kafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    admin = None
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=3000,
+            connections_max_idle_ms=10000,
+            client_id="svdhub-probe",
+        )
+        brokers = admin.describe_cluster().get("brokers", [])
+        return any(not broker.get("is_fenced", False) for broker in brokers)
+    except (KafkaError, OSError, ValueError):
+        return False
+    finally:
+        if admin is not None:
+            admin.close()
+        quiet.setLevel(level)

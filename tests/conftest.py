@@ -1,0 +1,7 @@
+"""Test-suite wiring. Fixture modules are registered here, in one list."""
+
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.kafka",
+    "tests.fixtures.sql",
+]

@@ -1,0 +1,96 @@
+"""`svdhub stack up|status|down` as a user runs them, on a stack of its own.
+
+This starts a second, private stack (its own state folder and free ports),
+so it does not disturb the session's services or a developer's stack.
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.stack import Stack, StackConfig
+from hub.stack.process import cmdline, port_open
+from tests.fixtures.services import stack_config_on_free_ports, unavailable
+
+pytestmark = [pytest.mark.needs_services, pytest.mark.slow]
+
+
+def svdhub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def private_stack(tmp_path: Path) -> Iterator[tuple[StackConfig, dict[str, str]]]:
+    state = StackConfig.load().state_dir / f"lifecycle-{os.getpid()}"
+    config = stack_config_on_free_ports(state)
+    config_file = tmp_path / "stack.toml"
+    config_file.write_text(config.to_toml(), encoding="utf-8")
+    env = {**os.environ, "SVDHUB_HOME": str(state), "SVDHUB_STACK_CONFIG": str(config_file)}
+    for variable in ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL"):
+        env.pop(variable, None)
+    yield config, env
+    Stack(config).down()  # whatever the test did, leave nothing running
+
+
+def stack_processes(state: Path) -> list[str]:
+    """Command lines of live processes that refer to this stack's state folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and str(state) in (line := cmdline(int(entry.name))):
+            found.append(f"{entry.name}: {line}")
+    return found
+
+
+def test_up_is_idempotent_and_down_leaves_nothing_behind(
+    private_stack: tuple[StackConfig, dict[str, str]],
+) -> None:
+    config, env = private_stack
+    first = svdhub("stack", "up", env=env)
+    if first.returncode != 0:
+        unavailable("local stack", first.stderr[-2000:])
+    assert first.stdout.count("started") == 3, first.stdout
+    env_file = config.state_dir / "stack.env"
+    written = env_file.read_text(encoding="utf-8")
+    for variable in ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL"):
+        assert f"{variable}=" in written
+    pids_before = sorted(stack_processes(config.state_dir))
+    assert pids_before, "no process refers to the stack's state folder"
+
+    second = svdhub("stack", "up", env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("already up") == 3, second.stdout
+    assert sorted(stack_processes(config.state_dir)) == pids_before  # nothing restarted
+
+    status = svdhub("stack", "status", env=env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = {line.split()[0]: line.split() for line in status.stdout.splitlines()}
+    assert lines["kafka"][1:3] == ["up", config.kafka.version]
+    assert lines["opa"][1:3] == ["up", config.opa.version]
+    assert lines["postgres"][1] == "up"
+
+    down = svdhub("stack", "down", env=env)
+    assert down.returncode == 0, down.stderr
+    assert stack_processes(config.state_dir) == []
+    for port in (
+        config.kafka.port,
+        config.kafka.controller_port,
+        config.opa.port,
+        config.postgres.port,
+    ):
+        assert not port_open(port), f"port {port} still open after stack down"
+    assert not env_file.exists()
+
+    after = svdhub("stack", "status", env=env)
+    assert after.returncode == 3
+    assert after.stdout.count(" down ") == 3, after.stdout

@@ -1,0 +1,46 @@
+"""The svdhub command: help on every subcommand, exit codes."""
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from hub.cli import app
+
+runner = CliRunner()
+
+
+def all_command_paths() -> list[list[str]]:
+    root = get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: object, prefix: list[str]) -> None:
+        paths.append(prefix)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*prefix, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", all_command_paths(), ids=lambda p: " ".join(p) or "svdhub")
+def test_every_command_has_help(path: list[str]) -> None:
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_stack_commands_are_all_there() -> None:
+    names = {tuple(p) for p in all_command_paths()}
+    for sub in ("install", "up", "status", "down", "env"):
+        assert ("stack", sub) in names
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["no-such-command"])
+    assert result.exit_code == 2
+
+
+def test_unknown_component_fails_with_a_message() -> None:
+    result = runner.invoke(app, ["stack", "status", "--only", "zookeeper"])
+    assert result.exit_code == 1
+    assert "unknown component(s): zookeeper" in result.output
