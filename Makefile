@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 OPA    := .hub/tools/bin/opa
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup up down status demo test test-fast check fix policy-check clean
+.PHONY: help setup up down status demo test test-fast bench check fix clean
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,11 +42,15 @@ test: setup ## Run the whole suite against real Kafka, OPA and PostgreSQL
 test-fast: $(STAMP) ## Run the tests that need no services (seconds)
 	$(BIN)/pytest -q -m "not needs_services and not slow"
 
-check: setup ## Lint, type-check, import contracts, policy format and check (changes nothing)
+bench: setup ## Run the benchmarks; report in .hub/bench/ (ratios against same-run baselines)
+	$(BIN)/python -m tests.bench
+
+check: setup ## Lint, type-check, import contracts, schema compatibility, policies (changes nothing)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/svdhub schemas check
 	$(OPA) fmt --fail --list policies
 	$(OPA) check --strict policies
 	$(OPA) test policies

@@ -16,6 +16,7 @@ import typer
 
 from hub import __version__
 from hub.demo import demo
+from hub.schemas_cli import app as schemas_app
 from hub.stack.cli import app as stack_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(schemas_app, name="schemas")
 app.command()(demo)
 
 

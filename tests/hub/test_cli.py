@@ -44,3 +44,22 @@ def test_unknown_component_fails_with_a_message() -> None:
     result = runner.invoke(app, ["stack", "status", "--only", "zookeeper"])
     assert result.exit_code == 1
     assert "unknown component(s): zookeeper" in result.output
+
+
+def test_schemas_check_passes_on_the_shipped_schemas() -> None:
+    result = runner.invoke(app, ["schemas", "check"])
+    assert result.exit_code == 0, result.output
+    assert "BACKWARD_TRANSITIVE compatible with v1" in result.output
+
+
+def test_schemas_show_lists_fields_with_classifications() -> None:
+    result = runner.invoke(app, ["schemas", "show", "Incident"])
+    assert result.exit_code == 0, result.output
+    assert "domestic_abuse_flag" in result.output
+    assert "sensitive" in result.output
+
+
+def test_schemas_show_unknown_record_fails() -> None:
+    result = runner.invoke(app, ["schemas", "show", "Crime"])
+    assert result.exit_code == 1
+    assert "no record 'Crime'" in result.output
