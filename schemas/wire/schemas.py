@@ -203,7 +203,7 @@ def current() -> SchemaSet:
     return SchemaSet.load(CURRENT_DIR, "current")
 
 
-def released() -> dict[str, SchemaSet]:
+def released(folder: Path = RELEASED_DIR) -> dict[str, SchemaSet]:
     """Every frozen release, oldest first (v1, v2, ...)."""
-    folders = [p for p in RELEASED_DIR.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
+    folders = [p for p in folder.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
     return {p.name: SchemaSet.load(p) for p in sorted(folders, key=lambda p: int(p.name[1:]))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,9 +14,35 @@ app = typer.Typer(
 )
 
 
-def _load() -> tuple[schemas.SchemaSet, dict[str, schemas.SchemaSet]]:
+CurrentOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--current",
+        help="Folder of .avsc files to check instead of the shipped "
+        "schemas (e.g. a proposed change).",
+        exists=True,
+        file_okay=False,
+    ),
+]
+ReleasedOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--released",
+        help="Folder of frozen releases (v1/, v2/, ...) instead of the shipped ones.",
+        exists=True,
+        file_okay=False,
+    ),
+]
+
+
+def _load(
+    current: Path | None = None, released: Path | None = None
+) -> tuple[schemas.SchemaSet, dict[str, schemas.SchemaSet]]:
     try:
-        return schemas.current(), schemas.released()
+        return (
+            schemas.SchemaSet.load(current, "current") if current else schemas.current(),
+            schemas.released(released) if released else schemas.released(),
+        )
     except schemas.SchemaError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -56,10 +83,10 @@ def show(name: Annotated[str, typer.Argument(help="A record name, e.g. Incident.
 
 
 @app.command("check")
-def check_() -> None:
+def check_(current_dir: CurrentOption = None, released_dir: ReleasedOption = None) -> None:
     """Prove the current schemas can read every released version (BACKWARD_TRANSITIVE)
     and weaken no field's classification. Exits 1 on any problem."""
-    current, releases = _load()
+    current, releases = _load(current_dir, released_dir)
     problems = compat.check(current, releases)
     for problem in problems:
         typer.echo(f"problem: {problem}", err=True)

@@ -1,10 +1,15 @@
 """The svdhub command: help on every subcommand, exit codes."""
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from hub.cli import app
+from wire import schemas
 
 runner = CliRunner()
 
@@ -63,3 +68,16 @@ def test_schemas_show_unknown_record_fails() -> None:
     result = runner.invoke(app, ["schemas", "show", "Crime"])
     assert result.exit_code == 1
     assert "no record 'Crime'" in result.output
+
+
+def test_schemas_check_fails_on_a_breaking_change(tmp_path: Path) -> None:
+    proposed = tmp_path / "avro"
+    shutil.copytree(schemas.CURRENT_DIR, proposed)
+    incident = json.loads((proposed / "Incident.avsc").read_text(encoding="utf-8"))
+    incident["fields"].append(
+        {"name": "officer_notes", "type": "string", "doc": "x", "classification": "none"}
+    )
+    (proposed / "Incident.avsc").write_text(json.dumps(incident), encoding="utf-8")
+    result = runner.invoke(app, ["schemas", "check", "--current", str(proposed)])
+    assert result.exit_code == 1
+    assert "Incident (against v1): not BACKWARD compatible at officer_notes" in result.output
