@@ -36,15 +36,26 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _load_plugins() -> None:
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Add the command groups (typer apps) and commands (functions) that other
+    packages register under the ``svdhub.commands`` entry-point group (once)."""
+    global _plugins_loaded  # noqa: PLW0603 - a process-wide, load-once switch
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
     for entry in entry_points(group="svdhub.commands"):
-        group = entry.load()
-        if isinstance(group, typer.Typer):
-            app.add_typer(group, name=entry.name)
+        target = entry.load()
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=entry.name)
+        elif callable(target):
+            app.command(name=entry.name)(target)
 
 
 def main() -> None:
-    _load_plugins()
+    load_plugins()
     app()
 
 

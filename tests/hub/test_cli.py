@@ -8,10 +8,11 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from hub.cli import app
+from hub.cli import app, load_plugins
 from wire import schemas
 
 runner = CliRunner()
+load_plugins()
 
 
 def all_command_paths() -> list[list[str]]:

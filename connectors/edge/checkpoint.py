@@ -1,0 +1,145 @@
+"""Checkpoint: what this connector has published, kept in a local SQLite file.
+
+Publishing runs in batches with a write-ahead record, so that a crash at any
+point (even SIGKILL between Kafka's acknowledgement and the checkpoint's
+commit) never leads to an event being published twice:
+
+1. ``begin_batch`` records the batch's rows as *pending*, with the topic's end
+   offsets before the batch, and commits;
+2. the publisher produces the batch and waits for every acknowledgement;
+3. ``finish_batch`` moves the rows to *published* (and advances an SQL
+   watermark) in one transaction.
+
+On the next start, ``pending_batches`` returns any batch that did not finish;
+the connector reads the topic from the recorded offsets, and ``resolve_batch``
+marks as published exactly the rows whose event ids it found there. The rest
+are published again by the normal run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS published (
+    source TEXT NOT NULL, row_hash TEXT NOT NULL, event_id TEXT NOT NULL,
+    PRIMARY KEY (source, row_hash));
+CREATE TABLE IF NOT EXISTS batches (
+    batch INTEGER PRIMARY KEY, topic TEXT NOT NULL, start_offsets TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+    batch INTEGER NOT NULL, source TEXT NOT NULL, row_hash TEXT NOT NULL,
+    event_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS watermarks (source TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    batch: int
+    topic: str
+    start_offsets: dict[int, int]
+    rows: list[tuple[str, str, str]]  # (source, row_hash, event_id)
+
+
+class Checkpoint:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def is_published(self, source: str, row_hash: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM published WHERE source = ? AND row_hash = ?", (source, row_hash)
+        ).fetchone()
+        return found is not None
+
+    def published_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM published").fetchone()[0])
+
+    def watermark(self, source: str) -> str | None:
+        row = self._db.execute(
+            "SELECT value FROM watermarks WHERE source = ?", (source,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def begin_batch(
+        self, topic: str, start_offsets: dict[int, int], rows: Iterable[tuple[str, str, str]]
+    ) -> int:
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO batches (topic, start_offsets) VALUES (?, ?)",
+                (topic, json.dumps(start_offsets)),
+            )
+            batch = int(cursor.lastrowid or 0)
+            self._db.executemany(
+                "INSERT INTO pending VALUES (?, ?, ?, ?)", [(batch, *row) for row in rows]
+            )
+        return batch
+
+    def finish_batch(self, batch: int, watermark: tuple[str, str] | None = None) -> None:
+        with self._transaction():
+            self._promote(batch, None)
+            if watermark is not None:
+                self._db.execute(
+                    "INSERT INTO watermarks VALUES (?, ?) ON CONFLICT (source) "
+                    "DO UPDATE SET value = excluded.value",
+                    watermark,
+                )
+
+    def pending_batches(self) -> list[PendingBatch]:
+        batches = []
+        for batch, topic, offsets in self._db.execute(
+            "SELECT batch, topic, start_offsets FROM batches ORDER BY batch"
+        ).fetchall():
+            rows = self._db.execute(
+                "SELECT source, row_hash, event_id FROM pending WHERE batch = ?", (batch,)
+            ).fetchall()
+            batches.append(
+                PendingBatch(
+                    int(batch),
+                    str(topic),
+                    {int(k): int(v) for k, v in json.loads(offsets).items()},
+                    [tuple(r) for r in rows],
+                )
+            )
+        return batches
+
+    def resolve_batch(self, batch: int, present: set[str]) -> int:
+        """Mark as published the rows of an unfinished batch whose event ids are
+        in the topic; forget the rest. Returns how many were found."""
+        with self._transaction():
+            return self._promote(batch, present)
+
+    def _promote(self, batch: int, only: set[str] | None) -> int:
+        rows = self._db.execute(
+            "SELECT source, row_hash, event_id FROM pending WHERE batch = ?", (batch,)
+        ).fetchall()
+        keep = [r for r in rows if only is None or r[2] in only]
+        self._db.executemany("INSERT OR IGNORE INTO published VALUES (?, ?, ?)", keep)
+        self._db.execute("DELETE FROM pending WHERE batch = ?", (batch,))
+        self._db.execute("DELETE FROM batches WHERE batch = ?", (batch,))
+        return len(keep)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,415 @@
+"""Connector configuration: one YAML file per authority and extract.
+
+A config says where the extract is, how its columns map onto a wire record,
+which columns identify people or records (and are only ever pseudonymised),
+and where the keys are. It names key *paths*, never keys.
+
+Paths may use ``${SVDHUB_HOME}`` (default: ``.hub`` in the project) and other
+environment variables; relative paths are relative to the config file.
+Every problem is reported as ``<file>: <dotted.path>: <reason>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wire.schemas import PAYLOADS
+from wire.topics import PARTY_ID
+
+AUTHORITY_TYPES = (
+    "POLICE",
+    "ICB_ED",
+    "AMBULANCE",
+    "FRS",
+    "LA",
+    "YOS",
+    "PROBATION",
+    "EDUCATION",
+    "VCS",
+)
+_FIELD_KINDS = ("const", "column", "age_band", "lsoa")
+_PSEUDONYM_KINDS = ("reference", "person")
+
+
+class ConfigError(Exception):
+    """A connector config is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    path: str  # a file or a glob, after variable expansion
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    comment_prefix: str | None = "#"
+
+
+@dataclass(frozen=True)
+class SqlSource:
+    url: str  # SQLAlchemy URL
+    query: str  # must select the watermark column; ':watermark' is bound
+    watermark: str  # column name
+    initial_watermark: str = ""
+
+
+@dataclass(frozen=True)
+class Keys:
+    signing_key: Path
+    signing_key_id: str
+    linkage_key: Path
+    linkage_key_version: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one record field is filled from a row. Exactly one of ``const``,
+    ``column``, ``age_band`` or ``lsoa`` is set; the rest refine ``column``."""
+
+    path: str  # the config path, for error messages
+    const: Any = None
+    column: str | None = None
+    age_band: dict[str, str] | None = None  # {dob, dob_format} or {age}
+    lsoa: str | None = None  # column holding an LSOA 2021 code
+    value_map: dict[str, Any] | None = None
+    unmapped: str = "reject"  # or "default"
+    default: Any = None
+    has_default: bool = False
+    datetime_format: str | None = None
+    date_format: str | None = None
+    number: str | None = None  # "int" or "float"
+    split: str | None = None  # separator: the column holds a list
+    pattern: str | None = None
+    max_length: int = 64
+
+
+@dataclass(frozen=True)
+class PseudonymSpec:
+    path: str
+    kind: str  # "reference" or "person"
+    reference: str | None = None  # column with a record reference
+    name: tuple[str, ...] = ()  # person: name column(s)
+    dob: str | None = None  # person: date-of-birth column
+    dob_format: str = "%Y-%m-%d"
+    nhs_number: str | None = None  # person: NHS number column (instead of name + dob)
+    optional: bool = False
+    # reference: whose references these are (default: this authority). A reference to
+    # another authority's record (an ED attendance cited by a referral) must be
+    # pseudonymised in that authority's namespace to link with its events.
+    namespace: str | None = None
+    namespace_by_prefix: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    file: Path
+    authority: str
+    authority_type: str
+    source_system: str
+    record_type: str
+    source: CsvSource | SqlSource
+    keys: Keys
+    record_key: str  # column of the source record key
+    record_version: str | None  # column of the record version (None: always 1)
+    occurred_at: FieldSpec
+    recorded_at: FieldSpec
+    timezone: str
+    pseudonyms: dict[str, PseudonymSpec]
+    fields: dict[str, FieldSpec]
+    never_share: tuple[str, ...] = ()  # identifier and free-text columns
+    geography: Path | None = None
+    partitions: int = 3
+    batch_size: int = 500
+    poll_seconds: float = 10.0
+    state_dir: Path = field(default_factory=Path)
+
+    @property
+    def event_type(self) -> str:
+        return next(kind for kind, record in PAYLOADS.items() if record == self.record_type)
+
+    @classmethod
+    def load(cls, path: Path) -> ConnectorConfig:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: file not found") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        return _Parser(path).config(raw)
+
+
+def home() -> Path:
+    """The state folder: $SVDHUB_HOME, else .hub in the project."""
+    if value := os.environ.get("SVDHUB_HOME"):
+        return Path(value)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "deploy" / "local" / "stack.toml").is_file():
+            return folder / ".hub"
+    return here / ".hub"
+
+
+class _Parser:
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, where: str, reason: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {where}: {reason}" if where else f"{self.file}: {reason}")
+
+    def mapping(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "must be a mapping")
+        return value
+
+    def text(self, table: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"{where}.{key}".lstrip("."), "must be a non-empty string")
+        return value
+
+    def expand(self, value: str) -> str:
+        """Substitute ${VARIABLE}s (SVDHUB_HOME defaults to the project's .hub)."""
+        env = {**os.environ, "SVDHUB_HOME": str(home())}
+        return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), value)
+
+    def path(self, value: str) -> Path:
+        result = Path(self.expand(value))
+        return result if result.is_absolute() else (self.file.parent / result).resolve()
+
+    def config(self, raw: Any) -> ConnectorConfig:
+        top = self.mapping(raw, "")
+        known = {
+            "authority",
+            "authority_type",
+            "source_system",
+            "record_type",
+            "source",
+            "keys",
+            "record_key",
+            "record_version",
+            "occurred_at",
+            "recorded_at",
+            "timezone",
+            "pseudonyms",
+            "fields",
+            "never_share",
+            "geography",
+            "partitions",
+            "batch_size",
+            "poll_seconds",
+        }
+        if unknown := sorted(set(top) - known):
+            raise self.fail("", f"unknown keys: {', '.join(unknown)}")
+        authority = self.text(top, "authority", "")
+        if not PARTY_ID.fullmatch(authority):
+            raise self.fail("authority", f"{authority!r} must be lower-case letters, digits, '-'")
+        authority_type = self.text(top, "authority_type", "")
+        if authority_type not in AUTHORITY_TYPES:
+            raise self.fail("authority_type", f"must be one of {', '.join(AUTHORITY_TYPES)}")
+        record_type = self.text(top, "record_type", "")
+        if record_type not in PAYLOADS.values():
+            raise self.fail("record_type", f"must be one of {', '.join(PAYLOADS.values())}")
+        fields = {
+            name: self.field(spec, f"fields.{name}")
+            for name, spec in self.mapping(top.get("fields"), "fields").items()
+        }
+        pseudonyms = {
+            name: self.pseudonym(spec, f"pseudonyms.{name}")
+            for name, spec in self.mapping(top.get("pseudonyms", {}), "pseudonyms").items()
+        }
+        if overlap := sorted(set(fields) & set(pseudonyms)):
+            raise self.fail("fields", f"also listed under pseudonyms: {', '.join(overlap)}")
+        never_share = top.get("never_share", [])
+        if not isinstance(never_share, list) or not all(isinstance(c, str) for c in never_share):
+            raise self.fail("never_share", "must be a list of column names")
+        for name, spec in fields.items():
+            used = {spec.column, spec.lsoa} & set(never_share)  # age bands may read a DOB
+            if used:
+                raise self.fail(
+                    f"fields.{name}",
+                    f"copies never_share column(s) "
+                    f"{', '.join(sorted(c for c in used if c))} into the event",
+                )
+        geography = top.get("geography")
+        return ConnectorConfig(
+            file=self.file,
+            authority=authority,
+            authority_type=authority_type,
+            source_system=self.text(top, "source_system", ""),
+            record_type=record_type,
+            source=self.source(self.mapping(top.get("source"), "source")),
+            keys=self.keys(self.mapping(top.get("keys"), "keys")),
+            record_key=self.text(top, "record_key", ""),
+            record_version=top.get("record_version"),
+            occurred_at=self.field(top.get("occurred_at"), "occurred_at"),
+            recorded_at=self.field(top.get("recorded_at", top.get("occurred_at")), "recorded_at"),
+            timezone=self.text(top, "timezone", "", "Europe/London"),
+            pseudonyms=pseudonyms,
+            fields=fields,
+            never_share=tuple(never_share),
+            geography=self.path(geography) if isinstance(geography, str) else None,
+            partitions=self.positive(top, "partitions", 3),
+            batch_size=self.positive(top, "batch_size", 500),
+            poll_seconds=float(self.positive(top, "poll_seconds", 10)),
+            state_dir=home() / "connectors" / authority,
+        )
+
+    def positive(self, table: dict[str, Any], key: str, default: int) -> int:
+        value = table.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self.fail(key, "must be a positive whole number")
+        return value
+
+    def source(self, table: dict[str, Any]) -> CsvSource | SqlSource:
+        if set(table) == {"csv"}:
+            csv = self.mapping(table["csv"], "source.csv")
+            if unknown := sorted(set(csv) - {"path", "encoding", "delimiter", "comment_prefix"}):
+                raise self.fail("source.csv", f"unknown keys: {', '.join(unknown)}")
+            encoding = self.text(csv, "encoding", "source.csv", "utf-8")
+            try:
+                "".encode(encoding)
+            except LookupError as exc:
+                raise self.fail("source.csv.encoding", f"unknown encoding {encoding!r}") from exc
+            delimiter = self.text(csv, "delimiter", "source.csv", ",")
+            if len(delimiter) != 1:
+                raise self.fail("source.csv.delimiter", "must be one character")
+            return CsvSource(
+                path=str(self.path(self.text(csv, "path", "source.csv"))),
+                encoding=encoding,
+                delimiter=delimiter,
+                comment_prefix=csv.get("comment_prefix", "#"),
+            )
+        if set(table) == {"sql"}:
+            sql = self.mapping(table["sql"], "source.sql")
+            url = self.expand(self.text(sql, "url", "source.sql"))
+            if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+                url = f"sqlite:///{self.path(url.removeprefix('sqlite:///'))}"
+            query = self.text(sql, "query", "source.sql")
+            if ":watermark" not in query:
+                raise self.fail("source.sql.query", "must use :watermark (incremental reads)")
+            return SqlSource(
+                url=url,
+                query=query,
+                watermark=self.text(sql, "watermark", "source.sql"),
+                initial_watermark=str(sql.get("initial_watermark", "")),
+            )
+        raise self.fail("source", "must hold exactly one of 'csv' or 'sql'")
+
+    def keys(self, table: dict[str, Any]) -> Keys:
+        return Keys(
+            signing_key=self.path(self.text(table, "signing_key", "keys")),
+            signing_key_id=self.text(table, "signing_key_id", "keys"),
+            linkage_key=self.path(self.text(table, "linkage_key", "keys")),
+            linkage_key_version=self.text(table, "linkage_key_version", "keys"),
+        )
+
+    def field(self, raw: Any, where: str) -> FieldSpec:
+        spec = self.mapping(raw, where)
+        kinds = [kind for kind in _FIELD_KINDS if kind in spec]
+        if len(kinds) != 1:
+            raise self.fail(where, f"needs exactly one of {', '.join(_FIELD_KINDS)}")
+        known = {
+            *_FIELD_KINDS,
+            "map",
+            "unmapped",
+            "default",
+            "datetime",
+            "date",
+            "number",
+            "split",
+            "pattern",
+            "max_length",
+        }
+        if unknown := sorted(set(spec) - known):
+            raise self.fail(where, f"unknown keys: {', '.join(unknown)}")
+        value_map = spec.get("map")
+        if value_map is not None:
+            value_map = {str(k): v for k, v in self.mapping(value_map, f"{where}.map").items()}
+        unmapped = spec.get("unmapped", "reject")
+        if unmapped not in ("reject", "default"):
+            raise self.fail(f"{where}.unmapped", "must be 'reject' or 'default'")
+        if unmapped == "default" and "default" not in spec:
+            raise self.fail(f"{where}.unmapped", "'default' needs a default value")
+        number = spec.get("number")
+        if number not in (None, "int", "float"):
+            raise self.fail(f"{where}.number", "must be 'int' or 'float'")
+        age_band = spec.get("age_band")
+        if age_band is not None:
+            age_band = {
+                str(k): str(v) for k, v in self.mapping(age_band, f"{where}.age_band").items()
+            }
+            if ("age" in age_band) == ("dob" in age_band):
+                raise self.fail(
+                    f"{where}.age_band", "needs either 'age' or 'dob' (age at occurred_at)"
+                )
+        pattern = spec.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.fail(f"{where}.pattern", f"not a regular expression: {exc}") from exc
+        return FieldSpec(
+            path=where,
+            const=spec.get("const"),
+            column=spec.get("column"),
+            age_band=age_band,
+            lsoa=spec.get("lsoa"),
+            value_map=value_map,
+            unmapped=unmapped,
+            default=spec.get("default"),
+            has_default="default" in spec,
+            datetime_format=spec.get("datetime"),
+            date_format=spec.get("date"),
+            number=number,
+            split=spec.get("split"),
+            pattern=pattern,
+            max_length=int(spec.get("max_length", 64)),
+        )
+
+    def pseudonym(self, raw: Any, where: str) -> PseudonymSpec:
+        spec = self.mapping(raw, where)
+        kinds = [kind for kind in _PSEUDONYM_KINDS if kind in spec]
+        if len(kinds) != 1:
+            raise self.fail(where, f"needs exactly one of {', '.join(_PSEUDONYM_KINDS)}")
+        if "reference" in spec:
+            by_prefix = spec.get("namespace_by_prefix")
+            if by_prefix is not None:
+                by_prefix = {
+                    str(k): str(v)
+                    for k, v in self.mapping(by_prefix, f"{where}.namespace_by_prefix").items()
+                }
+            for name in [spec.get("namespace"), *(by_prefix or {}).values()]:
+                if name is not None and not PARTY_ID.fullmatch(str(name)):
+                    raise self.fail(f"{where}.namespace", f"{name!r} is not an authority id")
+            return PseudonymSpec(
+                where,
+                "reference",
+                reference=self.text(spec, "reference", where),
+                optional=bool(spec.get("optional", False)),
+                namespace=spec.get("namespace"),
+                namespace_by_prefix=by_prefix,
+            )
+        person = self.mapping(spec["person"], f"{where}.person")
+        name = person.get("name", [])
+        names = (name,) if isinstance(name, str) else tuple(str(n) for n in name)
+        if bool(names) == ("nhs_number" in person):
+            raise self.fail(
+                f"{where}.person",
+                "needs either 'name' (with 'dob') or "
+                "'nhs_number': pseudonyms made from different identifiers never link",
+            )
+        if names and "dob" not in person:
+            raise self.fail(f"{where}.person", "'name' needs 'dob' too")
+        return PseudonymSpec(
+            where,
+            "person",
+            name=names,
+            dob=person.get("dob"),
+            dob_format=str(person.get("dob_format", "%Y-%m-%d")),
+            nhs_number=person.get("nhs_number"),
+            optional=bool(spec.get("optional", False)),
+        )

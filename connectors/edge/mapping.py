@@ -1,0 +1,367 @@
+"""Mapper: one source row -> one wire record, or a RowError naming the field.
+
+The record is built only from the schema's fields, filled as the config says;
+every other column of the row is left behind. Person and record identifiers
+reach the record only as pseudonyms, and columns listed under
+``never_share`` can never be copied into a field (the config refuses it).
+
+Each row is parsed, mapped, pseudonymised and checked here; the codec then
+validates the whole record against the Avro schema when it is encoded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from edge.config import ConfigError, ConnectorConfig, FieldSpec, PseudonymSpec
+from edge.pseudonymise import PseudonymError, Pseudonymiser
+from wire.envelope import event_id
+from wire.geography import GeographyLookup, UnknownArea
+from wire.schemas import SchemaSet
+
+#: Cells that a spreadsheet would run as a formula when opened.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+_AGE_BANDS = (
+    (10, "AGE_0_9"),
+    (18, "AGE_10_17"),
+    (25, "AGE_18_24"),
+    (35, "AGE_25_34"),
+    (45, "AGE_35_44"),
+    (55, "AGE_45_54"),
+    (65, "AGE_55_64"),
+)
+
+
+class RowError(ValueError):
+    """A row that cannot become an event: which field, and why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A row turned into a record, ready to encode and sign."""
+
+    record: dict[str, Any]
+    event_id: str
+    message_key: str  # the subject pseudonym where there is one, else the event id
+
+
+def age_band(age: int) -> str:
+    if age < 0 or age > 130:
+        raise ValueError(f"age {age} is out of range")
+    for upper, band in _AGE_BANDS:
+        if age < upper:
+            return band
+    return "AGE_65_PLUS"
+
+
+class Mapper:
+    """Maps rows of one extract, as one config describes. Built once per run."""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        schemas: SchemaSet,
+        pseudonymiser: Pseudonymiser,
+        lookup: GeographyLookup,
+    ) -> None:
+        self.config = config
+        self.pseudonymiser = pseudonymiser
+        self.lookup = lookup
+        try:
+            self.zone = ZoneInfo(config.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"{config.file}: timezone: unknown zone {config.timezone!r}") from exc
+        record = schemas.expanded(config.record_type)
+        self.nullable = {f["name"]: _nullable(f["type"]) for f in record["fields"]}
+        configured = set(config.fields) | set(config.pseudonyms)
+        if unknown := sorted(configured - set(self.nullable)):
+            raise ConfigError(
+                f"{config.file}: fields: {config.record_type} has no field(s) {', '.join(unknown)}"
+            )
+        required = {
+            name for name, nullable in self.nullable.items() if not nullable and name != "envelope"
+        }
+        if missing := sorted(required - configured):
+            raise ConfigError(
+                f"{config.file}: fields: {config.record_type} needs {', '.join(missing)}"
+            )
+
+    def columns(self) -> set[str]:
+        """Every column the config reads (to check a file's header up front)."""
+        used = {self.config.record_key}
+        if self.config.record_version:
+            used.add(self.config.record_version)
+        for spec in [
+            *self.config.fields.values(),
+            self.config.occurred_at,
+            self.config.recorded_at,
+        ]:
+            used |= {c for c in (spec.column, spec.lsoa) if c}
+            used |= {v for k, v in (spec.age_band or {}).items() if k in ("dob", "age")}
+        for pseudonym in self.config.pseudonyms.values():
+            used |= {c for c in (pseudonym.reference, pseudonym.dob, pseudonym.nhs_number) if c}
+            used |= set(pseudonym.name)
+        return used
+
+    def map(self, row: Mapping[str, str | None], published_at: datetime) -> Mapped:
+        """Raise RowError for the first field that cannot be filled."""
+        cfg = self.config
+        occurred = self._value(cfg.occurred_at, row, "occurred_at", nullable=False)
+        recorded = self._value(cfg.recorded_at, row, "recorded_at", nullable=False)
+        key_cell = _cell(row, cfg.record_key)
+        if not key_cell:
+            raise RowError("record_key", f"column {cfg.record_key!r} is blank")
+        try:
+            record_key = self.pseudonymiser.record(cfg.authority, key_cell)
+        except PseudonymError as exc:
+            raise RowError("record_key", str(exc)) from exc
+        version = _version(row, cfg.record_version)
+        this_id = event_id(cfg.authority, record_key, version)
+        record: dict[str, Any] = {
+            "envelope": {
+                "event_id": this_id,
+                "source_authority": cfg.authority,
+                "source_authority_type": cfg.authority_type,
+                "source_system": cfg.source_system,
+                "occurred_at": occurred,
+                "recorded_at": recorded,
+                "published_at": published_at,
+                "supersedes": event_id(cfg.authority, record_key, version - 1)
+                if version > 1
+                else None,
+                "pseudonym_key_version": self.pseudonymiser.version,
+            },
+        }
+        for name, pseudonym in cfg.pseudonyms.items():
+            record[name] = self._pseudonym(pseudonym, name, row, record_key)
+        for name, spec in cfg.fields.items():
+            record[name] = self._value(
+                spec, row, name, nullable=self.nullable[name], occurred=occurred
+            )
+        for name in self.nullable:  # unconfigured nullable fields
+            record.setdefault(name, None)
+        subject = record.get("subject_pseudo_id")
+        return Mapped(record, this_id, subject if isinstance(subject, str) else this_id)
+
+    # -- pseudonyms --------------------------------------------------------
+
+    def _pseudonym(
+        self, spec: PseudonymSpec, name: str, row: Mapping[str, str | None], record_key: str
+    ) -> str | None:
+        """The pseudonym, None if the spec is optional and the identifier is missing
+        or unusable, else RowError."""
+        try:
+            if spec.kind == "reference":
+                return self._reference(spec, name, row, record_key)
+            return self._person(spec, name, row)
+        except (PseudonymError, RowError) as exc:
+            if spec.optional:
+                return None
+            if isinstance(exc, RowError):
+                raise
+            raise RowError(name, str(exc)) from exc
+
+    def _reference(
+        self, spec: PseudonymSpec, name: str, row: Mapping[str, str | None], record_key: str
+    ) -> str:
+        assert spec.reference is not None  # noqa: S101 - guaranteed by the config parser
+        value = _cell(row, spec.reference)
+        if not value:
+            raise RowError(name, f"column {spec.reference!r} is blank")
+        if spec.reference == self.config.record_key and spec.namespace is None:
+            return record_key
+        return self.pseudonymiser.record(self._namespace(spec, name, value), value)
+
+    def _person(self, spec: PseudonymSpec, name: str, row: Mapping[str, str | None]) -> str:
+        if spec.nhs_number:
+            value = _cell(row, spec.nhs_number)
+            if not value:
+                raise RowError(name, f"column {spec.nhs_number!r} is blank")
+            return self.pseudonymiser.person_by_nhs_number(value)
+        names = [_cell(row, column) for column in spec.name]
+        dob_text = _cell(row, spec.dob) if spec.dob else ""
+        if not all(names) or not dob_text:
+            raise RowError(name, "name or date of birth is blank")
+        dob = _strptime(dob_text, spec.dob_format, name).date()
+        return self.pseudonymiser.person_by_name(names, dob)
+
+    def _namespace(self, spec: PseudonymSpec, name: str, value: str) -> str:
+        if spec.namespace_by_prefix:
+            for prefix, authority in spec.namespace_by_prefix.items():
+                if value.upper().startswith(prefix.upper()):
+                    return authority
+            raise RowError(
+                name,
+                f"reference {_show(value)} starts with none of "
+                f"{', '.join(map(repr, spec.namespace_by_prefix))}",
+            )
+        return spec.namespace or self.config.authority
+
+    # -- fields ------------------------------------------------------------
+
+    def _value(
+        self,
+        spec: FieldSpec,
+        row: Mapping[str, str | None],
+        name: str,
+        *,
+        nullable: bool,
+        occurred: Any = None,
+    ) -> Any:
+        if spec.column is None and spec.lsoa is None and spec.age_band is None:
+            return spec.const
+        if spec.lsoa is not None:
+            return self._geography(spec, row, name, nullable)
+        if spec.age_band is not None:
+            return self._age_band(spec, row, name, nullable, occurred)
+        assert spec.column is not None  # noqa: S101 - one kind is always set
+        text = _cell(row, spec.column)
+        if not text:
+            return self._blank(spec, name, nullable)
+        if spec.split is not None:
+            return [
+                self._convert(spec, part.strip(), name)
+                for part in text.split(spec.split)
+                if part.strip()
+            ]
+        return self._convert(spec, text, name)
+
+    def _blank(self, spec: FieldSpec, name: str, nullable: bool) -> Any:
+        if spec.has_default:
+            return spec.default
+        if nullable:
+            return None
+        if spec.split is not None:
+            return []
+        raise RowError(name, f"column {spec.column!r} is blank and the field is required")
+
+    def _convert(self, spec: FieldSpec, text: str, name: str) -> Any:
+        if spec.value_map is not None:
+            if text in spec.value_map:
+                return spec.value_map[text]
+            if spec.unmapped == "default":
+                return spec.default
+            raise RowError(
+                name,
+                f"value {_show(text)} is not in the value map "
+                f"({', '.join(map(repr, list(spec.value_map)[:8]))}...)"
+                if len(spec.value_map) > 8
+                else f"value {_show(text)} is not one of {', '.join(map(repr, spec.value_map))}",
+            )
+        if spec.datetime_format is not None:
+            local = _strptime(text, spec.datetime_format, name)
+            return local.replace(tzinfo=self.zone).astimezone(UTC)
+        if spec.date_format is not None:
+            return _strptime(text, spec.date_format, name).date()
+        if spec.number is not None:
+            try:
+                return int(text) if spec.number == "int" else float(text)
+            except ValueError:
+                kind = "a whole number" if spec.number == "int" else "a number"
+                raise RowError(name, f"{_show(text)} is not {kind}") from None
+        if text.startswith(_FORMULA_START):
+            raise RowError(name, f"{_show(text)} looks like a spreadsheet formula; refused")
+        if len(text) > spec.max_length:
+            raise RowError(
+                name, f"value is {len(text)} characters long; the limit is {spec.max_length}"
+            )
+        if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
+            raise RowError(name, f"{_show(text)} does not match {spec.pattern}")
+        return text
+
+    def _geography(
+        self, spec: FieldSpec, row: Mapping[str, str | None], name: str, nullable: bool
+    ) -> Any:
+        assert spec.lsoa is not None  # noqa: S101
+        code = _cell(row, spec.lsoa)
+        if not code:
+            if nullable:
+                return None
+            raise RowError(name, f"column {spec.lsoa!r} (LSOA) is blank")
+        try:
+            area = self.lookup.area(code.upper())
+        except UnknownArea:
+            which = "synthetic sample" if self.lookup.synthetic else self.lookup.source
+            raise RowError(
+                name, f"LSOA {_show(code)} is not in the geography lookup ({which})"
+            ) from None
+        return {
+            "lsoa21cd": area.lsoa21cd,
+            "msoa21cd": area.msoa21cd,
+            "lad_cd": area.lad_cd,
+            "ward_cd": None,
+        }
+
+    def _age_band(
+        self,
+        spec: FieldSpec,
+        row: Mapping[str, str | None],
+        name: str,
+        nullable: bool,
+        occurred: Any,
+    ) -> Any:
+        assert spec.age_band is not None  # noqa: S101
+        if "age" in spec.age_band:
+            text = _cell(row, spec.age_band["age"])
+            if not text:
+                return None if nullable else "UNKNOWN"
+            try:
+                return age_band(int(text))
+            except ValueError:
+                raise RowError(
+                    name, f"age {_show(text)} is not a whole number from 0 to 130"
+                ) from None
+        text = _cell(row, spec.age_band["dob"])
+        if not text:
+            return None if nullable else "UNKNOWN"
+        dob = _strptime(text, spec.age_band.get("dob_format", "%Y-%m-%d"), name).date()
+        when = occurred.date() if isinstance(occurred, datetime) else date.today()
+        years = when.year - dob.year - ((when.month, when.day) < (dob.month, dob.day))
+        try:
+            return age_band(years)
+        except ValueError as exc:
+            raise RowError(name, f"date of birth gives an {exc}") from None
+
+
+def _cell(row: Mapping[str, str | None], column: str) -> str:
+    value = row.get(column)
+    return value.strip() if value else ""
+
+
+def _show(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _strptime(text: str, fmt: str, name: str) -> datetime:
+    try:
+        return datetime.strptime(text, fmt)  # the caller attaches the zone
+    except ValueError:
+        raise RowError(name, f"{_show(text)} is not a date in the format {fmt}") from None
+
+
+def _version(row: Mapping[str, str | None], column: str | None) -> int:
+    if column is None:
+        return 1
+    text = _cell(row, column)
+    try:
+        version = int(text)
+    except ValueError:
+        raise RowError("record_version", f"{_show(text)} is not a whole number") from None
+    if version < 1:
+        raise RowError("record_version", f"{version} must be 1 or more")
+    return version
+
+
+def _nullable(node: Any) -> bool:
+    return isinstance(node, list) and "null" in node

@@ -1,0 +1,158 @@
+"""Publisher: idempotent, acknowledged produce to the authority's raw topic.
+
+It uses kafka-python with ``acks=all`` and the idempotent producer, waits for
+every message of a batch to be acknowledged, and can list the event ids that
+reached the topic since given offsets (read from the ``event_id`` header, so
+recovery never decodes a payload).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(Exception):
+    """Kafka did not take a batch; nothing in it may be marked published."""
+
+
+@dataclass(frozen=True)
+class Message:
+    key: bytes
+    value: bytes
+    event_id: str
+    record_type: str
+
+
+class Publisher:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, client_id: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.partitions = partitions
+        self.client_id = client_id
+        _check_reachable(bootstrap)
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap,
+                client_id=client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=20,
+                batch_size=256 * 1024,
+                max_request_size=4 * 1024 * 1024,
+                request_timeout_ms=30_000,
+            )
+        except KafkaError as exc:
+            raise PublishError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
+        self._offsets: KafkaConsumer | None = None  # reused for end offsets, made on first use
+        self._topic_partitions: list[TopicPartition] = []
+
+    def ensure_topic(self) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        try:
+            admin.create_topics(
+                [NewTopic(self.topic, num_partitions=self.partitions, replication_factor=1)]
+            )
+            log.info("created topic %s", self.topic)
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+
+    def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        found = consumer.partitions_for_topic(self.topic) or set()
+        return [TopicPartition(self.topic, p) for p in sorted(found)]
+
+    def end_offsets(self) -> dict[int, int]:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, client_id=self.client_id, enable_auto_commit=False
+        )
+        try:
+            ends = consumer.end_offsets(self._partitions(consumer))
+            return {tp.partition: int(offset) for tp, offset in ends.items()}
+        finally:
+            consumer.close()
+
+    def send(self, messages: Sequence[Message]) -> None:
+        """Produce every message and wait until Kafka has acknowledged all of them."""
+        try:
+            futures = [
+                self._producer.send(
+                    self.topic,
+                    key=m.key,
+                    value=m.value,
+                    headers=[
+                        ("event_id", m.event_id.encode()),
+                        ("record_type", m.record_type.encode()),
+                    ],
+                )
+                for m in messages
+            ]
+            self._producer.flush(timeout=120)
+            for future in futures:
+                future.get(timeout=60)
+        except KafkaError as exc:
+            raise PublishError(
+                f"Kafka at {self.bootstrap} did not acknowledge the batch: {exc}"
+            ) from exc
+
+    def event_ids_since(self, start_offsets: dict[int, int]) -> set[str]:
+        """Event ids of every message from ``start_offsets`` to the current end."""
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            enable_auto_commit=False,
+            consumer_timeout_ms=5_000,
+        )
+        found: set[str] = set()
+        try:
+            partitions = self._partitions(consumer)
+            ends = consumer.end_offsets(partitions)
+            todo = {tp: end for tp, end in ends.items() if end > start_offsets.get(tp.partition, 0)}
+            if not todo:
+                return found
+            consumer.assign(list(todo))
+            for tp in todo:
+                consumer.seek(tp, start_offsets.get(tp.partition, 0))
+            while todo:
+                batch = consumer.poll(timeout_ms=2_000)
+                if not batch:
+                    if all(consumer.position(tp) >= end for tp, end in todo.items()):
+                        break
+                    continue
+                for records in batch.values():
+                    for record in records:
+                        headers = dict(record.headers or [])
+                        if "event_id" in headers:
+                            found.add(headers["event_id"].decode())
+                todo = {tp: end for tp, end in todo.items() if consumer.position(tp) < end}
+            return found
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        if self._offsets is not None:
+            self._offsets.close()
+        self._producer.close(timeout=30)
+
+
+def _check_reachable(bootstrap: str, timeout: float = 3.0) -> None:
+    """Fail fast, with the reason, when no bootstrap server accepts a connection
+    (the Kafka client would otherwise retry for half a minute)."""
+    reasons = []
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "localhost", int(port)), timeout=timeout):
+                return
+        except (OSError, ValueError) as exc:
+            reasons.append(f"{server.strip()}: {exc}")
+    raise PublishError(f"cannot connect to Kafka at {bootstrap} ({'; '.join(reasons)})")

@@ -1,0 +1,293 @@
+"""The connector run: extract -> map -> pseudonymise -> validate -> sign -> publish.
+
+Per row, in order: the source parses it, the Mapper maps and pseudonymises it
+(identifiers and free text are left behind), the codec validates it against
+the schema while encoding, the Signer signs it, and the Publisher produces it
+to ``svd.raw.<authority>.<event_type>``. A row that fails any step goes to the
+reject file in the authority's own state folder with its row number, field,
+reason and raw content, and never to Kafka. One bad row never stops a run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from edge.checkpoint import Checkpoint
+from edge.config import ConnectorConfig, CsvSource
+from edge.mapping import Mapper, RowError
+from edge.pseudonymise import Pseudonymiser
+from edge.publisher import Message, Publisher
+from edge.sources import Problem, SourceError, SourceRow
+from edge.sources.csv import CsvReader, raw_row
+from edge.sources.sql import SqlReader
+from wire import schemas
+from wire.codec import AvroCodec, CodecError
+from wire.envelope import EventWriter
+from wire.geography import GeographyLookup
+from wire.signing import Signer
+from wire.topics import raw_topic
+
+
+@dataclass
+class Summary:
+    """What a run did; printed at the end and used for the exit code."""
+
+    read: int = 0
+    published: int = 0
+    already_published: int = 0
+    recovered: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    file_errors: list[str] = field(default_factory=list)
+    reject_file: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def clean(self) -> bool:
+        return not self.rejected and not self.file_errors
+
+    def lines(self, dry_run: bool) -> list[str]:
+        rate = self.read / self.seconds if self.seconds else 0.0
+        verb = "would publish" if dry_run else "published"
+        out = [
+            f"rows read: {self.read}",
+            f"accepted: {self.published + self.already_published} ({verb} "
+            f"{self.published}, already published {self.already_published})",
+            f"rejected: {self.rejected_total}",
+        ]
+        out += [f"  {count:>6}  {reason}" for reason, count in self.rejected.most_common()]
+        if self.recovered:
+            out.append(
+                f"recovered from an interrupted run: {self.recovered} events were already in Kafka"
+            )
+        out += [f"file error: {error}" for error in self.file_errors]
+        if self.reject_file is not None:
+            out.append(f"reject file: {self.reject_file}")
+        out.append(f"time: {self.seconds:.1f} s ({rate:,.0f} rows/s)")
+        return out
+
+
+class RejectFile:
+    """JSON Lines in the authority's state folder, opened on the first reject."""
+
+    def __init__(self, folder: Path, enabled: bool) -> None:
+        self.path = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.jsonl"
+        self.enabled = enabled
+        self._handle: TextIO | None = None
+
+    def write(self, file: str, row: int, field_name: str, reason: str, raw: Any) -> None:
+        if not self.enabled:
+            return
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("a", encoding="utf-8")
+        entry = {"file": file, "row": row, "field": field_name, "reason": reason, "raw": raw}
+        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def close(self) -> Path | None:
+        if self._handle is None:
+            return None
+        self._handle.close()
+        return self.path
+
+
+def reason_key(field_name: str, reason: str) -> str:
+    """Group rejects by field and kind of reason (values quoted in it are elided)."""
+    return f"{field_name}: " + re.sub(r"'[^']*'(?:\.\.\.)?", "'…'", reason)
+
+
+class Connector:
+    """One configured connector. ``run`` processes whatever is new, once."""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        bootstrap: str | None,
+        *,
+        dry_run: bool = False,
+        echo: Callable[[str], None] = print,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.dry_run = dry_run
+        self.echo = echo
+        self.progress = progress
+        current = schemas.current()
+        self.codec = AvroCodec(current, schemas.released().values())
+        self.pseudonymiser = Pseudonymiser.load(
+            config.keys.linkage_key, config.keys.linkage_key_version
+        )
+        self.signer = Signer.load(
+            config.keys.signing_key, config.keys.signing_key_id, config.authority
+        )
+        self.writer = EventWriter(self.codec, self.signer)
+        self.mapper = Mapper(
+            config, current, self.pseudonymiser, GeographyLookup.load(config.geography)
+        )
+        self.topic = raw_topic(config.authority, config.event_type)
+        self.checkpoint = Checkpoint(config.state_dir / "checkpoint.sqlite")
+        self.publisher: Publisher | None = None
+        if not dry_run:
+            if bootstrap is None:
+                raise ValueError("a Kafka bootstrap address is needed unless --dry-run")
+            self.publisher = Publisher(
+                bootstrap, self.topic, config.partitions, f"svdhub-connector-{config.authority}"
+            )
+
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
+        self.checkpoint.close()
+
+    def run(self) -> Summary:
+        started = time.monotonic()
+        summary = Summary()
+        rejects = RejectFile(self.config.state_dir / "rejects", enabled=not self.dry_run)
+        try:
+            if self.publisher is not None:
+                self.publisher.ensure_topic()
+                summary.recovered = self._recover()
+            if isinstance(self.config.source, CsvSource):
+                self._run_csv(self.config.source, summary, rejects)
+            else:
+                self._run_sql(summary, rejects)
+        finally:
+            summary.reject_file = rejects.close()
+            summary.seconds = time.monotonic() - started
+        return summary
+
+    # -- recovery ----------------------------------------------------------
+
+    def _recover(self) -> int:
+        assert self.publisher is not None  # noqa: S101
+        found = 0
+        for batch in self.checkpoint.pending_batches():
+            present = self.publisher.event_ids_since(batch.start_offsets)
+            found += self.checkpoint.resolve_batch(batch.batch, present)
+        return found
+
+    # -- sources -----------------------------------------------------------
+
+    def _run_csv(self, source: CsvSource, summary: Summary, rejects: RejectFile) -> None:
+        reader = CsvReader(source)
+        try:
+            files = reader.files()
+        except SourceError as exc:
+            summary.file_errors.append(str(exc))
+            return
+        for path in files:
+            size = path.stat().st_size
+
+            def report(position: int, name: str = path.name, total: int = size) -> None:
+                if self.progress is not None:
+                    self.progress(name, position, total)
+
+            try:
+                rows = reader.rows(path, self.mapper.columns(), progress=report)
+                self._publish(rows, summary, rejects, raw_of=raw_row)
+            except SourceError as exc:
+                summary.file_errors.append(str(exc))
+                rejects.write(str(path), 0, "(file)", str(exc), None)
+
+    def _run_sql(self, summary: Summary, rejects: RejectFile) -> None:
+        assert not isinstance(self.config.source, CsvSource)  # noqa: S101
+        reader = SqlReader(self.config.source)
+        start = self.checkpoint.watermark(reader.name) or self.config.source.initial_watermark
+        try:
+            rows = reader.rows(start, self.mapper.columns())
+            self._publish(
+                rows,
+                summary,
+                rejects,
+                raw_of=lambda r: dict(r.values),
+                watermark_column=self.config.source.watermark,
+            )
+        except SourceError as exc:
+            summary.file_errors.append(str(exc))
+            rejects.write(reader.name, 0, "(query)", str(exc), None)
+
+    # -- the pipeline ------------------------------------------------------
+
+    def _publish(
+        self,
+        rows: Iterator[SourceRow | Problem],
+        summary: Summary,
+        rejects: RejectFile,
+        raw_of: Callable[[SourceRow], Any],
+        watermark_column: str | None = None,
+    ) -> None:
+        batch: list[tuple[SourceRow, Message]] = []
+        for item in rows:
+            summary.read += 1
+            if isinstance(item, Problem):
+                self._reject(summary, rejects, item)
+                continue
+            if self.checkpoint.is_published(item.source, item.row_hash):
+                summary.already_published += 1
+                continue
+            try:
+                mapped = self.mapper.map(item.values, datetime.now(UTC))
+                value = self.writer.write(self.config.record_type, mapped.record)
+            except RowError as exc:
+                problem = Problem(item.source, item.number, exc.field, exc.reason, raw_of(item))
+                self._reject(summary, rejects, problem)
+                continue
+            except CodecError as exc:
+                problem = Problem(item.source, item.number, "(schema)", str(exc), raw_of(item))
+                self._reject(summary, rejects, problem)
+                continue
+            if self.dry_run:
+                summary.published += 1
+                self.echo(
+                    json.dumps(
+                        {"topic": self.topic, "key": mapped.message_key, "record": mapped.record},
+                        default=str,
+                    )
+                )
+                continue
+            batch.append(
+                (
+                    item,
+                    Message(
+                        mapped.message_key.encode(), value, mapped.event_id, self.config.record_type
+                    ),
+                )
+            )
+            if len(batch) >= self.config.batch_size:
+                self._flush(batch, summary, watermark_column)
+                batch = []
+        if batch:
+            self._flush(batch, summary, watermark_column)
+
+    def _flush(
+        self, batch: list[tuple[SourceRow, Message]], summary: Summary, watermark_column: str | None
+    ) -> None:
+        assert self.publisher is not None  # noqa: S101
+        rows = [(row.source, row.row_hash, message.event_id) for row, message in batch]
+        batch_id = self.checkpoint.begin_batch(self.topic, self.publisher.end_offsets(), rows)
+        self.publisher.send([message for _, message in batch])
+        watermark = None
+        if watermark_column is not None:
+            values = [row.values.get(watermark_column) or "" for row, _ in batch]
+            watermark = (batch[0][0].source, max(values))
+        self.checkpoint.finish_batch(batch_id, watermark)
+        summary.published += len(batch)
+
+    def _reject(self, summary: Summary, rejects: RejectFile, problem: Problem) -> None:
+        summary.rejected[reason_key(problem.field, problem.reason)] += 1
+        rejects.write(problem.source, problem.number, problem.field, problem.reason, problem.raw)
+        if self.dry_run:
+            self.echo(
+                f"reject: {problem.source}: row {problem.number}: {problem.field}: {problem.reason}"
+            )

@@ -1,0 +1,334 @@
+"""Reference geography for the West Midlands: LSOA21 -> MSOA21 -> local authority.
+
+Connectors use it to check that an incident's LSOA is one the partnership
+covers; the hub uses it to roll LSOAs up to MSOAs and local authority
+districts (LADs) before statistical disclosure control. Both sides must agree
+on the hierarchy, so it lives in the contract.
+
+Two sources, one parser:
+
+* :meth:`GeographyLookup.load_ons` reads a real ONS lookup CSV (LSOA 2021 to
+  MSOA 2021 to LAD). Headers are matched case-insensitively; the LAD columns
+  may carry any year (``LAD21CD``/``LAD21NM`` ... ``LAD24CD``/``LAD24NM``);
+  extra columns (``ObjectId``, ``OA21CD`` ...) and a UTF-8 byte-order mark are
+  ignored. Only rows whose LAD is one of the seven in :data:`LADS` are kept,
+  so a file covering England and Wales is fine. Rows that repeat an LSOA with
+  the same parents (an output-area-level lookup does this) are merged.
+* :meth:`GeographyLookup.synthetic_sample` reads the small SYNTHETIC lookup
+  shipped in ``data/``. Its codes (``E019xxxxx``, ``E029xxxxx``) are in
+  ranges ONS does not use, so they can never be mistaken for real areas. It
+  is for demos and tests only; its lookups have ``synthetic=True``.
+
+Lines starting with ``#`` are comments and are skipped. Every problem with a
+file raises :class:`GeographyError` whose message names the file, and where it
+applies the row (the physical line number, so the header of a file without
+comment lines is row 1) and the column, so the person supplying the file can
+fix it. A lookup is immutable once built and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+REGION_CODE = "E12000005"  # West Midlands region
+
+#: The seven metropolitan boroughs of the West Midlands, by GSS code.
+LADS: dict[str, str] = {
+    "E08000025": "Birmingham",
+    "E08000026": "Coventry",
+    "E08000027": "Dudley",
+    "E08000028": "Sandwell",
+    "E08000029": "Solihull",
+    "E08000030": "Walsall",
+    "E08000031": "Wolverhampton",
+}
+
+SYNTHETIC_SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "synthetic_lsoa_lookup.csv"
+
+LSOA_CODE = re.compile(r"^E01\d{6}$")
+MSOA_CODE = re.compile(r"^E02\d{6}$")
+#: Any English or Welsh local authority district (ONS lookups cover both).
+LAD_CODE = re.compile(r"^[EW]0[6-9]\d{6}$")
+
+_LAD_COLUMN = re.compile(r"^LAD(\d\d)(CD|NM)$")
+_FIXED_COLUMNS = ("LSOA21CD", "LSOA21NM", "MSOA21CD", "MSOA21NM")
+
+
+class GeographyError(Exception):
+    """A lookup file is unreadable, lacks a column, or holds a bad or conflicting row."""
+
+
+class UnknownArea(GeographyError):
+    """An area code that is not in the lookup (the message names the code)."""
+
+
+@dataclass(frozen=True)
+class Area:
+    """One LSOA and the MSOA and LAD it nests in."""
+
+    lsoa21cd: str
+    lsoa21nm: str
+    msoa21cd: str
+    msoa21nm: str
+    lad_cd: str
+    lad_nm: str
+
+
+class GeographyLookup:
+    """The LSOA -> MSOA -> LAD hierarchy for the West Midlands.
+
+    ``synthetic`` says whether the codes are the made-up sample (never use
+    those figures for real decisions); ``source`` says where the lookup came
+    from (a file path), for messages and provenance.
+    """
+
+    def __init__(self, areas: Iterable[Area], synthetic: bool, source: str) -> None:
+        self.synthetic = synthetic
+        self.source = source
+        by_lsoa: dict[str, Area] = {}
+        for area in areas:
+            known = by_lsoa.get(area.lsoa21cd)
+            if known is not None and known != area:
+                raise GeographyError(
+                    f"{source}: LSOA {area.lsoa21cd} is given twice with different "
+                    f"names or parents: {known} and {area}"
+                )
+            by_lsoa[area.lsoa21cd] = area
+        self._areas = by_lsoa
+        self._lsoas = sorted(by_lsoa)
+        self._msoas = sorted({area.msoa21cd for area in by_lsoa.values()})
+
+    # ------------------------------------------------------------ constructors
+
+    @classmethod
+    def synthetic_sample(cls) -> GeographyLookup:
+        """The SYNTHETIC sample shipped with the package (405 LSOAs, 81 MSOAs)."""
+        areas = _parse_file(SYNTHETIC_SAMPLE_PATH)
+        return cls(areas, synthetic=True, source=str(SYNTHETIC_SAMPLE_PATH))
+
+    @classmethod
+    def load_ons(cls, path: Path) -> GeographyLookup:
+        """Read an ONS LSOA21 -> MSOA21 -> LAD lookup CSV, keeping West Midlands rows.
+
+        Raises GeographyError naming the file (and row and column) for a
+        missing column, a malformed code, an LSOA given twice with different
+        parents, an MSOA placed in two LADs, or a file with no West Midlands rows.
+        """
+        return cls(_parse_file(path), synthetic=False, source=str(path))
+
+    @classmethod
+    def load(cls, path: Path | None) -> GeographyLookup:
+        """``load_ons(path)``, or the synthetic sample when ``path`` is None."""
+        return cls.synthetic_sample() if path is None else cls.load_ons(path)
+
+    # ----------------------------------------------------------------- queries
+
+    def area(self, lsoa21cd: str) -> Area:
+        """The area for an LSOA code; raises UnknownArea if it is not in the lookup."""
+        try:
+            return self._areas[lsoa21cd]
+        except KeyError:
+            raise UnknownArea(
+                f"LSOA {lsoa21cd!r} is not in the geography lookup ({self.source})"
+            ) from None
+
+    def __contains__(self, lsoa21cd: object) -> bool:
+        return isinstance(lsoa21cd, str) and lsoa21cd in self._areas
+
+    def __len__(self) -> int:
+        return len(self._areas)
+
+    def lsoas(self, lad_cd: str | None = None) -> list[str]:
+        """LSOA codes, sorted: all of them, or those in one LAD.
+
+        Raises UnknownArea if ``lad_cd`` is not one of :data:`LADS`.
+        """
+        if lad_cd is None:
+            return list(self._lsoas)
+        _check_lad(lad_cd)
+        return [code for code in self._lsoas if self._areas[code].lad_cd == lad_cd]
+
+    def msoas(self, lad_cd: str | None = None) -> list[str]:
+        """MSOA codes, sorted: all of them, or those in one LAD.
+
+        Raises UnknownArea if ``lad_cd`` is not one of :data:`LADS`.
+        """
+        if lad_cd is None:
+            return list(self._msoas)
+        _check_lad(lad_cd)
+        return sorted({a.msoa21cd for a in self._areas.values() if a.lad_cd == lad_cd})
+
+    def __repr__(self) -> str:
+        kind = "synthetic" if self.synthetic else "ONS"
+        return f"<GeographyLookup {kind} {len(self)} LSOAs from {self.source}>"
+
+
+def _check_lad(lad_cd: str) -> None:
+    if lad_cd not in LADS:
+        raise UnknownArea(f"LAD {lad_cd!r} is not a West Midlands local authority")
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def _parse_file(path: Path) -> list[Area]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return _parse(handle, str(path))
+    except OSError as exc:
+        raise GeographyError(f"{path}: cannot read the geography lookup: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise GeographyError(f"{path}: is not UTF-8 text: {exc}") from exc
+
+
+def _uncommented(handle: TextIO, line_numbers: list[int]) -> Iterator[str]:
+    """Yield the lines not starting with ``#``, noting each one's physical number."""
+    for number, line in enumerate(handle, start=1):
+        if line.startswith("#"):
+            continue
+        line_numbers.append(number)
+        yield line
+
+
+def _parse(handle: TextIO, source: str) -> list[Area]:
+    line_numbers: list[int] = []
+    reader = csv.reader(_uncommented(handle, line_numbers))
+    columns: dict[str, int] | None = None
+    names: dict[str, str] = {}
+    header_width = 0
+    areas: list[Area] = []
+    seen_lsoa: dict[str, tuple[int, Area]] = {}
+    seen_msoa: dict[str, tuple[int, Area]] = {}
+    while True:
+        consumed = reader.line_num
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            row = line_numbers[consumed] if consumed < len(line_numbers) else consumed + 1
+            raise GeographyError(f"{source}: row {row}: not valid CSV: {exc}") from exc
+        row = line_numbers[consumed]
+        if not record or all(not value.strip() for value in record):
+            continue
+        if columns is None:
+            columns, names = _header(record, source, row)
+            header_width = len(record)
+            continue
+        if len(record) < header_width:
+            raise GeographyError(
+                f"{source}: row {row} has {len(record)} fields; the header has {header_width}"
+            )
+        area = _area(record, columns, names, source, row)
+        if area is None:
+            continue
+        previous = seen_lsoa.get(area.lsoa21cd)
+        if previous is not None:
+            if previous[1] != area:
+                raise GeographyError(
+                    f"{source}: LSOA {area.lsoa21cd} appears on row {previous[0]} and row {row} "
+                    "with different names or parents"
+                )
+            continue
+        msoa_first = seen_msoa.get(area.msoa21cd)
+        if msoa_first is not None and (
+            msoa_first[1].lad_cd != area.lad_cd or msoa_first[1].msoa21nm != area.msoa21nm
+        ):
+            raise GeographyError(
+                f"{source}: MSOA {area.msoa21cd} appears on row {msoa_first[0]} and row {row} "
+                "with a different name or local authority"
+            )
+        seen_lsoa[area.lsoa21cd] = (row, area)
+        seen_msoa.setdefault(area.msoa21cd, (row, area))
+        areas.append(area)
+    if columns is None:
+        raise GeographyError(f"{source}: the file is empty (no header row)")
+    if not areas:
+        raise GeographyError(
+            f"{source}: no rows for the West Midlands local authorities ({', '.join(LADS)})"
+        )
+    return areas
+
+
+def _header(record: list[str], source: str, row: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Column positions by canonical name (LADyy columns become LADCD/LADNM)."""
+    found: dict[str, int] = {}
+    spelt: dict[str, str] = {}
+    for index, raw in enumerate(record):
+        name = raw.strip().lstrip("\ufeff").strip().upper()
+        if name and name not in found:
+            found[name] = index
+            spelt[name] = raw.strip().lstrip("\ufeff").strip()
+    missing = [name for name in _FIXED_COLUMNS if name not in found]
+    cd_years = sorted(m[1] for n in found if (m := _LAD_COLUMN.match(n)) and m[2] == "CD")
+    nm_years = sorted(m[1] for n in found if (m := _LAD_COLUMN.match(n)) and m[2] == "NM")
+    both = sorted(set(cd_years) & set(nm_years))
+    if both:
+        year = both[-1]
+    elif cd_years:
+        year = cd_years[-1]
+        missing.append(f"LAD{year}NM")
+    elif nm_years:
+        year = nm_years[-1]
+        missing.append(f"LAD{year}CD")
+    else:
+        year = ""
+        missing.append("LADyyCD (e.g. LAD22CD)")
+        missing.append("LADyyNM (e.g. LAD22NM)")
+    if missing:
+        raise GeographyError(
+            f"{source}: missing required column(s) {', '.join(missing)} in the header (row {row})"
+        )
+    columns = {name: found[name] for name in _FIXED_COLUMNS}
+    columns["LADCD"] = found[f"LAD{year}CD"]
+    columns["LADNM"] = found[f"LAD{year}NM"]
+    names = {canonical: spelt[_spelling(canonical, year)] for canonical in columns}
+    return columns, names
+
+
+def _spelling(canonical: str, year: str) -> str:
+    if canonical == "LADCD":
+        return f"LAD{year}CD"
+    if canonical == "LADNM":
+        return f"LAD{year}NM"
+    return canonical
+
+
+def _area(
+    record: list[str], columns: dict[str, int], names: dict[str, str], source: str, row: int
+) -> Area | None:
+    """The row's area, or None when its LAD is outside the West Midlands."""
+
+    def value(canonical: str) -> str:
+        return record[columns[canonical]].strip()
+
+    def bad(canonical: str, problem: str) -> GeographyError:
+        return GeographyError(f"{source}: row {row}, column {names[canonical]}: {problem}")
+
+    lad_cd = value("LADCD")
+    if not LAD_CODE.fullmatch(lad_cd):
+        raise bad("LADCD", f"{lad_cd!r} is not a local authority code (E06-E09/W06-W09)")
+    if lad_cd not in LADS:
+        return None
+    lsoa21cd = value("LSOA21CD")
+    if not LSOA_CODE.fullmatch(lsoa21cd):
+        raise bad("LSOA21CD", f"{lsoa21cd!r} is not an LSOA 2021 code (E01 + 6 digits)")
+    msoa21cd = value("MSOA21CD")
+    if not MSOA_CODE.fullmatch(msoa21cd):
+        raise bad("MSOA21CD", f"{msoa21cd!r} is not an MSOA 2021 code (E02 + 6 digits)")
+    for canonical in ("LSOA21NM", "MSOA21NM", "LADNM"):
+        if not value(canonical):
+            raise bad(canonical, "is empty")
+    return Area(
+        lsoa21cd=lsoa21cd,
+        lsoa21nm=value("LSOA21NM"),
+        msoa21cd=msoa21cd,
+        msoa21nm=value("MSOA21NM"),
+        lad_cd=lad_cd,
+        lad_nm=value("LADNM"),
+    )

@@ -1,0 +1,373 @@
+"""Connectors end to end against real Kafka, on synthetic extracts.
+
+Each test renames the authority (``wmp`` -> ``wmp-<random>``) so that it
+writes to a raw topic of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kafka import KafkaConsumer, TopicPartition
+from typer.testing import CliRunner
+
+from edge.cli import connector_app
+from edge.config import ConnectorConfig
+from edge.runner import Connector
+from edge.synthetic import generate
+from wire import schemas
+from wire.codec import AvroCodec
+from wire.envelope import EventReader
+from wire.signing import KeyRegistry, Verifier
+from wire.topics import raw_topic
+
+CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
+SAMPLES = sorted(CONFIGS.glob("*.yaml"))
+SOURCE_FILES = {
+    "wmp-crime": "wmp_crime.csv",
+    "uhb-ed-istv": "uhb_istv.csv",
+    "swbh-ed-istv": "swbh_istv.csv",
+    "wmas-callouts": "wmas_callouts.csv",
+    "bcc-youth-referrals": "youth_service.sqlite",
+    "yos-birmingham-outcomes": "yos_outcomes.csv",
+}
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Thirty days of synthetic extracts (outcomes need weeks), made once per session."""
+    out = tmp_path_factory.mktemp("synthetic")
+    generate(out, days=30, seed=7)
+    return out
+
+
+@dataclass
+class Setup:
+    home: Path
+    config_file: Path
+    config: ConnectorConfig
+    registry: KeyRegistry
+    topic: str
+
+
+@pytest.fixture
+def home(tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "synthetic").symlink_to(synthetic_dir)
+    monkeypatch.setenv("SVDHUB_HOME", str(home))
+    return home
+
+
+def prepare(home: Path, sample: str, **overrides: Any) -> Setup:
+    """A copy of a sample config with a fresh authority id, and its keys."""
+    raw = yaml.safe_load((CONFIGS / f"{sample}.yaml").read_text(encoding="utf-8"))
+    authority = f"{raw['authority']}-{uuid.uuid4().hex[:6]}"
+    raw["authority"] = authority
+    raw["keys"]["signing_key"] = f"${{SVDHUB_HOME}}/keys/{authority}/signing.pem"
+    raw["keys"]["signing_key_id"] = f"{authority}-1"
+    raw.update(overrides)
+    path = home / f"{sample}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    registry = home / "keys" / "registry.yaml"
+    result = CliRunner().invoke(connector_app, ["keys", str(path), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    config = ConnectorConfig.load(path)
+    return Setup(
+        home, path, config, KeyRegistry.load(registry), raw_topic(authority, config.event_type)
+    )
+
+
+def consume_all(bootstrap: str, topic: str) -> list[Any]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        messages: list[Any] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            assert time.monotonic() < deadline, "topic not read within 60 s"
+            for records in consumer.poll(timeout_ms=1000).values():
+                messages.extend(records)
+        return messages
+    finally:
+        consumer.close()
+
+
+def source_rows(setup: Setup, sample: str) -> int:
+    name = SOURCE_FILES[sample]
+    path = setup.home / "synthetic" / name
+    if name.endswith(".sqlite"):
+        with sqlite3.connect(path) as db:
+            return int(db.execute("SELECT count(*) FROM referrals").fetchone()[0])
+    with path.open(encoding=setup.config.source.encoding, newline="") as handle:  # type: ignore[union-attr]
+        return sum(1 for line in handle if not line.startswith("#")) - 1
+
+
+def never_shared_values(setup: Setup, sample: str) -> set[str]:
+    """Every value of the config's identifier and free-text columns (5+ characters)."""
+    columns = set(setup.config.never_share)
+    path = setup.home / "synthetic" / SOURCE_FILES[sample]
+    values: set[str] = set()
+    if path.suffix == ".sqlite":
+        with sqlite3.connect(path) as db:
+            db.row_factory = sqlite3.Row
+            for row in db.execute("SELECT * FROM referrals"):
+                values |= {str(row[c]) for c in columns if row[c] is not None}
+    else:
+        encoding = setup.config.source.encoding  # type: ignore[union-attr]
+        with path.open(encoding=encoding, newline="") as handle:
+            lines = (line for line in handle if not line.startswith("#"))
+            for row in csv.DictReader(lines):
+                values |= {row[c] for c in columns if row.get(c)}
+    return {v for v in values if len(v) >= 5}
+
+
+@pytest.mark.parametrize("sample", [p.stem for p in SAMPLES])
+def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, sample: str) -> None:
+    setup = prepare(home, sample)
+    connector = Connector(setup.config, kafka_bootstrap)
+    try:
+        summary = connector.run()
+    finally:
+        connector.close()
+    assert summary.clean, summary.lines(dry_run=False)
+    rows = source_rows(setup, sample)
+    assert summary.read == summary.published == rows > 0
+
+    messages = consume_all(kafka_bootstrap, setup.topic)
+    assert len(messages) == rows
+    reader = EventReader(
+        AvroCodec(schemas.current(), schemas.released().values()), Verifier(setup.registry)
+    )
+    events = [reader.read(m.value, authority=setup.config.authority) for m in messages]
+    assert len({e.event_id for e in events}) == rows
+    assert {e.record_type for e in events} == {setup.config.record_type}
+    for message, event in zip(messages, events, strict=True):
+        assert dict(message.headers)["event_id"].decode() == event.event_id
+
+    # Nothing that identifies a person, and no free text, crossed the wire.
+    published = b"".join(m.value + (m.key or b"") for m in messages)
+    leaked = sorted(v for v in never_shared_values(setup, sample) if v.encode() in published)
+    assert leaked == []
+
+    # A second run publishes nothing new.
+    again = Connector(setup.config, kafka_bootstrap)
+    try:
+        second = again.run()
+    finally:
+        again.close()
+    assert second.published == 0
+    if sample == "bcc-youth-referrals":  # SQL: only rows at the watermark are read again
+        assert 0 < second.already_published < rows
+    else:
+        assert second.already_published == rows
+    assert len(consume_all(kafka_bootstrap, setup.topic)) == rows
+
+
+def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
+    kafka_bootstrap: str, home: Path
+) -> None:
+    setup = prepare(home, "wmp-crime", batch_size=10)
+    command = [
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "connector",
+        "run",
+        str(setup.config_file),
+        "--bootstrap",
+        kafka_bootstrap,
+    ]
+    env = {**os.environ, "SVDHUB_HOME": str(home)}
+    rows = source_rows(setup, "wmp-crime")
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while first.poll() is None and time.monotonic() < deadline:
+            if published_count(kafka_bootstrap, setup.topic) >= 100:
+                break
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.wait(30)
+    interrupted = len(consume_all(kafka_bootstrap, setup.topic))
+    assert first.returncode == -signal.SIGKILL, "the connector finished before it was killed"
+    assert 0 < interrupted < rows
+
+    # Rerun with ordinary batches (small ones only made the kill land mid-run).
+    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
+    raw["batch_size"] = 500
+    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    second = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert second.returncode == 0, second.stderr
+    messages = consume_all(kafka_bootstrap, setup.topic)
+    ids = [dict(m.headers)["event_id"] for m in messages]
+    assert len(ids) == rows
+    assert len(set(ids)) == rows
+
+
+def published_count(bootstrap: str, topic: str) -> int:
+    """Messages in a topic so far (0 if it does not exist yet)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()
+
+
+BAD_ROWS = [
+    # (cells to change in a good row, expected field, expected words in the reason)
+    ({"CommittedDateTime": "31/09/2026 12:00"}, "occurred_at", "not a date in the format"),
+    ({"SuspectAge": "about twenty"}, "suspect_age_band", "not a whole number"),
+    ({"HOOffenceCode": "=cmd|' /C calc'!A0"}, "offence_code_ho", "spreadsheet formula"),
+    ({"OffenceGroup": "Shoplifting"}, "offence_group", "is not one of"),
+    ({"LSOA21": "E01000001"}, "geo", "not in the geography lookup"),
+    ({"HOOffenceCode": "8" * 300}, "offence_code_ho", "characters long"),
+]
+
+
+def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
+    kafka_bootstrap: str, home: Path
+) -> None:
+    setup = prepare(home, "wmp-crime")
+    good_file = home / "synthetic" / "wmp_crime.csv"
+    lines = good_file.read_text(encoding="utf-8").splitlines()
+    header = lines[1].split(",")
+    good = [next(csv.reader([line])) for line in lines[2:7]]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in good:
+        writer.writerow(row)
+    for changes, _, _ in BAD_ROWS:
+        row = dict(zip(header, good[0], strict=True))
+        row.update(changes)
+        row["CrimeReference"] = f"BAD-{uuid.uuid4().hex[:6]}"
+        writer.writerow([row[h] for h in header])
+    writer.writerow(good[1][:5])  # a short row: missing columns
+    undecodable = ",".join(f'"{cell}"' for cell in good[2][:-1]).encode("utf-8") + b",caf\xe9\n"
+    bad_file = home / "bad.csv"
+    bad_file.write_bytes(out.getvalue().encode("utf-8") + undecodable)
+    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
+    raw["source"]["csv"]["path"] = str(bad_file)
+    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
+    )
+    assert result.exit_code == 4, result.output
+    assert "rejected: 8" in result.output
+    reject_files = list((home / "connectors" / setup.config.authority / "rejects").glob("*.jsonl"))
+    (reject_file,) = reject_files
+    entries = [json.loads(line) for line in reject_file.read_text(encoding="utf-8").splitlines()]
+    by_row = {entry["row"]: entry for entry in entries}
+    for offset, (_, field, words) in enumerate(BAD_ROWS):
+        entry = by_row[2 + len(good) + offset]  # line numbers: header is line 1
+        assert entry["file"] == str(bad_file)
+        assert entry["field"] == field
+        assert words in entry["reason"]
+        assert entry["raw"]["CrimeReference"].startswith("BAD-")
+    short = by_row[2 + len(good) + len(BAD_ROWS)]
+    assert short["field"] == "(row)"
+    assert "expected" in short["reason"]
+    encoding = by_row[3 + len(good) + len(BAD_ROWS)]
+    assert (encoding["field"], encoding["reason"]) == ("MOText", "not valid utf-8 text")
+    assert len(consume_all(kafka_bootstrap, setup.topic)) == len(good)
+
+
+@pytest.mark.parametrize(
+    ("content", "exit_code", "words"),
+    [
+        (b"", 4, "the file is empty"),
+        (b"CrimeReference,RecordVersion\n", 4, "missing column(s)"),
+    ],
+)
+def test_unusable_files_are_reported_and_stop_nothing(
+    kafka_bootstrap: str, home: Path, content: bytes, exit_code: int, words: str
+) -> None:
+    setup = prepare(home, "wmp-crime")
+    path = home / "unusable.csv"
+    path.write_bytes(content)
+    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
+    raw["source"]["csv"]["path"] = str(path)
+    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = CliRunner().invoke(
+        connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
+    )
+    assert result.exit_code == exit_code, result.output
+    assert words in result.output
+    assert str(path) in result.output
+
+
+def test_a_header_only_file_publishes_nothing_and_succeeds(
+    kafka_bootstrap: str, home: Path
+) -> None:
+    setup = prepare(home, "wmp-crime")
+    path = home / "header-only.csv"
+    header = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()[1]
+    path.write_text(header + "\n", encoding="utf-8")
+    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
+    raw["source"]["csv"]["path"] = str(path)
+    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = CliRunner().invoke(
+        connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rows read: 0" in result.output
+
+
+def test_dry_run_prints_pseudonymised_records_and_publishes_nothing(home: Path) -> None:
+    setup = prepare(home, "uhb-ed-istv")
+    result = CliRunner().invoke(connector_app, ["run", str(setup.config_file), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert records and all(r["topic"] == setup.topic for r in records)
+    text = result.stdout
+    for secret in sorted(never_shared_values(setup, "uhb-ed-istv"))[:200]:
+        assert secret not in text
+    assert not (home / "connectors" / setup.config.authority / "rejects").exists()
+
+
+def test_unreachable_kafka_fails_clearly(home: Path) -> None:
+    from hub.stack.process import free_port  # noqa: PLC0415 - a free port nobody listens on
+
+    setup = prepare(home, "wmas-callouts")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "connector",
+            "run",
+            str(setup.config_file),
+            "--bootstrap",
+            f"127.0.0.1:{free_port()}",
+        ],
+        env={**os.environ, "SVDHUB_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "cannot connect to Kafka at 127.0.0.1:" in result.stderr

@@ -1,0 +1,203 @@
+"""Mapper: each transform, and a clear RowError for each way a row can be wrong."""
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edge.config import ConfigError, ConnectorConfig
+from edge.mapping import Mapper, RowError, age_band
+from edge.pseudonymise import Pseudonymiser
+from wire import schemas
+from wire.geography import GeographyLookup
+
+CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
+LOOKUP = GeographyLookup.synthetic_sample()
+LSOA = LOOKUP.lsoas("E08000025")[0]
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+PSEUDO = Pseudonymiser(bytes(range(32)), "test-1")
+
+
+def mapper(name: str = "wmp-crime") -> Mapper:
+    return Mapper(ConnectorConfig.load(CONFIGS / f"{name}.yaml"), schemas.current(), PSEUDO, LOOKUP)
+
+
+def crime(**cells: str) -> dict[str, str]:
+    row = {
+        "CrimeReference": "CR-2026-0000001",
+        "RecordVersion": "1",
+        "RecordedDateTime": "07/10/2026 02:10",
+        "CommittedDateTime": "06/10/2026 23:45",
+        "HOOffenceCode": "8N",
+        "OffenceGroup": "Violence with injury",
+        "WeaponType": "Knife or sharp instrument",
+        "DomesticAbuseFlag": "N",
+        "VictimForename": "Jane",
+        "VictimSurname": "Doe",
+        "VictimDOB": "06/05/2004",
+        "VictimSex": "F",
+        "VictimEthnicity": "W",
+        "SuspectAge": "",
+        "SuspectSex": "",
+        "LSOA21": LSOA,
+        "LocationType": "Street",
+        "MOText": "Victim punched outside a takeaway",
+    }
+    row.update(cells)
+    return row
+
+
+def test_a_police_row_maps_to_an_incident() -> None:
+    mapped = mapper().map(crime(), NOW)
+    record: dict[str, Any] = mapped.record
+    assert record["assault_method"] == "KNIFE_SHARP"
+    assert record["knife_flag"] is True
+    assert record["firearm_flag"] is False
+    assert record["domestic_abuse_flag"] is False
+    assert record["victim_age_band"] == "AGE_18_24"  # 22 on 6 October 2026
+    assert record["victim_sex"] == "FEMALE"
+    assert record["ethnicity_group"] == "WHITE"
+    assert record["suspect_age_band"] is None
+    assert record["location_type"] == "PUBLIC_PLACE"
+    area = LOOKUP.area(LSOA)
+    assert record["geo"] == {
+        "lsoa21cd": LSOA,
+        "msoa21cd": area.msoa21cd,
+        "lad_cd": "E08000025",
+        "ward_cd": None,
+    }
+    # 23:45 BST on 6 October is 22:45 UTC.
+    assert record["assault_datetime"] == datetime(2026, 10, 6, 22, 45, tzinfo=UTC)
+    assert record["envelope"]["occurred_at"] == record["assault_datetime"]
+    assert record["envelope"]["supersedes"] is None
+    assert mapped.message_key == record["subject_pseudo_id"]
+
+
+def test_identifiers_and_free_text_are_left_behind() -> None:
+    text = repr(mapper().map(crime(), NOW).record)
+    for secret in ("Jane", "Doe", "06/05/2004", "2004", "takeaway", "CR-2026"):
+        assert secret not in text
+
+
+def test_a_corrected_record_supersedes_its_previous_version() -> None:
+    m = mapper()
+    first, second = m.map(crime(), NOW), m.map(crime(RecordVersion="2"), NOW)
+    assert second.event_id != first.event_id
+    assert second.record["envelope"]["supersedes"] == first.event_id
+    assert second.record["incident_pseudo_id"] == first.record["incident_pseudo_id"]
+
+
+def test_the_same_row_always_gets_the_same_event_id() -> None:
+    assert mapper().map(crime(), NOW).event_id == mapper().map(crime(), NOW).event_id
+
+
+@pytest.mark.parametrize(
+    ("cells", "field", "reason"),
+    [
+        ({"CommittedDateTime": "32/13/2026 25:00"}, "occurred_at", "not a date in the format"),
+        ({"CommittedDateTime": ""}, "occurred_at", "is blank and the field is required"),
+        ({"OffenceGroup": "Shoplifting"}, "offence_group", "'Shoplifting' is not one of"),
+        ({"HOOffenceCode": '=HYPERLINK("x")'}, "offence_code_ho", "spreadsheet formula"),
+        ({"HOOffenceCode": "8" * 500}, "offence_code_ho", "characters long; the limit is 4"),
+        ({"HOOffenceCode": "X8"}, "offence_code_ho", "does not match"),
+        ({"LSOA21": "E01999999"}, "geo", "not in the geography lookup"),
+        ({"LSOA21": ""}, "geo", "(LSOA) is blank"),
+        ({"SuspectAge": "twenty"}, "suspect_age_band", "is not a whole number"),
+        ({"VictimDOB": "31/02/2004"}, "victim_age_band", "not a date in the format %d/%m/%Y"),
+        ({"RecordVersion": "0"}, "record_version", "must be 1 or more"),
+        ({"CrimeReference": " "}, "record_key", "is blank"),
+    ],
+)
+def test_bad_cells_name_the_field_and_the_reason(
+    cells: dict[str, str], field: str, reason: str
+) -> None:
+    with pytest.raises(RowError) as caught:
+        mapper().map(crime(**cells), NOW)
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+
+
+def test_age_bands() -> None:
+    assert [age_band(a) for a in (0, 9, 10, 17, 18, 24, 25, 64, 65, 101)] == [
+        "AGE_0_9",
+        "AGE_0_9",
+        "AGE_10_17",
+        "AGE_10_17",
+        "AGE_18_24",
+        "AGE_18_24",
+        "AGE_25_34",
+        "AGE_55_64",
+        "AGE_65_PLUS",
+        "AGE_65_PLUS",
+    ]
+    with pytest.raises(ValueError, match="out of range"):
+        age_band(-1)
+
+
+def test_lists_and_cross_authority_references() -> None:
+    m = mapper("bcc-youth-referrals")
+    row = {
+        "referral_id": "REF-1",
+        "child_forename": "Sam",
+        "child_surname": "Lee",
+        "date_of_birth": "2010-03-04",
+        "referral_date": "2026-10-02 10:00:00",
+        "referrer": "ED navigator",
+        "programme": "NAV-ED",
+        "reasons": "Knife carrying;Violence victim",
+        "looked_after": "0",
+        "send": "1",
+        "excluded": "0",
+        "consent": "given",
+        "risk": "high",
+        "home_lsoa21": LSOA,
+        "linked_attendance_id": "UHB-000123",
+        "updated_at": "2026-10-02 10:00:00",
+        "notes": "free text",
+    }
+    record = m.map(row, NOW).record
+    assert record["reason_codes"] == ["WEAPON_CARRYING", "VIOLENCE_VICTIM"]
+    assert record["send_flag"] is True
+    assert record["age_band"] == "AGE_10_17"
+    # The ED attendance is pseudonymised in the trust's namespace, so it links.
+    assert record["linked_incident_pseudo_id"] == PSEUDO.record("uhb-ed", "UHB-000123")
+    bad = m.map({**row, "linked_attendance_id": "XYZ-1"}, NOW).record
+    assert bad["linked_incident_pseudo_id"] is None  # optional: an unknown prefix is left out
+
+
+def test_dates_and_numbers() -> None:
+    m = mapper("yos-birmingham-outcomes")
+    row = {
+        "OutcomeID": "OUT-1",
+        "ReferralID": "REF-1",
+        "ChildForename": "Sam",
+        "ChildSurname": "Lee",
+        "DOB": "04/03/2010",
+        "OutcomeDate": "20/11/2026",
+        "OutcomeType": "Engaged",
+        "Intervention": "Mentoring",
+        "SessionsOffered": "6",
+        "SessionsAttended": "4",
+        "MeasureCode": "SDQ",
+        "MeasureScore": "17",
+        "FollowUpDays": "30",
+        "ExitReason": "Not exited",
+        "WorkerNotes": "x",
+    }
+    record = m.map(row, NOW).record
+    assert record["outcome_date"] == date(2026, 11, 20)
+    assert record["measure_score"] == 17.0
+    assert record["referral_pseudo_id"] == PSEUDO.record("bcc-youth", "REF-1")
+    with pytest.raises(RowError, match="sessions_offered: 'six' is not a whole number"):
+        m.map({**row, "SessionsOffered": "six"}, NOW)
+
+
+def test_a_config_must_fill_every_required_field(tmp_path: Path) -> None:
+    raw = yaml.safe_load((CONFIGS / "wmas-callouts.yaml").read_text(encoding="utf-8"))
+    del raw["fields"]["victim_sex"]
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError, match="Incident needs victim_sex"):
+        Mapper(ConnectorConfig.load(path), schemas.current(), PSEUDO, LOOKUP)

@@ -1,0 +1,223 @@
+"""The West Midlands geography lookup: the synthetic sample and reading ONS files."""
+
+from pathlib import Path
+
+import pytest
+
+from wire.geography import (
+    LADS,
+    REGION_CODE,
+    Area,
+    GeographyError,
+    GeographyLookup,
+    UnknownArea,
+)
+
+SAMPLE_SIZES = {
+    "E08000025": 120,  # Birmingham
+    "E08000026": 60,  # Coventry
+    "E08000027": 50,  # Dudley
+    "E08000028": 50,  # Sandwell
+    "E08000029": 35,  # Solihull
+    "E08000030": 45,  # Walsall
+    "E08000031": 45,  # Wolverhampton
+}
+
+ONS_HEADER = "ObjectId,LSOA21CD,LSOA21NM,MSOA21CD,MSOA21NM,LAD23CD,LAD23NM\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "lookup.csv", bom: bool = False) -> Path:
+    path = tmp_path / name
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    return path
+
+
+def ons_row(n: int, lsoa: str, msoa: str, lad: str, lad_nm: str = "Birmingham") -> str:
+    return f"{n},{lsoa},{lad_nm} 001A,{msoa},{lad_nm} 001,{lad},{lad_nm}\n"
+
+
+# ------------------------------------------------------------ synthetic sample
+
+
+def test_synthetic_sample_sizes_per_local_authority() -> None:
+    lookup = GeographyLookup.synthetic_sample()
+    assert lookup.synthetic is True
+    assert len(lookup) == sum(SAMPLE_SIZES.values()) == 405
+    assert {lad: len(lookup.lsoas(lad)) for lad in LADS} == SAMPLE_SIZES
+    assert {lad: len(lookup.msoas(lad)) for lad in LADS} == {
+        lad: size // 5 for lad, size in SAMPLE_SIZES.items()
+    }
+    assert REGION_CODE == "E12000005"
+
+
+def test_synthetic_sample_nests_and_uses_unused_code_ranges() -> None:
+    lookup = GeographyLookup.synthetic_sample()
+    lad_of_msoa: dict[str, set[str]] = {}
+    lsoas_of_msoa: dict[str, int] = {}
+    for code in lookup.lsoas():
+        area = lookup.area(code)
+        assert area.lsoa21cd.startswith("E019") and len(area.lsoa21cd) == 9
+        assert area.msoa21cd.startswith("E029") and len(area.msoa21cd) == 9
+        assert area.lsoa21nm.startswith("SYNTHETIC ")
+        assert area.lsoa21nm.startswith(area.msoa21nm)
+        assert area.lad_nm == LADS[area.lad_cd]
+        lad_of_msoa.setdefault(area.msoa21cd, set()).add(area.lad_cd)
+        lsoas_of_msoa[area.msoa21cd] = lsoas_of_msoa.get(area.msoa21cd, 0) + 1
+    assert all(len(lads) == 1 for lads in lad_of_msoa.values())
+    assert set(lsoas_of_msoa.values()) == {5}
+    assert len({next(iter(lads)) for lads in lad_of_msoa.values()}) == 7
+    assert lookup.lsoas() == sorted(lookup.lsoas())
+    assert lookup.msoas() == sorted(lookup.msoas()) and len(lookup.msoas()) == 81
+
+
+def test_synthetic_sample_file_is_marked() -> None:
+    first = (Path(GeographyLookup.synthetic_sample().source)).read_text("utf-8").splitlines()[0]
+    assert first.startswith("# SYNTHETIC geography")
+
+
+def test_area_lookup_and_unknown_area() -> None:
+    lookup = GeographyLookup.synthetic_sample()
+    assert lookup.area("E01900001") == Area(
+        lsoa21cd="E01900001",
+        lsoa21nm="SYNTHETIC Birmingham 001A",
+        msoa21cd="E02900001",
+        msoa21nm="SYNTHETIC Birmingham 001",
+        lad_cd="E08000025",
+        lad_nm="Birmingham",
+    )
+    assert "E01900001" in lookup
+    assert "E01000001" not in lookup
+    assert 42 not in lookup
+    with pytest.raises(UnknownArea, match="E01000001"):
+        lookup.area("E01000001")
+    with pytest.raises(UnknownArea, match="E09000001"):
+        lookup.lsoas("E09000001")
+
+
+def test_load_none_is_the_synthetic_sample() -> None:
+    assert GeographyLookup.load(None).synthetic is True
+
+
+# ----------------------------------------------------------------- ONS files
+
+
+def test_load_ons_happy_path(tmp_path: Path) -> None:
+    text = (
+        ONS_HEADER.lower().replace("objectid", "ObjectId")
+        + ons_row(1, "E01000001", "E02000001", "E09000001", "City of London")
+        + ons_row(2, "E01009001", "E02001801", "E08000025")
+        + ons_row(3, "E01009002", "E02001801", "E08000025")
+        + ons_row(4, "E01009002", "E02001801", "E08000025")  # an OA-level repeat: merged
+        + ons_row(5, "E01010001", "E02002001", "E08000028", "Sandwell")
+        + ons_row(6, "W01000001", "W02000001", "W06000001", "Isle of Anglesey")
+    )
+    path = write(tmp_path, text, bom=True)
+    lookup = GeographyLookup.load(path)
+    assert lookup.synthetic is False
+    assert lookup.source == str(path)
+    assert lookup.lsoas() == ["E01009001", "E01009002", "E01010001"]
+    assert lookup.lsoas("E08000028") == ["E01010001"]
+    assert lookup.msoas() == ["E02001801", "E02002001"]
+    assert lookup.area("E01010001").lad_nm == "Sandwell"
+    assert lookup.lsoas("E08000031") == []
+
+
+def test_load_ons_accepts_any_lad_year_and_skips_comments(tmp_path: Path) -> None:
+    text = (
+        "# a comment\n"
+        "LSOA21CD,LSOA21NM,MSOA21CD,MSOA21NM,LAD21CD,LAD21NM,LAD24CD,LAD24NM\n"
+        "E01009001,B 001A,E02001801,B 001,E08000099,Old,E08000025,Birmingham\n"
+    )
+    lookup = GeographyLookup.load_ons(write(tmp_path, text))
+    assert lookup.area("E01009001").lad_cd == "E08000025"  # the latest year wins
+
+
+@pytest.mark.parametrize(
+    ("header", "missing"),
+    [
+        ("LSOA21CD,LSOA21NM,MSOA21CD,LAD22CD,LAD22NM", "MSOA21NM"),
+        ("LSOA21CD,LSOA21NM,MSOA21CD,MSOA21NM,LAD22CD", "LAD22NM"),
+        ("LSOA21CD,LSOA21NM,MSOA21CD,MSOA21NM", "LADyyCD"),
+    ],
+)
+def test_missing_column_names_file_and_column(tmp_path: Path, header: str, missing: str) -> None:
+    path = write(tmp_path, header + "\n", name="partial.csv")
+    with pytest.raises(GeographyError, match=missing) as caught:
+        GeographyLookup.load_ons(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("2,E0100900X,B 001A,E02001801,B 001,E08000025,Birmingham", "LSOA21CD"),
+        ("2,E01009001,B 001A,E0200180,B 001,E08000025,Birmingham", "MSOA21CD"),
+        ("2,E01009001,B 001A,E02001801,B 001,Birmingham,E08000025", "LAD23CD"),
+        ("2,E01009001,,E02001801,B 001,E08000025,Birmingham", "LSOA21NM"),
+    ],
+)
+def test_bad_code_names_file_row_and_column(tmp_path: Path, row: str, column: str) -> None:
+    text = ONS_HEADER + ons_row(1, "E01009000", "E02001801", "E08000025") + row + "\n"
+    path = write(tmp_path, text, name="bad.csv")
+    with pytest.raises(GeographyError) as caught:
+        GeographyLookup.load_ons(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "row 3" in message
+    assert f"column {column}" in message
+
+
+def test_conflicting_duplicate_lsoa_names_both_rows(tmp_path: Path) -> None:
+    text = (
+        ONS_HEADER
+        + ons_row(1, "E01009001", "E02001801", "E08000025")
+        + ons_row(2, "E01009002", "E02001801", "E08000025")
+        + ons_row(3, "E01009001", "E02001802", "E08000025")
+    )
+    path = write(tmp_path, text, name="dupes.csv")
+    with pytest.raises(GeographyError, match="E01009001") as caught:
+        GeographyLookup.load_ons(path)
+    message = str(caught.value)
+    assert str(path) in message and "row 2" in message and "row 4" in message
+
+
+def test_msoa_in_two_local_authorities_is_refused(tmp_path: Path) -> None:
+    text = (
+        ONS_HEADER
+        + ons_row(1, "E01009001", "E02001801", "E08000025")
+        + ons_row(2, "E01009002", "E02001801", "E08000028", "Birmingham")
+    )
+    with pytest.raises(GeographyError, match=r"E02001801.*row 2 and row 3"):
+        GeographyLookup.load_ons(write(tmp_path, text))
+
+
+def test_no_west_midlands_rows_is_an_error(tmp_path: Path) -> None:
+    text = ONS_HEADER + ons_row(1, "E01000001", "E02000001", "E09000001", "City of London")
+    path = write(tmp_path, text, name="london.csv")
+    with pytest.raises(GeographyError, match="no rows for the West Midlands") as caught:
+        GeographyLookup.load_ons(path)
+    assert str(path) in str(caught.value)
+
+
+def test_unreadable_files_are_geography_errors(tmp_path: Path) -> None:
+    with pytest.raises(GeographyError, match=r"missing\.csv"):
+        GeographyLookup.load_ons(tmp_path / "missing.csv")
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(ONS_HEADER.encode() + b"1,E01009001,Caf\xe9,E02001801,B,E08000025,B\n")
+    with pytest.raises(GeographyError, match="UTF-8"):
+        GeographyLookup.load_ons(latin)
+    with pytest.raises(GeographyError, match="empty"):
+        GeographyLookup.load_ons(write(tmp_path, "", name="empty.csv"))
+
+
+def test_short_row_is_refused(tmp_path: Path) -> None:
+    text = ONS_HEADER + "1,E01009001,B 001A\n"
+    with pytest.raises(GeographyError, match="row 2 has 3 fields"):
+        GeographyLookup.load_ons(write(tmp_path, text))
+
+
+def test_constructor_refuses_conflicting_areas() -> None:
+    one = Area("E01009001", "A", "E02001801", "M", "E08000025", "Birmingham")
+    two = Area("E01009001", "A", "E02001802", "M", "E08000025", "Birmingham")
+    with pytest.raises(GeographyError, match="E01009001"):
+        GeographyLookup([one, two], synthetic=False, source="test")
