@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -345,9 +346,15 @@ def _show(text: str) -> str:
 
 def _strptime(text: str, fmt: str, name: str) -> datetime:
     try:
-        return datetime.strptime(text, fmt)  # the caller attaches the zone
+        return _parse(text, fmt)
     except ValueError:
         raise RowError(name, f"{_show(text)} is not a date in the format {fmt}") from None
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str, fmt: str) -> datetime:
+    """strptime, remembered: extracts repeat the same dates and times many times."""
+    return datetime.strptime(text, fmt)  # naive; the caller attaches the zone
 
 
 def _version(row: Mapping[str, str | None], column: str | None) -> int:

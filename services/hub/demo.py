@@ -1,31 +1,42 @@
-"""``svdhub demo``: bring the stack up and show each real service working.
+"""``svdhub demo``: bring the stack up and run the hub on synthetic data.
 
-Until the connectors, enforcer, ledger and views exist, the demo proves the
-foundation: a real produce/consume round trip through Kafka, a real OPA
-decision from the ``policies/`` bundle, and a real SQL round trip through
-SQLAlchemy on PostgreSQL and SQLite. It prints what it did at each step.
+What exists so far runs end to end: the local stack starts; seeded, clearly
+synthetic West Midlands extracts are written; each sample authority gets its
+signing key (and the partnership its linkage key); every sample connector
+publishes its extract as signed, pseudonymised events; and the demo counts
+what reached each raw topic. It also shows OPA deciding from the policies
+bundle and SQL working on PostgreSQL and SQLite.
+
+Connectors run as their own processes (``svdhub connector run``), as they
+would inside each authority, so the hub never imports connector code.
+Reruns are idempotent: nothing is published twice.
 """
 
 from __future__ import annotations
 
-import time
+import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import typer
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, text
 
-from hub.policy import PolicyClient
+from hub.policy import PolicyClient, PolicyUnavailable
 from hub.stack import Stack, StackConfig, StackError
-from wire import topics
+from wire.topics import RAW_PREFIX
+
+DAYS = 30
+SEED = 1
 
 
 def demo() -> None:
-    """Start the local stack and run a real round trip through Kafka, OPA and SQL."""
+    """Start the stack, generate synthetic data, run every sample connector, show the result."""
+    config = StackConfig.load()
     try:
-        config = StackConfig.load()
         stack = Stack(config, say=lambda msg: typer.echo(msg, err=True))
         typer.echo("1. local stack")
         for outcome in stack.up():
@@ -34,59 +45,93 @@ def demo() -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     env = stack.env()
+    home = config.state_dir
+    configs = sorted((config.project_root / "connectors" / "config").glob("*.yaml"))
 
-    typer.echo(f"2. Kafka at {env['KAFKA_BOOTSTRAP_SERVERS']}")
-    typer.echo("   " + kafka_roundtrip(env["KAFKA_BOOTSTRAP_SERVERS"]))
+    typer.echo(f"2. synthetic data ({DAYS} days, seed {SEED}) in {home / 'synthetic'}")
+    for name, rows in _synthetic(home / "synthetic").items():
+        typer.echo(f"   {rows:>6} rows  {name}")
 
-    typer.echo(f"3. OPA at {env['OPA_URL']}")
-    with PolicyClient(env["OPA_URL"]) as policy:
-        allowed = policy.evaluate("svd.health", "allow", {"probe": "svdhub"})
-        denied = policy.evaluate("svd.health", "allow", {"probe": "stranger"})
-    typer.echo(f"   data.svd.health.allow: probe=svdhub -> {allowed}, probe=stranger -> {denied}")
+    typer.echo("3. keys (made once, kept in .hub/keys)")
+    _svdhub(["connector", "keys", *map(str, configs)], home)
 
-    typer.echo("4. SQL through SQLAlchemy")
-    sqlite_file = config.state_dir / "demo.sqlite"
-    for label, url in (("PostgreSQL", env["DATABASE_URL"]), ("SQLite", f"sqlite:///{sqlite_file}")):
+    typer.echo("4. connectors: extract -> pseudonymise -> sign -> svd.raw.<authority>.<type>")
+    for path in configs:
+        done = _svdhub(
+            ["connector", "run", str(path), "--bootstrap", env["KAFKA_BOOTSTRAP_SERVERS"]],
+            home,
+            check=False,
+        )
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
+        fallback = lines[-1] if lines else ""
+        accepted = next((line for line in lines if line.startswith("accepted")), fallback)
+        typer.echo(f"   {path.stem:<26} {status:<7} {accepted}")
+
+    typer.echo("5. events in, per authority (raw topics)")
+    for topic, count in _raw_topic_counts(env["KAFKA_BOOTSTRAP_SERVERS"]).items():
+        typer.echo(f"   {count:>6}  {topic}")
+
+    typer.echo(f"6. OPA at {env['OPA_URL']}")
+    try:
+        with PolicyClient(env["OPA_URL"]) as policy:
+            allowed = policy.evaluate("svd.health", "allow", {"probe": "svdhub"})
+        typer.echo(f"   data.svd.health.allow for the svdhub probe -> {allowed}")
+    except PolicyUnavailable as exc:
+        typer.echo(f"   OPA did not answer: {exc}")
+
+    typer.echo("7. SQL through SQLAlchemy")
+    for label, url in (
+        ("PostgreSQL", env["DATABASE_URL"]),
+        ("SQLite", f"sqlite:///{home / 'demo.sqlite'}"),
+    ):
         typer.echo(f"   {label}: {sql_roundtrip(url)}")
 
-    typer.echo("\nThe stack stays up; `make down` (or `svdhub stack down`) stops it.")
-
-
-def kafka_roundtrip(bootstrap: str) -> str:
-    """Produce one message with acks=all and read it back; describe what happened."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="svdhub-demo")
-    try:
-        admin.create_topics(
-            [NewTopic(topics.DEMO_ROUNDTRIP, num_partitions=1, replication_factor=1)]
-        )
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
-    key = uuid.uuid4().hex.encode()
-    started = time.perf_counter()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    try:
-        sent = producer.send(topics.DEMO_ROUNDTRIP, key=key, value=b"hello from svdhub").get(30)
-    finally:
-        producer.close()
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=30_000
+    typer.echo(
+        "\nThe enforcer, audit ledger and views are not built yet. The stack stays up; "
+        "`make down` stops it."
     )
+
+
+def _svdhub(args: list[str], home: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=_env(home),
+    )
+    if check and done.returncode != 0:
+        typer.echo(f"error: svdhub {' '.join(args)} failed:\n{done.stderr}", err=True)
+        raise typer.Exit(1)
+    return done
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "SVDHUB_HOME": str(home)}
+
+
+def _synthetic(out: Path) -> dict[str, object]:
+    manifest_file = out / "manifest.json"
+    if manifest_file.is_file():
+        manifest: dict[str, object] = json.loads(manifest_file.read_text(encoding="utf-8"))
+        if manifest.get("seed") == SEED and manifest.get("days") == DAYS:
+            return manifest
+    _svdhub(["generate", "--out", str(out), "--days", str(DAYS), "--seed", str(SEED)], out.parent)
+    loaded: dict[str, object] = json.loads(manifest_file.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _raw_topic_counts(bootstrap: str) -> dict[str, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="svdhub-demo")
     try:
-        partition = TopicPartition(topics.DEMO_ROUNDTRIP, sent.partition)
-        consumer.assign([partition])
-        consumer.seek(partition, sent.offset)
-        for message in consumer:
-            if message.key == key:
-                elapsed = (time.perf_counter() - started) * 1000
-                return (
-                    f"produced to {sent.topic}[{sent.partition}]@{sent.offset} and read it "
-                    f"back ({message.value.decode()!r}) in {elapsed:.0f} ms"
-                )
+        counts = {}
+        for topic in sorted(t for t in consumer.topics() if t.startswith(RAW_PREFIX)):
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            counts[topic] = int(sum(consumer.end_offsets(parts).values()))
+        return counts
     finally:
         consumer.close()
-    raise StackError("kafka", "the message produced was not read back within 30 s")
 
 
 def sql_roundtrip(url: str) -> str:

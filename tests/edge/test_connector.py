@@ -371,3 +371,49 @@ def test_unreachable_kafka_fails_clearly(home: Path) -> None:
     )
     assert result.returncode == 1, result.stderr
     assert "cannot connect to Kafka at 127.0.0.1:" in result.stderr
+
+
+def test_follow_publishes_rows_added_later_and_stops_on_ctrl_c(
+    kafka_bootstrap: str, home: Path
+) -> None:
+    lines = (home / "synthetic" / "wmas_callouts.csv").read_text(encoding="utf-8").splitlines()
+    extract = home / "growing.csv"
+    extract.write_text("\n".join(lines[:12]) + "\n", encoding="utf-8")  # comment, header, 10 rows
+    setup = prepare(home, "wmas-callouts", poll_seconds=1)
+    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
+    raw["source"]["csv"]["path"] = str(extract)
+    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "connector",
+            "run",
+            str(setup.config_file),
+            "--follow",
+            "--bootstrap",
+            kafka_bootstrap,
+        ],
+        env={**os.environ, "SVDHUB_HOME": str(home)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: published_count(kafka_bootstrap, setup.topic) == 10)
+        with extract.open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines[12:17]) + "\n")
+        wait_for(lambda: published_count(kafka_bootstrap, setup.topic) == 15)
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, stderr
+    assert len(consume_all(kafka_bootstrap, setup.topic)) == 15
+
+
+def wait_for(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)

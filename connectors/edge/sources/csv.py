@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -83,7 +84,9 @@ class CsvReader:
                         [_printable(c) for c in cells],
                     )
                     continue
-                bad_cell = next((i for i, cell in enumerate(cells) if _undecodable(cell)), None)
+                bad_cell = None
+                if _undecodable("".join(cells)):
+                    bad_cell = next(i for i, cell in enumerate(cells) if _undecodable(cell))
                 if bad_cell is not None:
                     yield Problem(
                         source,
@@ -120,8 +123,12 @@ class _Lines:
             yield line
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _undecodable(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    """True if decoding left undecodable bytes (as surrogate escapes) in ``text``."""
+    return _SURROGATE.search(text) is not None
 
 
 def _printable(text: str) -> str:
