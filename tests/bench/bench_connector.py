@@ -15,21 +15,15 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import yaml
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from typer.testing import CliRunner
 
-from edge.cli import connector_app
-from edge.config import ConnectorConfig
 from edge.runner import Connector
 from edge.synthetic import generate
 from tests.bench.harness import Result
-
-CONFIG = Path(__file__).parents[2] / "connectors" / "config" / "wmp-crime.yaml"
+from tests.edge.helpers import consume_all, prepare
 
 
 def police_csv(source: Path, target: Path, rows: int) -> None:
@@ -47,39 +41,6 @@ def police_csv(source: Path, target: Path, rows: int) -> None:
             row = list(body[n % len(body)])
             row[ref] = f"BENCH-{n:08d}"
             writer.writerow(row)
-
-
-def prepare(home: Path, data: Path) -> Path:
-    raw = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    authority = f"bench-{uuid.uuid4().hex[:6]}"
-    raw["authority"] = authority
-    raw["keys"]["signing_key"] = f"${{SVDHUB_HOME}}/keys/{authority}/signing.pem"
-    raw["keys"]["signing_key_id"] = f"{authority}-1"
-    raw["source"]["csv"]["path"] = str(data)
-    path = home / f"{authority}.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    result = CliRunner().invoke(
-        connector_app, ["keys", str(path), "--registry", str(home / "keys" / "registry.yaml")]
-    )
-    if result.exit_code != 0:
-        raise RuntimeError(result.output)
-    return path
-
-
-def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        out = []
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            for records in consumer.poll(timeout_ms=1000).values():
-                out.extend((r.key, r.value, list(r.headers)) for r in records)
-        return out
-    finally:
-        consumer.close()
 
 
 def peak_memory_mib(config: Path, home: Path) -> tuple[float, float]:
@@ -102,8 +63,7 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
     generate(synthetic, days=30, seed=3)
     data = home / f"police-{rows}.csv"
     police_csv(synthetic / "wmp_crime.csv", data, rows)
-    config_path = prepare(home, data)
-    config = ConnectorConfig.load(config_path)
+    config = prepare(home, "wmp-crime", source=data).config
 
     connector = Connector(config, bootstrap)
     try:
@@ -113,7 +73,7 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
     finally:
         connector.close()
     topic = f"svd.raw.{config.authority}.incident"
-    messages = read_topic(bootstrap, topic)
+    messages = [(m.key, m.value, list(m.headers)) for m in consume_all(bootstrap, topic)]
 
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
@@ -153,8 +113,8 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
     large = home / f"police-{memory_rows * 10}.csv"
     police_csv(synthetic / "wmp_crime.csv", small, memory_rows)
     police_csv(synthetic / "wmp_crime.csv", large, memory_rows * 10)
-    small_mib, small_s = peak_memory_mib(prepare(home, small), home)
-    large_mib, large_s = peak_memory_mib(prepare(home, large), home)
+    small_mib, small_s = peak_memory_mib(prepare(home, "wmp-crime", source=small).config_file, home)
+    large_mib, large_s = peak_memory_mib(prepare(home, "wmp-crime", source=large).config_file, home)
     results.append(
         Result(
             "connector",

@@ -16,26 +16,22 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kafka import KafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
-from edge.config import ConnectorConfig
 from edge.runner import Connector
 from edge.synthetic import generate
+from tests.edge.helpers import CONFIGS, Setup, consume_all, prepare, published_count
 from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
-from wire.signing import KeyRegistry, Verifier
-from wire.topics import raw_topic
+from wire.signing import Verifier
 
-CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
 SAMPLES = sorted(CONFIGS.glob("*.yaml"))
 SOURCE_FILES = {
     "wmp-crime": "wmp_crime.csv",
@@ -55,15 +51,6 @@ def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@dataclass
-class Setup:
-    home: Path
-    config_file: Path
-    config: ConnectorConfig
-    registry: KeyRegistry
-    topic: str
-
-
 @pytest.fixture
 def home(tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
@@ -71,43 +58,6 @@ def home(tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -
     (home / "synthetic").symlink_to(synthetic_dir)
     monkeypatch.setenv("SVDHUB_HOME", str(home))
     return home
-
-
-def prepare(home: Path, sample: str, **overrides: Any) -> Setup:
-    """A copy of a sample config with a fresh authority id, and its keys."""
-    raw = yaml.safe_load((CONFIGS / f"{sample}.yaml").read_text(encoding="utf-8"))
-    authority = f"{raw['authority']}-{uuid.uuid4().hex[:6]}"
-    raw["authority"] = authority
-    raw["keys"]["signing_key"] = f"${{SVDHUB_HOME}}/keys/{authority}/signing.pem"
-    raw["keys"]["signing_key_id"] = f"{authority}-1"
-    raw.update(overrides)
-    path = home / f"{sample}.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    registry = home / "keys" / "registry.yaml"
-    result = CliRunner().invoke(connector_app, ["keys", str(path), "--registry", str(registry)])
-    assert result.exit_code == 0, result.output
-    config = ConnectorConfig.load(path)
-    return Setup(
-        home, path, config, KeyRegistry.load(registry), raw_topic(authority, config.event_type)
-    )
-
-
-def consume_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(partitions)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        messages: list[Any] = []
-        deadline = time.monotonic() + 60
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            assert time.monotonic() < deadline, "topic not read within 60 s"
-            for records in consumer.poll(timeout_ms=1000).values():
-                messages.extend(records)
-        return messages
-    finally:
-        consumer.close()
 
 
 def source_rows(setup: Setup, sample: str) -> int:
@@ -225,16 +175,6 @@ def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
     assert len(set(ids)) == rows
 
 
-def published_count(bootstrap: str, topic: str) -> int:
-    """Messages in a topic so far (0 if it does not exist yet)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
-    finally:
-        consumer.close()
-
-
 BAD_ROWS = [
     # (cells to change in a good row, expected field, expected words in the reason)
     ({"CommittedDateTime": "31/09/2026 12:00"}, "occurred_at", "not a date in the format"),
@@ -249,7 +189,6 @@ BAD_ROWS = [
 def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     kafka_bootstrap: str, home: Path
 ) -> None:
-    setup = prepare(home, "wmp-crime")
     good_file = home / "synthetic" / "wmp_crime.csv"
     lines = good_file.read_text(encoding="utf-8").splitlines()
     header = lines[1].split(",")
@@ -268,9 +207,7 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     undecodable = ",".join(f'"{cell}"' for cell in good[2][:-1]).encode("utf-8") + b",caf\xe9\n"
     bad_file = home / "bad.csv"
     bad_file.write_bytes(out.getvalue().encode("utf-8") + undecodable)
-    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
-    raw["source"]["csv"]["path"] = str(bad_file)
-    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    setup = prepare(home, "wmp-crime", source=bad_file)
 
     result = CliRunner().invoke(
         connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
@@ -305,12 +242,9 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
 def test_unusable_files_are_reported_and_stop_nothing(
     kafka_bootstrap: str, home: Path, content: bytes, exit_code: int, words: str
 ) -> None:
-    setup = prepare(home, "wmp-crime")
     path = home / "unusable.csv"
     path.write_bytes(content)
-    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
-    raw["source"]["csv"]["path"] = str(path)
-    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    setup = prepare(home, "wmp-crime", source=path)
     result = CliRunner().invoke(
         connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
     )
@@ -322,13 +256,10 @@ def test_unusable_files_are_reported_and_stop_nothing(
 def test_a_header_only_file_publishes_nothing_and_succeeds(
     kafka_bootstrap: str, home: Path
 ) -> None:
-    setup = prepare(home, "wmp-crime")
     path = home / "header-only.csv"
     header = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()[1]
     path.write_text(header + "\n", encoding="utf-8")
-    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
-    raw["source"]["csv"]["path"] = str(path)
-    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    setup = prepare(home, "wmp-crime", source=path)
     result = CliRunner().invoke(
         connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
     )
@@ -379,10 +310,7 @@ def test_follow_publishes_rows_added_later_and_stops_on_ctrl_c(
     lines = (home / "synthetic" / "wmas_callouts.csv").read_text(encoding="utf-8").splitlines()
     extract = home / "growing.csv"
     extract.write_text("\n".join(lines[:12]) + "\n", encoding="utf-8")  # comment, header, 10 rows
-    setup = prepare(home, "wmas-callouts", poll_seconds=1)
-    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
-    raw["source"]["csv"]["path"] = str(extract)
-    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    setup = prepare(home, "wmas-callouts", source=extract, poll_seconds=1)
     follower = subprocess.Popen(
         [
             sys.executable,

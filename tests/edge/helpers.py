@@ -1,0 +1,80 @@
+"""Shared by the connector tests and benchmarks: a sample config with a
+fresh authority id and its keys, and ways to read what reached a topic."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kafka import KafkaConsumer, TopicPartition
+from typer.testing import CliRunner
+
+from edge.cli import connector_app
+from edge.config import ConnectorConfig
+from wire.signing import KeyRegistry
+from wire.topics import raw_topic
+
+CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
+
+
+@dataclass
+class Setup:
+    home: Path
+    config_file: Path
+    config: ConnectorConfig
+    registry: KeyRegistry
+    topic: str
+
+
+def prepare(home: Path, sample: str, source: Path | None = None, **overrides: Any) -> Setup:
+    """A copy of a sample config with a fresh authority id (so a topic of its own),
+    optionally reading another CSV file, and its keys."""
+    raw = yaml.safe_load((CONFIGS / f"{sample}.yaml").read_text(encoding="utf-8"))
+    if source is not None:
+        raw["source"]["csv"]["path"] = str(source)
+    authority = f"{raw['authority']}-{uuid.uuid4().hex[:6]}"
+    raw["authority"] = authority
+    raw["keys"]["signing_key"] = f"${{SVDHUB_HOME}}/keys/{authority}/signing.pem"
+    raw["keys"]["signing_key_id"] = f"{authority}-1"
+    raw.update(overrides)
+    path = home / f"{sample}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    registry = home / "keys" / "registry.yaml"
+    result = CliRunner().invoke(connector_app, ["keys", str(path), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    config = ConnectorConfig.load(path)
+    return Setup(
+        home, path, config, KeyRegistry.load(registry), raw_topic(authority, config.event_type)
+    )
+
+
+def consume_all(bootstrap: str, topic: str) -> list[Any]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        messages: list[Any] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            assert time.monotonic() < deadline, "topic not read within 60 s"
+            for records in consumer.poll(timeout_ms=1000).values():
+                messages.extend(records)
+        return messages
+    finally:
+        consumer.close()
+
+
+def published_count(bootstrap: str, topic: str) -> int:
+    """Messages in a topic so far (0 if it does not exist yet)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()
