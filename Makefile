@@ -51,14 +51,13 @@ check: setup ## Lint, type-check, import contracts, schema compatibility, polici
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/svdhub schemas check
-	$(OPA) fmt --fail --list policies
-	$(OPA) check --strict policies
-	$(OPA) test policies
+	$(BIN)/svdhub policy check
+	$(BIN)/svdhub policy test
 
 fix: setup ## Apply ruff fixes and formatting, and opa fmt
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
-	$(OPA) fmt --write policies
+	$(OPA) fmt --write policies/svd
 
 clean: down ## Remove the virtualenv and all local state (.hub/)
 	rm -rf $(VENV) .hub

@@ -38,8 +38,8 @@ def test_ports_match_the_local_stack() -> None:
 
 def test_opa_serves_the_same_bundle() -> None:
     opa = compose()["opa"]
-    assert "./policies:/policies:ro" in opa["volumes"]
-    assert "--disable-telemetry" in opa["command"]
+    assert "./.hub/bundle:/bundle:ro" in opa["volumes"]  # what `svdhub policy build` writes
+    assert {"--disable-telemetry", "--watch", "/bundle"} <= set(opa["command"])
 
 
 def test_no_password_is_committed() -> None:

@@ -3,7 +3,10 @@
 ``install`` runs ``CGO_ENABLED=0 go install github.com/open-policy-agent/opa@<version>``
 with ``GOBIN`` in the tools folder and links ``<tools>/bin/opa`` to it, so the
 Makefile's policy checks use the same binary. ``start`` runs ``opa run
---server`` on loopback with telemetry off, serving the ``policies/`` bundle.
+--server`` on loopback with telemetry off. It serves the bundle that
+``hub.bundle.build`` makes from ``policies/`` in the state folder, with
+``--watch``: rebuilding the bundle (``svdhub policy build``) changes the
+policy revision without a restart.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from hub.bundle import BundleError, build
 from hub.stack.base import require_program
 from hub.stack.config import StackConfig
 from hub.stack.process import (
@@ -45,6 +49,7 @@ class Opa:
         self.home = config.state_dir / "opa"
         self.log_file = self.home / "opa.log"
         self.pid_file = self.home / "opa.pid"
+        self.bundle_dir = config.state_dir / "bundle"
 
     # -- install -----------------------------------------------------------
 
@@ -85,6 +90,10 @@ class Opa:
                 "process; choose another port in deploy/local/stack.toml",
             )
         self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            build(self.config.policies_dir, self.bundle_dir)
+        except BundleError as exc:
+            raise StackError(NAME, f"the policy bundle does not build: {exc}") from exc
         spawn(
             NAME,
             [
@@ -98,8 +107,9 @@ class Opa:
                 "info",
                 "--log-format",
                 "json",
+                "--watch",
                 "--bundle",
-                str(self.config.policies_dir),
+                str(self.bundle_dir),
             ],
             self.log_file,
             self.pid_file,
