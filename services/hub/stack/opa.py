@@ -73,12 +73,14 @@ class Opa:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _marker(self) -> str:
+    def _address(self) -> str:
         return f"{HOST}:{self.settings.port}"
 
     def running(self) -> bool:
+        # The bundle folder is in this stack's state folder, so it tells our OPA
+        # from any other, whatever port either listens on.
         pid = read_pid(self.pid_file)
-        return pid is not None and alive(pid, str(self.binary)) and alive(pid, self._marker())
+        return pid is not None and alive(pid, str(self.bundle_dir))
 
     def start(self) -> None:
         if not self.installed():
@@ -101,7 +103,7 @@ class Opa:
                 "run",
                 "--server",
                 "--addr",
-                self._marker(),
+                self._address(),
                 "--disable-telemetry",
                 "--log-level",
                 "info",
@@ -131,7 +133,7 @@ class Opa:
     def stop(self) -> None:
         pid = read_pid(self.pid_file)
         if pid is not None:
-            terminate(NAME, pid, self._marker(), timeout=20)
+            terminate(NAME, pid, str(self.bundle_dir), timeout=20)
         self.pid_file.unlink(missing_ok=True)
 
     # -- description -------------------------------------------------------

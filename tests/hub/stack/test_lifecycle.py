@@ -5,6 +5,7 @@ so it does not disturb the session's services or a developer's stack.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ def private_stack(tmp_path: Path) -> Iterator[tuple[StackConfig, dict[str, str]]
         env.pop(variable, None)
     yield config, env
     Stack(config).down()  # whatever the test did, leave nothing running
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def stack_processes(state: Path) -> list[str]:
