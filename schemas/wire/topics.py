@@ -19,10 +19,6 @@ AUDIT_DECISIONS = "svd.audit.decisions"
 QUARANTINE = "svd.quarantine"
 POLICY_REVISIONS = "svd.policy.revisions"
 
-#: Used by ``svdhub demo`` to prove a produce/consume round trip before any
-#: authority publishes.
-DEMO_ROUNDTRIP = "svd.demo.roundtrip"
-
 RAW_PREFIX = "svd.raw."
 SHARED_PREFIX = "svd.shared."
 

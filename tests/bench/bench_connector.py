@@ -82,7 +82,7 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
         linger_ms=20,
         batch_size=256 * 1024,
     )
-    baseline_topic = f"{topic}.baseline"
+    baseline_topic = f"bench.baseline.{config.authority}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics(
         [NewTopic(baseline_topic, num_partitions=config.partitions, replication_factor=1)]

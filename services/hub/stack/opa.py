@@ -15,7 +15,6 @@ import os
 import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from hub.bundle import BundleError, build
 from hub.stack.base import require_program
@@ -155,8 +154,3 @@ class Opa:
 
     def env(self) -> dict[str, str]:
         return {"OPA_URL": self.url()}
-
-
-def opa_binary(config: StackConfig) -> Path:
-    """The OPA binary the stack runs (for ``opa test``/``opa check`` callers)."""
-    return Opa(config).binary
