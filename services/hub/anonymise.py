@@ -45,7 +45,6 @@ import copy
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import stat
 import threading
@@ -55,10 +54,9 @@ from pathlib import Path
 from typing import Any
 
 from wire.geography import REGION_CODE, GeographyLookup
+from wire.topics import PARTY_ID
 
 #: Recipient ids as ``policies/parties.yaml`` and the agreement schema allow them.
-RECIPIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-
 KEY_BYTES = 32
 
 #: Wire AgeBand symbol -> Serious Violence Duty age band.
@@ -107,7 +105,7 @@ class RecipientKeys:
         file that group or others can access (``chmod 600`` fixes it), or one
         that does not hold at least 32 bytes of hex.
         """
-        if not RECIPIENT_ID.fullmatch(recipient):
+        if not PARTY_ID.fullmatch(recipient):
             raise AnonymiseError(f"recipient {recipient!r} is not a valid party id")
         with self._lock:
             cached = self._cache.get(recipient)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +20,15 @@ app = typer.Typer(
 
 def _policies() -> Path:
     return StackConfig.load().policies_dir
+
+
+def _agreements(policies: Path) -> dict[str, dict[str, Any]]:
+    """The validated agreements, or exit 1 with the first problem."""
+    try:
+        return load_agreements(policies / "agreements", load_parties(policies / "parties.yaml"))
+    except BundleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _opa() -> str:
@@ -55,13 +64,7 @@ def build_(
 def check() -> None:
     """Validate the agreements and parties, and run `opa fmt` and `opa check --strict`."""
     policies = _policies()
-    try:
-        agreements = load_agreements(
-            policies / "agreements", load_parties(policies / "parties.yaml")
-        )
-    except BundleError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    agreements = _agreements(policies)
     opa = _opa()
     rego = str(policies / "svd")
     for command in ([opa, "fmt", "--fail", "--list", rego], [opa, "check", "--strict", rego]):
@@ -100,14 +103,7 @@ def test_() -> None:
 @app.command("list")
 def list_() -> None:
     """List the agreements: parties, purpose, lawful basis and review date."""
-    policies = _policies()
-    try:
-        agreements = load_agreements(
-            policies / "agreements", load_parties(policies / "parties.yaml")
-        )
-    except BundleError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    agreements = _agreements(_policies())
     for agreement in agreements.values():
         typer.echo(
             f"{agreement['id']}  (review by {agreement['review_by']}, {agreement['lawful_basis']})"

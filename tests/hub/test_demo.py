@@ -1,8 +1,6 @@
 """`svdhub demo` as a user runs it, on a stack of its own (free ports, its own state)."""
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,24 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from hub.stack import Stack, StackConfig
-from tests.fixtures.services import stack_config_on_free_ports, unavailable
+from tests.fixtures.services import stack_for_a_command, unavailable
 
 pytestmark = [pytest.mark.needs_services, pytest.mark.slow]
 
 
 @pytest.fixture
 def demo_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    state = StackConfig.load().state_dir / f"demo-{os.getpid()}"
-    config = stack_config_on_free_ports(state)
-    config_file = tmp_path / "stack.toml"
-    config_file.write_text(config.to_toml(), encoding="utf-8")
-    env = {**os.environ, "SVDHUB_HOME": str(state), "SVDHUB_STACK_CONFIG": str(config_file)}
-    for variable in ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL"):
-        env.pop(variable, None)
-    yield env
-    Stack(config).down()
-    shutil.rmtree(state, ignore_errors=True)
+    with stack_for_a_command("demo", tmp_path) as (_, env):
+        yield env
 
 
 def demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -4,8 +4,6 @@ This starts a second, private stack (its own state folder and free ports),
 so it does not disturb the session's services or a developer's stack.
 """
 
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.stack import Stack, StackConfig
+from hub.stack import StackConfig
 from hub.stack.process import cmdline, port_open
-from tests.fixtures.services import stack_config_on_free_ports, unavailable
+from tests.fixtures.services import stack_for_a_command, unavailable
 
 pytestmark = [pytest.mark.needs_services, pytest.mark.slow]
 
@@ -33,16 +31,8 @@ def svdhub(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def private_stack(tmp_path: Path) -> Iterator[tuple[StackConfig, dict[str, str]]]:
-    state = StackConfig.load().state_dir / f"lifecycle-{os.getpid()}"
-    config = stack_config_on_free_ports(state)
-    config_file = tmp_path / "stack.toml"
-    config_file.write_text(config.to_toml(), encoding="utf-8")
-    env = {**os.environ, "SVDHUB_HOME": str(state), "SVDHUB_STACK_CONFIG": str(config_file)}
-    for variable in ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL"):
-        env.pop(variable, None)
-    yield config, env
-    Stack(config).down()  # whatever the test did, leave nothing running
-    shutil.rmtree(state, ignore_errors=True)
+    with stack_for_a_command("lifecycle", tmp_path) as stack:
+        yield stack
 
 
 def stack_processes(state: Path) -> list[str]:
