@@ -63,6 +63,16 @@ def home(tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -
     return home
 
 
+def connector_command(setup: Setup, *options: str) -> list[str]:
+    """`svdhub connector run` on this setup's config, as its own process."""
+    return [sys.executable, "-m", "hub.cli", "connector", "run", str(setup.config_file), *options]
+
+
+def invoke_run(setup: Setup, *options: str) -> Any:
+    """`svdhub connector run` on this setup's config, in this process."""
+    return CliRunner().invoke(connector_app, ["run", str(setup.config_file), *options])
+
+
 def source_rows(setup: Setup, sample: str) -> int:
     name = SOURCE_FILES[sample]
     path = setup.home / "synthetic" / name
@@ -138,16 +148,7 @@ def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
     kafka_bootstrap: str, home: Path
 ) -> None:
     setup = prepare(home, "wmp-crime", batch_size=10)
-    command = [
-        sys.executable,
-        "-m",
-        "hub.cli",
-        "connector",
-        "run",
-        str(setup.config_file),
-        "--bootstrap",
-        kafka_bootstrap,
-    ]
+    command = connector_command(setup, "--bootstrap", kafka_bootstrap)
     env = {**os.environ, "SVDHUB_HOME": str(home)}
     rows = source_rows(setup, "wmp-crime")
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -212,9 +213,7 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     bad_file.write_bytes(out.getvalue().encode("utf-8") + undecodable)
     setup = prepare(home, "wmp-crime", source=bad_file)
 
-    result = CliRunner().invoke(
-        connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
-    )
+    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
     assert result.exit_code == 4, result.output
     assert "rejected: 8" in result.output
     reject_files = list((home / "connectors" / setup.config.authority / "rejects").glob("*.jsonl"))
@@ -248,9 +247,7 @@ def test_unusable_files_are_reported_and_stop_nothing(
     path = home / "unusable.csv"
     path.write_bytes(content)
     setup = prepare(home, "wmp-crime", source=path)
-    result = CliRunner().invoke(
-        connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
-    )
+    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
     assert result.exit_code == exit_code, result.output
     assert words in result.output
     assert str(path) in result.output
@@ -263,16 +260,14 @@ def test_a_header_only_file_publishes_nothing_and_succeeds(
     header = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()[1]
     path.write_text(header + "\n", encoding="utf-8")
     setup = prepare(home, "wmp-crime", source=path)
-    result = CliRunner().invoke(
-        connector_app, ["run", str(setup.config_file), "--bootstrap", kafka_bootstrap]
-    )
+    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
     assert result.exit_code == 0, result.output
     assert "rows read: 0" in result.output
 
 
 def test_dry_run_prints_pseudonymised_records_and_publishes_nothing(home: Path) -> None:
     setup = prepare(home, "uhb-ed-istv")
-    result = CliRunner().invoke(connector_app, ["run", str(setup.config_file), "--dry-run"])
+    result = invoke_run(setup, "--dry-run")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert records and all(r["topic"] == setup.topic for r in records)
@@ -287,16 +282,7 @@ def test_unreachable_kafka_fails_clearly(home: Path) -> None:
 
     setup = prepare(home, "wmas-callouts")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "connector",
-            "run",
-            str(setup.config_file),
-            "--bootstrap",
-            f"127.0.0.1:{free_port()}",
-        ],
+        connector_command(setup, "--bootstrap", f"127.0.0.1:{free_port()}"),
         env={**os.environ, "SVDHUB_HOME": str(home)},
         capture_output=True,
         text=True,
@@ -315,17 +301,7 @@ def test_follow_publishes_rows_added_later_and_stops_on_ctrl_c(
     extract.write_text("\n".join(lines[:12]) + "\n", encoding="utf-8")  # comment, header, 10 rows
     setup = prepare(home, "wmas-callouts", source=extract, poll_seconds=1)
     follower = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "connector",
-            "run",
-            str(setup.config_file),
-            "--follow",
-            "--bootstrap",
-            kafka_bootstrap,
-        ],
+        connector_command(setup, "--follow", "--bootstrap", kafka_bootstrap),
         env={**os.environ, "SVDHUB_HOME": str(home)},
         stderr=subprocess.PIPE,
         text=True,
