@@ -33,7 +33,7 @@ from wire.codec import AvroCodec, CodecError
 from wire.envelope import EventWriter
 from wire.geography import GeographyLookup
 from wire.signing import Signer
-from wire.topics import raw_topic
+from wire.topics import TopicNames
 
 
 @dataclass
@@ -135,7 +135,7 @@ class Connector:
         self.mapper = Mapper(
             config, current, self.pseudonymiser, GeographyLookup.load(config.geography)
         )
-        self.topic = raw_topic(config.authority, config.event_type)
+        self.topic = TopicNames.from_env().raw(config.authority, config.event_type)
         self.checkpoint = Checkpoint(config.state_dir / "checkpoint.sqlite")
         self.publisher: Publisher | None = None
         if not dry_run:

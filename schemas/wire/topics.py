@@ -7,11 +7,20 @@
 Authority and recipient ids are short lower-case names (``wmp``, ``uhb-ed``,
 ``csp-birmingham``): letters, digits and hyphens, starting with a letter or
 digit. Event types are the lower-case envelope event types.
+
+A deployment may put every name under a namespace (``TopicNames``), so that
+several hubs (staging beside production, or parallel test runs) share one
+Kafka cluster: with namespace ``staging`` the raw topics are
+``staging.svd.raw.<authority>.<event_type>``. Connectors and the hub read it
+from ``SVDHUB_TOPIC_NAMESPACE``; unset, names are exactly as above.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from wire.schemas import PAYLOADS
 
@@ -73,3 +82,68 @@ def _parse(topic: str, prefix: str, role: str) -> tuple[str, str]:
         raise TopicNameError(f"{topic!r} is not a {prefix}<{role}>.<event_type> topic")
     party, kind = topic.removeprefix(prefix).split(".")
     return party_id(party, role), event_type(kind)
+
+
+NAMESPACE_ENV = "SVDHUB_TOPIC_NAMESPACE"
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Every topic name, under an optional namespace (empty: none)."""
+
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if self.namespace and not PARTY_ID.fullmatch(self.namespace):
+            raise TopicNameError(
+                f"topic namespace {self.namespace!r} must be 1-40 lower-case letters, "
+                "digits or hyphens, starting with a letter or digit"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TopicNames:
+        """The names under ``$SVDHUB_TOPIC_NAMESPACE`` (none when unset or empty)."""
+        return cls((os.environ if environ is None else environ).get(NAMESPACE_ENV, ""))
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.namespace}." if self.namespace else ""
+
+    @property
+    def audit_decisions(self) -> str:
+        return self.prefix + AUDIT_DECISIONS
+
+    @property
+    def quarantine(self) -> str:
+        return self.prefix + QUARANTINE
+
+    @property
+    def policy_revisions(self) -> str:
+        return self.prefix + POLICY_REVISIONS
+
+    def raw(self, authority: str, kind: str) -> str:
+        return self.prefix + raw_topic(authority, kind)
+
+    def shared(self, recipient: str, kind: str) -> str:
+        return self.prefix + shared_topic(recipient, kind)
+
+    def is_raw(self, topic: str) -> bool:
+        """Whether ``topic`` is a well-formed raw topic in this namespace."""
+        try:
+            self.parse_raw(topic)
+        except TopicNameError:
+            return False
+        return True
+
+    def parse_raw(self, topic: str) -> tuple[str, str]:
+        """``(authority, event_type)`` of a raw topic in this namespace, else raise."""
+        return parse_raw_topic(self._strip(topic))
+
+    def parse_shared(self, topic: str) -> tuple[str, str]:
+        """``(recipient, event_type)`` of a shared topic in this namespace, else raise."""
+        return parse_shared_topic(self._strip(topic))
+
+    def _strip(self, topic: str) -> str:
+        if not topic.startswith(self.prefix):
+            raise TopicNameError(f"{topic!r} is not in topic namespace {self.namespace!r}")
+        return topic.removeprefix(self.prefix)

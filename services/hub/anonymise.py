@@ -286,15 +286,16 @@ class Anonymiser:
     ) -> str | list[str]:
         _parameter(field, obligation, "scope", ("recipient",))
         if isinstance(value, str):
-            return self._pseudonym(value, recipient)
+            return self.pseudonym(value, recipient)
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            return [self._pseudonym(item, recipient) for item in value]
+            return [self.pseudonym(item, recipient) for item in value]
         raise AnonymiseError(
             f"field {field!r}: pseudonymise needs a string or a list of strings, "
             f"got {type(value).__name__}"
         )
 
-    def _pseudonym(self, source_pseudonym: str, recipient: str) -> str:
+    def pseudonym(self, source_pseudonym: str, recipient: str) -> str:
+        """``HMAC-SHA256(recipient_key, source_pseudonym)`` as hex."""
         key = self.keys.key(recipient)
         return hmac.new(key, source_pseudonym.encode(), hashlib.sha256).hexdigest()
 

@@ -16,6 +16,7 @@ import typer
 
 from hub import __version__
 from hub.demo import demo
+from hub.enforcer.cli import app as enforcer_app
 from hub.policy_cli import app as policy_app
 from hub.schemas_cli import app as schemas_app
 from hub.stack.cli import app as stack_app
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(policy_app, name="policy")
+app.add_typer(enforcer_app, name="enforcer")
 app.command()(demo)
 
 

@@ -140,8 +140,11 @@ denials contains [agreement_id, recipient, reason] if {
 # METADATA
 # description: |
 #   The agreement is scoped to the recipient's area, the recipient is local,
-#   and the event's lad_cd is not the recipient's area (a missing lad_cd is
-#   outside).
+#   the event is not a retraction, and the event's lad_cd is not the
+#   recipient's area (a missing lad_cd is outside). A retraction carries no
+#   place, only the id of the event it withdraws and a reason code, so it
+#   goes to every recipient of the agreement: the hub keeps no record of who
+#   received the original, and a recipient that never did ignores it.
 # custom:
 #   code: outside_recipient_area
 #   reason: event is outside <recipient>'s area
@@ -149,6 +152,7 @@ denials contains [agreement_id, recipient, reason] if {
 	some [agreement_id, recipient] in candidates
 	data.svd.agreements[agreement_id].scope == "recipient_area"
 	_local(recipient)
+	input.event.event_type != "RETRACTION"
 	not _in_area(recipient)
 	reason := sprintf("event is outside %v's area", [recipient])
 }

@@ -329,6 +329,12 @@ test_local_recipient_without_area_denied if {
 	decisions["ed-istv-csps/csp-birmingham"].reasons == ["event is outside csp-birmingham's area"]
 }
 
+test_retraction_without_area_reaches_local_recipient_allowed if {
+	retracting := object.union(istv, {"event_types": ["INCIDENT", "RETRACTION"]})
+	retraction := {"authority": "uhb-ed", "event_type": "RETRACTION", "record_type": "Retraction", "lad_cd": null}
+	istv_decision(retracting, retraction, "csp-birmingham").allow
+}
+
 test_regional_recipient_outside_local_area_allowed if {
 	istv_decision(istv, incident_with({"lad_cd": "E08000026"}), "vrp").allow
 }

@@ -174,3 +174,24 @@ def _build(kind: type[_Settings], raw: dict[str, Any], path: Path, name: str) ->
     if unknown:
         raise ConfigError(f"{path}: [{name}] has unknown keys: {', '.join(unknown)}")
     return kind(**values)
+
+
+def service_address(variable: str, state_dir: Path | None = None) -> str | None:
+    """A service address for a hub command: the environment variable
+    (``KAFKA_BOOTSTRAP_SERVERS``, ``OPA_URL``, ``DATABASE_URL``), else the value
+    ``svdhub stack up`` wrote to ``stack.env`` in the state folder, else None."""
+    if value := os.environ.get(variable):
+        return value
+    state = state_dir or Path(os.environ.get(HOME_ENV, find_project_root() / ".hub"))
+    env_file = state / "stack.env"
+    if env_file.is_file():
+        for line in env_file.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == variable:
+                return value.strip()
+    return None
+
+
+def state_home() -> Path:
+    """The state folder: ``$SVDHUB_HOME``, else ``<project>/.hub``."""
+    return Path(os.environ.get(HOME_ENV, find_project_root() / ".hub")).resolve()

@@ -1,0 +1,294 @@
+"""The enforcer as a faust-streaming app: ``svdhub enforcer run``.
+
+One agent consumes every raw topic (``svd.raw.<authority>.<event_type>``)
+and, for each message, runs :class:`~hub.enforcer.core.Enforcer` around the
+:class:`~hub.enforcer.decisions.Decider`, then produces the shares, audit
+records and quarantine entries that come out.
+
+Delivery is at-least-once, and faust's ``exactly_once`` is not used: faust
+acknowledges a message once the agent has moved past it, and before it commits
+an offset it flushes the producer, so every message produced for an event is
+on the broker before that event's offset is committed. After a crash, events
+after the last commit are processed again and produce the same bytes under
+the same deterministic ids, which every sink ignores the second time.
+
+Failing closed: when OPA cannot answer, the agent stops on that event and
+retries with exponential backoff (0.5 s doubling to ``--max-backoff``),
+logging each failure. No later event is processed, nothing is shared and no
+offset moves past the event until OPA answers. An unexpected error in the
+enforcer's own code ends the process at once, without committing, so the
+event is processed again after a restart instead of being lost.
+
+Topics: at start the enforcer creates the raw and shared topics of every
+authority and recipient in the policy bundle's parties, and its own topics
+(``svd.audit.decisions``, ``svd.quarantine``, ``svd.policy.revisions``); it
+then subscribes to every raw topic on the broker. faust cannot subscribe by
+pattern, so a raw topic created later (a new authority) is consumed after the
+next restart; the enforcer logs a warning when it sees one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from hub.anonymise import Anonymiser, RecipientKeys
+from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
+from hub.enforcer.decisions import Decider, Decision
+from hub.enforcer.records import canonical_json, iso
+from hub.policy import PolicyClient, PolicyUnavailable
+from hub.topic_admin import TopicAdmin
+from wire import schemas
+from wire.codec import AvroCodec
+from wire.envelope import EventReader
+from wire.geography import GeographyLookup
+from wire.signing import KeyRegistry, Verifier
+from wire.topics import EVENT_TYPES, TopicNames
+
+log = logging.getLogger("svdhub.enforcer")
+
+#: Exit code when the enforcer's own code fails on an event (nothing committed).
+EXIT_INTERNAL_ERROR = 70
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the enforcer connects and keeps its state."""
+
+    bootstrap: str
+    opa_url: str
+    home: Path  # SVDHUB_HOME
+    names: TopicNames
+    group: str = "svdhub-enforcer"
+    partitions: int = 3
+    revision_interval: float = 2.0
+    max_backoff: float = 30.0
+    geography: Path | None = None
+
+    @property
+    def registry(self) -> Path:
+        return self.home / "keys" / "registry.yaml"
+
+    @property
+    def recipient_keys(self) -> Path:
+        return self.home / "keys" / "recipients"
+
+    @property
+    def datadir(self) -> Path:
+        return self.home / "enforcer" / self.group
+
+
+class Service:
+    """Everything the faust app needs, built once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.names = settings.names
+        codec = AvroCodec(schemas.current(), schemas.released().values())
+        reader = EventReader(codec, Verifier(KeyRegistry.load(settings.registry)))
+        anonymiser = Anonymiser(
+            GeographyLookup.load(settings.geography), RecipientKeys(settings.recipient_keys)
+        )
+        self.enforcer = Enforcer(reader, anonymiser, self.names, registry_path=settings.registry)
+        self.policy = PolicyClient(settings.opa_url)
+        self.decider = Decider(self.policy)
+        self.admin = TopicAdmin(settings.bootstrap, settings.partitions, "svdhub-enforcer")
+        self.outage_since: float | None = None
+
+    # ----------------------------------------------------------- start-up
+
+    def wait_for_policy(self) -> None:
+        """Block until OPA answers with a bundle revision (fail closed: never start without)."""
+        delay = 0.5
+        while True:
+            try:
+                self.decider.check_revision()
+            except PolicyUnavailable as exc:
+                log.error("OPA is not answering, waiting %.1f s before retrying: %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.max_backoff)
+            else:
+                log.info("policy revision %s", self.decider.revision)
+                return
+
+    def prepare_topics(self) -> list[str]:
+        """Create the topics of every party in the bundle; return the raw topics to consume."""
+        parties = self.decider.parties()
+        self.admin.ensure(self.party_topics(parties))
+        return sorted(t for t in self.admin.topics() if self.names.is_raw(t))
+
+    def party_topics(self, parties: dict[str, Any]) -> list[str]:
+        names = self.names
+        wanted = [names.audit_decisions, names.quarantine, names.policy_revisions]
+        for authority in parties.get("authorities", {}):
+            wanted += [names.raw(authority, kind) for kind in EVENT_TYPES]
+        for recipient in parties.get("recipients", {}):
+            wanted += [names.shared(recipient, kind) for kind in EVENT_TYPES]
+        return wanted
+
+    # ----------------------------------------------------------- per event
+
+    async def handle(self, message: Incoming) -> list[Outgoing]:
+        """The messages to produce for one raw message; waits out an OPA outage."""
+        checked = self.enforcer.check(message)
+        if not isinstance(checked, Checked):
+            return checked
+        decisions = await self.decide(checked.input)
+        return self.enforcer.route(checked, decisions)
+
+    async def decide(self, input_data: dict[str, Any]) -> tuple[Decision, ...]:
+        found = self.decider.cached(input_data)
+        if found is not None:
+            return found
+        delay = 0.5
+        while True:
+            try:
+                decisions = await asyncio.to_thread(self.decider.fetch, input_data)
+            except PolicyUnavailable as exc:
+                if self.outage_since is None:
+                    self.outage_since = time.monotonic()
+                log.error(
+                    "fail closed: OPA gave no decision, so nothing is consumed or shared; "
+                    "retrying in %.1f s: %s",
+                    delay,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.max_backoff)
+                continue
+            if self.outage_since is not None:
+                log.warning(
+                    "OPA answers again after %.1f s; consuming resumes",
+                    time.monotonic() - self.outage_since,
+                )
+                self.outage_since = None
+            return decisions
+
+    # ----------------------------------------------------------- timers
+
+    def check_revision(self) -> Outgoing | None:
+        """The policy-revisions record if OPA now serves a new revision."""
+        try:
+            revision = self.decider.check_revision()
+        except PolicyUnavailable as exc:
+            log.warning("cannot check the policy revision: %s", exc)
+            return None
+        if revision is None:
+            return None
+        log.info("policy revision %s is in force; decision cache cleared", revision)
+        try:
+            self.admin.ensure(self.party_topics(self.decider.parties()))
+        except PolicyUnavailable as exc:
+            log.warning("cannot read the parties of revision %s: %s", revision, exc)
+        record = {"revision": revision, "seen_at": iso_now(), "by": self.settings.group}
+        return Outgoing(self.names.policy_revisions, revision.encode(), canonical_json(record))
+
+    def report(self) -> str:
+        tally = self.enforcer.tally
+        looked_up = self.decider.hits + self.decider.misses
+        rate = self.decider.hits / looked_up if looked_up else 0.0
+        return (
+            f"events {sum(tally.events.values())}, shares {sum(tally.shares.values())}, "
+            f"denials {sum(tally.denials.values())}, "
+            f"quarantined {sum(tally.quarantined.values())}; "
+            f"decision cache hit rate {rate:.1%}; revision {self.decider.revision}"
+        )
+
+
+def iso_now() -> str:
+    return iso(datetime.now(UTC))
+
+
+def build_app(service: Service, raw_topics: list[str]) -> faust.App:
+    """The faust app: one agent over ``raw_topics``, and the revision and report timers."""
+    settings = service.settings
+    settings.datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.group,
+        broker=f"kafka://{settings.bootstrap}",
+        autodiscover=False,
+        datadir=str(settings.datadir),
+        processing_guarantee="at_least_once",
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_client_id=settings.group,
+    )
+    source = app.topic(*raw_topics, key_serializer="raw", value_serializer="raw")
+    sinks: dict[str, Any] = {}
+
+    async def produce(messages: list[Outgoing]) -> None:
+        for out in messages:
+            sink = sinks.get(out.topic)
+            if sink is None:
+                await asyncio.to_thread(service.admin.ensure, [out.topic])
+                sink = sinks[out.topic] = app.topic(
+                    out.topic, key_serializer="raw", value_serializer="raw"
+                )
+            await sink.send(key=out.key, value=out.value, headers=list(out.headers))
+
+    async def enforce(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            incoming = Incoming(
+                message.topic, message.partition, message.offset, message.key, message.value
+            )
+            try:
+                outgoing = await service.handle(incoming)
+                await produce(outgoing)
+            except Exception:
+                # A bug, not bad input: stop without committing, so that the
+                # event is processed again after a restart instead of lost.
+                log.critical(
+                    "internal error on %s[%d]@%d; stopping without committing",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    exc_info=True,
+                )
+                logging.shutdown()
+                os._exit(EXIT_INTERNAL_ERROR)
+
+    async def revision() -> None:
+        record = await asyncio.to_thread(service.check_revision)
+        if record is not None:
+            await produce([record])
+
+    async def report() -> None:
+        log.info(service.report())
+        known = await asyncio.to_thread(service.admin.topics)
+        for topic in sorted(t for t in known if service.names.is_raw(t) and t not in raw_topics):
+            log.warning("raw topic %s appeared; restart the enforcer to consume it", topic)
+
+    app.agent(source, name="enforce")(enforce)
+    app.timer(settings.revision_interval)(revision)
+    app.timer(30.0)(report)
+    return app
+
+
+def run(settings: Settings, loglevel: str = "info") -> None:
+    """Start the enforcer and run until stopped (SIGINT/SIGTERM). Does not return."""
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    service = Service(settings)
+    service.wait_for_policy()
+    raw_topics = service.prepare_topics()
+    if not raw_topics:
+        raise RuntimeError("no raw topics to consume")
+    log.info("consuming %d raw topics: %s", len(raw_topics), ", ".join(raw_topics))
+    app = build_app(service, raw_topics)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,96 @@
+"""``svdhub enforcer``: run the enforcer stream processor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.stack.config import service_address, state_home
+from wire.topics import TopicNameError, TopicNames
+
+app = typer.Typer(
+    help="The enforcer: verify every raw event, ask OPA, share what agreements allow, audit all.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def run(
+    *,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env)."
+        ),
+    ] = None,
+    opa_url: Annotated[
+        str | None, typer.Option(help="OPA's URL (default: $OPA_URL or .hub/stack.env).")
+    ] = None,
+    group: Annotated[
+        str, typer.Option(help="Consumer group (faust app id); one per enforcer deployment.")
+    ] = "svdhub-enforcer",
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of topics it creates.")] = 3,
+    revision_interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between checks for a new policy revision.")
+    ] = 2.0,
+    max_backoff: Annotated[
+        float, typer.Option(min=0.5, help="Longest wait between retries while OPA is down.")
+    ] = 30.0,
+    geography: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="ONS LSOA lookup CSV (default: synthetic sample)."
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Consume svd.raw.*, share to svd.shared.<recipient>.<type>, audit to svd.audit.decisions.
+
+    Runs until stopped (Ctrl-C or SIGTERM). Keys come from $SVDHUB_HOME/keys:
+    registry.yaml (authorities' public keys) and recipients/ (the hub's
+    per-recipient pseudonym keys, made on first use). Topic names follow
+    $SVDHUB_TOPIC_NAMESPACE when it is set.
+    """
+    # faust is slow to import; `svdhub --help` should not wait for it.
+    from hub.enforcer.app import Settings  # noqa: PLC0415
+    from hub.enforcer.app import run as run_enforcer  # noqa: PLC0415
+
+    servers = bootstrap or service_address("KAFKA_BOOTSTRAP_SERVERS")
+    url = opa_url or service_address("OPA_URL")
+    if not servers or not url:
+        typer.echo(
+            "error: need Kafka and OPA addresses: pass --bootstrap and --opa-url, set "
+            "KAFKA_BOOTSTRAP_SERVERS and OPA_URL, or run `svdhub stack up`",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        names = TopicNames.from_env()
+    except TopicNameError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    home = state_home()
+    registry = home / "keys" / "registry.yaml"
+    if not registry.is_file():
+        typer.echo(
+            f"error: {registry} not found: run `svdhub connector keys CONFIG...` for each "
+            "authority (or copy the partnership's registry there)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    run_enforcer(
+        Settings(
+            bootstrap=servers,
+            opa_url=url,
+            home=home,
+            names=names,
+            group=group,
+            partitions=partitions,
+            revision_interval=revision_interval,
+            max_backoff=max_backoff,
+            geography=geography,
+        ),
+        loglevel=log_level,
+    )

@@ -1,0 +1,368 @@
+"""The enforcer's work on one raw message, free of any streaming framework.
+
+:meth:`Enforcer.check` verifies and decodes a message and works out the
+decision input; a message that fails goes to quarantine, with an audit
+record of the reason. :meth:`Enforcer.route` turns the decisions for a valid
+event into the messages to produce: one share per allowed (agreement,
+recipient) pair, with only the fields the obligations release, and one audit
+record per decision, allowed or denied. The faust app (``hub.enforcer.app``)
+calls these two around the Decider, and :meth:`Enforcer.process` chains all
+three for callers without an event loop (tests, benchmarks).
+
+Nothing here raises for bad input: whatever is wrong with a message becomes
+a quarantine entry or a denial with a reason, so one bad record never stops
+the stream. Only PolicyUnavailable escapes (from the Decider), because then
+the caller must stop and retry rather than decide anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hub.anonymise import AnonymiseError, Anonymiser
+from hub.enforcer.decisions import Decider, Decision
+from hub.enforcer.records import (
+    ALLOW,
+    DENY,
+    NO_AGREEMENT,
+    QUARANTINE,
+    SHARED_ENVELOPE,
+    canonical_json,
+    decision_id,
+    iso,
+    quarantine_id,
+    sha256,
+)
+from wire.codec import CodecError
+from wire.envelope import Event, EventReader
+from wire.geography import GeographyLookup
+from wire.signing import KeyRegistry, SignatureError, UnknownKey, Verifier
+from wire.topics import TopicNameError, TopicNames
+
+log = logging.getLogger(__name__)
+
+#: Agreements' dates (valid_from, review_by) are dates in England.
+LOCAL_TIME = ZoneInfo("Europe/London")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a raw topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to produce."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A verified, decoded event and the input its decisions depend on."""
+
+    message: Incoming
+    event: Event
+    input: dict[str, Any]
+
+
+@dataclass
+class Tally:
+    """Counts since start, for the log and the demo summary."""
+
+    events: Counter[str] = field(default_factory=Counter)  # per source authority
+    shares: Counter[str] = field(default_factory=Counter)  # per recipient
+    denials: Counter[str] = field(default_factory=Counter)  # per reason
+    quarantined: Counter[str] = field(default_factory=Counter)  # per error kind
+
+
+class Enforcer:
+    """Verify, decide, transform and audit, one raw message at a time."""
+
+    def __init__(
+        self,
+        reader: EventReader,
+        anonymiser: Anonymiser,
+        names: TopicNames,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        registry_path: Path | None = None,
+    ) -> None:
+        self.reader = reader
+        self.anonymiser = anonymiser
+        self.lookup: GeographyLookup = anonymiser.lookup
+        self.names = names
+        self.clock = clock
+        self.registry_path = registry_path
+        self._registry_mtime = _mtime(registry_path)
+        self.tally = Tally()
+
+    # ------------------------------------------------------------------ check
+
+    def check(self, message: Incoming) -> Checked | list[Outgoing]:
+        """The checked event, or the quarantine entry and its audit record."""
+        try:
+            authority, _ = self.names.parse_raw(message.topic)
+        except TopicNameError as exc:
+            return self._quarantine(message, "topic", str(exc))
+        if message.value is None:
+            return self._quarantine(message, "empty", "the message has no value")
+        try:
+            event = self._read(message.value, authority)
+        except CodecError as exc:
+            return self._quarantine(message, "schema", f"{type(exc).__name__}: {exc}")
+        except SignatureError as exc:
+            return self._quarantine(message, "signature", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # one bad record never stops the stream
+            log.exception("unexpected error reading %s", _where(message))
+            return self._quarantine(message, "unreadable", f"{type(exc).__name__}: {exc}")
+        return Checked(message, event, self.decision_input(event))
+
+    def _read(self, value: bytes, authority: str) -> Event:
+        try:
+            return self.reader.read(value, authority=authority)
+        except UnknownKey:
+            if not self._reload_registry():
+                raise
+            return self.reader.read(value, authority=authority)
+
+    def _reload_registry(self) -> bool:
+        """Reload the key registry if its file changed (a key was added); say whether."""
+        mtime = _mtime(self.registry_path)
+        if self.registry_path is None or mtime is None or mtime == self._registry_mtime:
+            return False
+        self._registry_mtime = mtime
+        self.reader = EventReader(self.reader.codec, Verifier(KeyRegistry.load(self.registry_path)))
+        log.info("reloaded the key registry %s", self.registry_path)
+        return True
+
+    def decision_input(self, event: Event) -> dict[str, Any]:
+        """Only what a decision depends on (see docs/policy.md), so answers cache well."""
+        record = event.record
+        geo = record.get("geo") or record.get("home_geo") or {}
+        lad = geo.get("lad_cd")
+        lsoa = geo.get("lsoa21cd")
+        if lad is None and lsoa is not None and lsoa in self.lookup:
+            lad = self.lookup.area(lsoa).lad_cd
+        return {
+            "event": {
+                "authority": event.envelope["source_authority"],
+                "event_type": event.envelope["event_type"],
+                "record_type": event.record_type,
+                "lad_cd": lad,
+                "domestic_abuse": record.get("domestic_abuse_flag"),
+                "sexual_offence": record.get("sexual_offence_flag"),
+                "location_type": record.get("location_type"),
+            },
+            "today": self.clock().astimezone(LOCAL_TIME).date().isoformat(),
+        }
+
+    # ------------------------------------------------------------------ route
+
+    def route(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
+        """The shares and audit records for one event's decisions."""
+        event = checked.event
+        self.tally.events[event.envelope["source_authority"]] += 1
+        decided_at = iso(self.clock())
+        if not decisions:
+            reason = (
+                f"no agreement shares {event.envelope['event_type']} events "
+                f"from {event.envelope['source_authority']}"
+            )
+            self.tally.denials[reason] += 1
+            return [
+                self._audit(
+                    checked,
+                    decided_at,
+                    decision_id(event.event_id, NO_AGREEMENT, NO_AGREEMENT),
+                    DENY,
+                    [reason],
+                    decision=None,
+                )
+            ]
+        out: list[Outgoing] = []
+        for decision in decisions:
+            the_id = decision_id(event.event_id, decision.recipient, decision.agreement_id)
+            reasons = list(decision.reasons)
+            share: Outgoing | None = None
+            released: list[str] = []
+            if decision.allow:
+                try:
+                    share, released = self._share(checked, decision, the_id)
+                except (AnonymiseError, TypeError, ValueError) as exc:
+                    reasons = [f"obligations could not be applied: {exc}"]
+            if share is None:
+                for reason in reasons:
+                    self.tally.denials[reason] += 1
+                out.append(
+                    self._audit(checked, decided_at, the_id, DENY, reasons, decision=decision)
+                )
+                continue
+            self.tally.shares[decision.recipient] += 1
+            out.append(share)
+            out.append(
+                self._audit(
+                    checked,
+                    decided_at,
+                    the_id,
+                    ALLOW,
+                    [],
+                    decision=decision,
+                    share=share,
+                    released=released,
+                )
+            )
+        return out
+
+    def _share(
+        self, checked: Checked, decision: Decision, the_id: str
+    ) -> tuple[Outgoing, list[str]]:
+        """The share for an allowed decision, and the names of the fields it releases."""
+        event = checked.event
+        fields = self.anonymiser.apply(event.record, decision.fields, decision.recipient)
+        payload = {
+            "share_id": the_id,
+            "record_type": event.record_type,
+            **{name: event.envelope[name] for name in SHARED_ENVELOPE},
+            "recipient": decision.recipient,
+            "agreement_id": decision.agreement_id,
+            "policy_revision": decision.revision,
+            "fields": fields,
+        }
+        source_key = checked.message.key.decode("utf-8", "replace") if checked.message.key else ""
+        key = self.anonymiser.pseudonym(source_key or event.event_id, decision.recipient)
+        share = Outgoing(
+            topic=self.names.shared(decision.recipient, event.envelope["event_type"]),
+            key=key.encode(),
+            value=canonical_json(payload),
+            headers=(
+                ("decision_id", the_id.encode()),
+                ("agreement_id", decision.agreement_id.encode()),
+                ("policy_revision", decision.revision.encode()),
+            ),
+        )
+        return share, sorted(fields)
+
+    def _audit(
+        self,
+        checked: Checked,
+        decided_at: str,
+        the_id: str,
+        verdict: str,
+        reasons: list[str],
+        *,
+        decision: Decision | None,
+        share: Outgoing | None = None,
+        released: list[str] | None = None,
+    ) -> Outgoing:
+        event, message = checked.event, checked.message
+        record = {
+            "decision_id": the_id,
+            "decided_at": decided_at,
+            "decision": verdict,
+            "reasons": reasons,
+            "event_id": event.event_id,
+            "event_type": event.envelope["event_type"],
+            "record_type": event.record_type,
+            "source_authority": event.envelope["source_authority"],
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "raw_sha256": sha256(message.value or b""),
+            "recipient": decision.recipient if decision else NO_AGREEMENT,
+            "agreement_id": decision.agreement_id if decision else NO_AGREEMENT,
+            "lawful_basis": decision.lawful_basis if decision else None,
+            "purpose": decision.purpose if decision else None,
+            "policy_revision": decision.revision if decision else None,
+            "fields_released": released or [],
+            "shared_topic": share.topic if share is not None else None,
+            "payload_sha256": sha256(share.value) if share is not None else None,
+        }
+        return self._audit_message(the_id, record)
+
+    # ------------------------------------------------------------------ quarantine
+
+    def _quarantine(self, message: Incoming, kind: str, reason: str) -> list[Outgoing]:
+        """The quarantine entry (the original bytes, untouched) and its audit record."""
+        self.tally.quarantined[kind] += 1
+        log.warning("quarantined %s: %s: %s", _where(message), kind, reason)
+        the_id = quarantine_id(message.topic, message.partition, message.offset)
+        try:
+            claimed: str | None = self.names.parse_raw(message.topic)[0]
+        except TopicNameError:
+            claimed = None
+        headers = (
+            ("decision_id", the_id.encode()),
+            ("kind", kind.encode()),
+            ("reason", reason.encode("utf-8", "replace")[:1000]),
+            ("source_topic", message.topic.encode()),
+            ("source_partition", str(message.partition).encode()),
+            ("source_offset", str(message.offset).encode()),
+        )
+        entry = Outgoing(self.names.quarantine, message.key or b"", message.value or b"", headers)
+        record = {
+            "decision_id": the_id,
+            "decided_at": iso(self.clock()),
+            "decision": QUARANTINE,
+            "reasons": [f"{kind}: {reason}"],
+            "event_id": None,
+            "event_type": None,
+            "record_type": None,
+            "source_authority": claimed,
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "raw_sha256": sha256(message.value or b""),
+            "recipient": None,
+            "agreement_id": None,
+            "lawful_basis": None,
+            "purpose": None,
+            "policy_revision": None,
+            "fields_released": [],
+            "shared_topic": None,
+            "payload_sha256": None,
+        }
+        return [entry, self._audit_message(the_id, record)]
+
+    def _audit_message(self, the_id: str, record: Mapping[str, Any]) -> Outgoing:
+        return Outgoing(
+            self.names.audit_decisions,
+            the_id.encode(),
+            canonical_json(record),
+            (("decision_id", the_id.encode()),),
+        )
+
+    # ------------------------------------------------------------------ all in one
+
+    def process(self, message: Incoming, decider: Decider) -> list[Outgoing]:
+        """check -> decide -> route, synchronously. Raises PolicyUnavailable."""
+        checked = self.check(message)
+        if not isinstance(checked, Checked):
+            return checked
+        return self.route(checked, decider.decide(checked.input))
+
+
+def _where(message: Incoming) -> str:
+    return f"{message.topic}[{message.partition}]@{message.offset}"
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime if path is not None else None
+    except OSError:
+        return None

@@ -1,0 +1,156 @@
+"""Decisions from OPA, cached by policy revision and decision-relevant input.
+
+The enforcer asks :class:`Decider` for the decisions on one event. The input
+holds only what a decision depends on (authority, event and record type, LAD,
+the sensitive-location flags and today's date; see ``docs/policy.md``), so
+many events share one cached answer. Every cached answer belongs to the
+revision it was made under: :meth:`Decider.check_revision` asks OPA for
+``data.svd.meta.revision`` and, when it has changed, empties the cache, and an
+answer that names a revision other than the current one does the same. The
+enforcer calls ``check_revision`` every couple of seconds, so a new bundle
+takes effect without a restart.
+
+Failing closed: every transport error, OPA error, undefined rule or answer of
+the wrong shape raises :class:`~hub.policy.PolicyUnavailable`; nothing is
+cached then, and the caller must not share.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from hub.policy import PolicyClient, PolicyUnavailable
+
+PACKAGE = "svd.share"
+RULE = "decisions"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """OPA's answer for one (agreement, recipient) pair of one event."""
+
+    allow: bool
+    reasons: tuple[str, ...]
+    agreement_id: str
+    recipient: str
+    lawful_basis: str
+    purpose: str
+    revision: str
+    fields: dict[str, dict[str, str]]  # the field obligations (empty when denied)
+
+
+def parse_decisions(result: Any) -> tuple[Decision, ...]:
+    """The decisions in ``data.svd.share.decisions``, sorted by agreement and recipient.
+
+    Raises PolicyUnavailable for an answer of the wrong shape: the policy
+    is broken, and a broken policy must not share anything."""
+    if not isinstance(result, dict):
+        raise PolicyUnavailable(f"data.{PACKAGE}.{RULE} is not an object: {result!r:.200}")
+    decisions = []
+    for key, value in result.items():
+        try:
+            decision = Decision(
+                allow=_typed(value["allow"], bool),
+                reasons=tuple(_typed(reason, str) for reason in _typed(value["reasons"], list)),
+                agreement_id=_typed(value["agreement_id"], str),
+                recipient=_typed(value["recipient"], str),
+                lawful_basis=_typed(value["lawful_basis"], str),
+                purpose=_typed(value["purpose"], str),
+                revision=_typed(value["revision"], str),
+                fields=_typed(value["obligations"]["fields"], dict),
+            )
+        except (KeyError, TypeError) as exc:
+            raise PolicyUnavailable(
+                f"data.{PACKAGE}.{RULE}[{key!r}] is not a decision ({exc}): {value!r:.300}"
+            ) from exc
+        if decision.allow == bool(decision.reasons):
+            raise PolicyUnavailable(
+                f"data.{PACKAGE}.{RULE}[{key!r}]: allow must be true exactly when "
+                "there are no reasons"
+            )
+        decisions.append(decision)
+    return tuple(sorted(decisions, key=lambda d: (d.agreement_id, d.recipient)))
+
+
+def _typed(value: Any, kind: type) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+class Decider:
+    """Asks OPA through a PolicyClient; caches answers per revision (LRU, bounded).
+
+    Thread-safe: the enforcer calls OPA from a worker thread so that a slow
+    OPA never blocks its event loop."""
+
+    def __init__(self, client: PolicyClient, max_entries: int = 100_000) -> None:
+        self.client = client
+        self.max_entries = max_entries
+        self.revision: str | None = None
+        self.hits = 0
+        self.misses = 0
+        self._cache: OrderedDict[str, tuple[Decision, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def cache_key(input_data: dict[str, Any]) -> str:
+        return json.dumps(input_data, sort_keys=True, separators=(",", ":"))
+
+    def cached(self, input_data: dict[str, Any]) -> tuple[Decision, ...] | None:
+        """The cached decisions for this input under the current revision, if any."""
+        key = self.cache_key(input_data)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._cache.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def fetch(self, input_data: dict[str, Any]) -> tuple[Decision, ...]:
+        """Ask OPA (no cache), then cache the answer. Raises PolicyUnavailable."""
+        decisions = parse_decisions(self.client.evaluate(PACKAGE, RULE, input_data))
+        revisions = {decision.revision for decision in decisions}
+        if len(revisions) > 1:
+            raise PolicyUnavailable(f"one answer names several policy revisions: {revisions}")
+        with self._lock:
+            if revisions and revisions != {self.revision}:
+                self._new_revision(revisions.pop())
+            self._cache[self.cache_key(input_data)] = decisions
+            if len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return decisions
+
+    def decide(self, input_data: dict[str, Any]) -> tuple[Decision, ...]:
+        """Cached decisions, else OPA's. Raises PolicyUnavailable."""
+        found = self.cached(input_data)
+        return found if found is not None else self.fetch(input_data)
+
+    def check_revision(self) -> str | None:
+        """Ask OPA for the bundle revision; on a change, clear the cache and
+        return the new revision (None when unchanged). Raises PolicyUnavailable."""
+        revision = self.client.evaluate("svd.meta", "revision", {})
+        if not isinstance(revision, str) or not revision:
+            raise PolicyUnavailable(f"data.svd.meta.revision is not a revision: {revision!r:.100}")
+        with self._lock:
+            if revision == self.revision:
+                return None
+            self._new_revision(revision)
+            return revision
+
+    def parties(self) -> dict[str, Any]:
+        """``data.svd.parties`` of the bundle in force (authorities and recipients)."""
+        parties = self.client.evaluate("svd", "parties", {})
+        if not isinstance(parties, dict):
+            raise PolicyUnavailable(f"data.svd.parties is not an object: {parties!r:.100}")
+        return parties
+
+    def _new_revision(self, revision: str) -> None:
+        self.revision = revision
+        self._cache.clear()

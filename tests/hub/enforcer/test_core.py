@@ -1,0 +1,267 @@
+"""The enforcer's work on one message, against the real OPA serving policies/.
+
+No Kafka here: :meth:`Enforcer.process` is called directly, so each property
+(what is shared, to whom, with which fields; what is quarantined; what is
+audited) is checked on exact outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.anonymise import Anonymiser, RecipientKeys
+from hub.enforcer.core import Enforcer, Incoming, Outgoing
+from hub.enforcer.decisions import Decider
+from hub.enforcer.records import decision_id, quarantine_id
+from hub.policy import PolicyClient
+from tests.hub.enforcer import helpers
+from wire.envelope import EventReader, EventWriter
+from wire.geography import GeographyLookup
+from wire.signing import KeyRegistry, Verifier, generate_signer
+from wire.topics import TopicNames
+
+NAMES = TopicNames("t")
+TODAY = datetime(2026, 11, 28, 12, tzinfo=UTC)
+CSPS = (
+    "csp-birmingham",
+    "csp-coventry",
+    "csp-dudley",
+    "csp-sandwell",
+    "csp-solihull",
+    "csp-walsall",
+    "csp-wolverhampton",
+)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> helpers.Keys:
+    return helpers.Keys(tmp_path)
+
+
+@pytest.fixture
+def decider(opa_url: str) -> Iterator[Decider]:
+    with PolicyClient(opa_url) as client:
+        yield Decider(client)
+
+
+def make_enforcer(keys: helpers.Keys, clock: datetime = TODAY) -> Enforcer:
+    reader = EventReader(helpers.CODEC, Verifier(keys.registry()))
+    anonymiser = Anonymiser(
+        GeographyLookup.synthetic_sample(), RecipientKeys(keys.home / "keys" / "recipients")
+    )
+    return Enforcer(reader, anonymiser, NAMES, clock=lambda: clock)
+
+
+def message(topic: str, value: bytes | None, offset: int = 0, key: bytes = b"k") -> Incoming:
+    return Incoming(topic, 0, offset, key, value)
+
+
+def published(keys: helpers.Keys, record_type: str, record: dict[str, Any]) -> Incoming:
+    authority = record["envelope"]["source_authority"]
+    kind = record["envelope"]["event_type"]
+    value = keys.writer(authority).write(record_type, record)
+    return message(NAMES.raw(authority, kind), value)
+
+
+def split(out: list[Outgoing]) -> tuple[list[Outgoing], list[dict[str, Any]], list[Outgoing]]:
+    shares = [m for m in out if ".svd.shared." in m.topic]
+    audits = [json.loads(m.value) for m in out if m.topic == NAMES.audit_decisions]
+    quarantined = [m for m in out if m.topic == NAMES.quarantine]
+    assert len(shares) + len(audits) + len(quarantined) == len(out)
+    return shares, audits, quarantined
+
+
+def test_police_incident_goes_where_the_agreements_say(
+    keys: helpers.Keys, decider: Decider
+) -> None:
+    out = make_enforcer(keys).process(published(keys, "Incident", helpers.incident()), decider)
+    shares, audits, _ = split(out)
+    allowed = {(a["agreement_id"], a["recipient"]) for a in audits if a["decision"] == "allow"}
+    assert allowed == {
+        ("wmp-vrp", "vrp"),
+        ("wmp-csps", "csp-birmingham"),
+        ("vrp-public", "public"),
+    }
+    denied = {a["recipient"]: a["reasons"] for a in audits if a["decision"] == "deny"}
+    assert set(denied) == set(CSPS) - {"csp-birmingham"}
+    assert denied["csp-coventry"] == ["event is outside csp-coventry's area"]
+    assert {s.topic for s in shares} == {
+        "t.svd.shared.vrp.incident",
+        "t.svd.shared.csp-birmingham.incident",
+        "t.svd.shared.public.incident",
+    }
+    # every decision audited once, with the revision and a deterministic id
+    assert len(audits) == len({a["decision_id"] for a in audits}) == 3 + 6
+    event = helpers.the_event_id("wmp", "wmp-incident-1")
+    for audit in audits:
+        assert audit["decision_id"] == decision_id(event, audit["recipient"], audit["agreement_id"])
+        assert audit["policy_revision"] == decider.revision
+        assert audit["lawful_basis"] and audit["purpose"]
+
+
+def test_a_share_carries_its_decision_and_only_named_fields(
+    keys: helpers.Keys, decider: Decider
+) -> None:
+    named = helpers.agreement_fields()
+    out = make_enforcer(keys).process(published(keys, "Incident", helpers.incident()), decider)
+    shares, audits, _ = split(out)
+    by_id = {a["decision_id"]: a for a in audits}
+    for share in shares:
+        head = dict(share.headers)
+        audit = by_id[head["decision_id"].decode()]
+        payload = json.loads(share.value)
+        assert head["agreement_id"].decode() == audit["agreement_id"] == payload["agreement_id"]
+        assert head["policy_revision"].decode() == decider.revision
+        assert set(payload["fields"]) <= named[audit["agreement_id"]]
+        assert sorted(payload["fields"]) == audit["fields_released"]
+        assert audit["payload_sha256"] == hashlib.sha256(share.value).hexdigest()
+        if audit["recipient"] == "public":
+            assert not any(name.endswith("_pseudo_id") for name in payload["fields"])
+        assert "occurred_at" not in payload and "recorded_at" not in payload
+
+
+def test_obligations_are_applied_per_recipient(keys: helpers.Keys, decider: Decider) -> None:
+    out = make_enforcer(keys).process(published(keys, "Incident", helpers.incident()), decider)
+    shares, _, _ = split(out)
+    fields = {json.loads(s.value)["recipient"]: json.loads(s.value)["fields"] for s in shares}
+    vrp, public = fields["vrp"], fields["public"]
+    assert public["geo"] == {
+        "lsoa21cd": None,
+        "msoa21cd": None,
+        "lad_cd": "E08000025",
+        "region_cd": "E12000005",
+    }
+    assert public["assault_datetime"].endswith("-01T00:00:00Z")  # truncated to the month
+    assert vrp["geo"]["lsoa21cd"] == "E01900001"
+    assert vrp["geo"]["msoa21cd"]  # filled in from the lookup
+    pseudonyms = {r: f.get("incident_pseudo_id") for r, f in fields.items()}
+    assert pseudonyms["vrp"] != pseudonyms["csp-birmingham"]
+    assert "p-wmp-1" not in json.dumps(fields)  # the source pseudonym is never passed on
+    keys_by_recipient = {json.loads(s.value)["recipient"]: s.key for s in shares}
+    assert len(set(keys_by_recipient.values())) == 3  # message keys are re-keyed too
+
+
+def test_domestic_abuse_reaches_a_local_recipient_at_msoa(
+    keys: helpers.Keys, decider: Decider
+) -> None:
+    record = helpers.incident(domestic_abuse_flag=True)
+    shares, _, _ = split(make_enforcer(keys).process(published(keys, "Incident", record), decider))
+    geo = {json.loads(s.value)["recipient"]: json.loads(s.value)["fields"]["geo"] for s in shares}
+    assert geo["csp-birmingham"]["lsoa21cd"] is None
+    assert geo["csp-birmingham"]["msoa21cd"]
+    assert geo["vrp"]["lsoa21cd"] == "E01900001"  # the regional recipient is not local
+
+
+def test_same_event_gives_same_shares(keys: helpers.Keys, decider: Decider) -> None:
+    incoming = published(keys, "Incident", helpers.incident())
+    first = make_enforcer(keys).process(incoming, decider)
+    again = make_enforcer(keys).process(incoming, decider)
+    assert [s for s in first if "shared" in s.topic] == [s for s in again if "shared" in s.topic]
+    ids = [dict(m.headers)["decision_id"] for m in first if m.topic == NAMES.audit_decisions]
+    assert ids == [
+        dict(m.headers)["decision_id"] for m in again if m.topic == NAMES.audit_decisions
+    ]
+
+
+def test_an_expired_agreement_denies_with_its_reason(keys: helpers.Keys, decider: Decider) -> None:
+    """wmp-vrp and vrp-public pass review_by in 2027; the enforcer's date decides."""
+    later = datetime(2027, 7, 1, 12, tzinfo=UTC)
+    out = make_enforcer(keys, clock=later).process(
+        published(keys, "Incident", helpers.incident()), decider
+    )
+    shares, audits, _ = split(out)
+    reasons = {
+        a["agreement_id"]: a["reasons"] for a in audits if a["recipient"] in {"vrp", "public"}
+    }
+    assert reasons["wmp-vrp"] == ["agreement wmp-vrp passed its review date 2027-03-31"]
+    assert reasons["vrp-public"] == ["agreement vrp-public passed its review date 2027-03-31"]
+    assert shares == []  # wmp-csps passed its review date too
+
+
+def test_an_event_no_agreement_covers_is_audited_as_denied(
+    keys: helpers.Keys, decider: Decider
+) -> None:
+    record = helpers.referral(authority="wmp")  # police share incidents only
+    out = make_enforcer(keys).process(published(keys, "Referral", record), decider)
+    shares, audits, _ = split(out)
+    assert shares == []
+    assert [a["reasons"] for a in audits] == [["no agreement shares REFERRAL events from wmp"]]
+    assert audits[0]["recipient"] == audits[0]["agreement_id"] == "-"
+
+
+def test_youth_referral_and_retraction(keys: helpers.Keys, decider: Decider) -> None:
+    enforcer = make_enforcer(keys)
+    shares, _, _ = split(enforcer.process(published(keys, "Referral", helpers.referral()), decider))
+    assert [json.loads(s.value)["recipient"] for s in shares] == ["vrp"]
+    fields = json.loads(shares[0].value)["fields"]
+    assert fields["home_geo"]["lsoa21cd"] is None  # generalised to MSOA
+    assert fields["referral_datetime"] == "2026-11-02T00:00:00Z"  # truncated to the week
+
+    withdrawn = helpers.the_event_id("uhb-ed", "uhb-ed-incident-1")
+    retraction = helpers.retraction("uhb-ed", withdrawn)
+    shares, _, _ = split(enforcer.process(published(keys, "Retraction", retraction), decider))
+    recipients = {json.loads(s.value)["recipient"] for s in shares}
+    assert recipients == {"vrp", *CSPS}  # a retraction has no place, so every CSP gets it
+    assert all(json.loads(s.value)["fields"]["retracted_event_id"] == withdrawn for s in shares)
+
+
+def test_bad_messages_are_quarantined_and_audited(keys: helpers.Keys, decider: Decider) -> None:
+    enforcer = make_enforcer(keys)
+    good = keys.writer("wmp").write("Incident", helpers.incident())
+    forger = generate_signer("wmp-test-1", "wmp")  # same key id, another private key
+    forged = EventWriter(helpers.CODEC, forger).write("Incident", helpers.incident())
+    corrupted = bytearray(good)
+    corrupted[len(corrupted) // 2] ^= 0xFF
+    rogue = generate_signer("rogue-1", "rogue")
+    cases = {
+        "forged": (NAMES.raw("wmp", "incident"), forged, "signature: BadSignature"),
+        "corrupted": (NAMES.raw("wmp", "incident"), bytes(corrupted), "signature: BadSignature"),
+        "garbage": (NAMES.raw("wmp", "incident"), b"\x00not avro", "schema: NotSingleObject"),
+        "empty": (NAMES.raw("wmp", "incident"), None, "empty: the message has no value"),
+        "unknown authority": (
+            NAMES.raw("rogue", "incident"),
+            EventWriter(helpers.CODEC, rogue).write("Incident", helpers.incident("wmp")),
+            "signature: UnknownKey",
+        ),
+        "wrong topic": (NAMES.raw("uhb-ed", "incident"), good, "signature: WrongAuthority"),
+    }
+    for offset, (name, (topic, value, reason)) in enumerate(cases.items()):
+        out = enforcer.process(message(topic, value, offset=offset), decider)
+        shares, audits, quarantined = split(out)
+        assert shares == [], name
+        assert len(quarantined) == 1 and quarantined[0].value == (value or b""), name
+        assert len(audits) == 1, name
+        audit = audits[0]
+        assert audit["decision"] == "quarantine", name
+        assert audit["reasons"][0].startswith(reason), (name, audit["reasons"])
+        assert audit["decision_id"] == quarantine_id(topic, 0, offset)
+        head = dict(quarantined[0].headers)
+        assert head["source_topic"].decode() == topic
+        assert head["source_offset"].decode() == str(offset)
+    assert sum(enforcer.tally.quarantined.values()) == len(cases)
+
+
+def test_a_key_added_to_the_registry_is_picked_up(keys: helpers.Keys, decider: Decider) -> None:
+    enforcer = make_enforcer(keys)
+    enforcer.registry_path = keys.home / "keys" / "registry.yaml"
+    newcomer = generate_signer("wmp-test-2", "wmp")
+    value = EventWriter(helpers.CODEC, newcomer).write("Incident", helpers.incident())
+    _, audits, _ = split(enforcer.process(message(NAMES.raw("wmp", "incident"), value), decider))
+    assert audits[0]["decision"] == "quarantine"
+    registry = keys.registry()
+    everyone = [registry.get(k) for k in registry.key_ids()] + [newcomer.public_key()]
+    path = keys.home / "keys" / "registry.yaml"
+    path.write_text(KeyRegistry(everyone).to_yaml(), encoding="utf-8")
+    os.utime(path, (1, 1))  # a changed mtime, whatever the clock's resolution
+    shares, _, _ = split(
+        enforcer.process(message(NAMES.raw("wmp", "incident"), value, offset=1), decider)
+    )
+    assert len(shares) == 3

@@ -1,0 +1,153 @@
+"""The Decider: answers checked for shape, cached per revision, and a new
+bundle revision taking effect without a restart (on a private OPA)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hub.bundle import build
+from hub.enforcer.decisions import Decider, parse_decisions
+from hub.policy import PolicyClient, PolicyUnavailable
+from hub.stack import Stack, StackError
+from tests.fixtures.services import stack_config_on_free_ports, unavailable
+from tests.hub.enforcer import helpers
+
+INPUT = {
+    "event": {
+        "authority": "wmp",
+        "event_type": "INCIDENT",
+        "record_type": "Incident",
+        "lad_cd": "E08000025",
+        "domestic_abuse": False,
+        "sexual_offence": False,
+        "location_type": "PUBLIC_PLACE",
+    },
+    "today": "2026-11-28",
+}
+
+
+def decision(**overrides: Any) -> dict[str, Any]:
+    value = {
+        "allow": True,
+        "reasons": [],
+        "agreement_id": "a",
+        "recipient": "vrp",
+        "lawful_basis": "ANONYMISED",
+        "purpose": "p",
+        "revision": "sha256:1",
+        "obligations": {"fields": {"geo": {"action": "keep"}}},
+    }
+    return {**value, **overrides}
+
+
+def test_answers_of_the_wrong_shape_fail_closed() -> None:
+    assert parse_decisions({}) == ()
+    assert parse_decisions({"a/vrp": decision()})[0].fields == {"geo": {"action": "keep"}}
+    for broken in (
+        [],
+        {"a/vrp": {"allow": True}},
+        {"a/vrp": decision(allow="yes")},
+        {"a/vrp": decision(revision=None)},
+        {"a/vrp": decision(reasons=["expired"])},  # allowed, yet with a reason
+        {"a/vrp": decision(allow=False)},  # denied without one
+    ):
+        with pytest.raises(PolicyUnavailable):
+            parse_decisions(broken)
+
+
+class CountingClient:
+    """Stands in for PolicyClient in the unit test of the cache logic."""
+
+    def __init__(self, revision: str = "sha256:1") -> None:
+        self.revision = revision
+        self.calls = 0
+
+    def evaluate(self, package: str, rule: str, input_data: dict[str, Any]) -> Any:
+        if rule == "revision":
+            return self.revision
+        self.calls += 1
+        return {"a/vrp": decision(revision=self.revision)}
+
+
+def test_cache_by_input_and_revision() -> None:
+    client = CountingClient()
+    decider = Decider(client)  # type: ignore[arg-type]
+    assert decider.check_revision() == "sha256:1"
+    decider.decide(INPUT)
+    decider.decide(INPUT)
+    assert client.calls == 1 and decider.hits == 1
+    other = {**INPUT, "today": "2026-11-29"}
+    decider.decide(other)
+    assert client.calls == 2
+    assert decider.check_revision() is None  # unchanged: the cache stays
+    decider.decide(INPUT)
+    assert client.calls == 2
+    client.revision = "sha256:2"
+    assert decider.check_revision() == "sha256:2"  # changed: the cache is cleared
+    assert decider.decide(INPUT)[0].revision == "sha256:2"
+    assert client.calls == 3
+
+
+def test_real_opa_answers_and_names_its_revision(opa_url: str) -> None:
+    with PolicyClient(opa_url) as client:
+        decider = Decider(client)
+        revision = decider.check_revision()
+        answers = decider.decide(INPUT)
+        assert revision is not None and revision.startswith("sha256:")
+        assert {d.revision for d in answers} == {revision}
+        assert {(d.agreement_id, d.recipient) for d in answers if d.allow} == {
+            ("wmp-vrp", "vrp"),
+            ("wmp-csps", "csp-birmingham"),
+            ("vrp-public", "public"),
+        }
+        assert "vrp" in decider.parties()["recipients"]
+
+
+@pytest.fixture
+def private_opa(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An OPA of this test's own (so it can change the bundle): its URL and bundle folder."""
+    config = stack_config_on_free_ports(tmp_path / "stack")
+    stack = Stack(config, only=["opa"])
+    try:
+        stack.up()
+    except StackError as exc:
+        stack.down()
+        unavailable("opa", str(exc))
+    try:
+        yield stack.env()["OPA_URL"], config.state_dir / "bundle"
+    finally:
+        stack.down()
+
+
+def test_a_new_bundle_takes_effect_without_a_restart(
+    private_opa: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, bundle = private_opa
+    with PolicyClient(url) as client:
+        decider = Decider(client)
+        first = decider.check_revision()
+        assert all(d.allow for d in decider.decide(INPUT) if d.recipient == "vrp")
+
+        # An IG lead brings wmp-vrp's review date forward and rebuilds the bundle.
+        policies = tmp_path / "policies"
+        shutil.copytree(helpers.POLICIES, policies)
+        path = policies / "agreements" / "wmp-vrp.yaml"
+        agreement = yaml.safe_load(path.read_text(encoding="utf-8"))
+        agreement["review_by"] = "2026-01-31"
+        path.write_text(yaml.safe_dump(agreement), encoding="utf-8")
+        built = build(policies, bundle)
+        assert built.revision != first
+
+        helpers.wait_until(
+            lambda: decider.check_revision() is not None, 20, "OPA to load the new bundle"
+        )
+        assert decider.revision == built.revision
+        answer = {d.agreement_id: d for d in decider.decide(INPUT) if d.recipient == "vrp"}
+        assert answer["wmp-vrp"].reasons == ("agreement wmp-vrp passed its review date 2026-01-31",)
+        assert answer["wmp-vrp"].revision == built.revision
