@@ -71,6 +71,7 @@ class Settings:
     partitions: int = 3
     revision_interval: float = 2.0
     max_backoff: float = 30.0
+    session_timeout: float = 10.0
     geography: Path | None = None
 
     @property
@@ -225,6 +226,9 @@ def build_app(service: Service, raw_topics: list[str]) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         broker_client_id=settings.group,
+        # A killed enforcer's partitions move to its replacement after this long.
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
     )
     source = app.topic(*raw_topics, key_serializer="raw", value_serializer="raw")
     sinks: dict[str, Any] = {}
@@ -283,6 +287,7 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the admin client's chatter
     service = Service(settings)
     service.wait_for_policy()
     raw_topics = service.prepare_topics()

@@ -38,6 +38,12 @@ def run(
     max_backoff: Annotated[
         float, typer.Option(min=0.5, help="Longest wait between retries while OPA is down.")
     ] = 30.0,
+    session_timeout: Annotated[
+        float,
+        typer.Option(
+            min=6.0, help="Seconds before a dead enforcer's partitions go to another one."
+        ),
+    ] = 10.0,
     geography: Annotated[
         Path | None,
         typer.Option(
@@ -90,6 +96,7 @@ def run(
             partitions=partitions,
             revision_interval=revision_interval,
             max_backoff=max_backoff,
+            session_timeout=session_timeout,
             geography=geography,
         ),
         loglevel=log_level,

@@ -48,6 +48,9 @@ from wire.topics import TopicNameError, TopicNames
 
 log = logging.getLogger(__name__)
 
+#: Quarantined messages of one kind logged one by one before only every 1000th is.
+QUIET_AFTER = 20
+
 #: Agreements' dates (valid_from, review_by) are dates in England.
 LOCAL_TIME = ZoneInfo("Europe/London")
 
@@ -300,7 +303,16 @@ class Enforcer:
     def _quarantine(self, message: Incoming, kind: str, reason: str) -> list[Outgoing]:
         """The quarantine entry (the original bytes, untouched) and its audit record."""
         self.tally.quarantined[kind] += 1
-        log.warning("quarantined %s: %s: %s", _where(message), kind, reason)
+        seen = self.tally.quarantined[kind]
+        if seen <= QUIET_AFTER or seen % 1000 == 0:
+            more = f" ({seen} {kind} so far; from now on every 1000th is logged)"
+            log.warning(
+                "quarantined %s: %s: %s%s",
+                _where(message),
+                kind,
+                reason,
+                more if seen >= QUIET_AFTER else "",
+            )
         the_id = quarantine_id(message.topic, message.partition, message.offset)
         try:
             claimed: str | None = self.names.parse_raw(message.topic)[0]

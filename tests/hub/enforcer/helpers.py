@@ -170,6 +170,20 @@ def read_all(bootstrap: str, topics: Iterable[str]) -> list[Any]:
         consumer.close()
 
 
+def message_count(bootstrap: str, topics: Iterable[str]) -> int:
+    """How many messages ``topics`` hold (the sum of their end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        return sum(consumer.end_offsets(parts).values()) if parts else 0
+    finally:
+        consumer.close()
+
+
 def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:

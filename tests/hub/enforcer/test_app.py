@@ -1,0 +1,197 @@
+"""The enforcer as it runs in production: a faust app in its own process,
+on the real Kafka and OPA, with at-least-once delivery and failing closed."""
+
+from __future__ import annotations
+
+import collections
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.enforcer.core import Incoming
+from hub.stack import Stack, StackError
+from tests.fixtures.services import stack_config_on_free_ports, unavailable
+from tests.hub.enforcer import helpers
+from tests.hub.enforcer.pipeline import Pipeline, payload
+from wire.envelope import EventReader, EventWriter
+from wire.signing import Verifier, generate_signer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pipeline(kafka_bootstrap: str, opa_url: str, tmp_path: Path) -> Iterator[Pipeline]:
+    made = Pipeline(kafka_bootstrap, opa_url, tmp_path / "home")
+    yield made
+    made.stop()
+
+
+def incidents(first: int, count: int, **overrides: object) -> list[dict[str, object]]:
+    return [helpers.incident("wmp", n, **overrides) for n in range(first, first + count)]  # type: ignore[arg-type]
+
+
+def test_opa_outage_shares_nothing_then_everything(kafka_bootstrap: str, tmp_path: Path) -> None:
+    config = stack_config_on_free_ports(tmp_path / "stack")
+    opa = Stack(config, only=["opa"])
+    try:
+        opa.up()
+    except StackError as exc:
+        opa.down()
+        unavailable("opa", str(exc))
+    url = opa.env()["OPA_URL"]
+    pipeline = Pipeline(kafka_bootstrap, url, tmp_path / "home")
+    try:
+        before = pipeline.publish("Incident", incidents(1, 100))
+        expected_before = pipeline.expected(before)
+        pipeline.start_enforcer()
+        pipeline.wait_for_audit(len(expected_before))
+        shared_before = len(pipeline.shares())
+
+        opa.down()
+        # Other places and a domestic-abuse flag: inputs the decision cache has never seen.
+        during = pipeline.publish(
+            "Incident",
+            incidents(101, 50, geo=helpers.COVENTRY) + incidents(151, 50, domestic_abuse_flag=True),
+        )
+        helpers.wait_until(lambda: "fail closed" in pipeline.logs(), 30, "the outage to be logged")
+        assert len(pipeline.audit()) == len(expected_before)
+        assert len(pipeline.shares()) == shared_before
+
+        opa.up()
+        expected = pipeline.expected()
+        audit = pipeline.wait_for_audit(len(expected))
+        ids = [record["decision_id"] for record in audit]
+        assert len(ids) == len(set(ids)), "a decision_id appears twice in the audit topic"
+        assert set(ids) == set(expected)
+        allowed = {i for i, out in expected.items() if b'"decision":"allow"' in out.value}
+        shared = {helpers.headers(m)["decision_id"] for m in pipeline.shares()}
+        assert shared == allowed
+        assert len(during) == 100
+        assert "OPA answers again" in pipeline.logs()
+    finally:
+        pipeline.stop()
+        opa.down()
+
+
+def test_sigkill_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
+    pipeline.publish(
+        "Incident",
+        incidents(1, 400)
+        + incidents(401, 100, geo=helpers.COVENTRY)
+        + incidents(501, 100, location_type="HOME"),
+    )
+    expected = pipeline.expected()
+    first = pipeline.start_enforcer()
+    pipeline.wait_for_audit(len(expected) // 4, timeout=180)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    pipeline.start_enforcer()
+    audit = pipeline.wait_for_audit(len(expected), timeout=300)
+
+    assert {record["decision_id"] for record in audit} == set(expected)
+    allowed = {i for i, out in expected.items() if b'"decision":"allow"' in out.value}
+    by_id: dict[str, set[bytes]] = collections.defaultdict(set)
+    for message in pipeline.shares():
+        by_id[helpers.headers(message)["decision_id"]].add(message.value)
+    assert set(by_id) == allowed
+    # A share sent twice (before and after the kill) is the same share.
+    assert all(len(values) == 1 for values in by_id.values())
+
+
+CONFIGS = sorted((helpers.POLICIES.parent / "connectors" / "config").glob("*.yaml"))
+ENVELOPE_KEYS = {
+    "share_id",
+    "record_type",
+    "event_id",
+    "event_type",
+    "source_authority",
+    "source_authority_type",
+    "supersedes",
+    "recipient",
+    "agreement_id",
+    "policy_revision",
+    "fields",
+}
+
+
+def test_every_agreement_end_to_end_on_synthetic_data(pipeline: Pipeline) -> None:
+    """Synthetic extracts -> the sample connectors -> raw topics (plus bad input)
+    -> the enforcer -> shared, audit and quarantine topics."""
+    pipeline.svdhub("generate", "--out", str(pipeline.home / "synthetic"), "--days", "7")
+    pipeline.svdhub("connector", "keys", *map(str, CONFIGS))
+    for config in CONFIGS:
+        pipeline.svdhub("connector", "run", str(config), "--bootstrap", pipeline.bootstrap)
+    genuine = pipeline.raw_messages()
+    police = next(m for m in genuine if m.topic == pipeline.names.raw("wmp", "incident"))
+    bad = bad_inputs(pipeline, police.value or b"")
+
+    pipeline.start_enforcer()
+    expected = pipeline.expected(genuine + bad)
+    audit = pipeline.wait_for_audit(len(expected), timeout=240)
+    assert {record["decision_id"] for record in audit} == set(expected)
+
+    # Every example agreement shared something, and only under its own terms.
+    named = helpers.agreement_fields()
+    allowed = [record for record in audit if record["decision"] == "allow"]
+    assert {record["agreement_id"] for record in allowed} == set(named)
+    shares = pipeline.shares()
+    assert len(shares) == len(allowed)
+    source_pseudonyms = pseudonyms_in(pipeline, genuine)
+    for message in shares:
+        share = payload(message)
+        assert set(share) == ENVELOPE_KEYS
+        assert set(share["fields"]) <= named[share["agreement_id"]], share["agreement_id"]
+        assert message.topic.startswith(f"{pipeline.names.prefix}svd.shared.{share['recipient']}.")
+        text = message.value.decode()
+        leaked = [p for p in source_pseudonyms if p in text]
+        assert not leaked, f"source pseudonyms passed on to {share['recipient']}: {leaked[:3]}"
+
+    # Each bad input: quarantined once, with its reason, and never shared.
+    quarantined = {
+        (r["source_topic"], r["source_offset"]): r["reasons"][0]
+        for r in audit
+        if r["decision"] == "quarantine"
+    }
+    reasons = [quarantined[(m.topic, m.offset)] for m in bad]
+    assert reasons[0].startswith("signature: BadSignature: signature by key 'wmp-test-1'")
+    assert reasons[1].startswith(("signature: ", "schema: "))  # wherever the flip landed
+    assert reasons[2].startswith("schema: NotSingleObject")
+    assert reasons[3].startswith("signature: UnknownKey: signature by key 'rogue-1'")
+    assert len(quarantined) == len(bad)
+    entries = helpers.read_all(pipeline.bootstrap, [pipeline.names.quarantine])
+    assert sorted(m.value for m in entries) == sorted(m.value for m in bad)
+    shared_events = {payload(m)["event_id"] for m in shares}
+    for n in (9998, 9999):  # the forged and the rogue event
+        assert helpers.the_event_id("wmp", f"wmp-incident-{n}") not in shared_events
+
+
+def bad_inputs(pipeline: Pipeline, genuine: bytes) -> list[Incoming]:
+    forger = generate_signer("wmp-test-1", "wmp")  # a known key id, another private key
+    forged = EventWriter(helpers.CODEC, forger).write("Incident", helpers.incident("wmp", 9999))
+    corrupted = bytearray(genuine)
+    corrupted[len(corrupted) // 2] ^= 0x55
+    rogue = generate_signer("rogue-1", "rogue")
+    wmp = pipeline.names.raw("wmp", "incident")
+    return [
+        pipeline.publish_raw(wmp, forged),
+        pipeline.publish_raw(wmp, bytes(corrupted)),
+        pipeline.publish_raw(wmp, b"\x00\x01 not an event"),
+        pipeline.publish_raw(
+            pipeline.names.raw("rogue", "incident"),
+            EventWriter(helpers.CODEC, rogue).write("Incident", helpers.incident("wmp", 9998)),
+        ),
+    ]
+
+
+def pseudonyms_in(pipeline: Pipeline, messages: list[Incoming]) -> set[str]:
+    """Every source pseudonym (``*_pseudo_id``) in the raw events."""
+    reader = EventReader(helpers.CODEC, Verifier(pipeline.keys.registry()))
+    found: set[str] = set()
+    for message in messages:
+        record = reader.read(message.value or b"").record
+        for name, value in record.items():
+            if name.endswith("_pseudo_id") and isinstance(value, str):
+                found.add(value)
+    return found
