@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -231,17 +231,28 @@ def build_app(service: Service, raw_topics: list[str]) -> faust.App:
         broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
     )
     source = app.topic(*raw_topics, key_serializer="raw", value_serializer="raw")
-    sinks: dict[str, Any] = {}
+    known: set[str] = set()
+
+    def delivered(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            return
+        # A message the broker did not take: stop before any offset is
+        # committed past it, so the event is processed again after a restart.
+        log.critical("a message was not delivered (%s); stopping", future.exception())
+        logging.shutdown()
+        os._exit(EXIT_INTERNAL_ERROR)
 
     async def produce(messages: list[Outgoing]) -> None:
+        # The producer directly rather than faust's channels: a third of the
+        # cost per message. faust flushes this producer before every commit.
         for out in messages:
-            sink = sinks.get(out.topic)
-            if sink is None:
+            if out.topic not in known:
                 await asyncio.to_thread(service.admin.ensure, [out.topic])
-                sink = sinks[out.topic] = app.topic(
-                    out.topic, key_serializer="raw", value_serializer="raw"
-                )
-            await sink.send(key=out.key, value=out.value, headers=list(out.headers))
+                known.add(out.topic)
+            future = await app.producer.send(
+                out.topic, out.key, out.value, None, None, list(out.headers)
+            )
+            cast("asyncio.Future[Any]", future).add_done_callback(delivered)
 
     async def enforce(stream: Any) -> None:
         async for event in stream.events():

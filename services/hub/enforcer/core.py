@@ -180,60 +180,44 @@ class Enforcer:
     def route(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
         """The shares and audit records for one event's decisions."""
         event = checked.event
+        event_id = event.event_id
         self.tally.events[event.envelope["source_authority"]] += 1
-        decided_at = iso(self.clock())
+        base = self._audit_base(checked, event_id)
         if not decisions:
             reason = (
                 f"no agreement shares {event.envelope['event_type']} events "
                 f"from {event.envelope['source_authority']}"
             )
             self.tally.denials[reason] += 1
-            return [
-                self._audit(
-                    checked,
-                    decided_at,
-                    decision_id(event.event_id, NO_AGREEMENT, NO_AGREEMENT),
-                    DENY,
-                    [reason],
-                    decision=None,
-                )
-            ]
+            the_id = decision_id(event_id, NO_AGREEMENT, NO_AGREEMENT)
+            return [self._audit(base, the_id, DENY, [reason], decision=None)]
         out: list[Outgoing] = []
         for decision in decisions:
-            the_id = decision_id(event.event_id, decision.recipient, decision.agreement_id)
+            the_id = decision_id(event_id, decision.recipient, decision.agreement_id)
             reasons = list(decision.reasons)
             share: Outgoing | None = None
             released: list[str] = []
             if decision.allow:
                 try:
-                    share, released = self._share(checked, decision, the_id)
+                    share, released = self._share(checked, event_id, decision, the_id)
                 except (AnonymiseError, TypeError, ValueError) as exc:
                     reasons = [f"obligations could not be applied: {exc}"]
             if share is None:
                 for reason in reasons:
                     self.tally.denials[reason] += 1
-                out.append(
-                    self._audit(checked, decided_at, the_id, DENY, reasons, decision=decision)
-                )
+                out.append(self._audit(base, the_id, DENY, reasons, decision=decision))
                 continue
             self.tally.shares[decision.recipient] += 1
             out.append(share)
             out.append(
                 self._audit(
-                    checked,
-                    decided_at,
-                    the_id,
-                    ALLOW,
-                    [],
-                    decision=decision,
-                    share=share,
-                    released=released,
+                    base, the_id, ALLOW, [], decision=decision, share=share, released=released
                 )
             )
         return out
 
     def _share(
-        self, checked: Checked, decision: Decision, the_id: str
+        self, checked: Checked, event_id: str, decision: Decision, the_id: str
     ) -> tuple[Outgoing, list[str]]:
         """The share for an allowed decision, and the names of the fields it releases."""
         event = checked.event
@@ -248,7 +232,7 @@ class Enforcer:
             "fields": fields,
         }
         source_key = checked.message.key.decode("utf-8", "replace") if checked.message.key else ""
-        key = self.anonymiser.pseudonym(source_key or event.event_id, decision.recipient)
+        key = self.anonymiser.pseudonym(source_key or event_id, decision.recipient)
         share = Outgoing(
             topic=self.names.shared(decision.recipient, event.envelope["event_type"]),
             key=key.encode(),
@@ -261,10 +245,24 @@ class Enforcer:
         )
         return share, sorted(fields)
 
+    def _audit_base(self, checked: Checked, event_id: str) -> dict[str, Any]:
+        """The parts of an audit record that every decision on one event shares."""
+        event, message = checked.event, checked.message
+        return {
+            "decided_at": iso(self.clock()),
+            "event_id": event_id,
+            "event_type": event.envelope["event_type"],
+            "record_type": event.record_type,
+            "source_authority": event.envelope["source_authority"],
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "raw_sha256": sha256(message.value or b""),
+        }
+
     def _audit(
         self,
-        checked: Checked,
-        decided_at: str,
+        base: dict[str, Any],
         the_id: str,
         verdict: str,
         reasons: list[str],
@@ -273,20 +271,11 @@ class Enforcer:
         share: Outgoing | None = None,
         released: list[str] | None = None,
     ) -> Outgoing:
-        event, message = checked.event, checked.message
         record = {
+            **base,
             "decision_id": the_id,
-            "decided_at": decided_at,
             "decision": verdict,
             "reasons": reasons,
-            "event_id": event.event_id,
-            "event_type": event.envelope["event_type"],
-            "record_type": event.record_type,
-            "source_authority": event.envelope["source_authority"],
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
-            "raw_sha256": sha256(message.value or b""),
             "recipient": decision.recipient if decision else NO_AGREEMENT,
             "agreement_id": decision.agreement_id if decision else NO_AGREEMENT,
             "lawful_basis": decision.lawful_basis if decision else None,

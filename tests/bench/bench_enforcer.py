@@ -1,0 +1,276 @@
+"""Enforcer benchmarks, each beside a baseline measured in the same run.
+
+* Throughput: police incidents, each shared to 3 recipients (vrp,
+  csp-birmingham, public) and audited 9 times (one per candidate pair),
+  through ``svdhub enforcer run``; beside a bare faust app that copies each
+  raw message to the same 12 outputs with no verification, policy or
+  anonymisation. Rates are taken between the first and the last output
+  message's broker timestamps, so start-up is left out.
+* Decision cost: a cached decision (the Decider's LRU) beside an uncached one
+  (an HTTP query to OPA for the same input).
+* Latency: raw -> shared, p50 and p99, with events published at a steady
+  1,000 per second, beside the bare copier's raw -> output latency at the
+  same rate.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+
+from hub.enforcer.decisions import Decider
+from hub.policy import PolicyClient
+from hub.topic_admin import TopicAdmin
+from tests.bench.harness import Result
+from tests.hub.enforcer import helpers
+from tests.hub.enforcer.pipeline import Pipeline, payload
+
+FANOUT = 12  # 3 shares + 9 audit records per police incident in Birmingham
+DECISIONS = 9
+
+
+def incidents(first: int, count: int) -> list[dict[str, Any]]:
+    return [helpers.incident("wmp", n) for n in range(first, first + count)]
+
+
+def run(bootstrap: str, opa_url: str, folder: Path, events: int, seconds: int) -> list[Result]:
+    results = throughput(bootstrap, opa_url, folder / "throughput", events)
+    results += decision_cost(opa_url, 200)
+    results += latency(bootstrap, opa_url, folder / "latency", seconds)
+    return results
+
+
+# ------------------------------------------------------------------ throughput
+
+
+def throughput(bootstrap: str, opa_url: str, folder: Path, events: int) -> list[Result]:
+    pipeline = Pipeline(bootstrap, opa_url, folder)
+    try:
+        pipeline.publish("Incident", incidents(1, events))
+        pipeline.start_enforcer()
+        pipeline.wait_for_audit(events * DECISIONS, timeout=600)
+        enforcer = events / span(bootstrap, [pipeline.names.audit_decisions])
+    finally:
+        pipeline.stop()
+    bare_out = f"{pipeline.names.prefix}bare"
+    with Bare(bootstrap, pipeline, folder, bare_out):
+        outputs = [f"{bare_out}.{n}" for n in range(4)]
+        helpers.wait_until(
+            lambda: helpers.message_count(bootstrap, outputs) >= events * FANOUT,
+            600,
+            "the bare copier",
+            every=1.0,
+        )
+        bare = events / span(bootstrap, outputs)
+    return [
+        Result(
+            "enforcer",
+            f"events/s, {events:,} events x (3 shares + 9 audit records)",
+            enforcer,
+            "bare faust consume -> 12 produces",
+            bare,
+            "events/s",
+        )
+    ]
+
+
+def span(bootstrap: str, topics: list[str]) -> float:
+    """Seconds between the first and the last message in ``topics`` (broker timestamps)."""
+    stamps = [m.timestamp for m in helpers.read_all(bootstrap, topics)]
+    return max((max(stamps) - min(stamps)) / 1000, 1e-3)
+
+
+class Bare:
+    """The baseline copier as a process, on the pipeline's raw topics."""
+
+    def __init__(self, bootstrap: str, pipeline: Pipeline, folder: Path, out: str) -> None:
+        self.bootstrap = bootstrap
+        self.pipeline = pipeline
+        self.folder = folder
+        self.out = out
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Bare:
+        TopicAdmin(self.bootstrap).ensure(f"{self.out}.{n}" for n in range(4))
+        raw = [self.pipeline.names.raw("wmp", "incident")]
+        self.log = (self.folder / "bare.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.bare",
+                "--bootstrap",
+                self.bootstrap,
+                "--group",
+                f"{self.out}-group",
+                "--out",
+                self.out,
+                "--fanout",
+                str(FANOUT),
+                "--datadir",
+                str(self.folder / "bare-data"),
+                *raw,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+# ------------------------------------------------------------------ decisions
+
+
+def decision_cost(opa_url: str, count: int) -> list[Result]:
+    inputs = [
+        {
+            "event": {
+                "authority": "wmp",
+                "event_type": "INCIDENT",
+                "record_type": "Incident",
+                "lad_cd": "E08000025",
+                "domestic_abuse": False,
+                "sexual_offence": False,
+                "location_type": "PUBLIC_PLACE",
+            },
+            "today": f"2026-11-{1 + n % 28:02d}",
+        }
+        for n in range(count)
+    ]
+    with PolicyClient(opa_url) as client:
+        decider = Decider(client)
+        decider.check_revision()
+        best_uncached = best_cached = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            for item in inputs:
+                decider.fetch(item)
+            best_uncached = min(best_uncached, time.perf_counter() - started)
+            started = time.perf_counter()
+            for _ in range(50):
+                for item in inputs[:28]:
+                    decider.decide(item)
+            best_cached = min(best_cached, time.perf_counter() - started)
+    uncached = count / best_uncached
+    cached = 50 * 28 / best_cached
+    return [
+        Result(
+            "enforcer",
+            f"cached decision ({1e6 / cached:.1f} us each)",
+            cached,
+            f"uncached decision: OPA over HTTP ({1e6 / uncached:.0f} us each)",
+            uncached,
+            "decisions/s",
+        )
+    ]
+
+
+# ------------------------------------------------------------------ latency
+
+
+def latency(bootstrap: str, opa_url: str, folder: Path, seconds: int) -> list[Result]:
+    per_second = 1000
+    count = per_second * seconds
+    pipeline = Pipeline(bootstrap, opa_url, folder)
+    try:
+        pipeline.publish("Incident", incidents(0, 1))  # warm-up: wait until it is through
+        pipeline.start_enforcer()
+        pipeline.wait_for_audit(DECISIONS, timeout=120)
+        sent = paced(pipeline, incidents(1, count), per_second)
+        pipeline.wait_for_audit((count + 1) * DECISIONS, timeout=600)
+        shared = pipeline.shares()
+    finally:
+        pipeline.stop()
+    by_event = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
+    ours = [
+        m.timestamp - by_event[payload(m)["event_id"]]
+        for m in shared
+        if payload(m)["event_id"] in by_event
+    ]
+
+    bare_out = f"{pipeline.names.prefix}bare-latency"
+    bare_pipeline = Pipeline(bootstrap, opa_url, folder / "bare")
+    with Bare(bootstrap, bare_pipeline, folder, bare_out):
+        outputs = [f"{bare_out}.{n}" for n in range(4)]
+        warm = bare_pipeline.publish("Incident", incidents(0, 1))
+        helpers.wait_until(
+            lambda: helpers.message_count(bootstrap, outputs) >= FANOUT, 120, "bare warm-up"
+        )
+        sent = paced(bare_pipeline, incidents(1, count), per_second)
+        helpers.wait_until(
+            lambda: helpers.message_count(bootstrap, outputs) >= (count + 1) * FANOUT,
+            600,
+            "the bare copier",
+            every=1.0,
+        )
+        copies = helpers.read_all(bootstrap, outputs)
+    del warm
+    by_key = {f"s-wmp-{n}".encode(): t for n, t in sent.items()}
+    bare = [m.timestamp - by_key[m.key] for m in copies if m.key in by_key]
+    return [
+        Result(
+            "enforcer",
+            f"p50 raw -> shared latency at {per_second:,} events/s for {seconds} s",
+            percentile(ours, 50),
+            "bare copier p50",
+            percentile(bare, 50),
+            "ms",
+        ),
+        Result(
+            "enforcer",
+            f"p99 raw -> shared latency at {per_second:,} events/s for {seconds} s",
+            percentile(ours, 99),
+            "bare copier p99",
+            percentile(bare, 99),
+            "ms",
+        ),
+    ]
+
+
+def paced(pipeline: Pipeline, records: list[dict[str, Any]], per_second: int) -> dict[int, int]:
+    """Publish signed records at a steady rate, in 10 ms slices.
+
+    Returns each record number -> its send timestamp (ms)."""
+    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all", linger_ms=0)
+    topic = pipeline.names.raw("wmp", "incident")
+    writer = pipeline.keys.writer("wmp")
+    values = [(r, writer.write("Incident", r)) for r in records]
+    per_slice = max(1, per_second // 100)
+    futures = []
+    started = time.perf_counter()
+    try:
+        for index in range(0, len(values), per_slice):
+            for record, value in values[index : index + per_slice]:
+                n = int(record["incident_pseudo_id"].rsplit("-", 1)[1])
+                key = record["subject_pseudo_id"].encode()
+                futures.append((n, producer.send(topic, key=key, value=value)))
+            due = started + (index + per_slice) / per_second
+            time.sleep(max(0.0, due - time.perf_counter()))
+        return {n: future.get(timeout=60).timestamp for n, future in futures}
+    finally:
+        producer.close()
+
+
+def percentile(values: list[int], q: int) -> float:
+    if not values:
+        return float("nan")
+    return (
+        float(statistics.quantiles(values, n=100, method="inclusive")[q - 1])
+        if q < 100
+        else float(max(values))
+    )
