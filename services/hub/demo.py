@@ -3,10 +3,10 @@
 What exists so far runs end to end: the local stack starts; seeded, clearly
 synthetic West Midlands extracts are written; each sample authority gets its
 signing key (and the partnership its linkage key); every sample connector
-publishes its extract as signed, pseudonymised events; and the demo reads
-every raw topic back, verifying each event's signature as the hub will. It
-also shows OPA deciding from the policy bundle and SQL working on PostgreSQL
-and SQLite.
+publishes its extract as signed, pseudonymised events; the enforcer runs until
+it has decided every event, and the demo summarises the audit topic: events
+in per authority, shares per recipient, denials and quarantined events by
+reason. It also shows SQL working on PostgreSQL and SQLite.
 
 Connectors run as their own processes (``svdhub connector run``), as they
 would inside each authority, so the hub never imports connector code.
@@ -17,23 +17,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from sqlalchemy import create_engine, text
 
-from hub.policy import PolicyClient, PolicyUnavailable
 from hub.stack import Stack, StackConfig, StackError
-from wire import schemas
-from wire.codec import AvroCodec, CodecError
-from wire.envelope import EventReader
-from wire.signing import KeyRegistry, SignatureError, Verifier
-from wire.topics import RAW_PREFIX, TopicNameError, parse_raw_topic
+from wire.topics import TopicNames
 
 DAYS = 30
 SEED = 1
@@ -74,22 +74,28 @@ def demo() -> None:
         accepted = next((line for line in lines if line.startswith("accepted")), fallback)
         typer.echo(f"   {path.stem:<26} {status:<7} {accepted}")
 
-    typer.echo("5. events in, per authority: read back from each raw topic and verified")
-    registry = KeyRegistry.load(home / "keys" / "registry.yaml")
-    for topic, (count, verified) in _read_raw_topics(
-        env["KAFKA_BOOTSTRAP_SERVERS"], registry
-    ).items():
-        typer.echo(f"   {count:>6}  {topic}  ({verified} signatures verified)")
+    typer.echo("5. enforcer: verify -> OPA decision -> anonymise -> svd.shared.<recipient>.<type>")
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    seconds = _run_enforcer_until_caught_up(bootstrap, env["OPA_URL"], home)
+    typer.echo(f"   caught up with every raw topic in {seconds:.0f} s (log: {home / 'logs'})")
+    summary = _audit_summary(bootstrap)
+    typer.echo("   events in, per authority:")
+    for authority, count in sorted(summary.events.items()):
+        typer.echo(f"   {count:>7}  {authority}")
+    typer.echo("   shares, per recipient:")
+    for recipient, count in sorted(summary.shares.items()):
+        typer.echo(f"   {count:>7}  {recipient}")
+    typer.echo("   denials, by reason (top 8):")
+    for reason, count in summary.denials.most_common(8):
+        typer.echo(f"   {count:>7}  {reason}")
+    typer.echo("   quarantined, by reason:")
+    for reason, count in summary.quarantined.most_common() or [("none", 0)]:
+        typer.echo(f"   {count:>7}  {reason}")
 
-    typer.echo(f"6. OPA at {env['OPA_URL']}")
-    try:
-        with PolicyClient(env["OPA_URL"]) as policy:
-            allowed = policy.evaluate("svd.health", "allow", {"probe": "svdhub"})
-        typer.echo(f"   data.svd.health.allow for the svdhub probe -> {allowed}")
-    except PolicyUnavailable as exc:
-        typer.echo(f"   OPA did not answer: {exc}")
+    typer.echo("6. policy revision in force")
+    typer.echo(f"   {', '.join(sorted(summary.revisions)) or 'none yet'}")
 
-    typer.echo("7. SQL through SQLAlchemy")
+    typer.echo("7. SQL through SQLAlchemy (for the audit ledger and the views, still to come)")
     for label, url in (
         ("PostgreSQL", env["DATABASE_URL"]),
         ("SQLite", f"sqlite:///{home / 'demo.sqlite'}"),
@@ -97,8 +103,8 @@ def demo() -> None:
         typer.echo(f"   {label}: {sql_roundtrip(url)}")
 
     typer.echo(
-        "\nThe enforcer, audit ledger and views are not built yet. The stack stays up; "
-        "`make down` stops it."
+        "\nThe audit ledger and the views are not built yet. The stack stays up; "
+        "`make down` stops it. `svdhub enforcer run` keeps sharing new events."
     )
 
 
@@ -135,40 +141,129 @@ def _synthetic(out: Path) -> dict[str, int]:
     return {str(name): int(rows) for name, rows in manifest["files"].items()}
 
 
-def _read_raw_topics(bootstrap: str, registry: KeyRegistry) -> dict[str, tuple[int, int]]:
-    """Consume every raw topic from the start; verify and decode each event
-    (as the enforcer will). Returns (messages, verified) per topic."""
-    reader = EventReader(
-        AvroCodec(schemas.current(), schemas.released().values()), Verifier(registry)
-    )
+ENFORCER_GROUP = "svdhub-enforcer"
+
+
+def _run_enforcer_until_caught_up(bootstrap: str, opa_url: str, home: Path) -> float:
+    """Run ``svdhub enforcer run`` until it has committed every raw topic's end
+    offset, then stop it; return the seconds it took. Raises typer.Exit if it fails."""
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with (logs / "enforcer.log").open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "enforcer",
+                "run",
+                "--group",
+                ENFORCER_GROUP,
+                "--bootstrap",
+                bootstrap,
+                "--opa-url",
+                opa_url,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_env(home),
+        )
+    try:
+        while not _caught_up(bootstrap, ENFORCER_GROUP):
+            if process.poll() is not None:
+                typer.echo(
+                    f"error: the enforcer stopped (exit {process.returncode}); "
+                    f"see {logs / 'enforcer.log'}",
+                    err=True,
+                )
+                raise typer.Exit(1)
+            if time.monotonic() - started > ENFORCER_TIMEOUT:
+                typer.echo(
+                    f"error: the enforcer did not catch up in {ENFORCER_TIMEOUT} s; "
+                    f"see {logs / 'enforcer.log'}",
+                    err=True,
+                )
+                raise typer.Exit(1)
+            time.sleep(1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return time.monotonic() - started
+
+
+ENFORCER_TIMEOUT = 600
+
+
+def _caught_up(bootstrap: str, group: str) -> bool:
+    """Whether ``group`` has committed the end offset of every raw topic partition."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="svdhub-demo")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="svdhub-demo")
+    try:
+        names = TopicNames.from_env()
+        raw = [t for t in consumer.topics() if names.is_raw(t)]
+        parts = [TopicPartition(t, p) for t in raw for p in consumer.partitions_for_topic(t) or ()]
+        ends = consumer.end_offsets(parts)
+        try:
+            offsets = admin.list_group_offsets({group: None}).get(group, {})
+        except KafkaError:
+            return False  # e.g. the group coordinator is not up yet on a new broker
+        committed = {tp: meta.offset for tp, meta in offsets.items()}
+        return bool(parts) and all(committed.get(tp, 0) >= end for tp, end in ends.items())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+@dataclass
+class AuditSummary:
+    events: Counter[str] = field(default_factory=Counter)
+    shares: Counter[str] = field(default_factory=Counter)
+    denials: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+    revisions: set[str] = field(default_factory=set)
+
+
+def _audit_summary(bootstrap: str) -> AuditSummary:
+    """Counts over the whole audit topic, one per decision_id (replays count once)."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, client_id="svdhub-demo", enable_auto_commit=False
     )
+    topic = TopicNames.from_env().audit_decisions
+    summary = AuditSummary()
+    seen: set[str] = set()
+    events: set[str] = set()
     try:
-        counts = {}
-        for topic in sorted(t for t in consumer.topics() if t.startswith(RAW_PREFIX)):
-            try:
-                authority, _ = parse_raw_topic(topic)
-            except TopicNameError:
-                continue  # not a connector's topic
-            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            ends = consumer.end_offsets(parts)
-            consumer.assign(parts)
-            consumer.seek_to_beginning(*parts)
-            seen = verified = 0
-            while any(consumer.position(tp) < end for tp, end in ends.items()):
-                for records in consumer.poll(timeout_ms=1000).values():
-                    for record in records:
-                        seen += 1
-                        try:
-                            reader.read(record.value, authority=authority)
-                            verified += 1
-                        except (CodecError, SignatureError):
-                            pass  # counted as not verified
-            counts[topic] = (seen, verified)
-        return counts
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for records in consumer.poll(timeout_ms=1000).values():
+                for message in records:
+                    record = json.loads(message.value)
+                    if record["decision_id"] in seen:
+                        continue
+                    seen.add(record["decision_id"])
+                    if record["decision"] == "quarantine":
+                        summary.quarantined[record["reasons"][0].split(": ")[1]] += 1
+                        continue
+                    if record["event_id"] not in events:
+                        events.add(record["event_id"])
+                        summary.events[record["source_authority"]] += 1
+                    if record["policy_revision"]:
+                        summary.revisions.add(record["policy_revision"])
+                    if record["decision"] == "allow":
+                        summary.shares[record["recipient"]] += 1
+                    else:
+                        for reason in record["reasons"]:
+                            summary.denials[reason] += 1
     finally:
         consumer.close()
+    return summary
 
 
 def sql_roundtrip(url: str) -> str:

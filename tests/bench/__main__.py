@@ -1,7 +1,7 @@
 """``make bench``: run every benchmark and write one report.
 
-Usage: python -m tests.bench [--quick]. Kafka comes from KAFKA_BOOTSTRAP_SERVERS,
-else the local stack is brought up (``svdhub stack up``). The report goes to
+Usage: python -m tests.bench [--quick]. Kafka and OPA come from
+KAFKA_BOOTSTRAP_SERVERS and OPA_URL, else the local stack is brought up. The report goes to
 .hub/bench/ (Markdown and JSON); each figure stands beside a baseline measured
 in the same run. --quick uses sizes ten times smaller.
 """
@@ -14,16 +14,19 @@ import tempfile
 from pathlib import Path
 
 from hub.stack import Stack, StackConfig
-from tests.bench import bench_connector, bench_wire
+from tests.bench import bench_connector, bench_enforcer, bench_wire
 from tests.bench.harness import Result, write_report
 
 
-def bootstrap(config: StackConfig) -> str:
-    if value := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        return value
-    stack = Stack(config, only=["kafka"], say=lambda msg: print(msg, file=sys.stderr))
+def services(config: StackConfig) -> tuple[str, str]:
+    """Kafka's bootstrap address and OPA's URL: from the environment, else the local stack."""
+    kafka, opa = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("OPA_URL")
+    if kafka and opa:
+        return kafka, opa
+    stack = Stack(config, only=["kafka", "opa"], say=lambda msg: print(msg, file=sys.stderr))
     stack.up()
-    return stack.env()["KAFKA_BOOTSTRAP_SERVERS"]
+    env = stack.env()
+    return kafka or env["KAFKA_BOOTSTRAP_SERVERS"], opa or env["OPA_URL"]
 
 
 def main(argv: list[str]) -> int:
@@ -38,8 +41,17 @@ def main(argv: list[str]) -> int:
         f"{memory_rows * 10:,} rows (the larger dry run takes minutes) ...",
         flush=True,
     )
+    kafka, opa = services(config)
     with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
-        results += bench_connector.run(bootstrap(config), Path(folder), rows, memory_rows)
+        results += bench_connector.run(kafka, Path(folder), rows, memory_rows)
+    events, seconds = (1000, 3) if quick else (5000, 10)
+    print(
+        f"enforcer: {events:,} events through the enforcer and a bare copier; decision "
+        f"cost; latency at 1,000 and 200 events/s for {seconds} s ...",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
+        results += bench_enforcer.run(kafka, opa, Path(folder), events, seconds)
     md, js = write_report(results, config.state_dir / "bench")
     print(md.read_text(encoding="utf-8"))
     print(f"wrote {md} and {js}")

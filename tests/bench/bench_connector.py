@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -24,6 +25,7 @@ from edge.runner import Connector
 from edge.synthetic import generate
 from tests.bench.harness import Result
 from tests.edge.helpers import consume_all, prepare
+from wire.topics import NAMESPACE_ENV, TopicNames
 
 
 def police_csv(source: Path, target: Path, rows: int) -> None:
@@ -59,6 +61,8 @@ def peak_memory_mib(config: Path, home: Path) -> tuple[float, float]:
 
 def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]:
     os.environ["SVDHUB_HOME"] = str(home)
+    # A namespace of its own, so a hub running on the same broker never sees these events.
+    os.environ[NAMESPACE_ENV] = f"bench-{uuid.uuid4().hex[:8]}"
     synthetic = home / "synthetic"
     generate(synthetic, days=30, seed=3)
     data = home / f"police-{rows}.csv"
@@ -72,7 +76,7 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
         ours = summary.published / (time.perf_counter() - started)
     finally:
         connector.close()
-    topic = f"svd.raw.{config.authority}.incident"
+    topic = TopicNames.from_env().raw(config.authority, "incident")
     messages = [(m.key, m.value, list(m.headers)) for m in consume_all(bootstrap, topic)]
 
     producer = KafkaProducer(

@@ -79,6 +79,11 @@ def write_report(results: list[Result], folder: Path) -> tuple[Path, Path]:
         f"{r.baseline_rate:,.0f} {r.unit} | {r.ratio:.2f} |"
         for r in results
     ]
+    lines += [
+        "",
+        "ratio = figure / baseline. For rates, below 1 is slower than the baseline; "
+        "for latencies (ms), above 1 is slower.",
+    ]
     md_path = folder / "report.md"
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return md_path, json_path

@@ -35,21 +35,28 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(demo_env: dict[str, st
     if first.returncode != 0 and "stack" in first.stderr and "error" in first.stderr:
         unavailable("local stack", first.stderr[-2000:])
     assert first.returncode == 0, first.stderr
-    verified = re.findall(r"(\d+)  (svd\.raw\.\S+)  \((\d+) signatures verified\)", first.stdout)
-    assert {topic for _, topic, _ in verified} == {
-        "svd.raw.bcc-youth.referral",
-        "svd.raw.swbh-ed.incident",
-        "svd.raw.uhb-ed.incident",
-        "svd.raw.wmas.incident",
-        "svd.raw.wmp.incident",
-        "svd.raw.yos-birmingham.outcome",
-    }
-    assert all(count == ok and int(count) > 0 for count, _, ok in verified), first.stdout
+    events = section(first.stdout, "events in, per authority:")
+    assert set(events) == {"bcc-youth", "swbh-ed", "uhb-ed", "wmas", "wmp", "yos-birmingham"}
+    assert all(count > 0 for count in events.values())
+    shares = section(first.stdout, "shares, per recipient:")
+    assert {"vrp", "public", "csp-birmingham"} <= set(shares)
+    assert section(first.stdout, "quarantined, by reason:") == {"none": 0}
     assert first.stdout.count(" ok ") == 6
 
     second = demo(demo_env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("(published 0,") == 6  # nothing twice
-    assert re.findall(r"(\d+)  (svd\.raw\.\S+)  \(", second.stdout) == [
-        (count, topic) for count, topic, _ in verified
-    ]
+    for title in ("events in, per authority:", "shares, per recipient:"):
+        assert section(second.stdout, title) == section(first.stdout, title)
+
+
+def section(output: str, title: str) -> dict[str, int]:
+    """The ``count  name`` lines under ``title`` in the demo's output."""
+    lines = output.split(title, 1)[1].splitlines()[1:]
+    found: dict[str, int] = {}
+    for line in lines:
+        match = re.fullmatch(r"\s+(\d+)  (.+)", line)
+        if not match:
+            break
+        found[match.group(2)] = int(match.group(1))
+    return found
