@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 import typer
 
 from hub import __version__
+from hub.audit.cli import app as audit_app
 from hub.demo import demo
 from hub.enforcer.cli import app as enforcer_app
 from hub.policy_cli import app as policy_app
@@ -31,6 +32,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(policy_app, name="policy")
 app.add_typer(enforcer_app, name="enforcer")
+app.add_typer(audit_app, name="audit")
 app.command()(demo)
 
 

@@ -258,6 +258,9 @@ class Enforcer:
             "source_partition": message.partition,
             "source_offset": message.offset,
             "raw_sha256": sha256(message.value or b""),
+            # The source pseudonym, so an IG lead can find every share about one
+            # person (the authority computes it with the partnership key).
+            "subject_pseudonym": event.record.get("subject_pseudo_id"),
         }
 
     def _audit(
@@ -329,6 +332,7 @@ class Enforcer:
             "source_partition": message.partition,
             "source_offset": message.offset,
             "raw_sha256": sha256(message.value or b""),
+            "subject_pseudonym": None,
             "recipient": None,
             "agreement_id": None,
             "lawful_basis": None,

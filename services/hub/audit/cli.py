@@ -1,0 +1,307 @@
+"""``svdhub audit``: the tamper-evident ledger of every decision, for IG leads.
+
+Exit codes: 0 success; 1 a check failed (``verify`` found tampering,
+``check-proof`` rejected a proof, ``reconcile`` found a difference) or the
+command could not run; 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine, create_engine, select
+
+from hub.audit.checkpoints import Checkpoint, CheckpointError, audit_signer
+from hub.audit.ledger import Appended, Ledger, entries, load_checkpoints, metadata
+from hub.audit.reports import Filters, query, reconcile, render
+from hub.audit.verify import ProofError, check_proof, prove, verify
+from hub.stack.config import service_address, state_home
+from wire.topics import TopicNames
+
+app = typer.Typer(
+    help="The audit ledger: every decision in a Merkle tree with signed checkpoints.",
+    no_args_is_help=True,
+)
+
+DATABASE_ENV = "SVDHUB_AUDIT_DATABASE"
+
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar=DATABASE_ENV,
+        help="SQLAlchemy URL of the ledger (default: SQLite in $SVDHUB_HOME/audit/ledger.sqlite).",
+    ),
+]
+Bootstrap = Annotated[
+    str | None,
+    typer.Option(
+        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env)."
+    ),
+]
+PublicKey = Annotated[
+    str | None,
+    typer.Option(
+        help="The hub's audit public key (base64) to pin; checkpoints by any other key fail."
+    ),
+]
+
+
+def engine_for(url: str | None) -> Engine:
+    if url is None:
+        folder = state_home() / "audit"
+        folder.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{folder / 'ledger.sqlite'}"
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    return engine
+
+
+def _bootstrap(value: str | None) -> str:
+    servers = value or service_address("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        typer.echo(
+            "error: no Kafka address: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS, "
+            "or run `svdhub stack up`",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return servers
+
+
+@app.command()
+def run(
+    *,
+    database: Database = None,
+    bootstrap: Bootstrap = None,
+    once: Annotated[
+        bool, typer.Option(help="Stop at the end of the topic instead of following it.")
+    ] = False,
+    every_records: Annotated[
+        int, typer.Option(min=1, help="Issue a checkpoint after this many new rows.")
+    ] = 1000,
+    every_seconds: Annotated[
+        float, typer.Option(min=0.1, help="...or after this many seconds.")
+    ] = 10.0,
+) -> None:
+    """Consume svd.audit.decisions into the ledger (one row per decision_id)."""
+    from hub.audit.consumer import consume  # noqa: PLC0415 - keeps `svdhub --help` quick
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    ledger = Ledger(engine_for(database), audit_signer(state_home()), every_records, every_seconds)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    totals = Appended()
+
+    def report(batch: Appended) -> None:
+        totals.added += batch.added
+        totals.replayed += batch.replayed
+        totals.rejected += batch.rejected
+        if batch.checkpoint is not None:
+            typer.echo(
+                f"checkpoint: {batch.checkpoint.tree_size} rows, root {batch.checkpoint.root}",
+                err=True,
+            )
+
+    topic = TopicNames.from_env().audit_decisions
+    consume(
+        ledger,
+        _bootstrap(bootstrap),
+        topic,
+        once=once,
+        should_stop=lambda: stopping,
+        on_batch=report,
+    )
+    typer.echo(
+        f"ledger: {ledger.size} rows ({totals.added} added, {totals.replayed} replays "
+        f"skipped, {totals.rejected} rejected)"
+    )
+
+
+@app.command("verify")
+def verify_command(
+    *,
+    database: Database = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="A checkpoint file a partner kept (repeatable)."
+        ),
+    ] = None,
+    public_key: PublicKey = None,
+) -> None:
+    """Recompute the tree from the rows and check every checkpoint; exit 1 on tampering."""
+    engine = engine_for(database)
+    try:
+        given = [Checkpoint.load(path) for path in checkpoint or []]
+    except CheckpointError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    with engine.connect() as conn:
+        total = conn.execute(select(entries.c.seq).order_by(entries.c.seq.desc()).limit(1)).scalar()
+    length = int(total or 0) + 1
+    with typer.progressbar(length=length, label="verifying", file=sys.stderr) as bar:
+        report = verify(engine, given, public_key, progress=bar.update)
+    if not report.ok:
+        typer.echo(f"FAILED: {len(report.problems)} problems; the first:", err=True)
+        for problem in report.problems[:20]:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"OK: {report.rows} rows, {report.checkpoints} checkpoints"
+        f"{f' and {len(given)} given' if given else ''} verified; root {report.root}"
+    )
+
+
+@app.command("prove")
+def prove_command(
+    decision_id: Annotated[str, typer.Argument(help="The decision to prove.")],
+    *,
+    database: Database = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the proof here instead of printing it.")
+    ] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(help="Prove against the checkpoint of this many rows (default: the latest)."),
+    ] = None,
+) -> None:
+    """Print a JSON inclusion proof of one decision against a checkpoint."""
+    try:
+        proof = prove(engine_for(database), decision_id, size)
+    except ProofError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    text = json.dumps(proof, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out} (tree of {proof['tree_size']} rows)", err=True)
+
+
+@app.command("check-proof")
+def check_proof_command(
+    proof: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="From `audit prove`.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="From `audit checkpoint`.")
+    ],
+    *,
+    public_key: PublicKey = None,
+) -> None:
+    """Check a proof against a checkpoint, with nothing but the two files."""
+    try:
+        said = check_proof(
+            json.loads(proof.read_text(encoding="utf-8")), Checkpoint.load(checkpoint), public_key
+        )
+    except (ProofError, CheckpointError, ValueError) as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"VALID: {said}")
+    if public_key is None:
+        typer.echo(
+            "note: the checkpoint's own key was used; pin the hub's key with --public-key", err=True
+        )
+
+
+@app.command("checkpoint")
+def checkpoint_command(
+    *,
+    database: Database = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the checkpoint here (for a partner to keep).")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option(help="The checkpoint of this tree size (default: the latest).")
+    ] = None,
+    issue: Annotated[bool, typer.Option(help="First issue one covering every row.")] = False,
+) -> None:
+    """Export a signed checkpoint (JSON)."""
+    engine = engine_for(database)
+    if issue:
+        Ledger(engine, audit_signer(state_home())).checkpoint()
+    found = load_checkpoints(engine)
+    chosen = [c for c in found if size is None or c.tree_size == size]
+    if not chosen:
+        typer.echo("error: no such checkpoint" + ("" if found else " (none issued yet)"), err=True)
+        raise typer.Exit(1)
+    text = chosen[-1].to_json()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out} ({chosen[-1].tree_size} rows)", err=True)
+
+
+@app.command("query")
+def query_command(
+    *,
+    database: Database = None,
+    source: Annotated[str | None, typer.Option(help="Disclosing authority id.")] = None,
+    recipient: Annotated[str | None, typer.Option(help="Recipient id.")] = None,
+    agreement: Annotated[str | None, typer.Option(help="Agreement id.")] = None,
+    event_type: Annotated[
+        str | None, typer.Option(help="INCIDENT, REFERRAL, OUTCOME or RETRACTION.")
+    ] = None,
+    decision: Annotated[str | None, typer.Option(help="allow, deny or quarantine.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Decided at or after (ISO date or time, UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Decided before (ISO date or time, UTC).")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="The subject's source pseudonym.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1)] = None,
+    form: Annotated[
+        str, typer.Option("--format", help="table, csv or json (JSON Lines).")
+    ] = "table",
+) -> None:
+    """List decisions, filtered, as a table, CSV or JSON."""
+    if form not in {"table", "csv", "json"}:
+        typer.echo("error: --format must be table, csv or json", err=True)
+        raise typer.Exit(2)
+    filters = Filters(
+        source, recipient, agreement, event_type, decision, since, until, subject, limit
+    )
+    typer.echo(render(query(engine_for(database), filters), form), nl=False)
+
+
+@app.command("reconcile")
+def reconcile_command(*, database: Database = None, bootstrap: Bootstrap = None) -> None:
+    """Per recipient: allow decisions in the ledger == shares in svd.shared.<recipient>.*?"""
+    results = reconcile(engine_for(database), _bootstrap(bootstrap), TopicNames.from_env())
+    exact = True
+    typer.echo(f"{'recipient':<20} {'allowed':>8} {'shared':>8} {'dups':>6}  result")
+    for recipient, found in results.items():
+        exact &= found.exact
+        verdict = (
+            "exact"
+            if found.exact
+            else (
+                f"{len(found.not_shared)} allowed but not shared, "
+                f"{len(found.not_allowed)} shared without an allow decision"
+            )
+        )
+        typer.echo(
+            f"{recipient:<20} {found.allowed:>8} {found.shared:>8} {found.duplicates:>6}  {verdict}"
+        )
+        for label, ids in (("not shared", found.not_shared), ("not allowed", found.not_allowed)):
+            for decision_id in sorted(ids)[:10]:
+                typer.echo(f"    {label}: {decision_id}")
+    if not exact:
+        raise typer.Exit(1)

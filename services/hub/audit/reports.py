@@ -1,0 +1,164 @@
+"""What IG leads ask of the ledger: a filtered list of decisions, and a
+reconciliation of allow decisions against what recipients actually received."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import Engine, select
+
+from hub.audit.ledger import entries
+from wire.topics import TopicNameError, TopicNames
+
+#: Columns shown by ``audit query`` (all of them are in the JSON output).
+COLUMNS = (
+    "seq",
+    "decided_at",
+    "decision",
+    "source_authority",
+    "recipient",
+    "agreement_id",
+    "event_type",
+    "event_id",
+    "decision_id",
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    source: str | None = None
+    recipient: str | None = None
+    agreement: str | None = None
+    event_type: str | None = None
+    decision: str | None = None
+    since: str | None = None  # ISO date or time, inclusive
+    until: str | None = None  # ISO date or time, exclusive
+    subject: str | None = None
+    limit: int | None = None
+
+
+def query(engine: Engine, filters: Filters) -> list[dict[str, Any]]:
+    """Matching ledger records (with their ``seq``), oldest first."""
+    statement = select(entries.c.record).order_by(entries.c.seq)
+    for column, value in (
+        (entries.c.source_authority, filters.source),
+        (entries.c.recipient, filters.recipient),
+        (entries.c.agreement_id, filters.agreement),
+        (entries.c.event_type, filters.event_type.upper() if filters.event_type else None),
+        (entries.c.decision, filters.decision),
+        (entries.c.subject_pseudonym, filters.subject),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if filters.since:
+        statement = statement.where(entries.c.decided_at >= filters.since)
+    if filters.until:
+        statement = statement.where(entries.c.decided_at < filters.until)
+    if filters.limit:
+        statement = statement.limit(filters.limit)
+    with engine.connect() as conn:
+        return [json.loads(text) for (text,) in conn.execute(statement)]
+
+
+def render(records: list[dict[str, Any]], form: str) -> str:
+    """``table``, ``csv`` or ``json`` (JSON Lines, every field)."""
+    if form == "json":
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    if form == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([*COLUMNS, "reasons", "fields_released"])
+        for r in records:
+            writer.writerow(
+                [
+                    *(r.get(c) for c in COLUMNS),
+                    "; ".join(r.get("reasons") or []),
+                    " ".join(r.get("fields_released") or []),
+                ]
+            )
+        return out.getvalue()
+    rows = [[str(r.get(c) if r.get(c) is not None else "") for c in COLUMNS] for r in records]
+    widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines) + f"\n({len(records)} records)\n"
+
+
+@dataclass
+class Reconciled:
+    """One recipient: allow decisions in the ledger against shares in its topics."""
+
+    allowed: int = 0
+    shared: int = 0  # distinct decision ids in the recipient's topics
+    duplicates: int = 0  # the same share delivered more than once (at-least-once)
+    not_shared: set[str] = field(default_factory=set)  # allowed, but no share found
+    not_allowed: set[str] = field(default_factory=set)  # shared, but no allow decision
+
+    @property
+    def exact(self) -> bool:
+        return not self.not_shared and not self.not_allowed
+
+
+def reconcile(engine: Engine, bootstrap: str, names: TopicNames) -> dict[str, Reconciled]:
+    """Per recipient, compare the ledger's allow decisions with the decision_id
+    headers of every message in ``svd.shared.<recipient>.*``."""
+    allowed: dict[str, set[str]] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(entries.c.recipient, entries.c.decision_id).where(entries.c.decision == "allow")
+        )
+        for recipient, decision_id in rows:
+            allowed.setdefault(str(recipient), set()).add(str(decision_id))
+    shared: dict[str, Counter[str]] = {}
+    for topic, decision_id in _shared_decisions(bootstrap, names):
+        recipient, _ = names.parse_shared(topic)
+        shared.setdefault(recipient, Counter())[decision_id] += 1
+    result: dict[str, Reconciled] = {}
+    for recipient in sorted(set(allowed) | set(shared)):
+        ids, seen = allowed.get(recipient, set()), shared.get(recipient, Counter())
+        result[recipient] = Reconciled(
+            allowed=len(ids),
+            shared=len(seen),
+            duplicates=sum(seen.values()) - len(seen),
+            not_shared=ids - set(seen),
+            not_allowed=set(seen) - ids,
+        )
+    return result
+
+
+def _shared_decisions(bootstrap: str, names: TopicNames) -> list[tuple[str, str]]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="svdhub-audit", enable_auto_commit=False
+    )
+    found: list[tuple[str, str]] = []
+    try:
+        topics = []
+        for topic in consumer.topics():
+            try:
+                names.parse_shared(topic)
+            except TopicNameError:
+                continue
+            topics.append(topic)
+        parts = [
+            TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
+        ]
+        if not parts:
+            return found
+        ends = consumer.end_offsets(parts)
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for records in consumer.poll(timeout_ms=1000).values():
+                for m in records:
+                    headers = dict(m.headers or ())
+                    decision = headers.get("decision_id", b"").decode() or "(no decision_id)"
+                    found.append((m.topic, decision))
+        return found
+    finally:
+        consumer.close()

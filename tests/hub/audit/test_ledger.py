@@ -1,0 +1,285 @@
+"""The ledger on SQLite and PostgreSQL: appends, replays, checkpoints, every kind
+of tampering, and proofs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, delete, select, text, update
+
+from hub.audit import merkle
+from hub.audit.checkpoints import Checkpoint
+from hub.audit.ledger import Ledger, Message, checkpoints, entries, rejects
+from hub.audit.verify import ProofError, check_proof, prove, verify
+from hub.enforcer.records import canonical_json
+from wire.signing import generate_signer
+
+SIGNER = generate_signer("hub-audit-1", "hub")
+TOPIC = "t.svd.audit.decisions"
+
+
+def record(n: int, **overrides: Any) -> dict[str, Any]:
+    value = {
+        "decision_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"decision-{n}")),
+        "decided_at": f"2026-11-{1 + n % 28:02d}T10:00:00Z",
+        "decision": "allow" if n % 3 else "deny",
+        "reasons": [] if n % 3 else ["event is outside csp-coventry's area"],
+        "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"event-{n // 3}")),
+        "event_type": "INCIDENT",
+        "record_type": "Incident",
+        "source_authority": "wmp",
+        "recipient": ["vrp", "csp-birmingham", "csp-coventry"][n % 3],
+        "agreement_id": "wmp-vrp",
+        "lawful_basis": "DPA_PART3",
+        "purpose": "Strategic needs assessment",
+        "policy_revision": "sha256:abc",
+        "fields_released": ["geo"],
+        "payload_sha256": "00" * 32,
+        "subject_pseudonym": f"s-{n // 3}",
+    }
+    return {**value, **overrides}
+
+
+def messages(first: int, count: int, partition: int = 0) -> list[Message]:
+    return [
+        Message(TOPIC, partition, n, canonical_json(record(n))) for n in range(first, first + count)
+    ]
+
+
+def filled(engine: Engine, rows: int = 45) -> Ledger:
+    ledger = Ledger(engine, SIGNER, every_records=10, every_seconds=3600)
+    for start in range(0, rows, 7):
+        ledger.append(messages(start, min(7, rows - start)))
+    ledger.checkpoint()
+    return ledger
+
+
+def problems(engine: Engine) -> list[str]:
+    return verify(engine).problems
+
+
+def test_appends_checkpoint_and_verify(sql_engine: Engine) -> None:
+    ledger = filled(sql_engine)
+    assert ledger.size == 45
+    sizes = [c.tree_size for c in ledger.checkpoints()]
+    assert sizes == [14, 28, 42, 45]  # every 10 rows, at batch ends, and one at the end
+    report = verify(sql_engine)
+    assert report.ok, report.problems
+    assert report.rows == 45 and report.root == ledger.frontier.root().hex()
+    assert ledger.offsets() == {(TOPIC, 0): 45}
+
+
+def test_a_replay_adds_no_row_and_a_reopened_ledger_continues(sql_engine: Engine) -> None:
+    ledger = filled(sql_engine)
+    again = Ledger(sql_engine, SIGNER, every_records=10, every_seconds=3600)
+    assert again.frontier.root() == ledger.frontier.root()
+    done = again.append(messages(0, 45, partition=1))  # the same decisions, replayed
+    assert (done.added, done.replayed) == (0, 45)
+    with sql_engine.connect() as conn:
+        assert len(conn.execute(select(entries.c.seq)).all()) == 45
+    again.append(messages(45, 5))
+    assert again.size == 50
+    assert verify(sql_engine).ok
+
+
+def test_unreadable_messages_are_kept_with_a_reason(sql_engine: Engine) -> None:
+    ledger = Ledger(sql_engine, SIGNER)
+    done = ledger.append(
+        [
+            Message(TOPIC, 0, 0, b"not json"),
+            Message(TOPIC, 0, 1, b'{"decision": "allow"}'),
+            *messages(2, 1),
+        ]
+    )
+    assert (done.added, done.rejected) == (1, 2)
+    with sql_engine.connect() as conn:
+        reasons = conn.execute(select(rejects.c.reason).order_by(rejects.c.offset)).scalars().all()
+    assert reasons[0].startswith("not JSON")
+    assert reasons[1] == "decision_id is missing or not a string"
+    assert ledger.offsets() == {(TOPIC, 0): 3}
+
+
+def test_an_updated_record_is_named(sql_engine: Engine) -> None:
+    filled(sql_engine)
+    with sql_engine.begin() as conn:
+        row = conn.execute(select(entries.c.record).where(entries.c.seq == 17)).scalar_one()
+        forged = row.replace('"agreement_id":"wmp-vrp"', '"agreement_id":"wmp-csps"')
+        assert forged != row
+        conn.execute(update(entries).where(entries.c.seq == 17).values(record=forged))
+    found = problems(sql_engine)
+    assert found[0].startswith("row 17 (decision ")
+    assert "modified: the record does not match its leaf hash" in found[0]
+
+
+def test_an_updated_column_is_named(sql_engine: Engine) -> None:
+    filled(sql_engine)
+    with sql_engine.begin() as conn:
+        conn.execute(update(entries).where(entries.c.seq == 5).values(recipient="public"))
+    found = problems(sql_engine)
+    assert found == [
+        f"row 5 (decision {record(5)['decision_id']}): modified: column recipient is "
+        "'public' but the record says 'csp-coventry'"
+    ]
+
+
+def test_a_record_rewritten_with_its_leaf_fails_the_checkpoint(sql_engine: Engine) -> None:
+    """Someone who rewrites the leaf hash too is caught by the signed checkpoints."""
+    filled(sql_engine)
+    with sql_engine.begin() as conn:
+        row = conn.execute(select(entries.c.record).where(entries.c.seq == 21)).scalar_one()
+        forged = row.replace('"decision":"deny"', '"decision":"allow"')
+        assert forged != row
+        conn.execute(
+            update(entries)
+            .where(entries.c.seq == 21)
+            .values(
+                record=forged, leaf_hash=merkle.leaf_hash(forged.encode()).hex(), decision="allow"
+            )
+        )
+    found = problems(sql_engine)
+    assert found[0].startswith("checkpoint of size 28 ")
+    assert "a row at or before row 27 was altered" in found[0]
+
+
+def test_a_deleted_row_is_named(sql_engine: Engine) -> None:
+    filled(sql_engine)
+    with sql_engine.begin() as conn:
+        conn.execute(delete(entries).where(entries.c.seq == 30))
+    assert problems(sql_engine)[0] == "row 30: missing (deleted): the next row is 31"
+
+
+def test_rows_deleted_at_the_end_fail_the_last_checkpoint(sql_engine: Engine) -> None:
+    filled(sql_engine)
+    with sql_engine.begin() as conn:
+        conn.execute(delete(entries).where(entries.c.seq >= 43))
+    assert problems(sql_engine) == [
+        "checkpoint of size 45: the ledger holds only 43 rows (rows were deleted)"
+    ]
+
+
+def test_an_inserted_row_is_named(sql_engine: Engine) -> None:
+    filled(sql_engine)
+    with sql_engine.begin() as conn:
+        for seq in range(44, 9, -1):  # make room at row 10, from the end
+            conn.execute(update(entries).where(entries.c.seq == seq).values(seq=seq + 1))
+        extra = canonical_json({**record(99), "seq": 10}).decode()
+        conn.execute(
+            entries.insert().values(
+                seq=10,
+                record=extra,
+                leaf_hash=merkle.leaf_hash(extra.encode()).hex(),
+                **{k: v for k, v in record(99).items() if k in {c.name for c in entries.c}},
+            )
+        )
+    found = problems(sql_engine)
+    assert found[0].startswith("row 11 (decision ")
+    assert "inserted or reordered: its record was written as row 10" in found[0]
+
+
+def test_reordered_rows_are_named(sql_engine: Engine) -> None:
+    filled(sql_engine)
+    columns = [c for c in entries.c if c.name != "seq"]
+    with sql_engine.begin() as conn:
+        three, four = (
+            conn.execute(select(*columns).where(entries.c.seq == seq)).mappings().one()
+            for seq in (3, 4)
+        )
+        conn.execute(
+            update(entries).where(entries.c.seq == 3).values(**{**four, "decision_id": "swap"})
+        )
+        conn.execute(update(entries).where(entries.c.seq == 4).values(**dict(three)))
+        conn.execute(
+            update(entries).where(entries.c.seq == 3).values(decision_id=four["decision_id"])
+        )
+    found = problems(sql_engine)
+    assert found[0].endswith("inserted or reordered: its record was written as row 4")
+    assert found[0].startswith("row 3 ")
+
+
+def test_a_forged_checkpoint_is_named(sql_engine: Engine) -> None:
+    ledger = filled(sql_engine)
+    with sql_engine.begin() as conn:
+        conn.execute(
+            update(checkpoints).where(checkpoints.c.tree_size == 28).values(root="00" * 32)
+        )
+    assert problems(sql_engine) == [
+        "forged checkpoint: checkpoint of size 28 (root 0000000000000000…): "
+        "the signature does not verify"
+    ]
+    # A checkpoint signed by another key verifies only until the hub's key is pinned.
+    other = generate_signer("hub-audit-1", "hub")
+    fake = Checkpoint.issue(other, 45, ledger.frontier.root().hex(), "2026-11-28T00:00:00Z")
+    pinned = ledger.checkpoints()[0].public_key
+    found = verify(sql_engine, [fake], public_key=pinned).problems
+    assert any("not the pinned key" in problem for problem in found)
+
+
+def test_a_partners_checkpoint_must_match(sql_engine: Engine) -> None:
+    ledger = filled(sql_engine)
+    kept = ledger.checkpoints()[1]
+    assert verify(sql_engine, [kept]).ok
+    stale = Checkpoint.issue(SIGNER, 28, "11" * 32, "2026-11-28T00:00:00Z")
+    found = verify(sql_engine, [stale]).problems
+    assert found[0].startswith("given checkpoint of size 28 ")
+
+
+def test_proof_round_trip(sql_engine: Engine) -> None:
+    ledger = filled(sql_engine)
+    assert prove(sql_engine, record(33)["decision_id"])["tree_size"] == 45  # the latest
+    proof = prove(sql_engine, record(33)["decision_id"], size=42)
+    assert proof["leaf_index"] == 33 and proof["tree_size"] == 42
+    checkpoint = next(c for c in ledger.checkpoints() if c.tree_size == 42)
+    said = check_proof(json.loads(json.dumps(proof)), checkpoint, checkpoint.public_key)
+    assert said.startswith(f"decision {record(33)['decision_id']} (deny, wmp -> vrp) is row 33")
+    bent = {**proof, "record": proof["record"].replace('"deny"', '"allow"')}
+    with pytest.raises(ProofError, match="does not lead to the checkpoint's root"):
+        check_proof(bent, checkpoint)
+    with pytest.raises(ProofError, match="tree of 42 rows, the checkpoint for 45"):
+        check_proof(proof, ledger.checkpoints()[-1])
+    with pytest.raises(ProofError, match="not in the ledger"):
+        prove(sql_engine, "no-such-decision")
+
+
+def test_the_cli_verifies_proves_and_checks_a_proof(tmp_path: Path) -> None:
+    """As an IG lead runs it: exit codes and files, on SQLite."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    engine = create_engine(url)
+    filled(engine)
+
+    def svdhub(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "audit",
+                *args,
+                *(("--database", url) if args[0] not in {"check-proof"} else ()),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "SVDHUB_HOME": str(tmp_path)},
+        )
+
+    assert svdhub("verify").stdout.startswith("OK: 45 rows, 4 checkpoints verified; root ")
+    proof, checkpoint = tmp_path / "proof.json", tmp_path / "checkpoint.json"
+    made = svdhub("prove", record(7)["decision_id"], "--size", "14", "--out", str(proof))
+    assert made.returncode == 0, made.stderr
+    assert svdhub("checkpoint", "--size", "14", "--out", str(checkpoint)).returncode == 0
+    checked = svdhub("check-proof", str(proof), str(checkpoint))
+    assert checked.returncode == 0 and checked.stdout.startswith("VALID: decision ")
+    listed = svdhub("query", "--recipient", "vrp", "--format", "csv")
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1 + 15
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entries SET decided_at = '2020-01-01' WHERE seq = 2"))
+    failed = svdhub("verify")
+    assert failed.returncode == 1
+    assert "row 2 (decision" in failed.stderr and "column decided_at" in failed.stderr
