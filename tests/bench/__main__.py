@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from hub.stack import Stack, StackConfig
-from tests.bench import bench_connector, bench_enforcer, bench_wire
+from tests.bench import bench_audit, bench_connector, bench_enforcer, bench_wire
 from tests.bench.harness import Result, write_report
 
 
@@ -52,6 +52,10 @@ def main(argv: list[str]) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
         results += bench_enforcer.run(kafka, opa, Path(folder), events, seconds)
+    rows = 10_000 if quick else 100_000
+    print(f"audit: ledger append and verify at {rows:,} and {rows * 10:,} rows ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
+        results += bench_audit.run(Path(folder), rows)
     md, js = write_report(results, config.state_dir / "bench")
     print(md.read_text(encoding="utf-8"))
     print(f"wrote {md} and {js}")

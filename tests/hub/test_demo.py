@@ -42,12 +42,19 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(demo_env: dict[str, st
     assert {"vrp", "public", "csp-birmingham"} <= set(shares)
     assert section(first.stdout, "quarantined, by reason:") == {"none": 0}
     assert first.stdout.count(" ok ") == 6
+    rows = re.search(r"ledger: (\d+) rows \((\d+) added", first.stdout)
+    assert rows is not None and rows.group(1) == rows.group(2), first.stdout
+    assert re.search(
+        r"audit verify: OK: \d+ rows, \d+ checkpoints verified; root [0-9a-f]{64}", first.stdout
+    )
+    assert "allow decisions == shares, per recipient): exact" in first.stdout
 
     second = demo(demo_env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("(published 0,") == 6  # nothing twice
     for title in ("events in, per authority:", "shares, per recipient:"):
         assert section(second.stdout, title) == section(first.stdout, title)
+    assert f"ledger: {rows.group(1)} rows (0 added" in second.stdout
 
 
 def section(output: str, title: str) -> dict[str, int]:
