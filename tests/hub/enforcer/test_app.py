@@ -4,12 +4,15 @@ on the real Kafka and OPA, with at-least-once delivery and failing closed."""
 from __future__ import annotations
 
 import collections
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from hub.bundle import build
 from hub.enforcer.core import Incoming
 from hub.stack import Stack, StackError
 from tests.fixtures.services import stack_config_on_free_ports, unavailable
@@ -32,7 +35,10 @@ def incidents(first: int, count: int, **overrides: object) -> list[dict[str, obj
     return [helpers.incident("wmp", n, **overrides) for n in range(first, first + count)]  # type: ignore[arg-type]
 
 
-def test_opa_outage_shares_nothing_then_everything(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.fixture
+def private_opa(tmp_path: Path) -> Iterator[tuple[Stack, str, Path]]:
+    """An OPA of the test's own, so it can be stopped or given a new bundle:
+    the stack that runs it, its URL and its bundle folder."""
     config = stack_config_on_free_ports(tmp_path / "stack")
     opa = Stack(config, only=["opa"])
     try:
@@ -40,7 +46,16 @@ def test_opa_outage_shares_nothing_then_everything(kafka_bootstrap: str, tmp_pat
     except StackError as exc:
         opa.down()
         unavailable("opa", str(exc))
-    url = opa.env()["OPA_URL"]
+    try:
+        yield opa, opa.env()["OPA_URL"], config.state_dir / "bundle"
+    finally:
+        opa.down()
+
+
+def test_opa_outage_shares_nothing_then_everything(
+    kafka_bootstrap: str, private_opa: tuple[Stack, str, Path], tmp_path: Path
+) -> None:
+    opa, url, _ = private_opa
     pipeline = Pipeline(kafka_bootstrap, url, tmp_path / "home")
     try:
         before = pipeline.publish("Incident", incidents(1, 100))
@@ -72,7 +87,48 @@ def test_opa_outage_shares_nothing_then_everything(kafka_bootstrap: str, tmp_pat
         assert "OPA answers again" in pipeline.logs()
     finally:
         pipeline.stop()
-        opa.down()
+
+
+def test_a_new_policy_takes_effect_without_a_restart(
+    kafka_bootstrap: str, private_opa: tuple[Stack, str, Path], tmp_path: Path
+) -> None:
+    _, url, bundle = private_opa
+    pipeline = Pipeline(kafka_bootstrap, url, tmp_path / "home")
+    try:
+        pipeline.publish("Incident", incidents(1, 20))
+        pipeline.start_enforcer()
+        first = pipeline.wait_for_audit(20 * 9)
+        old = {r["policy_revision"] for r in first}
+
+        # An IG lead brings wmp-vrp's review date forward and rebuilds the bundle.
+        policies = tmp_path / "policies"
+        shutil.copytree(helpers.POLICIES, policies)
+        path = policies / "agreements" / "wmp-vrp.yaml"
+        agreement = yaml.safe_load(path.read_text(encoding="utf-8"))
+        agreement["review_by"] = "2026-01-31"
+        path.write_text(yaml.safe_dump(agreement), encoding="utf-8")
+        new = build(policies, bundle).revision
+        revisions = pipeline.names.policy_revisions
+        helpers.wait_until(
+            lambda: any(
+                m.key == new.encode() for m in helpers.read_all(kafka_bootstrap, [revisions])
+            ),
+            30,
+            "the enforcer to see the new revision",
+        )
+
+        pipeline.publish("Incident", incidents(21, 20))
+        audit = pipeline.wait_for_audit(40 * 9)
+        later = [r for r in audit if r not in first]
+        assert {r["policy_revision"] for r in later} == {new} != old
+        vrp = [r for r in later if r["agreement_id"] == "wmp-vrp"]
+        assert len(vrp) == 20
+        assert all(
+            r["reasons"] == ["agreement wmp-vrp passed its review date 2026-01-31"] for r in vrp
+        )
+        assert len(pipeline.processes) == 1 and pipeline.processes[0].poll() is None
+    finally:
+        pipeline.stop()
 
 
 def test_sigkill_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
