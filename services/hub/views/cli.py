@@ -1,0 +1,126 @@
+"""``svdhub views``: build the views from the shared streams.
+
+Exit codes: 0 success, 1 failure, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine, create_engine
+
+from hub.stack.config import service_address, state_home
+from hub.views import store
+from hub.views.store import Applied, ViewBuilder
+from wire.topics import TopicNames
+
+app = typer.Typer(
+    help="Views for the VRP and the community safety partnerships, from svd.shared.*.",
+    no_args_is_help=True,
+)
+
+DATABASE_ENV = "SVDHUB_VIEWS_DATABASE"
+
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar=DATABASE_ENV,
+        help="SQLAlchemy URL of the views (default: SQLite in $SVDHUB_HOME/views/views.sqlite).",
+    ),
+]
+Bootstrap = Annotated[
+    str | None,
+    typer.Option(
+        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env)."
+    ),
+]
+Recipients = Annotated[
+    list[str] | None,
+    typer.Option("--recipient", help="Build views for this recipient only (repeatable)."),
+]
+
+
+def engine_for(url: str | None) -> Engine:
+    if url is None:
+        folder = state_home() / "views"
+        folder.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{folder / 'views.sqlite'}"
+    return create_engine(url)
+
+
+def _run(
+    database: str | None, bootstrap: str | None, recipients: list[str] | None, once: bool
+) -> None:
+    from hub.views.consumer import consume  # noqa: PLC0415 - keeps `svdhub --help` quick
+
+    servers = bootstrap or service_address("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        typer.echo(
+            "error: no Kafka address: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS, "
+            "or run `svdhub stack up`",
+            err=True,
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    builder = ViewBuilder(engine_for(database))
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    totals = Applied()
+
+    def report(batch: Applied) -> None:
+        totals.shares += batch.shares
+        totals.replayed += batch.replayed
+        totals.skipped += batch.skipped
+
+    consume(
+        builder,
+        servers,
+        TopicNames.from_env(),
+        recipients=recipients,
+        once=once,
+        should_stop=lambda: stopping,
+        on_batch=report,
+    )
+    typer.echo(
+        f"views: {totals.shares} shares applied, {totals.replayed} replays skipped, "
+        f"{totals.skipped} not used"
+    )
+
+
+@app.command()
+def run(
+    *,
+    database: Database = None,
+    bootstrap: Bootstrap = None,
+    recipient: Recipients = None,
+    once: Annotated[
+        bool, typer.Option(help="Stop at the end of the topics instead of following them.")
+    ] = False,
+) -> None:
+    """Apply svd.shared.<recipient>.* to the view tables (offsets in the same transaction)."""
+    _run(database, bootstrap, recipient, once)
+
+
+@app.command()
+def rebuild(
+    *,
+    database: Database = None,
+    bootstrap: Bootstrap = None,
+    recipient: Recipients = None,
+) -> None:
+    """Drop the view tables and replay every shared topic from the beginning."""
+    store.drop(engine_for(database))
+    _run(database, bootstrap, recipient, once=True)

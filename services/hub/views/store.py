@@ -1,0 +1,372 @@
+"""The view tables, and the builder that keeps them from the shared streams.
+
+Every share a recipient receives is kept in ``view_shares`` (one row per
+share_id, so a replayed share changes nothing). The fact tables hold one row
+per (recipient, event), merged from every share of that event the recipient
+received: two agreements may each release part of one event to the same
+recipient (the ED incident and the ED linkage agreements both reach the VRP),
+and the merged row keeps, for each field, the value a share gave it. A
+retraction or a newer version (``supersedes``) marks the earlier event's row
+``retracted`` or ``superseded``, whichever arrives first. Aggregate views
+(``hub.views.queries``) count only ``current`` rows.
+
+Everything in the tables is a function of the set of shares, not of the order
+they came in, so replaying from the beginning (``svdhub views rebuild``)
+produces identical tables. Consumer offsets are stored in the same
+transaction as the rows they change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+LONDON = ZoneInfo("Europe/London")
+
+metadata = MetaData()
+
+shares = Table(
+    "view_shares",
+    metadata,
+    Column("share_id", String(64), primary_key=True),
+    Column("recipient", String(64), nullable=False, index=True),
+    Column("event_id", String(64), nullable=False, index=True),
+    Column("record_type", String(16), nullable=False),
+    Column("agreement_id", String(64), nullable=False),
+    Column("supersedes", String(64)),
+    Column("payload", Text, nullable=False),
+)
+
+incidents = Table(
+    "view_incidents",
+    metadata,
+    Column("recipient", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False, index=True),  # current/retracted/superseded
+    Column("source_authority", String(64), nullable=False),
+    Column("incident_source", String(32)),
+    Column("lsoa", String(16)),
+    Column("msoa", String(16)),
+    Column("lad", String(16), index=True),
+    Column("week", String(10), index=True),  # Monday, ISO date (England)
+    Column("hour", Integer),  # 0-23, England
+    Column("dow", Integer),  # 0 Monday .. 6 Sunday
+    Column("category", String(64)),
+    Column("method", String(32)),
+    Column("age_band", String(16)),
+    Column("knife", Boolean),
+    Column("subject", String(64), index=True),  # the recipient-scoped pseudonym
+)
+
+referrals = Table(
+    "view_referrals",
+    metadata,
+    Column("recipient", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("referral", String(64), index=True),
+    Column("programme", String(64)),
+    Column("week", String(10)),
+    Column("age_band", String(16)),
+    Column("msoa", String(16)),
+)
+
+outcomes = Table(
+    "view_outcomes",
+    metadata,
+    Column("recipient", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("referral", String(64), index=True),
+    Column("outcome_type", String(32)),
+    Column("intervention", String(32)),
+    Column("week", String(10)),
+)
+
+withdrawn = Table(
+    "view_withdrawn",
+    metadata,
+    Column("recipient", String(64), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # retracted or superseded
+)
+
+offsets = Table(
+    "view_offsets",
+    metadata,
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("latest_ms", BigInteger, nullable=False),  # broker time of the newest share applied
+)
+
+FACTS = {"Incident": incidents, "Referral": referrals, "Outcome": outcomes}
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    value: bytes | None
+
+
+@dataclass
+class Applied:
+    shares: int = 0
+    replayed: int = 0
+    skipped: int = 0  # not a share the views use (unreadable, or of another kind)
+
+
+def create(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+def drop(engine: Engine) -> None:
+    metadata.drop_all(engine)
+
+
+class ViewBuilder:
+    """Applies batches of shared messages to the view tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        create(engine)
+
+    def apply(self, messages: Sequence[Message]) -> Applied:
+        """One transaction: the new shares, the facts they change, the offsets."""
+        result = Applied()
+        with self.engine.begin() as conn:
+            touched: set[tuple[str, str, str]] = set()
+            for message in messages:
+                share = _parse(message.value)
+                if share is None:
+                    result.skipped += 1
+                    continue
+                if conn.execute(
+                    select(shares.c.share_id).where(shares.c.share_id == share["share_id"])
+                ).first():
+                    result.replayed += 1
+                    continue
+                conn.execute(
+                    insert(shares).values(
+                        share_id=share["share_id"],
+                        recipient=share["recipient"],
+                        event_id=share["event_id"],
+                        record_type=share["record_type"],
+                        agreement_id=share["agreement_id"],
+                        supersedes=share.get("supersedes"),
+                        payload=json.dumps(share, sort_keys=True),
+                    )
+                )
+                result.shares += 1
+                recipient = share["recipient"]
+                if share["record_type"] == "Retraction":
+                    retracted = share["fields"].get("retracted_event_id")
+                    if retracted:
+                        _withdraw(conn, recipient, str(retracted), "retracted", touched)
+                    continue
+                if share["record_type"] in FACTS:
+                    touched.add((share["record_type"], recipient, share["event_id"]))
+                    if share.get("supersedes"):
+                        _withdraw(conn, recipient, share["supersedes"], "superseded", touched)
+            for record_type, recipient, event_id in sorted(touched):
+                _rebuild_fact(conn, record_type, recipient, event_id)
+            _store_offsets(conn, messages)
+        return result
+
+
+def _parse(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        share = json.loads(value or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    needed = ("share_id", "recipient", "event_id", "record_type", "agreement_id", "fields")
+    if not isinstance(share, dict) or any(name not in share for name in needed):
+        return None
+    return share
+
+
+def _withdraw(
+    conn: Connection, recipient: str, event_id: str, status: str, touched: set[tuple[str, str, str]]
+) -> None:
+    """Mark an event withdrawn for a recipient; a retraction beats a supersede."""
+    where = (withdrawn.c.recipient == recipient) & (withdrawn.c.event_id == event_id)
+    found = conn.execute(select(withdrawn.c.status).where(where)).scalar()
+    if found is None:
+        conn.execute(
+            insert(withdrawn).values(recipient=recipient, event_id=event_id, status=status)
+        )
+    elif found != "retracted" and status == "retracted":
+        conn.execute(update(withdrawn).where(where).values(status=status))
+    for record_type in FACTS:
+        touched.add((record_type, recipient, event_id))
+
+
+def _rebuild_fact(conn: Connection, record_type: str, recipient: str, event_id: str) -> None:
+    """Recompute one (recipient, event) row from every share of it."""
+    table = FACTS[record_type]
+    key = (table.c.recipient == recipient) & (table.c.event_id == event_id)
+    conn.execute(delete(table).where(key))
+    payloads = [
+        json.loads(text)
+        for (text,) in conn.execute(
+            select(shares.c.payload)
+            .where(
+                (shares.c.recipient == recipient)
+                & (shares.c.event_id == event_id)
+                & (shares.c.record_type == record_type)
+            )
+            .order_by(shares.c.share_id)
+        )
+    ]
+    if not payloads:
+        return
+    fields = _merge(p["fields"] for p in payloads)
+    status = (
+        conn.execute(
+            select(withdrawn.c.status).where(
+                (withdrawn.c.recipient == recipient) & (withdrawn.c.event_id == event_id)
+            )
+        ).scalar()
+        or "current"
+    )
+    row: dict[str, Any] = {"recipient": recipient, "event_id": event_id, "status": status}
+    if record_type == "Incident":
+        row |= _incident(payloads[0]["source_authority"], fields)
+    elif record_type == "Referral":
+        geo = fields.get("home_geo") or {}
+        row |= {
+            "referral": fields.get("referral_pseudo_id"),
+            "programme": fields.get("programme_code"),
+            "week": _week(fields.get("referral_datetime")),
+            "age_band": fields.get("age_band"),
+            "msoa": geo.get("msoa21cd"),
+        }
+    else:
+        row |= {
+            "referral": fields.get("referral_pseudo_id"),
+            "outcome_type": fields.get("outcome_type"),
+            "intervention": fields.get("intervention_type"),
+            "week": _week(fields.get("outcome_date")),
+        }
+    conn.execute(insert(table).values(**row))
+
+
+def _merge(all_fields: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Field by field, the value some share gave (geography code by code)."""
+    merged: dict[str, Any] = {}
+    for fields in all_fields:
+        for name, value in fields.items():
+            if isinstance(value, dict) and isinstance(merged.get(name), dict):
+                known = merged[name]
+                merged[name] = {
+                    k: known.get(k) if known.get(k) is not None else value.get(k)
+                    for k in sorted({*known, *value})
+                }
+            elif merged.get(name) is None:
+                merged[name] = value
+    return merged
+
+
+def _incident(source: str, fields: dict[str, Any]) -> dict[str, Any]:
+    geo = fields.get("geo") or {}
+    moment = _local(fields.get("assault_datetime") or fields.get("arrival_datetime"))
+    return {
+        "source_authority": source,
+        "incident_source": fields.get("incident_source"),
+        "lsoa": geo.get("lsoa21cd"),
+        "msoa": geo.get("msoa21cd"),
+        "lad": geo.get("lad_cd"),
+        "week": (moment.date() - timedelta(days=moment.weekday())).isoformat() if moment else None,
+        "hour": moment.hour if moment else None,
+        "dow": moment.weekday() if moment else None,
+        "category": fields.get("offence_group"),
+        "method": fields.get("assault_method"),
+        "age_band": fields.get("victim_age_band"),
+        "knife": fields.get("knife_flag"),
+        "subject": fields.get("subject_pseudo_id"),
+    }
+
+
+def _local(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(LONDON)
+    except ValueError:
+        return None
+
+
+def _week(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    moment = _local(value) if "T" in value else None
+    try:
+        day = moment.date() if moment else date.fromisoformat(value)
+    except ValueError:
+        return None
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+def _store_offsets(conn: Connection, messages: Sequence[Message]) -> None:
+    ends: dict[tuple[str, int], tuple[int, int]] = {}
+    for m in messages:
+        end, latest = ends.get((m.topic, m.partition), (0, 0))
+        ends[(m.topic, m.partition)] = (max(end, m.offset + 1), max(latest, m.timestamp_ms))
+    for (topic, partition), (end, latest) in ends.items():
+        where = (offsets.c.topic == topic) & (offsets.c.partition == partition)
+        found = conn.execute(
+            select(offsets.c.next_offset, offsets.c.latest_ms).where(where)
+        ).first()
+        if found is None:
+            conn.execute(
+                insert(offsets).values(
+                    topic=topic, partition=partition, next_offset=end, latest_ms=latest
+                )
+            )
+        else:
+            conn.execute(
+                update(offsets)
+                .where(where)
+                .values(next_offset=max(found[0], end), latest_ms=max(found[1], latest))
+            )
+
+
+def stored_offsets(engine: Engine) -> dict[tuple[str, int], int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(offsets.c.topic, offsets.c.partition, offsets.c.next_offset))
+        return {(t, p): int(o) for t, p, o in rows}
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, sorted: two builds are identical when these are equal."""
+    out = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            out[table.name] = sorted(
+                conn.execute(select(table)).all(), key=lambda row: tuple(map(str, row))
+            )
+    return {name: [tuple(row) for row in rows] for name, rows in out.items()}
