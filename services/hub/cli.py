@@ -21,6 +21,7 @@ from hub.enforcer.cli import app as enforcer_app
 from hub.policy_cli import app as policy_app
 from hub.schemas_cli import app as schemas_app
 from hub.stack.cli import app as stack_app
+from hub.views.api_cli import app as api_app
 from hub.views.cli import app as views_app
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(enforcer_app, name="enforcer")
 app.add_typer(audit_app, name="audit")
 app.add_typer(views_app, name="views")
+app.add_typer(api_app, name="api")
 app.command()(demo)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hub.stack import COMPONENTS, ConfigError, Stack, StackConfig, StackError
+from hub.stack.browser import install_chromium
 
 app = typer.Typer(
     help="Run the local stack: Apache Kafka (KRaft), OPA and PostgreSQL on loopback.",
@@ -58,10 +59,14 @@ def _fail(exc: StackError) -> typer.Exit:
 def install(
     config: ConfigOption = None, state_dir: StateOption = None, only: OnlyOption = None
 ) -> None:
-    """Fetch the Kafka jars (Maven), build OPA (go install) and install PostgreSQL (apt)."""
+    """Fetch the Kafka jars (Maven), build OPA (go install), install PostgreSQL and
+    Chromium (apt; Chromium only when installing everything)."""
     stack = _stack(config, state_dir, only)
     try:
         stack.install()
+        if not only:
+            browser = install_chromium()  # for the dashboard's browser test
+            typer.echo(f"chromium: {browser}")
     except StackError as exc:
         raise _fail(exc) from exc
     typer.echo(f"installed in {stack.config.tools_dir}")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, TopicPartition
 
-from hub.views.store import Applied, Message, ViewBuilder, stored_offsets
+from hub.views.store import Applied, Message, ViewBuilder, beat, stored_offsets
 from wire.topics import TopicNameError, TopicNames
 
 
@@ -54,26 +55,13 @@ def consume(
     assigned: list[TopicPartition] = []
     try:
         ends: dict[TopicPartition, int] = {}
-        discovered = 0.0
+        discovered = beaten = 0.0
         while not should_stop():
             if time.monotonic() - discovered > discover_every:
                 discovered = time.monotonic()
-                parts = [
-                    TopicPartition(t, p)
-                    for t in view_topics(consumer, names, recipients)
-                    for p in sorted(consumer.partitions_for_topic(t) or ())
-                ]
-                if set(parts) != set(assigned):
-                    assigned = parts
-                    consumer.assign(assigned)
-                    stored = stored_offsets(builder.engine)
-                    for tp in assigned:
-                        if (tp.topic, tp.partition) in stored:
-                            consumer.seek(tp, stored[(tp.topic, tp.partition)])
-                        else:
-                            consumer.seek_to_beginning(tp)
-                    if once and not ends:
-                        ends = consumer.end_offsets(assigned)
+                assigned = _reassign(consumer, builder, names, recipients, assigned)
+                if once and not ends and assigned:
+                    ends = consumer.end_offsets(assigned)
             if not assigned:
                 if once:
                     return
@@ -87,7 +75,36 @@ def consume(
             ]
             if batch:
                 on_batch(builder.apply(batch))
+            if time.monotonic() - beaten > 2.0:  # caught up with what was read
+                beat(builder.engine, datetime.now(UTC))
+                beaten = time.monotonic()
             if once and all(consumer.position(tp) >= end for tp, end in ends.items()):
+                beat(builder.engine, datetime.now(UTC))
                 return
     finally:
         consumer.close()
+
+
+def _reassign(
+    consumer: KafkaConsumer,
+    builder: ViewBuilder,
+    names: TopicNames,
+    recipients: Collection[str] | None,
+    assigned: list[TopicPartition],
+) -> list[TopicPartition]:
+    """Assign every partition of the view topics, from the stored offsets."""
+    parts = [
+        TopicPartition(t, p)
+        for t in view_topics(consumer, names, recipients)
+        for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
+    if set(parts) == set(assigned):
+        return assigned
+    consumer.assign(parts)
+    stored = stored_offsets(builder.engine)
+    for tp in parts:
+        if (tp.topic, tp.partition) in stored:
+            consumer.seek(tp, stored[(tp.topic, tp.partition)])
+        else:
+            consumer.seek_to_beginning(tp)
+    return parts

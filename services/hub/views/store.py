@@ -121,6 +121,13 @@ offsets = Table(
     Column("latest_ms", BigInteger, nullable=False),  # broker time of the newest share applied
 )
 
+heartbeat = Table(
+    "view_heartbeat",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("checked_at", String(40), nullable=False),  # the builder was caught up then
+)
+
 FACTS = {"Incident": incidents, "Referral": referrals, "Outcome": outcomes}
 
 
@@ -366,7 +373,47 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with engine.connect() as conn:
         for table in metadata.sorted_tables:
+            if table is heartbeat:
+                continue
             out[table.name] = sorted(
                 conn.execute(select(table)).all(), key=lambda row: tuple(map(str, row))
             )
     return {name: [tuple(row) for row in rows] for name, rows in out.items()}
+
+
+def beat(engine: Engine, moment: datetime) -> None:
+    """Record that the builder has applied everything it had read at ``moment``."""
+    stamp = moment.isoformat()
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(heartbeat).where(heartbeat.c.name == "builder").values(checked_at=stamp)
+        )
+        if changed.rowcount == 0:
+            conn.execute(insert(heartbeat).values(name="builder", checked_at=stamp))
+
+
+def freshness(engine: Engine, recipient: str, now: datetime) -> dict[str, Any]:
+    """How current a recipient's views are: when the builder last caught up, the
+    newest share applied, and the lag in seconds."""
+    with engine.connect() as conn:
+        checked = conn.execute(
+            select(heartbeat.c.checked_at).where(heartbeat.c.name == "builder")
+        ).scalar()
+        latest_ms = max(
+            (
+                int(ms)
+                for topic, ms in conn.execute(select(offsets.c.topic, offsets.c.latest_ms))
+                if f".{recipient}." in f".{topic}"
+            ),
+            default=None,
+        )
+    checked_at = datetime.fromisoformat(checked) if checked else None
+    return {
+        "views_checked_at": checked,
+        "latest_share_at": (
+            datetime.fromtimestamp(latest_ms / 1000, tz=now.tzinfo).isoformat()
+            if latest_ms
+            else None
+        ),
+        "lag_seconds": round((now - checked_at).total_seconds(), 1) if checked_at else None,
+    }

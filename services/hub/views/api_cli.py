@@ -1,0 +1,77 @@
+"""``svdhub api``: serve the views and the dashboard; make API tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.bundle import BundleError, load_parties
+from hub.stack.config import StackConfig, state_home
+from hub.views.tokens import TokenError, Tokens, issue
+
+app = typer.Typer(
+    help="The views API (FastAPI, docs at /docs) and the dashboard (at /).",
+    invoke_without_command=True,
+)
+
+
+def tokens_file() -> Path:
+    return state_home() / "api" / "tokens.yaml"
+
+
+@app.callback()
+def serve(
+    ctx: typer.Context,
+    *,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+    database: Annotated[
+        str | None,
+        typer.Option(envvar="SVDHUB_VIEWS_DATABASE", help="The views database (as `views run`)."),
+    ] = None,
+) -> None:
+    """Serve the API and the dashboard until Ctrl-C (when no subcommand is given)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn  # noqa: PLC0415 - only when serving
+
+    from hub.views.api import create_app  # noqa: PLC0415
+    from hub.views.cli import engine_for  # noqa: PLC0415
+
+    try:
+        tokens = Tokens.load(tokens_file())
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"dashboard: http://{host}:{port}/   API docs: http://{host}:{port}/docs", err=True)
+    uvicorn.run(create_app(engine_for(database), tokens), host=host, port=port, log_level="info")
+
+
+@app.command()
+def tokens(
+    recipient: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recipient", help="Only this recipient (repeatable; default: all but public)."
+        ),
+    ] = None,
+) -> None:
+    """Make a new API token for each recipient and print them (shown only once)."""
+    chosen = recipient
+    if not chosen:
+        try:
+            parties = load_parties(StackConfig.load().policies_dir / "parties.yaml")
+        except BundleError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        chosen = sorted(r for r in parties["recipients"] if r != "public")
+    try:
+        made = issue(tokens_file(), chosen)
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for name, token in made.items():
+        typer.echo(f"{name:<20} {token}")
+    typer.echo(f"(hashes in {tokens_file()}; the tokens are not stored)", err=True)
