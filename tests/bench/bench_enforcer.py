@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +273,7 @@ def paced(pipeline: Pipeline, records: list[dict[str, Any]], per_second: int) ->
         producer.close()
 
 
-def percentile(values: list[int], q: int) -> float:
+def percentile(values: Sequence[float], q: int) -> float:
     if not values:
         return float("nan")
     return (

@@ -165,44 +165,63 @@ class ViewBuilder:
     def apply(self, messages: Sequence[Message]) -> Applied:
         """One transaction: the new shares, the facts they change, the offsets."""
         result = Applied()
+        parsed = []
+        for message in messages:
+            share = _parse(message.value)
+            if share is None:
+                result.skipped += 1
+            else:
+                parsed.append(share)
         with self.engine.begin() as conn:
+            known = _known(conn, [share["share_id"] for share in parsed])
+            new_rows = []
             touched: set[tuple[str, str, str]] = set()
-            for message in messages:
-                share = _parse(message.value)
-                if share is None:
-                    result.skipped += 1
-                    continue
-                if conn.execute(
-                    select(shares.c.share_id).where(shares.c.share_id == share["share_id"])
-                ).first():
+            withdrawals: list[tuple[str, str, str]] = []
+            for share in parsed:
+                if share["share_id"] in known:
                     result.replayed += 1
                     continue
-                conn.execute(
-                    insert(shares).values(
-                        share_id=share["share_id"],
-                        recipient=share["recipient"],
-                        event_id=share["event_id"],
-                        record_type=share["record_type"],
-                        agreement_id=share["agreement_id"],
-                        supersedes=share.get("supersedes"),
-                        payload=json.dumps(share, sort_keys=True),
-                    )
+                known.add(share["share_id"])
+                new_rows.append(
+                    {
+                        "share_id": share["share_id"],
+                        "recipient": share["recipient"],
+                        "event_id": share["event_id"],
+                        "record_type": share["record_type"],
+                        "agreement_id": share["agreement_id"],
+                        "supersedes": share.get("supersedes"),
+                        "payload": json.dumps(share, sort_keys=True),
+                    }
                 )
-                result.shares += 1
                 recipient = share["recipient"]
                 if share["record_type"] == "Retraction":
                     retracted = share["fields"].get("retracted_event_id")
                     if retracted:
-                        _withdraw(conn, recipient, str(retracted), "retracted", touched)
-                    continue
-                if share["record_type"] in FACTS:
+                        withdrawals.append((recipient, str(retracted), "retracted"))
+                elif share["record_type"] in FACTS:
                     touched.add((share["record_type"], recipient, share["event_id"]))
                     if share.get("supersedes"):
-                        _withdraw(conn, recipient, share["supersedes"], "superseded", touched)
+                        withdrawals.append((recipient, share["supersedes"], "superseded"))
+            if new_rows:
+                conn.execute(insert(shares), new_rows)
+            result.shares = len(new_rows)
+            for recipient, event_id, status in withdrawals:
+                _withdraw(conn, recipient, event_id, status, touched)
             for record_type, recipient, event_id in sorted(touched):
                 _rebuild_fact(conn, record_type, recipient, event_id)
             _store_offsets(conn, messages)
         return result
+
+
+def _known(conn: Connection, share_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(share_ids), 500):
+        chunk = share_ids[start : start + 500]
+        found.update(
+            row[0]
+            for row in conn.execute(select(shares.c.share_id).where(shares.c.share_id.in_(chunk)))
+        )
+    return found
 
 
 def _parse(value: bytes | None) -> dict[str, Any] | None:

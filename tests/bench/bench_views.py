@@ -1,0 +1,204 @@
+"""View benchmarks, each beside a same-run baseline.
+
+* Rebuild: N shared events (police incidents for the VRP, spread over LSOAs,
+  weeks and hours) replayed into new SQLite views, beside a bare kafka-python
+  consume of the same topic.
+* End to end: police incidents published at a steady rate; the latency from
+  the publish to the VRP's view row being committed, p50 and p99, beside the
+  raw -> shared latency of the same events (the enforcer's part of it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sqlalchemy import create_engine
+
+from hub.topic_admin import TopicAdmin
+from hub.views.consumer import consume
+from hub.views.store import Applied, Message, ViewBuilder
+from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile
+from tests.bench.harness import Result
+from tests.hub.enforcer import helpers
+from tests.hub.enforcer.pipeline import Pipeline, payload
+from wire.topics import TopicNames
+
+
+def run(bootstrap: str, opa_url: str, folder: Path, shared: int, seconds: int) -> list[Result]:
+    results = rebuild(bootstrap, folder, shared)
+    for per_second in (1000, 200):
+        results += end_to_end(bootstrap, opa_url, folder / f"e2e-{per_second}", seconds, per_second)
+    return results
+
+
+# ------------------------------------------------------------------ rebuild
+
+
+def a_share(n: int, rng: random.Random) -> bytes:
+    when = datetime(2026, 1, 5, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 7 * 40))
+    lad = rng.choice(["E08000025", "E08000026", "E08000027", "E08000028"])
+    return json.dumps(
+        {
+            "share_id": str(uuid.UUID(int=n, version=4)),
+            "record_type": "Incident",
+            "event_id": str(uuid.UUID(int=n + 10**9, version=4)),
+            "event_type": "INCIDENT",
+            "source_authority": "wmp",
+            "source_authority_type": "POLICE",
+            "supersedes": None,
+            "recipient": "vrp",
+            "agreement_id": "wmp-vrp",
+            "policy_revision": "sha256:bench",
+            "fields": {
+                "incident_source": "POLICE_CRIME",
+                "assault_datetime": when.isoformat().replace("+00:00", "Z"),
+                "offence_group": rng.choice(["VIOLENCE_WITH_INJURY", "ROBBERY", "PUBLIC_ORDER"]),
+                "assault_method": rng.choice(["KNIFE_SHARP", "BODY_PART", "BLUNT"]),
+                "victim_age_band": rng.choice(["10-17", "18-24", "25+"]),
+                "geo": {
+                    "lsoa21cd": f"E0190{rng.randrange(400):04d}",
+                    "msoa21cd": None,
+                    "lad_cd": lad,
+                    "region_cd": "E12000005",
+                },
+            },
+        },
+        sort_keys=True,
+    ).encode()
+
+
+def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = TopicNames(f"bench-{uuid.uuid4().hex[:8]}")
+    topic = names.shared("vrp", "incident")
+    TopicAdmin(bootstrap).ensure([topic])
+    rng = random.Random(7)  # noqa: S311 - synthetic data, not a secret
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512 * 1024
+    )
+    for n in range(count):
+        producer.send(topic, value=a_share(n, rng))
+    producer.flush()
+    producer.close()
+
+    started = time.perf_counter()
+    consumed = bare_consume(bootstrap, topic)
+    bare = consumed / (time.perf_counter() - started)
+
+    builder = ViewBuilder(create_engine(f"sqlite:///{folder / 'views.sqlite'}"))
+    started = time.perf_counter()
+    consume(builder, bootstrap, names, recipients={"vrp"}, once=True)
+    ours = count / (time.perf_counter() - started)
+    return [
+        Result(
+            "views",
+            f"rebuild from {count:,} shared events",
+            ours,
+            "kafka-python consume of the same topic",
+            bare,
+            "events/s",
+        )
+    ]
+
+
+def bare_consume(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=1000
+    )
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        seen = 0
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for records in consumer.poll(timeout_ms=500).values():
+                seen += len(records)
+        return seen
+    finally:
+        consumer.close()
+
+
+# ------------------------------------------------------------------ end to end
+
+
+class TimedBuilder(ViewBuilder):
+    """Records when each event's view row was committed (wall clock, ms)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.committed: dict[str, float] = {}
+
+    def apply(self, messages: Sequence[Message]) -> Applied:
+        done = super().apply(messages)
+        now = time.time() * 1000
+        for message in messages:
+            event = json.loads(message.value or b"{}").get("event_id")
+            if event:
+                self.committed.setdefault(event, now)
+        return done
+
+
+def end_to_end(
+    bootstrap: str, opa_url: str, folder: Path, seconds: int, per_second: int
+) -> list[Result]:
+    count = per_second * seconds
+    pipeline = Pipeline(bootstrap, opa_url, folder)
+    builder = TimedBuilder(create_engine(f"sqlite:///{folder / 'views.sqlite'}"))
+    stop = threading.Event()
+    views = threading.Thread(
+        target=consume,
+        args=(builder, bootstrap, pipeline.names),
+        kwargs={"recipients": {"vrp"}, "should_stop": stop.is_set, "discover_every": 1.0},
+        daemon=True,
+    )
+    try:
+        pipeline.publish("Incident", incidents(0, 1))  # warm-up
+        pipeline.start_enforcer()
+        pipeline.wait_for_audit(DECISIONS, timeout=120)
+        views.start()
+        helpers.wait_until(lambda: len(builder.committed) >= 1, 60, "the views to start")
+        sent = paced(pipeline, incidents(1, count), per_second)
+        by_event = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
+        helpers.wait_until(
+            lambda: all(e in builder.committed for e in by_event), 900, "every view row", every=1.0
+        )
+        shared = {
+            payload(m)["event_id"]: m.timestamp
+            for m in pipeline.shares()
+            if payload(m)["recipient"] == "vrp"
+        }
+    finally:
+        stop.set()
+        views.join(timeout=30)
+        pipeline.stop()
+    ours = [builder.committed[e] - t for e, t in by_event.items()]
+    enforcer = [shared[e] - t for e, t in by_event.items() if e in shared]
+    label = f"at {per_second:,} events/s for {seconds} s"
+    return [
+        Result(
+            "views",
+            f"p50 publish -> VRP view row committed, {label}",
+            percentile(ours, 50),
+            "raw -> shared p50 (the enforcer's part)",
+            percentile(enforcer, 50),
+            "ms",
+        ),
+        Result(
+            "views",
+            f"p99 publish -> VRP view row committed, {label}",
+            percentile(ours, 99),
+            "raw -> shared p99",
+            percentile(enforcer, 99),
+            "ms",
+        ),
+    ]
