@@ -7,7 +7,10 @@ publishes its extract as signed, pseudonymised events; the enforcer runs until
 it has decided every event, and the demo summarises the audit topic: events
 in per authority, shares per recipient, denials and quarantined events by
 reason. The audit ledger then takes in every decision, and is verified and
-reconciled against the shares.
+reconciled against the shares; the views are built, and the demo prints the
+VRP's top hotspots and the share of ED assault attendances not in police
+records, makes dashboard tokens and serves the dashboard until Ctrl-C
+(``--exit`` stops after the summary).
 
 Connectors run as their own processes (``svdhub connector run``), as they
 would inside each authority, so the hub never imports connector code.
@@ -25,22 +28,56 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
+from sqlalchemy import create_engine
 
 from hub.stack import Stack, StackConfig, StackError
+from hub.views import queries
 from wire.topics import TopicNames
 
 DAYS = 30
 SEED = 1
 
 
-def demo() -> None:
-    """Start the stack, generate synthetic data, run every sample connector, show the result."""
+def demo(
+    *,
+    exit_after: Annotated[
+        bool,
+        typer.Option("--exit", help="Stop after the summary instead of serving the dashboard."),
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port of the dashboard.")] = 8090,
+) -> None:
+    """Start the stack, generate synthetic data, run connectors, enforcer, ledger and views;
+    print a summary; serve the dashboard until Ctrl-C."""
     config = StackConfig.load()
+    env = _stack_up(config)
+    home = config.state_dir
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    _publish(config, home, bootstrap)
+    _enforce(home, bootstrap, env["OPA_URL"])
+    _ledger(home)
+    _views(home)
+    tokens = _svdhub(["api", "tokens", "--recipient", "vrp", "--recipient", "csp-birmingham"], home)
+    typer.echo("9. dashboard tokens (new each run; only their hashes are kept)")
+    for line in tokens.stdout.splitlines():
+        typer.echo(f"   {line}")
+    typer.echo(
+        "\nThe stack stays up; `make down` stops it. `svdhub enforcer run`, `svdhub audit run` "
+        "and `svdhub views run` keep going with new events."
+    )
+    if exit_after:
+        return
+    typer.echo(f"Dashboard: http://127.0.0.1:{port}/  (paste a token above; Ctrl-C stops it)")
+    subprocess.run(
+        [sys.executable, "-m", "hub.cli", "api", "--port", str(port)], env=_env(home), check=False
+    )
+
+
+def _stack_up(config: StackConfig) -> dict[str, str]:
     try:
         stack = Stack(config, say=lambda msg: typer.echo(msg, err=True))
         typer.echo("1. local stack")
@@ -49,10 +86,12 @@ def demo() -> None:
     except StackError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    env = stack.env()
-    home = config.state_dir
-    configs = sorted((config.project_root / "connectors" / "config").glob("*.yaml"))
+    return stack.env()
 
+
+def _publish(config: StackConfig, home: Path, bootstrap: str) -> None:
+    """Steps 2-4: synthetic extracts, keys, and every sample connector."""
+    configs = sorted((config.project_root / "connectors" / "config").glob("*.yaml"))
     typer.echo(f"2. synthetic data ({DAYS} days, seed {SEED}) in {home / 'synthetic'}")
     for name, rows in _synthetic(home / "synthetic").items():
         typer.echo(f"   {rows:>6} rows  {name}")
@@ -62,52 +101,66 @@ def demo() -> None:
 
     typer.echo("4. connectors: extract -> pseudonymise -> sign -> svd.raw.<authority>.<type>")
     for path in configs:
-        done = _svdhub(
-            ["connector", "run", str(path), "--bootstrap", env["KAFKA_BOOTSTRAP_SERVERS"]],
-            home,
-            check=False,
-        )
+        done = _svdhub(["connector", "run", str(path), "--bootstrap", bootstrap], home, check=False)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
         fallback = lines[-1] if lines else ""
         accepted = next((line for line in lines if line.startswith("accepted")), fallback)
         typer.echo(f"   {path.stem:<26} {status:<7} {accepted}")
 
+
+def _enforce(home: Path, bootstrap: str, opa_url: str) -> None:
+    """Steps 5-6: the enforcer until caught up, and what the audit topic says."""
     typer.echo("5. enforcer: verify -> OPA decision -> anonymise -> svd.shared.<recipient>.<type>")
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    seconds = _run_enforcer_until_caught_up(bootstrap, env["OPA_URL"], home)
+    seconds = _run_enforcer_until_caught_up(bootstrap, opa_url, home)
     typer.echo(f"   caught up with every raw topic in {seconds:.0f} s (log: {home / 'logs'})")
     summary = _audit_summary(bootstrap)
-    typer.echo("   events in, per authority:")
-    for authority, count in sorted(summary.events.items()):
-        typer.echo(f"   {count:>7}  {authority}")
-    typer.echo("   shares, per recipient:")
-    for recipient, count in sorted(summary.shares.items()):
-        typer.echo(f"   {count:>7}  {recipient}")
-    typer.echo("   denials, by reason (top 8):")
-    for reason, count in summary.denials.most_common(8):
-        typer.echo(f"   {count:>7}  {reason}")
-    typer.echo("   quarantined, by reason:")
-    for reason, count in summary.quarantined.most_common() or [("none", 0)]:
-        typer.echo(f"   {count:>7}  {reason}")
-
+    for title, counts in (
+        ("events in, per authority:", sorted(summary.events.items())),
+        ("shares, per recipient:", sorted(summary.shares.items())),
+        ("denials, by reason (top 8):", summary.denials.most_common(8)),
+        ("quarantined, by reason:", summary.quarantined.most_common() or [("none", 0)]),
+    ):
+        typer.echo(f"   {title}")
+        for name, count in counts:
+            typer.echo(f"   {count:>7}  {name}")
     typer.echo("6. policy revision in force")
     typer.echo(f"   {', '.join(sorted(summary.revisions)) or 'none yet'}")
 
+
+def _ledger(home: Path) -> None:
     typer.echo("7. audit ledger: every decision in a Merkle tree with signed checkpoints")
     ledger = _svdhub(["audit", "run", "--once"], home).stdout.strip()
     typer.echo(f"   {ledger}  (SQLite: {home / 'audit' / 'ledger.sqlite'})")
     verified = _svdhub(["audit", "verify"], home, check=False)
     typer.echo(f"   audit verify: {(verified.stdout or verified.stderr).strip()}")
     reconciled = _svdhub(["audit", "reconcile"], home, check=False)
-    verdict = (
-        "exact" if reconciled.returncode == 0 else "DIFFERENCES (see `svdhub audit reconcile`)"
-    )
+    verdict = "exact" if reconciled.returncode == 0 else "DIFFERENT: see `svdhub audit reconcile`"
     typer.echo(f"   audit reconcile (allow decisions == shares, per recipient): {verdict}")
 
+
+def _views(home: Path) -> None:
+    typer.echo("8. views for the VRP and the 7 community safety partnerships")
+    applied = _svdhub(["views", "run", "--once"], home).stdout.strip()
+    typer.echo(f"   {applied}  (SQLite: {home / 'views' / 'views.sqlite'})")
+    engine = create_engine(f"sqlite:///{home / 'views' / 'views.sqlite'}")
+    try:
+        hot = queries.hotspots(engine, "vrp", "lsoa", top=5)
+        ed = queries.ed_vs_police(engine, "vrp")
+    finally:
+        engine.dispose()
+    share = "-" if hot["top_tenth_share"] is None else f"{hot['top_tenth_share']:.0%}"
     typer.echo(
-        "\nThe views are not built yet. The stack stays up; `make down` stops it. "
-        "`svdhub enforcer run` and `svdhub audit run` keep going with new events."
+        f"   top hotspots (VRP, LSOA): the top 10% of areas hold {share} of incidents "
+        "(disclosure control applied)"
+    )
+    for row in hot["top"]:
+        shown = "suppressed" if row["count"] is None else row["count"]
+        typer.echo(f"   {shown:>7}  {row['area']}")
+    unreported = "-" if ed["unreported_share"] is None else f"{ed['unreported_share']:.0%}"
+    typer.echo(
+        f"   ED assault attendances not in police records (VRP): {unreported} "
+        f"({ed['not_in_police_records']} of {ed['ed_attendances']})"
     )
 
 

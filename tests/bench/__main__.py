@@ -14,7 +14,14 @@ import tempfile
 from pathlib import Path
 
 from hub.stack import Stack, StackConfig
-from tests.bench import bench_audit, bench_connector, bench_enforcer, bench_wire
+from tests.bench import (
+    bench_audit,
+    bench_connector,
+    bench_enforcer,
+    bench_kafka,
+    bench_views,
+    bench_wire,
+)
 from tests.bench.harness import Result, write_report
 
 
@@ -52,6 +59,19 @@ def main(argv: list[str]) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
         results += bench_enforcer.run(kafka, opa, Path(folder), events, seconds)
+    shared = 20_000 if quick else 1_000_000
+    print(
+        f"views: rebuild from {shared:,} shared events; publish -> view latency at 1,000 and "
+        f"200 events/s for {seconds} s ...",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
+        results += bench_views.run(kafka, opa, Path(folder), shared, seconds)
+    records = 50_000 if quick else 300_000
+    print(
+        f"kafka: the broker's ceiling with its own perf tools ({records:,} records) ...", flush=True
+    )
+    results += bench_kafka.run(kafka, records)
     rows = 10_000 if quick else 100_000
     print(f"audit: ledger append and verify at {rows:,} and {rows * 10:,} rows ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:

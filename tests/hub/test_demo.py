@@ -21,7 +21,7 @@ def demo_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", "demo"],
+        [sys.executable, "-m", "hub.cli", "demo", "--exit"],
         env=env,
         text=True,
         capture_output=True,
@@ -48,6 +48,9 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(demo_env: dict[str, st
         r"audit verify: OK: \d+ rows, \d+ checkpoints verified; root [0-9a-f]{64}", first.stdout
     )
     assert "allow decisions == shares, per recipient): exact" in first.stdout
+    assert re.search(r"the top 10% of areas hold \d+% of incidents", first.stdout)
+    assert re.search(r"not in police records \(VRP\): \d+%", first.stdout)
+    assert re.search(r"\n   vrp +\S{20,}", first.stdout)  # a dashboard token
 
     second = demo(demo_env)
     assert second.returncode == 0, second.stderr

@@ -138,6 +138,13 @@ class Kafka:
 
     # -- lifecycle ---------------------------------------------------------
 
+    def tool(self, main: str, *args: str) -> list[str]:
+        """The command that runs one of Kafka's own tools (e.g.
+        ``org.apache.kafka.tools.ProducerPerformance``) from the installed jars."""
+        if not self.installed():
+            raise StackError(NAME, f"jars not found in {self.libs}; run `svdhub stack install`")
+        return self._java(main, *args)
+
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
         java = require_program(NAME, "java", "openjdk-17-jre-headless")
         return [

@@ -422,7 +422,7 @@ def freshness(engine: Engine, recipient: str, now: datetime) -> dict[str, Any]:
             (
                 int(ms)
                 for topic, ms in conn.execute(select(offsets.c.topic, offsets.c.latest_ms))
-                if f".{recipient}." in f".{topic}"
+                if topic.split(".")[-2:-1] == [recipient]  # <...>.<recipient>.<type>
             ),
             default=None,
         )

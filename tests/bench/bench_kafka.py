@@ -1,0 +1,117 @@
+"""The broker's ceiling on this machine: Kafka's own ProducerPerformance and
+ConsumerPerformance (from the kafka-tools jar), beside kafka-python producing
+and consuming the same number of records of the same size in the same run."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from hub.stack import StackConfig
+from hub.stack.kafka import Kafka
+from hub.topic_admin import TopicAdmin
+from tests.bench.harness import Result
+
+RECORD_BYTES = 600  # about one signed police incident
+
+
+def run(bootstrap: str, records: int) -> list[Result]:
+    kafka = Kafka(StackConfig.load())
+    tool_topic, client_topic = (f"bench-ceiling-{uuid.uuid4().hex[:8]}-{n}" for n in (1, 2))
+    TopicAdmin(bootstrap).ensure([tool_topic, client_topic])
+
+    produced = (
+        subprocess.run(
+            kafka.tool(
+                "org.apache.kafka.tools.ProducerPerformance",
+                "--topic",
+                tool_topic,
+                "--num-records",
+                str(records),
+                "--record-size",
+                str(RECORD_BYTES),
+                "--throughput",
+                "-1",
+                "--producer-props",
+                f"bootstrap.servers={bootstrap}",
+                "acks=all",
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    tool_produce = float(produced.split(" records/sec")[0].rsplit(",", 1)[1].strip())
+
+    consumed = (
+        subprocess.run(
+            kafka.tool(
+                "org.apache.kafka.tools.ConsumerPerformance",
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                tool_topic,
+                "--messages",
+                str(records),
+                "--timeout",
+                "60000",
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    header, values = consumed[-2].split(","), consumed[-1].split(",")
+    tool_consume = float(values[[h.strip() for h in header].index("nMsg.sec")])
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024
+    )
+    value = b"x" * RECORD_BYTES
+    started = time.perf_counter()
+    for _ in range(records):
+        producer.send(client_topic, value=value)
+    producer.flush()
+    client_produce = records / (time.perf_counter() - started)
+    producer.close()
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000
+    )
+    parts = [
+        TopicPartition(client_topic, p) for p in consumer.partitions_for_topic(client_topic) or ()
+    ]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    started, seen = time.perf_counter(), 0
+    while seen < records:
+        seen += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+    client_consume = records / (time.perf_counter() - started)
+    consumer.close()
+    return [
+        Result(
+            "kafka",
+            f"ProducerPerformance, {records:,} x {RECORD_BYTES} B, acks=all",
+            tool_produce,
+            "kafka-python producer, same records",
+            client_produce,
+            "records/s",
+        ),
+        Result(
+            "kafka",
+            f"ConsumerPerformance, {records:,} records",
+            tool_consume,
+            "kafka-python consumer, same records",
+            client_consume,
+            "records/s",
+        ),
+    ]
