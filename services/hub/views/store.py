@@ -31,6 +31,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -50,12 +51,14 @@ shares = Table(
     "view_shares",
     metadata,
     Column("share_id", String(64), primary_key=True),
-    Column("recipient", String(64), nullable=False, index=True),
-    Column("event_id", String(64), nullable=False, index=True),
+    Column("recipient", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),
     Column("record_type", String(16), nullable=False),
     Column("agreement_id", String(64), nullable=False),
     Column("supersedes", String(64)),
     Column("payload", Text, nullable=False),
+    # The shares of one event for one recipient (an event id is the selective part).
+    Index("ix_view_shares_event", "event_id", "recipient"),
 )
 
 incidents = Table(
@@ -207,8 +210,7 @@ class ViewBuilder:
             result.shares = len(new_rows)
             for recipient, event_id, status in withdrawals:
                 _withdraw(conn, recipient, event_id, status, touched)
-            for record_type, recipient, event_id in sorted(touched):
-                _rebuild_fact(conn, record_type, recipient, event_id)
+            _rebuild_facts(conn, {event_id for _, _, event_id in touched})
             _store_offsets(conn, messages)
         return result
 
@@ -251,54 +253,65 @@ def _withdraw(
         touched.add((record_type, recipient, event_id))
 
 
-def _rebuild_fact(conn: Connection, record_type: str, recipient: str, event_id: str) -> None:
-    """Recompute one (recipient, event) row from every share of it."""
-    table = FACTS[record_type]
-    key = (table.c.recipient == recipient) & (table.c.event_id == event_id)
-    conn.execute(delete(table).where(key))
-    payloads = [
-        json.loads(text)
-        for (text,) in conn.execute(
-            select(shares.c.payload)
-            .where(
-                (shares.c.recipient == recipient)
-                & (shares.c.event_id == event_id)
-                & (shares.c.record_type == record_type)
-            )
+def _rebuild_facts(conn: Connection, event_ids: set[str]) -> None:
+    """Recompute every fact row of these events, for every recipient, from their
+    shares: a few statements per batch, whatever its size."""
+    ids = sorted(event_ids)
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    status: dict[tuple[str, str], str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for table in FACTS.values():
+            conn.execute(delete(table).where(table.c.event_id.in_(chunk)))
+        found = conn.execute(
+            select(shares.c.record_type, shares.c.recipient, shares.c.event_id, shares.c.payload)
+            .where(shares.c.event_id.in_(chunk) & shares.c.record_type.in_(tuple(FACTS)))
             .order_by(shares.c.share_id)
         )
-    ]
-    if not payloads:
-        return
-    fields = _merge(p["fields"] for p in payloads)
-    status = (
-        conn.execute(
-            select(withdrawn.c.status).where(
-                (withdrawn.c.recipient == recipient) & (withdrawn.c.event_id == event_id)
+        for record_type, recipient, event_id, text in found:
+            grouped.setdefault((record_type, recipient, event_id), []).append(json.loads(text))
+        status.update(
+            ((recipient, event_id), found)
+            for recipient, event_id, found in conn.execute(
+                select(withdrawn.c.recipient, withdrawn.c.event_id, withdrawn.c.status).where(
+                    withdrawn.c.event_id.in_(chunk)
+                )
             )
-        ).scalar()
-        or "current"
-    )
-    row: dict[str, Any] = {"recipient": recipient, "event_id": event_id, "status": status}
-    if record_type == "Incident":
-        row |= _incident(payloads[0]["source_authority"], fields)
-    elif record_type == "Referral":
-        geo = fields.get("home_geo") or {}
+        )
+    new: dict[str, list[dict[str, Any]]] = {name: [] for name in FACTS}
+    for (record_type, recipient, event_id), payloads in sorted(grouped.items()):
+        row = _fact(record_type, payloads)
         row |= {
+            "recipient": recipient,
+            "event_id": event_id,
+            "status": status.get((recipient, event_id), "current"),
+        }
+        new[record_type].append(row)
+    for record_type, facts in new.items():
+        if facts:
+            conn.execute(insert(FACTS[record_type]), facts)
+
+
+def _fact(record_type: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fact columns of one event, from every share of it."""
+    fields = _merge(p["fields"] for p in payloads)
+    if record_type == "Incident":
+        return _incident(payloads[0]["source_authority"], fields)
+    if record_type == "Referral":
+        geo = fields.get("home_geo") or {}
+        return {
             "referral": fields.get("referral_pseudo_id"),
             "programme": fields.get("programme_code"),
             "week": _week(fields.get("referral_datetime")),
             "age_band": fields.get("age_band"),
             "msoa": geo.get("msoa21cd"),
         }
-    else:
-        row |= {
-            "referral": fields.get("referral_pseudo_id"),
-            "outcome_type": fields.get("outcome_type"),
-            "intervention": fields.get("intervention_type"),
-            "week": _week(fields.get("outcome_date")),
-        }
-    conn.execute(insert(table).values(**row))
+    return {
+        "referral": fields.get("referral_pseudo_id"),
+        "outcome_type": fields.get("outcome_type"),
+        "intervention": fields.get("intervention_type"),
+        "week": _week(fields.get("outcome_date")),
+    }
 
 
 def _merge(all_fields: Iterable[dict[str, Any]]) -> dict[str, Any]:
