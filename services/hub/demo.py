@@ -65,16 +65,64 @@ def demo(
     typer.echo("9. dashboard tokens (new each run; only their hashes are kept)")
     for line in tokens.stdout.splitlines():
         typer.echo(f"   {line}")
-    typer.echo(
-        "\nThe stack stays up; `make down` stops it. `svdhub enforcer run`, `svdhub audit run` "
-        "and `svdhub views run` keep going with new events."
-    )
+    typer.echo("\nThe stack stays up after the demo; `make down` stops it.")
     if exit_after:
         return
-    typer.echo(f"Dashboard: http://127.0.0.1:{port}/  (paste a token above; Ctrl-C stops it)")
-    subprocess.run(
-        [sys.executable, "-m", "hub.cli", "api", "--port", str(port)], env=_env(home), check=False
+    _serve(home, bootstrap, env["OPA_URL"], port)
+
+
+def _serve(home: Path, bootstrap: str, opa_url: str, port: int) -> None:
+    """Keep the enforcer, the ledger and the views following new events, and serve
+    the dashboard, until Ctrl-C; then stop them all."""
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    followers = []
+    for name, args in (
+        (
+            "enforcer",
+            [
+                "enforcer",
+                "run",
+                "--group",
+                ENFORCER_GROUP,
+                "--bootstrap",
+                bootstrap,
+                "--opa-url",
+                opa_url,
+            ],
+        ),
+        ("audit", ["audit", "run", "--bootstrap", bootstrap]),
+        ("views", ["views", "run", "--bootstrap", bootstrap]),
+    ):
+        with (logs / f"{name}.log").open("ab") as log:
+            followers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "hub.cli", *args],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=_env(home),
+                )
+            )
+    typer.echo(
+        f"Following new events: enforcer, audit ledger and views (logs in {logs}).\n"
+        f"Dashboard: http://127.0.0.1:{port}/  (paste a token above; Ctrl-C stops everything)"
     )
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "hub.cli", "api", "--port", str(port)],
+            env=_env(home),
+            check=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in followers:
+            process.send_signal(signal.SIGTERM)
+        for process in followers:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _stack_up(config: StackConfig) -> dict[str, str]:
