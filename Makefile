@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 OPA    := .hub/tools/bin/opa
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup up down status demo test test-fast bench check fix clean
+.PHONY: help setup up down status demo test test-fast bench soak check fix clean
 
 help: ## Show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ test-fast: $(STAMP) ## Run the tests that need no services (seconds)
 
 bench: setup ## Run the benchmarks; report in .hub/bench/ (ratios against same-run baselines)
 	$(BIN)/python -m tests.bench
+
+soak: setup ## Fault injection on the running pipeline: SIGKILLs, a broker restart, OPA down, 1,000 bad inputs
+	$(BIN)/python -m tests.soak
 
 check: setup ## Lint, type-check, import contracts, schema compatibility, policies (changes nothing)
 	$(BIN)/ruff check .

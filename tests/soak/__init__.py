@@ -1,0 +1,1 @@
+"""Fault injection on the running pipeline (``make soak``)."""

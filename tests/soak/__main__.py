@@ -1,0 +1,28 @@
+"""``make soak``: python -m tests.soak [--events N] [--bad N] [--kills N] [--opa-outage S]."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.soak.run import soak
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.soak", description=__doc__)
+    parser.add_argument("--events", type=int, default=3000, help="valid events (default 3000)")
+    parser.add_argument("--bad", type=int, default=1000, help="bad inputs (default 1000)")
+    parser.add_argument("--kills", type=int, default=6, help="SIGKILLs (default 6, at least 5)")
+    parser.add_argument("--opa-outage", type=float, default=20.0, help="seconds OPA is stopped")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="svdhub-soak-") as folder:
+        report = soak(Path(folder), args.events, args.bad, args.kills, args.opa_outage, args.seed)
+    print("\n".join(report.lines()))
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,523 @@
+"""Fault injection on the running pipeline (``make soak``; a small size runs in ``make test``).
+
+On a stack of its own (Kafka, OPA and PostgreSQL on free ports, so restarting
+the broker disturbs nothing else), with the enforcer, the audit ledger and the
+views running as processes:
+
+* valid events are published at a steady pace, and bad input among them:
+  corrupted Avro, forged signatures, events from an unknown authority, and
+  replays of valid events; an extract with malformed rows goes through the
+  police connector;
+* meanwhile the enforcer, ledger and views processes are killed with SIGKILL
+  at random moments (and restarted, as a supervisor would), the broker is
+  restarted once and OPA is stopped for a while.
+
+Then it checks that every valid event's expected decisions are in the ledger
+exactly once, that ``reconcile`` is exact, that the views equal a rebuild,
+that every bad input is accounted for with a reason, and that nothing from a
+bad input was shared; and it reports the counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+from sqlalchemy import create_engine, select
+
+from hub.anonymise import Anonymiser, RecipientKeys
+from hub.audit.ledger import entries
+from hub.audit.reports import reconcile
+from hub.enforcer.core import Enforcer, Incoming
+from hub.enforcer.decisions import Decider
+from hub.policy import PolicyClient
+from hub.stack import Stack, StackConfig
+from hub.topic_admin import TopicAdmin
+from hub.views.consumer import consume as build_views
+from hub.views.store import ViewBuilder, snapshot
+from tests.fixtures.services import stack_config_on_free_ports
+from tests.hub.enforcer import helpers
+from wire.envelope import EventReader, EventWriter
+from wire.geography import GeographyLookup
+from wire.signing import Verifier, generate_signer
+from wire.topics import EVENT_TYPES, TopicNames
+
+LADS = ["E08000025", "E08000026", "E08000027", "E08000028", "E08000029", "E08000030", "E08000031"]
+
+
+@dataclass
+class Report:
+    events: int = 0
+    bad: Counter[str] = field(default_factory=Counter)
+    kills: Counter[str] = field(default_factory=Counter)
+    broker_restarts: int = 0
+    opa_outage_seconds: float = 0.0
+    decisions: int = 0
+    ledger_rows: int = 0
+    quarantined: int = 0
+    rejected_rows: int = 0
+    shares: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [
+            f"valid events published:   {self.events}",
+            "bad inputs:               "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.bad.items()))
+            + f" (total {sum(self.bad.values())})",
+            "SIGKILLs:                 "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.kills.items()))
+            + f" (total {sum(self.kills.values())})",
+            f"broker restarts:          {self.broker_restarts}",
+            f"OPA stopped for:          {self.opa_outage_seconds:.0f} s",
+            f"expected decisions:       {self.decisions}",
+            f"ledger rows:              {self.ledger_rows} (quarantined: {self.quarantined})",
+            f"rows rejected at source:  {self.rejected_rows}",
+            f"shares:                   {self.shares}",
+            f"took:                     {self.seconds:.0f} s",
+            "result:                   "
+            + ("OK" if not self.problems else f"{len(self.problems)} PROBLEMS"),
+            *(f"  - {problem}" for problem in self.problems),
+        ]
+
+
+class Supervisor:
+    """Runs the enforcer, the ledger and the views as processes; restarts any that stop."""
+
+    def __init__(self, home: Path, env: dict[str, str], bootstrap: str, opa_url: str) -> None:
+        self.home = home
+        self.env = env
+        self.commands = {
+            "enforcer": [
+                "enforcer",
+                "run",
+                "--bootstrap",
+                bootstrap,
+                "--opa-url",
+                opa_url,
+                "--revision-interval",
+                "1",
+                "--max-backoff",
+                "2",
+            ],
+            "audit": ["audit", "run", "--bootstrap", bootstrap, "--every-seconds", "2"],
+            "views": ["views", "run", "--bootstrap", bootstrap],
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.lock = threading.Lock()
+
+    def start(self, name: str) -> None:
+        with (self.home / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", *self.commands[name]],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+
+    def start_all(self) -> None:
+        for name in self.commands:
+            self.start(name)
+
+    def kill(self, name: str) -> None:
+        with self.lock:
+            self.processes[name].send_signal(signal.SIGKILL)
+            self.processes[name].wait()
+            self.start(name)
+
+    def revive(self) -> None:
+        """Restart any process that ended (a broker restart may end one)."""
+        with self.lock:
+            for name, process in list(self.processes.items()):
+                if process.poll() is not None:
+                    self.start(name)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def soak(
+    workdir: Path,
+    *,
+    events: int = 2000,
+    bad: int = 1000,
+    kills: int = 6,
+    opa_outage: float = 20.0,
+    seed: int = 1,
+    say: Any = print,
+) -> Report:
+    began = time.monotonic()
+    rng = random.Random(seed)  # noqa: S311 - chaos, not secrets
+    report = Report()
+    config = stack_config_on_free_ports(workdir / "stack")
+    stack = Stack(config)
+    home = config.state_dir
+    try:
+        say("stack: starting a private Kafka, OPA and PostgreSQL")
+        stack.up()
+        env_addresses = stack.env()
+        bootstrap, opa_url = env_addresses["KAFKA_BOOTSTRAP_SERVERS"], env_addresses["OPA_URL"]
+        env = {
+            **os.environ,
+            "SVDHUB_HOME": str(home),
+            "SVDHUB_AUDIT_DATABASE": f"sqlite:///{home / 'ledger.sqlite'}",
+            "SVDHUB_VIEWS_DATABASE": f"sqlite:///{home / 'views.sqlite'}",
+        }
+        for name in (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "OPA_URL",
+            "DATABASE_URL",
+            "SVDHUB_TOPIC_NAMESPACE",
+        ):
+            env.pop(name, None)
+        keys = helpers.Keys(home)
+        names = TopicNames()
+        TopicAdmin(bootstrap).ensure(
+            [names.raw(a, k) for a in helpers.AUTHORITIES for k in EVENT_TYPES]
+            + [names.raw("rogue", "incident")]
+        )
+        supervisor = Supervisor(home, env, bootstrap, opa_url)
+        supervisor.start_all()
+
+        rejected = _malformed_rows(home, env, bootstrap, rng=rng, count=max(10, bad // 20))
+        report.rejected_rows = rejected
+        report.bad["malformed rows"] = rejected
+        plan = _plan(events, bad - rejected, rng)
+        stop_chaos = threading.Event()
+        chaos = threading.Thread(
+            target=_chaos,
+            kwargs={
+                "config": config,
+                "kills": kills,
+                "outage": opa_outage,
+                "rng": rng,
+                "report": report,
+                "stop": stop_chaos,
+                "say": say,
+            },
+            args=(supervisor,),
+            daemon=True,
+        )
+        chaos.start()
+        say(f"publishing {events} events and {bad - rejected} bad inputs while faults happen")
+        never = _publish(
+            bootstrap, keys=keys, names=names, plan=plan, report=report, supervisor=supervisor
+        )
+        chaos.join(timeout=600)
+        stop_chaos.set()
+        supervisor.revive()
+
+        say("waiting for the ledger to hold every expected decision")
+        raw = [t for t in helpers.topics_with_prefix(bootstrap, "svd.raw.")]
+        sent = [
+            Incoming(m.topic, m.partition, m.offset, m.key, m.value)
+            for m in helpers.read_all(bootstrap, raw)
+        ]
+        expected = _expected(keys, names, opa_url, sent, home)
+        report.decisions = len(expected)
+        ledger = create_engine(f"sqlite:///{home / 'ledger.sqlite'}")
+        deadline = time.monotonic() + 600
+        found: set[str] = set()
+        while time.monotonic() < deadline:
+            supervisor.revive()
+            with ledger.connect() as conn:
+                found = set(conn.execute(select(entries.c.decision_id)).scalars())
+            if found >= set(expected):
+                break
+            time.sleep(2)
+        time.sleep(4)  # let the views catch up with the last shares
+        supervisor.stop()
+        _check(
+            report,
+            ledger=ledger,
+            expected=expected,
+            bootstrap=bootstrap,
+            names=names,
+            home=home,
+            never=never,
+        )
+    finally:
+        stack.down()
+        report.seconds = time.monotonic() - began
+    shutil.rmtree(config.state_dir, ignore_errors=True)
+    return report
+
+
+# ---------------------------------------------------------------------- input
+
+
+def _plan(events: int, bad: int, rng: random.Random) -> list[tuple[str, int]]:
+    """The order of publishing: ("valid", n) or (kind of bad input, n)."""
+    kinds = ["corrupted", "forged", "unknown authority", "replay"]
+    plan = [("valid", n) for n in range(events)]
+    plan += [(kinds[n % len(kinds)], n) for n in range(bad)]
+    rng.shuffle(plan)
+    # a replay needs something to replay: keep the first entries valid
+    plan.sort(key=lambda item: 0 if item[0] == "valid" and item[1] < 20 else 1)
+    return plan
+
+
+def _publish(
+    bootstrap: str,
+    *,
+    keys: helpers.Keys,
+    names: TopicNames,
+    plan: list[tuple[str, int]],
+    report: Report,
+    supervisor: Supervisor,
+) -> set[str]:
+    """Publish everything, retrying through the broker restart; return the event
+    ids of the forged and unknown-authority events (which must never be shared)."""
+    forger = generate_signer("wmp-test-1", "wmp")
+    rogue = generate_signer("rogue-1", "rogue")
+    wmp = names.raw("wmp", "incident")
+    valid: list[bytes] = []
+    never: set[str] = set()
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", retries=20, reconnect_backoff_max_ms=2000
+    )
+    try:
+        for kind, n in plan:
+            topic = wmp
+            if kind == "valid":
+                record = helpers.incident(
+                    "wmp",
+                    n,
+                    geo={
+                        "lsoa21cd": None,
+                        "msoa21cd": None,
+                        "lad_cd": LADS[n % 7],
+                        "ward_cd": None,
+                    },
+                )
+                value = keys.writer("wmp").write("Incident", record)
+                valid.append(value)
+                report.events += 1
+            elif kind == "corrupted":
+                value = bytearray(valid[n % len(valid)])
+                value[len(value) // 2] ^= 0xA5
+                value = bytes(value)
+            elif kind == "forged":
+                value = EventWriter(helpers.CODEC, forger).write(
+                    "Incident", helpers.incident("wmp", 1_000_000 + n)
+                )
+                never.add(helpers.the_event_id("wmp", f"wmp-incident-{1_000_000 + n}"))
+            elif kind == "unknown authority":
+                topic = names.raw("rogue", "incident")
+                value = EventWriter(helpers.CODEC, rogue).write(
+                    "Incident", helpers.incident("wmp", 2_000_000 + n)
+                )
+                never.add(helpers.the_event_id("wmp", f"wmp-incident-{2_000_000 + n}"))
+            else:  # replay
+                value = valid[n % len(valid)]
+            if kind != "valid":
+                report.bad[kind] += 1
+            _send(producer, topic, value, supervisor)
+            time.sleep(0.002)
+    finally:
+        producer.close()
+    return never
+
+
+def _send(producer: KafkaProducer, topic: str, value: bytes, supervisor: Supervisor) -> Incoming:
+    for attempt in range(60):
+        try:
+            meta = producer.send(topic, key=b"soak", value=value).get(timeout=30)
+            return Incoming(topic, meta.partition, meta.offset, b"soak", value)
+        except Exception:  # the broker is restarting: try again
+            time.sleep(min(5.0, 0.5 * (attempt + 1)))
+            supervisor.revive()
+    raise RuntimeError(f"could not publish to {topic} for minutes")
+
+
+def _malformed_rows(
+    home: Path, env: dict[str, str], bootstrap: str, *, rng: random.Random, count: int
+) -> int:
+    """A police extract with ``count`` malformed rows through the real connector;
+    returns the rows it rejected (each kept at the authority with its reason)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "generate",
+            "--out",
+            str(home / "synthetic"),
+            "--days",
+            "2",
+            "--seed",
+            "9",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    path = home / "synthetic" / "wmp_crime.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    body = [i for i, line in enumerate(lines) if line and not line.startswith("#")][1:]
+    for i in rng.sample(body, min(count, len(body))):
+        cells = lines[i].split(",")
+        cells[3] = "not a date"  # CommittedDateTime
+        lines[i] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = helpers.POLICIES.parent / "connectors" / "config" / "wmp-crime.yaml"
+    subprocess.run(
+        [sys.executable, "-m", "hub.cli", "connector", "keys", str(config)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "connector",
+            "run",
+            str(config),
+            "--bootstrap",
+            bootstrap,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    rejects = list((home / "connectors" / "wmp" / "rejects").glob("*.jsonl"))
+    rows = [
+        json.loads(line) for f in rejects for line in f.read_text(encoding="utf-8").splitlines()
+    ]
+    if done.returncode not in (0, 4) or not all(r.get("reason") for r in rows):
+        raise RuntimeError(f"the connector failed: {done.stderr[-2000:]}")
+    return len(rows)
+
+
+# ---------------------------------------------------------------------- chaos
+
+
+def _chaos(
+    supervisor: Supervisor,
+    *,
+    config: StackConfig,
+    kills: int,
+    outage: float,
+    rng: random.Random,
+    report: Report,
+    stop: threading.Event,
+    say: Any,
+) -> None:
+    steps: list[str] = ["kill"] * kills + ["broker", "opa"]
+    rng.shuffle(steps)
+    for step in steps:
+        if stop.wait(rng.uniform(1.0, 4.0)):
+            return
+        if step == "kill":
+            name = rng.choice(["enforcer", "audit", "views"])
+            say(f"  chaos: SIGKILL {name}")
+            supervisor.kill(name)
+            report.kills[name] += 1
+        elif step == "broker":
+            say("  chaos: restarting the broker")
+            kafka = Stack(config, only=["kafka"])
+            kafka.down()
+            time.sleep(2)
+            kafka.up()
+            report.broker_restarts += 1
+            supervisor.revive()
+        else:
+            say(f"  chaos: stopping OPA for {outage:.0f} s")
+            opa = Stack(config, only=["opa"])
+            opa.down()
+            stopped = time.monotonic()
+            time.sleep(outage)
+            opa.up()
+            report.opa_outage_seconds += time.monotonic() - stopped
+
+
+# ---------------------------------------------------------------------- checks
+
+
+def _expected(
+    keys: helpers.Keys, names: TopicNames, opa_url: str, sent: list[Incoming], home: Path
+) -> dict[str, dict[str, Any]]:
+    """decision_id -> audit record, worked out in-process with the same keys and OPA."""
+    reader = EventReader(helpers.CODEC, Verifier(keys.registry()))
+    anonymiser = Anonymiser(
+        GeographyLookup.synthetic_sample(), RecipientKeys(home / "keys" / "recipients")
+    )
+    enforcer = Enforcer(reader, anonymiser, names)
+    out: dict[str, dict[str, Any]] = {}
+    with PolicyClient(opa_url) as client:
+        decider = Decider(client)
+        for message in sent:
+            for produced in enforcer.process(message, decider):
+                if produced.topic == names.audit_decisions:
+                    out[produced.key.decode()] = json.loads(produced.value)
+    return out
+
+
+def _check(
+    report: Report,
+    *,
+    ledger: Any,
+    expected: dict[str, dict[str, Any]],
+    bootstrap: str,
+    names: TopicNames,
+    home: Path,
+    never: set[str],
+) -> None:
+    problems = report.problems
+    quarantined = {i for i, r in expected.items() if r["decision"] == "quarantine"}
+    with ledger.connect() as conn:
+        rows = conn.execute(select(entries.c.decision_id)).scalars().all()
+        shared_events = set(
+            conn.execute(select(entries.c.event_id).where(entries.c.decision == "allow")).scalars()
+        )
+    report.ledger_rows = len(rows)
+    report.quarantined = len(quarantined & set(rows))
+    if len(rows) != len(set(rows)):
+        problems.append("a decision_id appears twice in the ledger")
+    if set(rows) != set(expected):
+        problems.append(
+            f"the ledger holds {len(set(rows) - set(expected))} unexpected and lacks "
+            f"{len(set(expected) - set(rows))} expected decisions"
+        )
+    bad_inputs = sum(v for k, v in report.bad.items() if k not in {"replay", "malformed rows"})
+    if len(quarantined) != bad_inputs:
+        problems.append(
+            f"{bad_inputs} corrupted, forged or unknown-authority inputs, "
+            f"but {len(quarantined)} quarantined"
+        )
+    if any(not expected[i]["reasons"] for i in quarantined):
+        problems.append("a quarantined input has no reason")
+    if never & shared_events:
+        problems.append("something from a bad input was shared")
+    for recipient, result in reconcile(ledger, bootstrap, names).items():
+        report.shares += result.shared
+        if not result.exact:
+            problems.append(f"reconcile is not exact for {recipient}")
+    views = create_engine(f"sqlite:///{home / 'views.sqlite'}")
+    rebuilt = create_engine(f"sqlite:///{home / 'views-rebuilt.sqlite'}")
+    build_views(ViewBuilder(rebuilt), bootstrap, names, once=True)
+    if snapshot(views) != snapshot(rebuilt):
+        problems.append("the views differ from a rebuild")
