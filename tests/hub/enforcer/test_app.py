@@ -14,8 +14,7 @@ import yaml
 
 from hub.bundle import build
 from hub.enforcer.core import Incoming
-from hub.stack import Stack, StackError
-from tests.fixtures.services import stack_config_on_free_ports, unavailable
+from hub.stack import Stack
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.envelope import EventReader, EventWriter
@@ -33,23 +32,6 @@ def pipeline(kafka_bootstrap: str, opa_url: str, tmp_path: Path) -> Iterator[Pip
 
 def incidents(first: int, count: int, **overrides: object) -> list[dict[str, object]]:
     return [helpers.incident("wmp", n, **overrides) for n in range(first, first + count)]  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def private_opa(tmp_path: Path) -> Iterator[tuple[Stack, str, Path]]:
-    """An OPA of the test's own, so it can be stopped or given a new bundle:
-    the stack that runs it, its URL and its bundle folder."""
-    config = stack_config_on_free_ports(tmp_path / "stack")
-    opa = Stack(config, only=["opa"])
-    try:
-        opa.up()
-    except StackError as exc:
-        opa.down()
-        unavailable("opa", str(exc))
-    try:
-        yield opa, opa.env()["OPA_URL"], config.state_dir / "bundle"
-    finally:
-        opa.down()
 
 
 def test_opa_outage_shares_nothing_then_everything(

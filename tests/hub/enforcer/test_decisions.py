@@ -4,7 +4,6 @@ bundle revision taking effect without a restart (on a private OPA)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,7 @@ import yaml
 from hub.bundle import build
 from hub.enforcer.decisions import Decider, parse_decisions
 from hub.policy import PolicyClient, PolicyUnavailable
-from hub.stack import Stack, StackError
-from tests.fixtures.services import stack_config_on_free_ports, unavailable
+from hub.stack import Stack
 from tests.hub.enforcer import helpers
 
 INPUT = {
@@ -109,26 +107,10 @@ def test_real_opa_answers_and_names_its_revision(opa_url: str) -> None:
         assert "vrp" in decider.parties()["recipients"]
 
 
-@pytest.fixture
-def private_opa(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An OPA of this test's own (so it can change the bundle): its URL and bundle folder."""
-    config = stack_config_on_free_ports(tmp_path / "stack")
-    stack = Stack(config, only=["opa"])
-    try:
-        stack.up()
-    except StackError as exc:
-        stack.down()
-        unavailable("opa", str(exc))
-    try:
-        yield stack.env()["OPA_URL"], config.state_dir / "bundle"
-    finally:
-        stack.down()
-
-
 def test_a_new_bundle_takes_effect_without_a_restart(
-    private_opa: tuple[str, Path], tmp_path: Path
+    private_opa: tuple[Stack, str, Path], tmp_path: Path
 ) -> None:
-    url, bundle = private_opa
+    _, url, bundle = private_opa
     with PolicyClient(url) as client:
         decider = Decider(client)
         first = decider.check_revision()
