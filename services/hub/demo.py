@@ -33,8 +33,8 @@ from typing import Annotated, Any
 import typer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
-from sqlalchemy import create_engine
 
+from hub.database import open_engine
 from hub.stack import Stack, StackConfig, StackError
 from hub.views import queries
 from wire.topics import TopicNames
@@ -191,7 +191,7 @@ def _views(home: Path) -> None:
     typer.echo("8. views for the VRP and the 7 community safety partnerships")
     applied = _svdhub(["views", "run", "--once"], home).stdout.strip()
     typer.echo(f"   {applied}  (SQLite: {home / 'views' / 'views.sqlite'})")
-    engine = create_engine(f"sqlite:///{home / 'views' / 'views.sqlite'}")
+    engine = open_engine(f"sqlite:///{home / 'views' / 'views.sqlite'}")
     try:
         hot = queries.hotspots(engine, "vrp", "lsoa", top=5)
         ed = queries.ed_vs_police(engine, "vrp")

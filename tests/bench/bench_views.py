@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from sqlalchemy import create_engine
 
+from hub.database import open_engine
 from hub.topic_admin import TopicAdmin
 from hub.views.consumer import consume
 from hub.views.store import Applied, Message, ViewBuilder
@@ -94,7 +94,7 @@ def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
     consumed = bare_consume(bootstrap, topic)
     bare = consumed / (time.perf_counter() - started)
 
-    builder = ViewBuilder(create_engine(f"sqlite:///{folder / 'views.sqlite'}"))
+    builder = ViewBuilder(open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False))
     started = time.perf_counter()
     consume(builder, bootstrap, names, recipients={"vrp"}, once=True)
     ours = count / (time.perf_counter() - started)
@@ -153,7 +153,7 @@ def end_to_end(
 ) -> list[Result]:
     count = per_second * seconds
     pipeline = Pipeline(bootstrap, opa_url, folder)
-    builder = TimedBuilder(create_engine(f"sqlite:///{folder / 'views.sqlite'}"))
+    builder = TimedBuilder(open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False))
     stop = threading.Event()
     views = threading.Thread(
         target=consume,

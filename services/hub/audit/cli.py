@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, select
 
 from hub.audit.checkpoints import Checkpoint, CheckpointError, audit_signer
 from hub.audit.ledger import Appended, Ledger, entries, load_checkpoints, metadata
 from hub.audit.reports import Filters, query, reconcile, render
 from hub.audit.verify import ProofError, check_proof, prove, verify
-from hub.stack.config import service_address, state_home
+from hub.cli_support import kafka_address
+from hub.database import local_engine
+from hub.stack.config import state_home
 from wire.topics import TopicNames
 
 app = typer.Typer(
@@ -54,25 +56,9 @@ PublicKey = Annotated[
 
 
 def engine_for(url: str | None) -> Engine:
-    if url is None:
-        folder = state_home() / "audit"
-        folder.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{folder / 'ledger.sqlite'}"
-    engine = create_engine(url)
+    engine = local_engine(url, "audit", "ledger.sqlite")
     metadata.create_all(engine)
     return engine
-
-
-def _bootstrap(value: str | None) -> str:
-    servers = value or service_address("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        typer.echo(
-            "error: no Kafka address: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS, "
-            "or run `svdhub stack up`",
-            err=True,
-        )
-        raise typer.Exit(2)
-    return servers
 
 
 @app.command()
@@ -121,7 +107,7 @@ def run(
     topic = TopicNames.from_env().audit_decisions
     consume(
         ledger,
-        _bootstrap(bootstrap),
+        kafka_address(bootstrap),
         topic,
         once=once,
         should_stop=lambda: stopping,
@@ -284,7 +270,7 @@ def query_command(
 @app.command("reconcile")
 def reconcile_command(*, database: Database = None, bootstrap: Bootstrap = None) -> None:
     """Per recipient: allow decisions in the ledger == shares in svd.shared.<recipient>.*?"""
-    results = reconcile(engine_for(database), _bootstrap(bootstrap), TopicNames.from_env())
+    results = reconcile(engine_for(database), kafka_address(bootstrap), TopicNames.from_env())
     exact = True
     typer.echo(f"{'recipient':<20} {'allowed':>8} {'shared':>8} {'dups':>6}  result")
     for recipient, found in results.items():

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from hub.stack.config import service_address, state_home
+from hub.cli_support import kafka_address, opa_address
+from hub.stack.config import state_home
 from wire.topics import TopicNameError, TopicNames
 
 app = typer.Typer(
@@ -63,15 +64,8 @@ def run(
     from hub.enforcer.app import Settings  # noqa: PLC0415
     from hub.enforcer.app import run as run_enforcer  # noqa: PLC0415
 
-    servers = bootstrap or service_address("KAFKA_BOOTSTRAP_SERVERS")
-    url = opa_url or service_address("OPA_URL")
-    if not servers or not url:
-        typer.echo(
-            "error: need Kafka and OPA addresses: pass --bootstrap and --opa-url, set "
-            "KAFKA_BOOTSTRAP_SERVERS and OPA_URL, or run `svdhub stack up`",
-            err=True,
-        )
-        raise typer.Exit(2)
+    servers = kafka_address(bootstrap)
+    url = opa_address(opa_url)
     try:
         names = TopicNames.from_env()
     except TopicNameError as exc:

@@ -10,9 +10,10 @@ import signal
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
-from hub.stack.config import service_address, state_home
+from hub.cli_support import kafka_address
+from hub.database import local_engine
 from hub.views import store
 from hub.views.store import Applied, ViewBuilder
 from wire.topics import TopicNames
@@ -45,11 +46,7 @@ Recipients = Annotated[
 
 
 def engine_for(url: str | None) -> Engine:
-    if url is None:
-        folder = state_home() / "views"
-        folder.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{folder / 'views.sqlite'}"
-    return create_engine(url)
+    return local_engine(url, "views", "views.sqlite", durable=False)
 
 
 def _run(
@@ -57,14 +54,7 @@ def _run(
 ) -> None:
     from hub.views.consumer import consume  # noqa: PLC0415 - keeps `svdhub --help` quick
 
-    servers = bootstrap or service_address("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        typer.echo(
-            "error: no Kafka address: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS, "
-            "or run `svdhub stack up`",
-            err=True,
-        )
-        raise typer.Exit(2)
+    servers = kafka_address(bootstrap)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

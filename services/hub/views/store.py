@@ -64,9 +64,10 @@ shares = Table(
 incidents = Table(
     "view_incidents",
     metadata,
-    Column("recipient", String(64), primary_key=True),
+    # Event id first: each batch recomputes its events' rows by event id.
     Column("event_id", String(64), primary_key=True),
-    Column("status", String(16), nullable=False, index=True),  # current/retracted/superseded
+    Column("recipient", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # current/retracted/superseded
     Column("source_authority", String(64), nullable=False),
     Column("incident_source", String(32)),
     Column("lsoa", String(16)),
@@ -80,13 +81,14 @@ incidents = Table(
     Column("age_band", String(16)),
     Column("knife", Boolean),
     Column("subject", String(64), index=True),  # the recipient-scoped pseudonym
+    Index("ix_view_incidents_recipient_status", "recipient", "status"),
 )
 
 referrals = Table(
     "view_referrals",
     metadata,
-    Column("recipient", String(64), primary_key=True),
     Column("event_id", String(64), primary_key=True),
+    Column("recipient", String(64), primary_key=True),
     Column("status", String(16), nullable=False),
     Column("referral", String(64), index=True),
     Column("programme", String(64)),
@@ -98,8 +100,8 @@ referrals = Table(
 outcomes = Table(
     "view_outcomes",
     metadata,
-    Column("recipient", String(64), primary_key=True),
     Column("event_id", String(64), primary_key=True),
+    Column("recipient", String(64), primary_key=True),
     Column("status", String(16), nullable=False),
     Column("referral", String(64), index=True),
     Column("outcome_type", String(32)),
@@ -110,8 +112,8 @@ outcomes = Table(
 withdrawn = Table(
     "view_withdrawn",
     metadata,
-    Column("recipient", String(64), primary_key=True),
     Column("event_id", String(64), primary_key=True),
+    Column("recipient", String(64), primary_key=True),
     Column("status", String(16), nullable=False),  # retracted or superseded
 )
 
@@ -168,23 +170,25 @@ class ViewBuilder:
     def apply(self, messages: Sequence[Message]) -> Applied:
         """One transaction: the new shares, the facts they change, the offsets."""
         result = Applied()
-        parsed = []
+        parsed = []  # (the share, its text as sent: canonical JSON)
         for message in messages:
             share = _parse(message.value)
             if share is None:
                 result.skipped += 1
             else:
-                parsed.append(share)
+                parsed.append((share, (message.value or b"").decode()))
         with self.engine.begin() as conn:
-            known = _known(conn, [share["share_id"] for share in parsed])
+            known = _known(conn, [share["share_id"] for share, _ in parsed])
+            fresh: dict[str, dict[str, Any]] = {}
             new_rows = []
             touched: set[tuple[str, str, str]] = set()
             withdrawals: list[tuple[str, str, str]] = []
-            for share in parsed:
+            for share, text in parsed:
                 if share["share_id"] in known:
                     result.replayed += 1
                     continue
                 known.add(share["share_id"])
+                fresh[share["share_id"]] = share
                 new_rows.append(
                     {
                         "share_id": share["share_id"],
@@ -193,7 +197,7 @@ class ViewBuilder:
                         "record_type": share["record_type"],
                         "agreement_id": share["agreement_id"],
                         "supersedes": share.get("supersedes"),
-                        "payload": json.dumps(share, sort_keys=True),
+                        "payload": text,
                     }
                 )
                 recipient = share["recipient"]
@@ -210,7 +214,7 @@ class ViewBuilder:
             result.shares = len(new_rows)
             for recipient, event_id, status in withdrawals:
                 _withdraw(conn, recipient, event_id, status, touched)
-            _rebuild_facts(conn, {event_id for _, _, event_id in touched})
+            _rebuild_facts(conn, {event_id for _, _, event_id in touched}, fresh)
             _store_offsets(conn, messages)
         return result
 
@@ -253,23 +257,37 @@ def _withdraw(
         touched.add((record_type, recipient, event_id))
 
 
-def _rebuild_facts(conn: Connection, event_ids: set[str]) -> None:
+def _rebuild_facts(conn: Connection, event_ids: set[str], fresh: dict[str, dict[str, Any]]) -> None:
     """Recompute every fact row of these events, for every recipient, from their
-    shares: a few statements per batch, whatever its size."""
+    shares: a few statements per batch, whatever its size. ``fresh`` holds the
+    shares of this batch, already parsed. A fact row exists only for an event
+    with an earlier share, so only those events have rows to delete."""
     ids = sorted(event_ids)
     grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     status: dict[tuple[str, str], str] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        for table in FACTS.values():
-            conn.execute(delete(table).where(table.c.event_id.in_(chunk)))
+        earlier: set[str] = set()
         found = conn.execute(
-            select(shares.c.record_type, shares.c.recipient, shares.c.event_id, shares.c.payload)
+            select(
+                shares.c.share_id,
+                shares.c.record_type,
+                shares.c.recipient,
+                shares.c.event_id,
+                shares.c.payload,
+            )
             .where(shares.c.event_id.in_(chunk) & shares.c.record_type.in_(tuple(FACTS)))
             .order_by(shares.c.share_id)
         )
-        for record_type, recipient, event_id, text in found:
-            grouped.setdefault((record_type, recipient, event_id), []).append(json.loads(text))
+        for share_id, record_type, recipient, event_id, text in found:
+            share = fresh.get(share_id)
+            if share is None:
+                earlier.add(event_id)
+                share = json.loads(text)
+            grouped.setdefault((record_type, recipient, event_id), []).append(share)
+        if earlier:
+            for table in FACTS.values():
+                conn.execute(delete(table).where(table.c.event_id.in_(sorted(earlier))))
         status.update(
             ((recipient, event_id), found)
             for recipient, event_id, found in conn.execute(
