@@ -15,10 +15,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, insert
+from sqlalchemy import MetaData, insert
 
 from hub.audit.ledger import Ledger, Message, entries
 from hub.audit.verify import verify
+from hub.database import open_engine
 from hub.enforcer.records import canonical_json
 from tests.bench.harness import Result
 from wire.signing import generate_signer
@@ -68,7 +69,7 @@ def append(folder: Path, count: int) -> tuple[float, Path]:
     """Rows/s through Ledger.append into a new SQLite ledger; and its path."""
     path = folder / f"ledger-{count}.sqlite"
     ledger = Ledger(
-        create_engine(f"sqlite:///{path}"), SIGNER, every_records=BATCH, every_seconds=3600
+        open_engine(f"sqlite:///{path}"), SIGNER, every_records=BATCH, every_seconds=3600
     )
     work = batches(count)
     started = time.perf_counter()
@@ -83,7 +84,7 @@ def append(folder: Path, count: int) -> tuple[float, Path]:
 def plain_inserts(folder: Path, count: int) -> float:
     """Rows/s inserting the same rows into the same table (columns and indexes) in
     the same batches, with no duplicate check, tree, offsets or checkpoints."""
-    engine = create_engine(f"sqlite:///{folder / f'plain-{count}.sqlite'}")
+    engine = open_engine(f"sqlite:///{folder / f'plain-{count}.sqlite'}")
     table = entries.to_metadata(MetaData())
     table.metadata.create_all(engine)
     rows = []
@@ -107,7 +108,7 @@ def plain_inserts(folder: Path, count: int) -> float:
 
 
 def verify_rate(path: Path) -> tuple[float, float]:
-    engine = create_engine(f"sqlite:///{path}")
+    engine = open_engine(f"sqlite:///{path}")
     started = time.perf_counter()
     report = verify(engine)
     seconds = time.perf_counter() - started

@@ -31,7 +31,7 @@ from kafka import KafkaProducer
 from hub.enforcer.decisions import Decider
 from hub.policy import PolicyClient
 from hub.topic_admin import TopicAdmin
-from tests.bench.harness import Result
+from tests.bench.harness import Result, kept_up
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 
@@ -209,6 +209,12 @@ def latency(
         for m in shared
         if payload(m)["event_id"] in by_event
     ]
+    note = kept_up(
+        per_second,
+        count,
+        min(by_event.values()),
+        max(m.timestamp for m in shared if payload(m)["event_id"] in by_event),
+    )
 
     bare_out = f"{pipeline.names.prefix}bare-latency"
     bare_pipeline = Pipeline(bootstrap, opa_url, folder / "bare")
@@ -237,6 +243,7 @@ def latency(
             "bare copier p50",
             percentile(bare, 50),
             "ms",
+            note,
         ),
         Result(
             "enforcer",

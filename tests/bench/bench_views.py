@@ -27,7 +27,7 @@ from hub.topic_admin import TopicAdmin
 from hub.views.consumer import consume
 from hub.views.store import Applied, Message, ViewBuilder
 from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile
-from tests.bench.harness import Result
+from tests.bench.harness import Result, kept_up
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.topics import TopicNames
@@ -182,6 +182,12 @@ def end_to_end(
         views.join(timeout=30)
         pipeline.stop()
     ours = [builder.committed[e] - t for e, t in by_event.items()]
+    note = kept_up(
+        per_second,
+        count,
+        min(by_event.values()),
+        max(builder.committed[e] for e in by_event),
+    )
     enforcer = [shared[e] - t for e, t in by_event.items() if e in shared]
     label = f"at {per_second:,} events/s for {seconds} s"
     return [
@@ -192,6 +198,7 @@ def end_to_end(
             "raw -> shared p50 (the enforcer's part)",
             percentile(enforcer, 50),
             "ms",
+            note,
         ),
         Result(
             "views",

@@ -25,6 +25,7 @@ class Result:
     baseline: str
     baseline_rate: float
     unit: str = "ops/s"
+    note: str = ""  # printed under the table, e.g. that a rate was not kept up
 
     @property
     def ratio(self) -> float:
@@ -50,6 +51,19 @@ def machine() -> dict[str, str]:
         "cpus": str(os.cpu_count()),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def kept_up(offered: int, count: int, first_sent_ms: float, last_done_ms: float) -> str:
+    """A note when a paced run was not kept up: then its latency is queueing,
+    which grows with the run's length, rather than a steady-state figure."""
+    achieved = count / max((last_done_ms - first_sent_ms) / 1000, 1e-3)
+    if achieved >= 0.95 * offered:
+        return ""
+    return (
+        f"not kept up: {offered:,} events/s offered, {achieved:,.0f} events/s processed "
+        "(publish of the first to the last done), so this latency is the queue's, and "
+        "grows with the length of the run"
+    )
 
 
 def write_report(results: list[Result], folder: Path) -> tuple[Path, Path]:
@@ -79,6 +93,9 @@ def write_report(results: list[Result], folder: Path) -> tuple[Path, Path]:
         f"{r.baseline_rate:,.0f} {r.unit} | {r.ratio:.2f} |"
         for r in results
     ]
+    notes = [f"- {r.name}: {r.note}" for r in results if r.note]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     lines += [
         "",
         "ratio = figure / baseline. For rates, below 1 is slower than the baseline; "
