@@ -19,6 +19,7 @@ transaction as the rows they change.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,11 +40,14 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
     select,
     update,
 )
 
 LONDON = ZoneInfo("Europe/London")
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -160,11 +164,27 @@ def drop(engine: Engine) -> None:
     metadata.drop_all(engine)
 
 
+def outdated(engine: Engine) -> bool:
+    """Whether the tables predate the current layout (fact rows keyed by
+    recipient first). They are derived, so the builder rebuilds them."""
+    found = inspect(engine)
+    if not found.has_table(incidents.name):
+        return False
+    key = found.get_pk_constraint(incidents.name)["constrained_columns"]
+    return list(key) != [column.name for column in incidents.primary_key.columns]
+
+
 class ViewBuilder:
     """Applies batches of shared messages to the view tables."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        if outdated(engine):
+            log.warning(
+                "the view tables predate this version's layout; dropping them, so that "
+                "they are rebuilt from the start of the shared topics"
+            )
+            drop(engine)
         create(engine)
 
     def apply(self, messages: Sequence[Message]) -> Applied:

@@ -9,9 +9,27 @@ import random
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+)
 
-from hub.views.store import Message, ViewBuilder, incidents, snapshot
+from hub.views.store import (
+    Message,
+    ViewBuilder,
+    incidents,
+    outdated,
+    snapshot,
+    stored_offsets,
+)
 
 TOPIC = "t.svd.shared.vrp.incident"
 
@@ -137,3 +155,38 @@ def test_unusable_messages_are_counted_not_fatal(sql_engine: Engine) -> None:
         ]
     )
     assert (done.shares, done.skipped) == (1, 2)
+
+
+def test_tables_of_the_old_layout_are_dropped_for_a_rebuild(sql_engine: Engine) -> None:
+    """Fact rows were keyed by recipient first; such tables are dropped (offsets
+    included), so the builder reads the shared topics again from the start."""
+    old = MetaData()
+    Table(
+        "view_incidents",
+        old,
+        Column("recipient", String(64), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("status", String(16)),
+    )
+    offsets_then = Table(
+        "view_offsets",
+        old,
+        Column("topic", String(255), primary_key=True),
+        Column("partition", Integer, primary_key=True, autoincrement=False),
+        Column("next_offset", BigInteger),
+        Column("latest_ms", BigInteger),
+    )
+    old.create_all(sql_engine)
+    with sql_engine.begin() as conn:
+        conn.execute(
+            insert(offsets_then).values(topic=TOPIC, partition=0, next_offset=9, latest_ms=0)
+        )
+    assert outdated(sql_engine)
+    builder = ViewBuilder(sql_engine)
+    assert not outdated(sql_engine)
+    assert stored_offsets(sql_engine) == {}
+    builder.apply(messages([share(1)]))
+    assert set(rows(sql_engine)) == {event_id(1)}
+    assert not outdated(sql_engine)  # and a current layout is left alone
+    ViewBuilder(sql_engine)
+    assert set(rows(sql_engine)) == {event_id(1)}
