@@ -210,10 +210,7 @@ def latency(
         if payload(m)["event_id"] in by_event
     ]
     note = kept_up(
-        per_second,
-        count,
-        min(by_event.values()),
-        max(m.timestamp for m in shared if payload(m)["event_id"] in by_event),
+        per_second, count, [m.timestamp for m in shared if payload(m)["event_id"] in by_event]
     )
 
     bare_out = f"{pipeline.names.prefix}bare-latency"
