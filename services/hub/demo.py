@@ -71,6 +71,10 @@ def demo(
     _serve(home, bootstrap, env["OPA_URL"], port)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve(home: Path, bootstrap: str, opa_url: str, port: int) -> None:
     """Keep the enforcer, the ledger and the views following new events, and serve
     the dashboard, until Ctrl-C; then stop them all."""
@@ -107,22 +111,26 @@ def _serve(home: Path, bootstrap: str, opa_url: str, port: int) -> None:
         f"Following new events: enforcer, audit ledger and views (logs in {logs}).\n"
         f"Dashboard: http://127.0.0.1:{port}/  (paste a token above; Ctrl-C stops everything)"
     )
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped by a supervisor: as Ctrl-C
+    processes = list(followers)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "hub.cli", "api", "--port", str(port)],
-            env=_env(home),
-            check=False,
+        api = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "api", "--port", str(port)], env=_env(home)
         )
+        processes.append(api)
+        api.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        for process in followers:
-            process.send_signal(signal.SIGTERM)
-        for process in followers:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 def _stack_up(config: StackConfig) -> dict[str, str]:
