@@ -192,11 +192,11 @@ class ViewBuilder:
         result = Applied()
         parsed = []  # (the share, its text as sent: canonical JSON)
         for message in messages:
-            share = _parse(message.value)
-            if share is None:
+            found = _parse(message.value)
+            if found is None:
                 result.skipped += 1
             else:
-                parsed.append((share, (message.value or b"").decode()))
+                parsed.append(found)
         with self.engine.begin() as conn:
             known = _known(conn, [share["share_id"] for share, _ in parsed])
             fresh: dict[str, dict[str, Any]] = {}
@@ -250,15 +250,17 @@ def _known(conn: Connection, share_ids: list[str]) -> set[str]:
     return found
 
 
-def _parse(value: bytes | None) -> dict[str, Any] | None:
+def _parse(value: bytes | None) -> tuple[dict[str, Any], str] | None:
+    """The share and its text (UTF-8, as the enforcer writes it), or None."""
     try:
-        share = json.loads(value or b"")
+        text = (value or b"").decode()
+        share = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     needed = ("share_id", "recipient", "event_id", "record_type", "agreement_id", "fields")
     if not isinstance(share, dict) or any(name not in share for name in needed):
         return None
-    return share
+    return share, text
 
 
 def _withdraw(

@@ -151,10 +151,11 @@ def test_unusable_messages_are_counted_not_fatal(sql_engine: Engine) -> None:
         [
             Message(TOPIC, 0, 0, 0, b"not json"),
             Message(TOPIC, 0, 1, 0, b"{}"),
-            *messages([share(1)], 2),
+            Message(TOPIC, 0, 2, 0, json.dumps(share(2)).encode("utf-16")),  # JSON, not UTF-8
+            *messages([share(1)], 3),
         ]
     )
-    assert (done.shares, done.skipped) == (1, 2)
+    assert (done.shares, done.skipped) == (1, 3)
 
 
 def test_tables_of_the_old_layout_are_dropped_for_a_rebuild(sql_engine: Engine) -> None:
