@@ -71,6 +71,20 @@ def demo(
     _serve(home, bootstrap, env["OPA_URL"], port)
 
 
+def _enforcer_args(bootstrap: str, opa_url: str) -> list[str]:
+    """``svdhub enforcer run`` as the demo runs it: to catch up, then to follow."""
+    return [
+        "enforcer",
+        "run",
+        "--group",
+        ENFORCER_GROUP,
+        "--bootstrap",
+        bootstrap,
+        "--opa-url",
+        opa_url,
+    ]
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -82,19 +96,7 @@ def _serve(home: Path, bootstrap: str, opa_url: str, port: int) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     followers = []
     for name, args in (
-        (
-            "enforcer",
-            [
-                "enforcer",
-                "run",
-                "--group",
-                ENFORCER_GROUP,
-                "--bootstrap",
-                bootstrap,
-                "--opa-url",
-                opa_url,
-            ],
-        ),
+        ("enforcer", _enforcer_args(bootstrap, opa_url)),
         ("audit", ["audit", "run", "--bootstrap", bootstrap]),
         ("views", ["views", "run", "--bootstrap", bootstrap]),
     ):
@@ -264,19 +266,7 @@ def _run_enforcer_until_caught_up(bootstrap: str, opa_url: str, home: Path) -> f
     started = time.monotonic()
     with (logs / "enforcer.log").open("ab") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub.cli",
-                "enforcer",
-                "run",
-                "--group",
-                ENFORCER_GROUP,
-                "--bootstrap",
-                bootstrap,
-                "--opa-url",
-                opa_url,
-            ],
+            [sys.executable, "-m", "hub.cli", *_enforcer_args(bootstrap, opa_url)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=_env(home),
