@@ -12,7 +12,6 @@ the views, which can always be rebuilt; the ledger keeps every commit durable.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -45,7 +44,7 @@ def open_engine(url: str, *, durable: bool = True) -> Engine:
 def local_engine(url: str | None, folder: str, file: str, *, durable: bool = True) -> Engine:
     """The engine for ``url``; without one, SQLite at <state home>/<folder>/<file>."""
     if url is None:
-        path = Path(state_home()) / folder
+        path = state_home() / folder
         path.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{path / file}"
     return open_engine(url, durable=durable)
