@@ -29,8 +29,8 @@ from typing import Any
 from kafka import KafkaProducer
 
 from hub.enforcer.decisions import Decider
-from hub.policy import PolicyClient
-from hub.topic_admin import TopicAdmin
+from hub.enforcer.policy import PolicyClient
+from hub.enforcer.topic_admin import TopicAdmin
 from tests.bench.harness import Result, kept_up
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload

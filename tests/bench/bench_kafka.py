@@ -10,9 +10,9 @@ import uuid
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from hub.enforcer.topic_admin import TopicAdmin
 from hub.stack import StackConfig
 from hub.stack.kafka import Kafka
-from hub.topic_admin import TopicAdmin
 from tests.bench.harness import Result
 
 RECORD_BYTES = 600  # about one signed police incident

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from hub.database import open_engine
-from hub.topic_admin import TopicAdmin
+from hub.enforcer.topic_admin import TopicAdmin
 from hub.views.consumer import consume
 from hub.views.store import Applied, Message, ViewBuilder
 from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile

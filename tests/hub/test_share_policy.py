@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from hub.policy import PolicyClient
+from hub.enforcer.policy import PolicyClient
 
 
 def decide(opa_url: str, today: str = "2026-11-28", **event: Any) -> dict[str, Any]:

@@ -37,14 +37,14 @@ from typing import Any
 from kafka import KafkaProducer
 from sqlalchemy import create_engine, select
 
-from hub.anonymise import Anonymiser, RecipientKeys
 from hub.audit.ledger import entries
 from hub.audit.reports import reconcile
+from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming
 from hub.enforcer.decisions import Decider
-from hub.policy import PolicyClient
+from hub.enforcer.policy import PolicyClient
+from hub.enforcer.topic_admin import TopicAdmin
 from hub.stack import Stack, StackConfig
-from hub.topic_admin import TopicAdmin
 from hub.views.consumer import consume as build_views
 from hub.views.store import ViewBuilder, snapshot
 from tests.fixtures.services import stack_config_on_free_ports

@@ -40,12 +40,12 @@ from typing import Any, cast
 
 import faust
 
-from hub.anonymise import Anonymiser, RecipientKeys
+from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
+from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.enforcer.records import canonical_json, iso
-from hub.policy import PolicyClient, PolicyUnavailable
-from hub.topic_admin import TopicAdmin
+from hub.enforcer.topic_admin import TopicAdmin
 from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.anonymise import AnonymiseError, Anonymiser
+from hub.enforcer.anonymise import AnonymiseError, Anonymiser
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.records import (
     ALLOW,

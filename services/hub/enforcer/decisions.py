@@ -11,7 +11,7 @@ enforcer calls ``check_revision`` every couple of seconds, so a new bundle
 takes effect without a restart.
 
 Failing closed: every transport error, OPA error, undefined rule or answer of
-the wrong shape raises :class:`~hub.policy.PolicyUnavailable`; nothing is
+the wrong shape raises :class:`~hub.enforcer.policy.PolicyUnavailable`; nothing is
 cached then, and the caller must not share.
 """
 
@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from hub.policy import PolicyClient, PolicyUnavailable
+from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 
 PACKAGE = "svd.share"
 RULE = "decisions"

@@ -17,11 +17,11 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from hub.anonymise import Anonymiser, RecipientKeys
+from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
-from hub.policy import PolicyClient
-from hub.topic_admin import TopicAdmin
+from hub.enforcer.policy import PolicyClient
+from hub.enforcer.topic_admin import TopicAdmin
 from tests.hub.enforcer import helpers
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from hub.anonymise import Anonymiser, RecipientKeys
+from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
+from hub.enforcer.policy import PolicyClient
 from hub.enforcer.records import decision_id, quarantine_id
-from hub.policy import PolicyClient
 from tests.hub.enforcer import helpers
 from wire.envelope import EventReader, EventWriter
 from wire.geography import GeographyLookup

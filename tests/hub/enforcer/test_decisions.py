@@ -12,7 +12,7 @@ import yaml
 
 from hub.bundle import build
 from hub.enforcer.decisions import Decider, parse_decisions
-from hub.policy import PolicyClient, PolicyUnavailable
+from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.stack import Stack
 from tests.hub.enforcer import helpers
 

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import Engine, text
 
 from hub.bundle import build
-from hub.policy import PolicyClient
+from hub.enforcer.policy import PolicyClient
 from tests.fixtures.services import TestStack
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub.anonymise import AnonymiseError, Anonymiser, RecipientKeys
+from hub.enforcer.anonymise import AnonymiseError, Anonymiser, RecipientKeys
 from wire.geography import REGION_CODE, GeographyLookup
 
 LOOKUP = GeographyLookup.synthetic_sample()

@@ -1,6 +1,6 @@
 import pytest
 
-from hub.policy import PolicyClient, PolicyUnavailable
+from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.stack.process import free_port
 
 
