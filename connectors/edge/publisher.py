@@ -17,6 +17,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from wire.reading import read_to_end
+
 log = logging.getLogger(__name__)
 
 
@@ -107,33 +109,16 @@ class Publisher:
     def event_ids_since(self, start_offsets: dict[int, int]) -> set[str]:
         """Event ids of every message from ``start_offsets`` to the current end."""
         consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            client_id=self.client_id,
-            enable_auto_commit=False,
-            consumer_timeout_ms=5_000,
+            bootstrap_servers=self.bootstrap, client_id=self.client_id, enable_auto_commit=False
         )
-        found: set[str] = set()
         try:
-            partitions = self._partitions(consumer)
-            ends = consumer.end_offsets(partitions)
-            todo = {tp: end for tp, end in ends.items() if end > start_offsets.get(tp.partition, 0)}
-            if not todo:
-                return found
-            consumer.assign(list(todo))
-            for tp in todo:
-                consumer.seek(tp, start_offsets.get(tp.partition, 0))
-            while todo:
-                batch = consumer.poll(timeout_ms=2_000)
-                if not batch:
-                    if all(consumer.position(tp) >= end for tp, end in todo.items()):
-                        break
-                    continue
-                for records in batch.values():
-                    for record in records:
-                        headers = dict(record.headers or [])
-                        if "event_id" in headers:
-                            found.add(headers["event_id"].decode())
-                todo = {tp: end for tp, end in todo.items() if consumer.position(tp) < end}
+            parts = self._partitions(consumer)
+            start = {tp: start_offsets.get(tp.partition, 0) for tp in parts}
+            found: set[str] = set()
+            for record in read_to_end(consumer, parts, start):
+                headers = dict(record.headers or [])
+                if "event_id" in headers:
+                    found.add(headers["event_id"].decode())
             return found
         finally:
             consumer.close()

@@ -25,6 +25,10 @@ from wire.codec import AvroCodec, CodecError
 from wire.schemas import FRAME, PAYLOADS
 from wire.signing import Signer, Verifier, WrongAuthority
 
+#: The largest published event, in bytes. Connectors refuse to write a larger
+#: one and the hub refuses to read one, before decoding anything.
+MAX_EVENT_BYTES = 64 * 1024
+
 #: Namespace of every event_id (UUIDv5). Changing it changes every id.
 EVENT_NAMESPACE = uuid.UUID("6f1c0d8e-5b7a-5c3e-9a41-2d9b8e7f4c10")
 
@@ -47,6 +51,10 @@ def event_id(source_authority: str, record_key: str, version: int | str) -> str:
 
 class EnvelopeError(CodecError):
     """A decoded event contradicts its own frame or type."""
+
+
+class TooLarge(CodecError):
+    """A published value is larger than MAX_EVENT_BYTES."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,10 @@ class EventWriter:
         }
         body = self.codec.encode(record_type, stamped)
         frame = {"key_id": self.signer.key_id, "body": body, "signature": self.signer.sign(body)}
-        return self.codec.encode(FRAME, frame)
+        framed = self.codec.encode(FRAME, frame)
+        if len(framed) > MAX_EVENT_BYTES:
+            raise TooLarge(f"{record_type}: {len(framed)} bytes is more than {MAX_EVENT_BYTES}")
+        return framed
 
 
 class EventReader:
@@ -113,6 +124,8 @@ class EventReader:
     def read(self, data: bytes, authority: str | None = None) -> Event:
         """Verify and decode one published value. ``authority`` is the one the
         topic belongs to; when given, a key of any other authority is refused."""
+        if len(data) > MAX_EVENT_BYTES:
+            raise TooLarge(f"{len(data)} bytes is more than {MAX_EVENT_BYTES}")
         _, frame = self.codec.decode(data, expect=FRAME)
         key_id, body, signature = frame["key_id"], frame["body"], frame["signature"]
         key = self.verifier.verify(key_id, body, signature, authority=authority)

@@ -37,6 +37,9 @@ from kafka.errors import KafkaError
 from hub.database import open_engine
 from hub.stack import Stack, StackConfig, StackError
 from hub.views import queries
+from wire.audit import ALLOW, QUARANTINE, AuditRecord
+from wire.canonical import ContractError
+from wire.reading import partitions, read_to_end
 from wire.topics import TopicNames
 
 DAYS = 30
@@ -182,6 +185,8 @@ def _enforce(home: Path, bootstrap: str, opa_url: str) -> None:
         typer.echo(f"   {title}")
         for name, count in counts:
             typer.echo(f"   {count:>7}  {name}")
+    if summary.unreadable:
+        typer.echo(f"   {summary.unreadable:>7}  messages on the audit topic that are not records")
     typer.echo("6. policy revision in force")
     typer.echo(f"   {', '.join(sorted(summary.revisions)) or 'none yet'}")
 
@@ -327,6 +332,7 @@ class AuditSummary:
     denials: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[str] = field(default_factory=Counter)
     revisions: set[str] = field(default_factory=set)
+    unreadable: int = 0  # messages on the audit topic that are not audit records
 
 
 def _audit_summary(bootstrap: str) -> AuditSummary:
@@ -339,30 +345,29 @@ def _audit_summary(bootstrap: str) -> AuditSummary:
     seen: set[str] = set()
     events: set[str] = set()
     try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for message in records:
-                    record = json.loads(message.value)
-                    if record["decision_id"] in seen:
-                        continue
-                    seen.add(record["decision_id"])
-                    if record["decision"] == "quarantine":
-                        summary.quarantined[record["reasons"][0].split(": ")[1]] += 1
-                        continue
-                    if record["event_id"] not in events:
-                        events.add(record["event_id"])
-                        summary.events[record["source_authority"]] += 1
-                    if record["policy_revision"]:
-                        summary.revisions.add(record["policy_revision"])
-                    if record["decision"] == "allow":
-                        summary.shares[record["recipient"]] += 1
-                    else:
-                        for reason in record["reasons"]:
-                            summary.denials[reason] += 1
+        for message in read_to_end(consumer, partitions(consumer, [topic])):
+            try:
+                record = AuditRecord.from_bytes(message.value)
+            except ContractError:
+                summary.unreadable += 1
+                continue
+            if record.decision_id in seen:
+                continue
+            seen.add(record.decision_id)
+            if record.decision == QUARANTINE:
+                for reason in record.reasons:
+                    summary.quarantined[reason.code] += 1
+                continue
+            if record.event_id is not None and record.event_id not in events:
+                events.add(record.event_id)
+                summary.events[str(record.source_authority)] += 1
+            if record.policy_revision:
+                summary.revisions.add(record.policy_revision)
+            if record.decision == ALLOW:
+                summary.shares[str(record.recipient)] += 1
+            else:
+                for reason in record.reasons:
+                    summary.denials[reason.message] += 1
     finally:
         consumer.close()
     return summary

@@ -1,6 +1,6 @@
 """Audit ledger benchmarks (SQLite, the default), each beside a same-run baseline.
 
-* Append: decision records through ``Ledger.append`` in batches of 1,000 (one
+* Append: decision records through ``Ledger.apply`` in batches of 1,000 (one
   transaction each: duplicate check, Merkle leaves, offsets, a signed
   checkpoint every 1,000 rows), beside plain SQL inserts of the very same rows
   into a table of the same shape.
@@ -13,52 +13,59 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import MetaData, insert
 
-from hub.audit.ledger import Ledger, Message, entries
+from hub.audit.ledger import INDEXED, Ledger, entries
 from hub.audit.verify import verify
 from hub.database import open_engine
-from hub.enforcer.records import canonical_json
+from hub.sink import Message
 from tests.bench.harness import Result
+from wire.audit import AuditRecord, Reason
 from wire.signing import generate_signer
 
 BATCH = 1000
 SIGNER = generate_signer("hub-audit-bench", "hub")
 
 
-def record(n: int) -> dict[str, Any]:
-    return {
-        "decision_id": str(uuid.UUID(int=n, version=4)),
-        "decided_at": f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
-        "decision": "allow" if n % 3 else "deny",
-        "reasons": [] if n % 3 else ["event is outside csp-coventry's area"],
-        "event_id": str(uuid.UUID(int=n // 3, version=4)),
-        "event_type": "INCIDENT",
-        "record_type": "Incident",
-        "source_authority": "wmp",
-        "source_topic": "svd.raw.wmp.incident",
-        "source_partition": n % 3,
-        "source_offset": n,
-        "raw_sha256": "ab" * 32,
-        "recipient": ("vrp", "csp-birmingham", "csp-coventry")[n % 3],
-        "agreement_id": "wmp-vrp",
-        "lawful_basis": "DPA_PART3",
-        "purpose": "Strategic needs assessment and problem profiles (Serious Violence Duty)",
-        "policy_revision": "sha256:" + "cd" * 32,
-        "fields_released": ["assault_datetime", "geo", "incident_pseudo_id", "offence_group"],
-        "shared_topic": "svd.shared.vrp.incident",
-        "payload_sha256": "ef" * 32,
-        "subject_pseudonym": f"{n // 3:064x}",
-    }
+def record(n: int) -> AuditRecord:
+    allowed = n % 3 != 0
+    return AuditRecord(
+        **{
+            "decision_id": str(uuid.UUID(int=n, version=4)),
+            "decided_at": f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+            "decision": "allow" if allowed else "deny",
+            "reasons": ()
+            if allowed
+            else (Reason("outside_recipient_area", "event is outside csp-coventry's area"),),
+            "event_id": str(uuid.UUID(int=n // 3, version=4)),
+            "event_type": "INCIDENT",
+            "record_type": "Incident",
+            "source_authority": "wmp",
+            "source_topic": "svd.raw.wmp.incident",
+            "source_partition": n % 3,
+            "source_offset": n,
+            "raw_sha256": "ab" * 32,
+            "recipient": ("csp-coventry", "vrp", "csp-birmingham")[n % 3],
+            "agreement_id": "wmp-vrp",
+            "lawful_basis": "DPA_PART3",
+            "purpose": "Strategic needs assessment and problem profiles (Serious Violence Duty)",
+            "policy_revision": "sha256:" + "cd" * 32,
+            "fields_released": ("assault_datetime", "geo", "incident_pseudo_id", "offence_group")
+            if allowed
+            else (),
+            "shared_topic": "svd.shared.vrp.incident" if allowed else None,
+            "payload_sha256": "ef" * 32 if allowed else None,
+            "subject_pseudonym": f"{n // 3:064x}",
+        }
+    )
 
 
 def batches(count: int) -> list[list[Message]]:
-    values = [canonical_json(record(n)) for n in range(count)]
+    values = [record(n).to_bytes() for n in range(count)]
     return [
         [
-            Message("svd.audit.decisions", 0, n, values[n])
+            Message("svd.audit.decisions", 0, n, 0, values[n])
             for n in range(start, min(start + BATCH, count))
         ]
         for start in range(0, count, BATCH)
@@ -66,7 +73,7 @@ def batches(count: int) -> list[list[Message]]:
 
 
 def append(folder: Path, count: int) -> tuple[float, Path]:
-    """Rows/s through Ledger.append into a new SQLite ledger; and its path."""
+    """Rows/s through Ledger.apply into a new SQLite ledger; and its path."""
     path = folder / f"ledger-{count}.sqlite"
     ledger = Ledger(
         open_engine(f"sqlite:///{path}"), SIGNER, every_records=BATCH, every_seconds=3600
@@ -74,7 +81,7 @@ def append(folder: Path, count: int) -> tuple[float, Path]:
     work = batches(count)
     started = time.perf_counter()
     for batch in work:
-        ledger.append(batch)
+        ledger.apply(batch)
     ledger.checkpoint()
     rate = count / (time.perf_counter() - started)
     ledger.engine.dispose()
@@ -92,10 +99,10 @@ def plain_inserts(folder: Path, count: int) -> float:
         value = record(n)
         rows.append(
             {
-                **{c.name: value.get(c.name) for c in entries.c if c.name in value},
+                **{name: getattr(value, name) for name in INDEXED},
                 "seq": n,
                 "leaf_hash": "00" * 32,
-                "record": canonical_json({**value, "seq": n}).decode(),
+                "record": value.sequenced(n).to_bytes().decode(),
             }
         )
     started = time.perf_counter()

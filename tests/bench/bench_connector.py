@@ -24,7 +24,8 @@ from kafka.admin import NewTopic
 from edge.runner import Connector
 from edge.synthetic import generate
 from tests.bench.harness import Result
-from tests.edge.helpers import consume_all, prepare
+from tests.edge.helpers import prepare
+from tests.fixtures.kafka import read_all
 from wire.topics import NAMESPACE_ENV, TopicNames
 
 
@@ -77,7 +78,7 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
     finally:
         connector.close()
     topic = TopicNames.from_env().raw(config.authority, "incident")
-    messages = [(m.key, m.value, list(m.headers)) for m in consume_all(bootstrap, topic)]
+    messages = [(m.key, m.value, list(m.headers)) for m in read_all(bootstrap, [topic])]
 
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,

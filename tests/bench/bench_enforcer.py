@@ -32,6 +32,7 @@ from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
 from tests.bench.harness import Result, kept_up
+from tests.fixtures.kafka import message_count, read_all
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 
@@ -69,7 +70,7 @@ def throughput(bootstrap: str, opa_url: str, folder: Path, events: int) -> list[
     with Bare(bootstrap, pipeline, folder, bare_out):
         outputs = [f"{bare_out}.{n}" for n in range(4)]
         helpers.wait_until(
-            lambda: helpers.message_count(bootstrap, outputs) >= events * FANOUT,
+            lambda: message_count(bootstrap, outputs) >= events * FANOUT,
             600,
             "the bare copier",
             every=1.0,
@@ -89,7 +90,7 @@ def throughput(bootstrap: str, opa_url: str, folder: Path, events: int) -> list[
 
 def span(bootstrap: str, topics: list[str]) -> float:
     """Seconds between the first and the last message in ``topics`` (broker timestamps)."""
-    stamps = [m.timestamp for m in helpers.read_all(bootstrap, topics)]
+    stamps = [m.timestamp for m in read_all(bootstrap, topics)]
     return max((max(stamps) - min(stamps)) / 1000, 1e-3)
 
 
@@ -205,12 +206,12 @@ def latency(
         pipeline.stop()
     by_event = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
     ours = [
-        m.timestamp - by_event[payload(m)["event_id"]]
+        m.timestamp - by_event[payload(m).event_id]
         for m in shared
-        if payload(m)["event_id"] in by_event
+        if payload(m).event_id in by_event
     ]
     note = kept_up(
-        per_second, count, [m.timestamp for m in shared if payload(m)["event_id"] in by_event]
+        per_second, count, [m.timestamp for m in shared if payload(m).event_id in by_event]
     )
 
     bare_out = f"{pipeline.names.prefix}bare-latency"
@@ -218,17 +219,15 @@ def latency(
     with Bare(bootstrap, bare_pipeline, folder, bare_out):
         outputs = [f"{bare_out}.{n}" for n in range(4)]
         warm = bare_pipeline.publish("Incident", incidents(0, 1))
-        helpers.wait_until(
-            lambda: helpers.message_count(bootstrap, outputs) >= FANOUT, 120, "bare warm-up"
-        )
+        helpers.wait_until(lambda: message_count(bootstrap, outputs) >= FANOUT, 120, "bare warm-up")
         sent = paced(bare_pipeline, incidents(1, count), per_second)
         helpers.wait_until(
-            lambda: helpers.message_count(bootstrap, outputs) >= (count + 1) * FANOUT,
+            lambda: message_count(bootstrap, outputs) >= (count + 1) * FANOUT,
             600,
             "the bare copier",
             every=1.0,
         )
-        copies = helpers.read_all(bootstrap, outputs)
+        copies = read_all(bootstrap, outputs)
     del warm
     by_key = {f"s-wmp-{n}".encode(): t for n, t in sent.items()}
     bare = [m.timestamp - by_key[m.key] for m in copies if m.key in by_key]

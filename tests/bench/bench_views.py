@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
@@ -25,16 +24,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 
 from hub.database import open_engine
 from hub.enforcer.topic_admin import TopicAdmin
-from hub.views.consumer import consume
-from hub.views.store import Applied, Message, ViewBuilder
+from hub.sink import Message, consume, new_consumer
+from hub.views.builder import Applied, ViewBuilder
 from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile
 from tests.bench.harness import Result, kept_up
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
+from wire.canonical import ContractError
+from wire.reading import partitions, read_to_end
+from wire.shares import Share
 from wire.topics import TopicNames
 
 
@@ -51,34 +53,31 @@ def run(bootstrap: str, opa_url: str, folder: Path, shared: int, seconds: int) -
 def a_share(n: int, rng: random.Random) -> bytes:
     when = datetime(2026, 1, 5, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 7 * 40))
     lad = rng.choice(["E08000025", "E08000026", "E08000027", "E08000028"])
-    return json.dumps(
-        {
-            "share_id": str(uuid.UUID(int=n, version=4)),
-            "record_type": "Incident",
-            "event_id": str(uuid.UUID(int=n + 10**9, version=4)),
-            "event_type": "INCIDENT",
-            "source_authority": "wmp",
-            "source_authority_type": "POLICE",
-            "supersedes": None,
-            "recipient": "vrp",
-            "agreement_id": "wmp-vrp",
-            "policy_revision": "sha256:bench",
-            "fields": {
-                "incident_source": "POLICE_CRIME",
-                "assault_datetime": when.isoformat().replace("+00:00", "Z"),
-                "offence_group": rng.choice(["VIOLENCE_WITH_INJURY", "ROBBERY", "PUBLIC_ORDER"]),
-                "assault_method": rng.choice(["KNIFE_SHARP", "BODY_PART", "BLUNT"]),
-                "victim_age_band": rng.choice(["10-17", "18-24", "25+"]),
-                "geo": {
-                    "lsoa21cd": f"E0190{rng.randrange(400):04d}",
-                    "msoa21cd": None,
-                    "lad_cd": lad,
-                    "region_cd": "E12000005",
-                },
+    return Share(
+        share_id=str(uuid.UUID(int=n, version=4)),
+        record_type="Incident",
+        event_id=str(uuid.UUID(int=n + 10**9, version=4)),
+        event_type="INCIDENT",
+        source_authority="wmp",
+        source_authority_type="POLICE",
+        supersedes=None,
+        recipient="vrp",
+        agreement_id="wmp-vrp",
+        policy_revision="sha256:bench",
+        fields={
+            "incident_source": "POLICE_CRIME",
+            "assault_datetime": when.isoformat().replace("+00:00", "Z"),
+            "offence_group": rng.choice(["VIOLENCE_WITH_INJURY", "ROBBERY", "PUBLIC_ORDER"]),
+            "assault_method": rng.choice(["KNIFE_SHARP", "BODY_PART", "BLUNT"]),
+            "victim_age_band": rng.choice(["10-17", "18-24", "25+"]),
+            "geo": {
+                "lsoa21cd": f"E0190{rng.randrange(400):04d}",
+                "msoa21cd": None,
+                "lad_cd": lad,
+                "region_cd": "E12000005",
             },
         },
-        sort_keys=True,
-    ).encode()
+    ).to_bytes()
 
 
 def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
@@ -99,9 +98,11 @@ def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
     consumed = bare_consume(bootstrap, topic)
     bare = consumed / (time.perf_counter() - started)
 
-    builder = ViewBuilder(open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False))
+    builder = ViewBuilder(
+        open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False), names, {"vrp"}
+    )
     started = time.perf_counter()
-    consume(builder, bootstrap, names, recipients={"vrp"}, once=True)
+    consume(builder, new_consumer(bootstrap, "svdhub-views"), once=True)
     ours = count / (time.perf_counter() - started)
     return [
         Result(
@@ -120,15 +121,7 @@ def bare_consume(bootstrap: str, topic: str) -> int:
         bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=1000
     )
     try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        seen = 0
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            for records in consumer.poll(timeout_ms=500).values():
-                seen += len(records)
-        return seen
+        return sum(1 for _ in read_to_end(consumer, partitions(consumer, [topic]), poll_ms=500))
     finally:
         consumer.close()
 
@@ -140,17 +133,19 @@ class TimedBuilder(ViewBuilder):
     """Appends "<event id> <ms>" to a file when each event's view row is
     committed (wall clock)."""
 
-    def __init__(self, engine: Any, log: TextIO) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: Any, names: TopicNames, log: TextIO) -> None:
+        super().__init__(engine, names, {"vrp"})
         self.log = log
 
     def apply(self, messages: Sequence[Message]) -> Applied:
         done = super().apply(messages)
         now = time.time() * 1000
         for message in messages:
-            event = json.loads(message.value or b"{}").get("event_id")
-            if event:
-                self.log.write(f"{event} {now:.0f}\n")
+            try:
+                event = Share.from_bytes(message.value).event_id
+            except ContractError:
+                continue
+            self.log.write(f"{event} {now:.0f}\n")
         self.log.flush()
         return done
 
@@ -161,12 +156,12 @@ def follow(bootstrap: str, namespace: str, database: Path, log: Path) -> None:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with log.open("a", encoding="utf-8") as out:
-        builder = TimedBuilder(open_engine(f"sqlite:///{database}", durable=False), out)
+        builder = TimedBuilder(
+            open_engine(f"sqlite:///{database}", durable=False), TopicNames(namespace), out
+        )
         consume(
             builder,
-            bootstrap,
-            TopicNames(namespace),
-            recipients={"vrp"},
+            new_consumer(bootstrap, "svdhub-views"),
             should_stop=stopping.is_set,
             discover_every=1.0,
         )
@@ -213,9 +208,9 @@ def end_to_end(
             lambda: by_event.keys() <= committed(log).keys(), 900, "every view row", every=1.0
         )
         shared = {
-            payload(m)["event_id"]: m.timestamp
+            payload(m).event_id: m.timestamp
             for m in pipeline.shares()
-            if payload(m)["recipient"] == "vrp"
+            if payload(m).recipient == "vrp"
         }
     finally:
         if views is not None:

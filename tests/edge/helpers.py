@@ -3,14 +3,12 @@ fresh authority id and its keys, and ways to read what reached a topic."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kafka import KafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
@@ -50,31 +48,3 @@ def prepare(home: Path, sample: str, source: Path | None = None, **overrides: An
     return Setup(
         home, path, config, KeyRegistry.load(registry), raw_topic(authority, config.event_type)
     )
-
-
-def consume_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(partitions)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        messages: list[Any] = []
-        deadline = time.monotonic() + 60
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            assert time.monotonic() < deadline, "topic not read within 60 s"
-            for records in consumer.poll(timeout_ms=1000).values():
-                messages.extend(records)
-        return messages
-    finally:
-        consumer.close()
-
-
-def published_count(bootstrap: str, topic: str) -> int:
-    """Messages in a topic so far (0 if it does not exist yet)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
-    finally:
-        consumer.close()

@@ -29,7 +29,8 @@ from edge.cli import connector_app
 from edge.config import ConnectorConfig
 from edge.runner import Connector
 from edge.synthetic import generate
-from tests.edge.helpers import CONFIGS, Setup, consume_all, prepare, published_count
+from tests.edge.helpers import CONFIGS, Setup, prepare
+from tests.fixtures.kafka import message_count, read_all
 from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
@@ -114,7 +115,7 @@ def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, s
     rows = source_rows(setup, sample)
     assert summary.read == summary.published == rows > 0
 
-    messages = consume_all(kafka_bootstrap, setup.topic)
+    messages = read_all(kafka_bootstrap, [setup.topic])
     assert len(messages) == rows
     reader = EventReader(
         AvroCodec(schemas.current(), schemas.released().values()), Verifier(setup.registry)
@@ -141,7 +142,7 @@ def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, s
         assert 0 < second.already_published < rows
     else:
         assert second.already_published == rows
-    assert len(consume_all(kafka_bootstrap, setup.topic)) == rows
+    assert len(read_all(kafka_bootstrap, [setup.topic])) == rows
 
 
 def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
@@ -155,13 +156,13 @@ def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
     try:
         deadline = time.monotonic() + 60
         while first.poll() is None and time.monotonic() < deadline:
-            if published_count(kafka_bootstrap, setup.topic) >= 100:
+            if message_count(kafka_bootstrap, [setup.topic]) >= 100:
                 break
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
     finally:
         first.wait(30)
-    interrupted = len(consume_all(kafka_bootstrap, setup.topic))
+    interrupted = len(read_all(kafka_bootstrap, [setup.topic]))
     assert first.returncode == -signal.SIGKILL, "the connector finished before it was killed"
     assert 0 < interrupted < rows
 
@@ -173,7 +174,7 @@ def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
         command, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert second.returncode == 0, second.stderr
-    messages = consume_all(kafka_bootstrap, setup.topic)
+    messages = read_all(kafka_bootstrap, [setup.topic])
     ids = [dict(m.headers)["event_id"] for m in messages]
     assert len(ids) == rows
     assert len(set(ids)) == rows
@@ -231,7 +232,7 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     assert "expected" in short["reason"]
     encoding = by_row[3 + len(good) + len(BAD_ROWS)]
     assert (encoding["field"], encoding["reason"]) == ("MOText", "not valid utf-8 text")
-    assert len(consume_all(kafka_bootstrap, setup.topic)) == len(good)
+    assert len(read_all(kafka_bootstrap, [setup.topic])) == len(good)
 
 
 @pytest.mark.parametrize(
@@ -307,16 +308,16 @@ def test_follow_publishes_rows_added_later_and_stops_on_ctrl_c(
         text=True,
     )
     try:
-        wait_for(lambda: published_count(kafka_bootstrap, setup.topic) == 10)
+        wait_for(lambda: message_count(kafka_bootstrap, [setup.topic]) == 10)
         with extract.open("a", encoding="utf-8") as handle:
             handle.write("\n".join(lines[12:17]) + "\n")
-        wait_for(lambda: published_count(kafka_bootstrap, setup.topic) == 15)
+        wait_for(lambda: message_count(kafka_bootstrap, [setup.topic]) == 15)
         follower.send_signal(signal.SIGINT)
         _, stderr = follower.communicate(timeout=60)
     finally:
         follower.kill()
     assert follower.returncode == 0, stderr
-    assert len(consume_all(kafka_bootstrap, setup.topic)) == 15
+    assert len(read_all(kafka_bootstrap, [setup.topic])) == 15
 
 
 def wait_for(condition: Any, seconds: float = 60) -> None:
@@ -376,7 +377,7 @@ def test_a_sql_source_on_postgresql_reads_incrementally(
         second = run_once()
         assert second.published == len(rows) - 100
         assert second.already_published >= 1  # rows at the watermark are read again, not resent
-        assert published_count(kafka_bootstrap, setup.topic) == len(rows)
+        assert message_count(kafka_bootstrap, [setup.topic]) == len(rows)
     finally:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -28,7 +28,7 @@ def test_an_ed_incident_goes_to_the_vrp_and_its_own_csp_only(opa_url: str) -> No
     allowed = sorted(key for key, d in decisions.items() if d["allow"])
     assert allowed == ["ed-istv-csps/csp-birmingham", "ed-istv-csps/vrp", "ed-istv-vrp-linkage/vrp"]
     assert decisions["ed-istv-csps/csp-coventry"]["reasons"] == [
-        "event is outside csp-coventry's area"
+        {"code": "outside_recipient_area", "message": "event is outside csp-coventry's area"}
     ]
     fields = decisions["ed-istv-csps/csp-birmingham"]["obligations"]["fields"]
     assert fields["geo"] == {"action": "generalise", "level": "lsoa"}
@@ -57,7 +57,10 @@ def test_agreements_past_their_review_date_deny_with_the_reason(opa_url: str) ->
     decisions = decide(opa_url, today="2027-07-01")
     assert not any(d["allow"] for d in decisions.values())
     assert decisions["ed-istv-csps/vrp"]["reasons"] == [
-        "agreement ed-istv-csps passed its review date 2027-06-30"
+        {
+            "code": "past_review_date",
+            "message": "agreement ed-istv-csps passed its review date 2027-06-30",
+        }
     ]
 
 

@@ -44,11 +44,14 @@ from hub.enforcer.core import Enforcer, Incoming
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
+from hub.sink import consume, new_consumer
 from hub.stack import Stack, StackConfig
-from hub.views.consumer import consume as build_views
-from hub.views.store import ViewBuilder, snapshot
+from hub.views.builder import ViewBuilder
+from hub.views.tables import snapshot
+from tests.fixtures.kafka import read_all
 from tests.fixtures.services import stack_config_on_free_ports
 from tests.hub.enforcer import helpers
+from wire.audit import AuditRecord
 from wire.envelope import EventReader, EventWriter
 from wire.geography import GeographyLookup
 from wire.signing import Verifier, generate_signer
@@ -231,7 +234,7 @@ def soak(
         raw = [t for t in helpers.topics_with_prefix(bootstrap, "svd.raw.")]
         sent = [
             Incoming(m.topic, m.partition, m.offset, m.key, m.value)
-            for m in helpers.read_all(bootstrap, raw)
+            for m in read_all(bootstrap, raw)
         ]
         expected = _expected(keys, names, opa_url, sent, home)
         report.decisions = len(expected)
@@ -459,20 +462,20 @@ def _chaos(
 
 def _expected(
     keys: helpers.Keys, names: TopicNames, opa_url: str, sent: list[Incoming], home: Path
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, AuditRecord]:
     """decision_id -> audit record, worked out in-process with the same keys and OPA."""
     reader = EventReader(helpers.CODEC, Verifier(keys.registry()))
     anonymiser = Anonymiser(
         GeographyLookup.synthetic_sample(), RecipientKeys(home / "keys" / "recipients")
     )
     enforcer = Enforcer(reader, anonymiser, names)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, AuditRecord] = {}
     with PolicyClient(opa_url) as client:
         decider = Decider(client)
         for message in sent:
             for produced in enforcer.process(message, decider):
                 if produced.topic == names.audit_decisions:
-                    out[produced.key.decode()] = json.loads(produced.value)
+                    out[produced.key.decode()] = AuditRecord.from_bytes(produced.value)
     return out
 
 
@@ -480,14 +483,14 @@ def _check(
     report: Report,
     *,
     ledger: Any,
-    expected: dict[str, dict[str, Any]],
+    expected: dict[str, AuditRecord],
     bootstrap: str,
     names: TopicNames,
     home: Path,
     never: set[str],
 ) -> None:
     problems = report.problems
-    quarantined = {i for i, r in expected.items() if r["decision"] == "quarantine"}
+    quarantined = {i for i, r in expected.items() if r.decision == "quarantine"}
     with ledger.connect() as conn:
         rows = conn.execute(select(entries.c.decision_id)).scalars().all()
         shared_events = set(
@@ -508,7 +511,7 @@ def _check(
             f"{bad_inputs} corrupted, forged or unknown-authority inputs, "
             f"but {len(quarantined)} quarantined"
         )
-    if any(not expected[i]["reasons"] for i in quarantined):
+    if any(not expected[i].reasons for i in quarantined):
         problems.append("a quarantined input has no reason")
     if never & shared_events:
         problems.append("something from a bad input was shared")
@@ -518,6 +521,6 @@ def _check(
             problems.append(f"reconcile is not exact for {recipient}")
     views = create_engine(f"sqlite:///{home / 'views.sqlite'}")
     rebuilt = create_engine(f"sqlite:///{home / 'views-rebuilt.sqlite'}")
-    build_views(ViewBuilder(rebuilt), bootstrap, names, once=True)
+    consume(ViewBuilder(rebuilt, names), new_consumer(bootstrap, "svdhub-views"), once=True)
     if snapshot(views) != snapshot(rebuilt):
         problems.append("the views differ from a rebuild")

@@ -60,7 +60,10 @@ decisions[key] := decision if {
 # scope: document
 # description: |
 #   Set of [agreement_id, recipient, reason] triples: every reason each
-#   candidate pair is denied. A pair absent from this set is allowed.
+#   candidate pair is denied. A pair absent from this set is allowed. A
+#   reason is {"code", "message"}: the code is the denying rule's
+#   custom.code, read back with rego.metadata.rule(), so the enforcer and
+#   the audit never parse the message.
 
 # METADATA
 # description: The event's authority is not listed in parties.authorities.
@@ -70,7 +73,10 @@ decisions[key] := decision if {
 denials contains [agreement_id, recipient, reason] if {
 	some [agreement_id, recipient] in candidates
 	not _known_authority
-	reason := sprintf("unknown authority %v", [input.event.authority])
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("unknown authority %v", [input.event.authority]),
+	}
 }
 
 # METADATA
@@ -81,7 +87,10 @@ denials contains [agreement_id, recipient, reason] if {
 denials contains [agreement_id, recipient, reason] if {
 	some [agreement_id, recipient] in candidates
 	not _known_recipient(recipient)
-	reason := sprintf("unknown recipient %v", [recipient])
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("unknown recipient %v", [recipient]),
+	}
 }
 
 # METADATA
@@ -92,7 +101,10 @@ denials contains [agreement_id, recipient, reason] if {
 denials contains [agreement_id, recipient, reason] if {
 	some [agreement_id, recipient] in candidates
 	not _valid_today
-	reason := sprintf("today %v is not a YYYY-MM-DD date", [object.get(input, "today", null)])
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("today %v is not a YYYY-MM-DD date", [object.get(input, "today", null)]),
+	}
 }
 
 # METADATA
@@ -105,7 +117,10 @@ denials contains [agreement_id, recipient, reason] if {
 	valid_from := data.svd.agreements[agreement_id].valid_from
 	_valid_today
 	input.today < valid_from
-	reason := sprintf("agreement %v is not in force until %v", [agreement_id, valid_from])
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("agreement %v is not in force until %v", [agreement_id, valid_from]),
+	}
 }
 
 # METADATA
@@ -118,7 +133,10 @@ denials contains [agreement_id, recipient, reason] if {
 	review_by := data.svd.agreements[agreement_id].review_by
 	_valid_today
 	input.today > review_by
-	reason := sprintf("agreement %v passed its review date %v", [agreement_id, review_by])
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("agreement %v passed its review date %v", [agreement_id, review_by]),
+	}
 }
 
 # METADATA
@@ -134,7 +152,10 @@ denials contains [agreement_id, recipient, reason] if {
 	classification := data.svd.classifications[input.event.record_type][field]
 	classification in _never_shared
 	not _is_drop(action)
-	reason := sprintf("field %v is classified %v and is never shared", [field, classification])
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("field %v is classified %v and is never shared", [field, classification]),
+	}
 }
 
 # METADATA
@@ -154,7 +175,10 @@ denials contains [agreement_id, recipient, reason] if {
 	_local(recipient)
 	input.event.event_type != "RETRACTION"
 	not _in_area(recipient)
-	reason := sprintf("event is outside %v's area", [recipient])
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("event is outside %v's area", [recipient]),
+	}
 }
 
 default _revision := null

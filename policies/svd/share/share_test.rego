@@ -214,7 +214,7 @@ test_unknown_authority_denied if {
 	count(decisions) == 2
 	every decision in decisions {
 		not decision.allow
-		decision.reasons == ["unknown authority ghost-ed"]
+		decision.reasons == [{"code": "unknown_authority", "message": "unknown authority ghost-ed"}]
 		decision.obligations == {"fields": {}}
 	}
 }
@@ -223,7 +223,7 @@ test_unknown_recipient_denied if {
 	agreement := istv_with("recipients", ["vrp", "csp-nowhere"])
 	decision := istv_decision(agreement, incident, "csp-nowhere")
 	not decision.allow
-	decision.reasons == ["unknown recipient csp-nowhere"]
+	decision.reasons == [{"code": "unknown_recipient", "message": "unknown recipient csp-nowhere"}]
 	decision.obligations.fields == {}
 	istv_decision(agreement, incident, "vrp").allow
 }
@@ -233,7 +233,7 @@ test_unknown_recipient_denied if {
 test_before_valid_from_denied if {
 	decision := decide(agreements, incident, "2025-06-30")["ed-istv-csps/vrp"]
 	not decision.allow
-	decision.reasons == ["agreement ed-istv-csps is not in force until 2025-07-01"]
+	decision.reasons == [{"code": "not_yet_in_force", "message": "agreement ed-istv-csps is not in force until 2025-07-01"}]
 	decision.obligations.fields == {}
 }
 
@@ -244,7 +244,7 @@ test_on_valid_from_allowed if {
 test_after_review_by_denied if {
 	decision := decide(agreements, incident, "2027-07-01")["ed-istv-csps/vrp"]
 	not decision.allow
-	decision.reasons == ["agreement ed-istv-csps passed its review date 2027-06-30"]
+	decision.reasons == [{"code": "past_review_date", "message": "agreement ed-istv-csps passed its review date 2027-06-30"}]
 	decision.obligations.fields == {}
 }
 
@@ -260,13 +260,13 @@ test_missing_today_denied if {
 		with input as {"event": incident}
 	decision := decisions["ed-istv-csps/vrp"]
 	not decision.allow
-	decision.reasons == ["today null is not a YYYY-MM-DD date"]
+	decision.reasons == [{"code": "invalid_today", "message": "today null is not a YYYY-MM-DD date"}]
 }
 
 test_malformed_today_denied if {
 	decision := decide(agreements, incident, "2024/11/28")["ed-istv-csps/vrp"]
 	not decision.allow
-	decision.reasons == ["today 2024/11/28 is not a YYYY-MM-DD date"]
+	decision.reasons == [{"code": "invalid_today", "message": "today 2024/11/28 is not a YYYY-MM-DD date"}]
 }
 
 # Fields that are never shared
@@ -275,7 +275,7 @@ test_direct_identifier_named_denied if {
 	fields := object.union(istv_fields, {"victim_name": {"action": "keep"}})
 	decision := istv_decision(istv_with("fields", fields), incident, "vrp")
 	not decision.allow
-	decision.reasons == ["field victim_name is classified direct_identifier and is never shared"]
+	decision.reasons == [{"code": "never_shared_field", "message": "field victim_name is classified direct_identifier and is never shared"}]
 	decision.obligations.fields == {}
 }
 
@@ -283,7 +283,7 @@ test_free_text_named_denied if {
 	fields := object.union(istv_fields, {"location_description": {"action": "generalise", "level": "lsoa"}})
 	decision := istv_decision(istv_with("fields", fields), incident, "vrp")
 	not decision.allow
-	decision.reasons == ["field location_description is classified free_text and is never shared"]
+	decision.reasons == [{"code": "never_shared_field", "message": "field location_description is classified free_text and is never shared"}]
 }
 
 test_never_shared_field_dropped_allowed if {
@@ -305,19 +305,19 @@ test_free_text_of_other_record_type_allowed if {
 test_outside_area_denied if {
 	decision := istv_decision(istv, incident_with({"lad_cd": "E08000026"}), "csp-birmingham")
 	not decision.allow
-	decision.reasons == ["event is outside csp-birmingham's area"]
+	decision.reasons == [{"code": "outside_recipient_area", "message": "event is outside csp-birmingham's area"}]
 	decision.obligations.fields == {}
 }
 
 test_missing_lad_cd_denied if {
 	decision := istv_decision(istv, object.remove(incident, ["lad_cd"]), "csp-birmingham")
 	not decision.allow
-	decision.reasons == ["event is outside csp-birmingham's area"]
+	decision.reasons == [{"code": "outside_recipient_area", "message": "event is outside csp-birmingham's area"}]
 }
 
 test_null_lad_cd_denied if {
 	decision := istv_decision(istv, incident_with({"lad_cd": null}), "csp-birmingham")
-	decision.reasons == ["event is outside csp-birmingham's area"]
+	decision.reasons == [{"code": "outside_recipient_area", "message": "event is outside csp-birmingham's area"}]
 }
 
 test_local_recipient_without_area_denied if {
@@ -326,7 +326,7 @@ test_local_recipient_without_area_denied if {
 		with data.svd.parties as no_area
 		with data.svd.classifications as classifications
 		with input as {"event": incident_with({"lad_cd": null}), "today": today}
-	decisions["ed-istv-csps/csp-birmingham"].reasons == ["event is outside csp-birmingham's area"]
+	decisions["ed-istv-csps/csp-birmingham"].reasons == [{"code": "outside_recipient_area", "message": "event is outside csp-birmingham's area"}]
 }
 
 test_retraction_without_area_reaches_local_recipient_allowed if {
@@ -428,9 +428,9 @@ test_multiple_reasons_sorted_denied if {
 	decision := decide({"ed-istv-csps": agreement}, event, "2028-01-01")["ed-istv-csps/csp-birmingham"]
 	not decision.allow
 	decision.reasons == [
-		"agreement ed-istv-csps passed its review date 2027-06-30",
-		"event is outside csp-birmingham's area",
-		"field victim_name is classified direct_identifier and is never shared",
+		{"code": "never_shared_field", "message": "field victim_name is classified direct_identifier and is never shared"},
+		{"code": "outside_recipient_area", "message": "event is outside csp-birmingham's area"},
+		{"code": "past_review_date", "message": "agreement ed-istv-csps passed its review date 2027-06-30"},
 	]
 	decision.obligations.fields == {}
 }
@@ -440,5 +440,5 @@ test_denials_listed_per_pair_denied if {
 		with data.svd.parties as parties
 		with data.svd.classifications as classifications
 		with input as {"event": incident_with({"lad_cd": "E08000026"}), "today": today}
-	triples == {["ed-istv-csps", "csp-birmingham", "event is outside csp-birmingham's area"]}
+	triples == {["ed-istv-csps", "csp-birmingham", {"code": "outside_recipient_area", "message": "event is outside csp-birmingham's area"}]}
 }

@@ -77,13 +77,19 @@ def run(
     ] = 10.0,
 ) -> None:
     """Consume svd.audit.decisions into the ledger (one row per decision_id)."""
-    from hub.audit.consumer import consume  # noqa: PLC0415 - keeps `svdhub --help` quick
+    from hub.sink import consume, new_consumer  # noqa: PLC0415 - keeps `svdhub --help` quick
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    ledger = Ledger(engine_for(database), audit_signer(state_home()), every_records, every_seconds)
+    ledger = Ledger(
+        engine_for(database),
+        audit_signer(state_home()),
+        every_records=every_records,
+        every_seconds=every_seconds,
+    )
+    servers = kafka_address(bootstrap)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -104,14 +110,13 @@ def run(
                 err=True,
             )
 
-    topic = TopicNames.from_env().audit_decisions
     consume(
         ledger,
-        kafka_address(bootstrap),
-        topic,
+        new_consumer(servers, "svdhub-audit"),
         once=once,
         should_stop=lambda: stopping,
         on_batch=report,
+        wait_for_topics=60.0,
     )
     typer.echo(
         f"ledger: {ledger.size} rows ({totals.added} added, {totals.replayed} replays "
@@ -280,7 +285,8 @@ def reconcile_command(*, database: Database = None, bootstrap: Bootstrap = None)
             if found.exact
             else (
                 f"{len(found.not_shared)} allowed but not shared, "
-                f"{len(found.not_allowed)} shared without an allow decision"
+                f"{len(found.not_allowed)} shared without an allow decision, "
+                f"{found.unreadable} not valid shares"
             )
         )
         typer.echo(

@@ -8,26 +8,19 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from sqlalchemy import Engine, select
 
-from hub.audit.ledger import entries
+from hub.audit.ledger import INDEXED, entries
+from wire.audit import AuditRecord
+from wire.canonical import ContractError
+from wire.reading import partitions, read_to_end
+from wire.shares import Share
 from wire.topics import TopicNameError, TopicNames
 
 #: Columns shown by ``audit query`` (all of them are in the JSON output).
-COLUMNS = (
-    "seq",
-    "decided_at",
-    "decision",
-    "source_authority",
-    "recipient",
-    "agreement_id",
-    "event_type",
-    "event_id",
-    "decision_id",
-)
+COLUMNS = ("seq", *INDEXED)
 
 
 @dataclass(frozen=True)
@@ -43,7 +36,7 @@ class Filters:
     limit: int | None = None
 
 
-def query(engine: Engine, filters: Filters) -> list[dict[str, Any]]:
+def query(engine: Engine, filters: Filters) -> list[AuditRecord]:
     """Matching ledger records (with their ``seq``), oldest first."""
     statement = select(entries.c.record).order_by(entries.c.seq)
     for column, value in (
@@ -63,13 +56,16 @@ def query(engine: Engine, filters: Filters) -> list[dict[str, Any]]:
     if filters.limit:
         statement = statement.limit(filters.limit)
     with engine.connect() as conn:
-        return [json.loads(text) for (text,) in conn.execute(statement)]
+        return [
+            AuditRecord.from_bytes(text.encode(), sequenced=True)
+            for (text,) in conn.execute(statement)
+        ]
 
 
-def render(records: list[dict[str, Any]], form: str) -> str:
+def render(records: list[AuditRecord], form: str) -> str:
     """``table``, ``csv`` or ``json`` (JSON Lines, every field)."""
     if form == "json":
-        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+        return "".join(json.dumps(r.to_dict(), sort_keys=True) + "\n" for r in records)
     if form == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -77,13 +73,16 @@ def render(records: list[dict[str, Any]], form: str) -> str:
         for r in records:
             writer.writerow(
                 [
-                    *(r.get(c) for c in COLUMNS),
-                    "; ".join(r.get("reasons") or []),
-                    " ".join(r.get("fields_released") or []),
+                    *(getattr(r, c) for c in COLUMNS),
+                    "; ".join(map(str, r.reasons)),
+                    " ".join(r.fields_released),
                 ]
             )
         return out.getvalue()
-    rows = [[str(r.get(c) if r.get(c) is not None else "") for c in COLUMNS] for r in records]
+    rows = [
+        [str(value) if (value := getattr(r, c)) is not None else "" for c in COLUMNS]
+        for r in records
+    ]
     widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(COLUMNS)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
@@ -99,15 +98,16 @@ class Reconciled:
     duplicates: int = 0  # the same share delivered more than once (at-least-once)
     not_shared: set[str] = field(default_factory=set)  # allowed, but no share found
     not_allowed: set[str] = field(default_factory=set)  # shared, but no allow decision
+    unreadable: int = 0  # messages in its topics that are not valid shares
 
     @property
     def exact(self) -> bool:
-        return not self.not_shared and not self.not_allowed
+        return not self.not_shared and not self.not_allowed and not self.unreadable
 
 
 def reconcile(engine: Engine, bootstrap: str, names: TopicNames) -> dict[str, Reconciled]:
-    """Per recipient, compare the ledger's allow decisions with the decision_id
-    headers of every message in ``svd.shared.<recipient>.*``."""
+    """Per recipient, compare the ledger's allow decisions with the share ids of
+    every message in ``svd.shared.<recipient>.*``."""
     allowed: dict[str, set[str]] = {}
     with engine.connect() as conn:
         rows = conn.execute(
@@ -116,11 +116,15 @@ def reconcile(engine: Engine, bootstrap: str, names: TopicNames) -> dict[str, Re
         for recipient, decision_id in rows:
             allowed.setdefault(str(recipient), set()).add(str(decision_id))
     shared: dict[str, Counter[str]] = {}
-    for topic, decision_id in _shared_decisions(bootstrap, names):
+    unreadable: Counter[str] = Counter()
+    for topic, share_id in _shared_decisions(bootstrap, names):
         recipient, _ = names.parse_shared(topic)
-        shared.setdefault(recipient, Counter())[decision_id] += 1
+        if share_id is None:
+            unreadable[recipient] += 1
+        else:
+            shared.setdefault(recipient, Counter())[share_id] += 1
     result: dict[str, Reconciled] = {}
-    for recipient in sorted(set(allowed) | set(shared)):
+    for recipient in sorted(set(allowed) | set(shared) | set(unreadable)):
         ids, seen = allowed.get(recipient, set()), shared.get(recipient, Counter())
         result[recipient] = Reconciled(
             allowed=len(ids),
@@ -128,15 +132,18 @@ def reconcile(engine: Engine, bootstrap: str, names: TopicNames) -> dict[str, Re
             duplicates=sum(seen.values()) - len(seen),
             not_shared=ids - set(seen),
             not_allowed=set(seen) - ids,
+            unreadable=unreadable[recipient],
         )
     return result
 
 
-def _shared_decisions(bootstrap: str, names: TopicNames) -> list[tuple[str, str]]:
+def _shared_decisions(bootstrap: str, names: TopicNames) -> list[tuple[str, str | None]]:
+    """(topic, share id) of every message in the shared topics; None for a message
+    that is not a valid share."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, client_id="svdhub-audit", enable_auto_commit=False
     )
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str | None]] = []
     try:
         topics = []
         for topic in consumer.topics():
@@ -145,20 +152,11 @@ def _shared_decisions(bootstrap: str, names: TopicNames) -> list[tuple[str, str]
             except TopicNameError:
                 continue
             topics.append(topic)
-        parts = [
-            TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
-        ]
-        if not parts:
-            return found
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for m in records:
-                    headers = dict(m.headers or ())
-                    decision = headers.get("decision_id", b"").decode() or "(no decision_id)"
-                    found.append((m.topic, decision))
+        for message in read_to_end(consumer, partitions(consumer, topics)):
+            try:
+                found.append((message.topic, Share.from_bytes(message.value).share_id))
+            except ContractError:
+                found.append((message.topic, None))
         return found
     finally:
         consumer.close()

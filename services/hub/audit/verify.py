@@ -21,7 +21,6 @@ frontier in memory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from sqlalchemy import Engine, select
 from hub.audit import merkle
 from hub.audit.checkpoints import Checkpoint, CheckpointError
 from hub.audit.ledger import INDEXED, entries, load_checkpoints
+from wire.audit import AuditRecord, AuditRecordError
 
 PROOF_FORMAT = "svdhub-audit-inclusion-proof/v1"
 
@@ -106,19 +106,19 @@ def _check_row(seq: int, row: Any) -> list[str]:
             "match its leaf hash"
         ]
     try:
-        record = json.loads(text)
-    except json.JSONDecodeError:
-        return [f"row {seq}: modified: the record is not JSON"]
-    if record.get("seq") != seq:
+        record = AuditRecord.from_bytes(text.encode(), sequenced=True)
+    except AuditRecordError as exc:
+        return [f"row {seq}: modified: the record is not a valid audit record: {exc}"]
+    if record.seq != seq:
         return [
             f"row {seq} (decision {row['decision_id']}): inserted or reordered: its "
-            f"record was written as row {record.get('seq')}"
+            f"record was written as row {record.seq}"
         ]
     for name in INDEXED:
-        value = record.get(name)
-        if (None if value is None else str(value)) != row[name]:
+        value = getattr(record, name)
+        if value != row[name]:
             return [
-                f"row {seq} (decision {record.get('decision_id')}): modified: column "
+                f"row {seq} (decision {record.decision_id}): modified: column "
                 f"{name} is {row[name]!r} but the record says {value!r}"
             ]
     return []
@@ -205,15 +205,18 @@ def check_proof(proof: Any, checkpoint: Checkpoint, public_key: str | None = Non
         raise ProofError(
             f"the proof is for a tree of {size} rows, the checkpoint for {checkpoint.tree_size}"
         )
-    decision = json.loads(record)
-    if decision.get("decision_id") != proof.get("decision_id") or decision.get("seq") != index:
+    try:
+        decision = AuditRecord.from_bytes(record.encode(), sequenced=True)
+    except AuditRecordError as exc:
+        raise ProofError(f"the proof's record is not a valid audit record: {exc}") from exc
+    if decision.decision_id != proof.get("decision_id") or decision.seq != index:
         raise ProofError("the record does not match the proof's decision id and position")
     leaf = merkle.leaf_hash(record.encode())
     if not merkle.verify_inclusion(leaf, index, size, path, bytes.fromhex(checkpoint.root)):
         raise ProofError("the audit path does not lead to the checkpoint's root")
     return (
-        f"decision {decision['decision_id']} ({decision.get('decision')}, "
-        f"{decision.get('source_authority')} -> {decision.get('recipient')}) is row {index} "
+        f"decision {decision.decision_id} ({decision.decision}, "
+        f"{decision.source_authority} -> {decision.recipient}) is row {index} "
         f"of the ledger checkpointed at {size} rows on {checkpoint.issued_at}, "
         f"signed by {checkpoint.key_id}"
     )

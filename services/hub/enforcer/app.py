@@ -44,9 +44,9 @@ from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
-from hub.enforcer.records import canonical_json, iso
 from hub.enforcer.topic_admin import TopicAdmin
 from wire import schemas
+from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup

@@ -17,9 +17,10 @@ the caller must stop and retry rather than decide anything.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,21 +29,22 @@ from zoneinfo import ZoneInfo
 
 from hub.enforcer.anonymise import AnonymiseError, Anonymiser
 from hub.enforcer.decisions import Decider, Decision
-from hub.enforcer.records import (
+from wire.audit import (
     ALLOW,
     DENY,
     NO_AGREEMENT,
     QUARANTINE,
-    SHARED_ENVELOPE,
-    canonical_json,
+    AuditRecord,
+    Reason,
     decision_id,
-    iso,
     quarantine_id,
-    sha256,
 )
+from wire.canonical import canonical_json, iso, sha256
 from wire.codec import CodecError
 from wire.envelope import Event, EventReader
 from wire.geography import GeographyLookup
+from wire.quarantine import QuarantineEntry
+from wire.shares import Share
 from wire.signing import KeyRegistry, SignatureError, UnknownKey, Verifier
 from wire.topics import TopicNameError, TopicNames
 
@@ -122,18 +124,18 @@ class Enforcer:
         try:
             authority, _ = self.names.parse_raw(message.topic)
         except TopicNameError as exc:
-            return self._quarantine(message, "topic", str(exc))
+            return self._quarantine(message, Reason.bounded("not_a_raw_topic", str(exc)))
         if message.value is None:
-            return self._quarantine(message, "empty", "the message has no value")
+            return self._quarantine(message, Reason("empty", "the message has no value"))
         try:
             event = self._read(message.value, authority)
-        except CodecError as exc:
-            return self._quarantine(message, "schema", f"{type(exc).__name__}: {exc}")
-        except SignatureError as exc:
-            return self._quarantine(message, "signature", f"{type(exc).__name__}: {exc}")
+        except (CodecError, SignatureError) as exc:
+            return self._quarantine(message, Reason.bounded(_code(exc), str(exc)))
         except Exception as exc:  # one bad record never stops the stream
             log.exception("unexpected error reading %s", _where(message))
-            return self._quarantine(message, "unreadable", f"{type(exc).__name__}: {exc}")
+            return self._quarantine(
+                message, Reason.bounded("unreadable", f"{type(exc).__name__}: {exc}")
+            )
         return Checked(message, event, self.decision_input(event))
 
     def _read(self, value: bytes, authority: str) -> Event:
@@ -182,75 +184,88 @@ class Enforcer:
         event = checked.event
         event_id = event.event_id
         self.tally.events[event.envelope["source_authority"]] += 1
-        base = self._audit_base(checked, event_id)
+        base = self._audit_base(checked)
         if not decisions:
-            reason = (
+            reason = Reason(
+                "no_agreement",
                 f"no agreement shares {event.envelope['event_type']} events "
-                f"from {event.envelope['source_authority']}"
+                f"from {event.envelope['source_authority']}",
             )
-            self.tally.denials[reason] += 1
+            self.tally.denials[str(reason)] += 1
             the_id = decision_id(event_id, NO_AGREEMENT, NO_AGREEMENT)
-            return [self._audit(base, the_id, DENY, [reason], decision=None)]
+            return [self._audit(base, the_id, DENY, (reason,), decision=None)]
         out: list[Outgoing] = []
         for decision in decisions:
             the_id = decision_id(event_id, decision.recipient, decision.agreement_id)
-            reasons = list(decision.reasons)
+            reasons = decision.reasons
             share: Outgoing | None = None
-            released: list[str] = []
+            released: tuple[str, ...] = ()
             if decision.allow:
                 try:
-                    share, released = self._share(checked, event_id, decision, the_id)
+                    share, released = self._share(checked, decision, the_id)
                 except (AnonymiseError, TypeError, ValueError) as exc:
-                    reasons = [f"obligations could not be applied: {exc}"]
+                    reasons = (
+                        Reason.bounded(
+                            "obligation_failed", f"obligations could not be applied: {exc}"
+                        ),
+                    )
             if share is None:
                 for reason in reasons:
-                    self.tally.denials[reason] += 1
+                    self.tally.denials[str(reason)] += 1
                 out.append(self._audit(base, the_id, DENY, reasons, decision=decision))
                 continue
             self.tally.shares[decision.recipient] += 1
             out.append(share)
             out.append(
                 self._audit(
-                    base, the_id, ALLOW, [], decision=decision, share=share, released=released
+                    base, the_id, ALLOW, (), decision=decision, share=share, released=released
                 )
             )
         return out
 
     def _share(
-        self, checked: Checked, event_id: str, decision: Decision, the_id: str
-    ) -> tuple[Outgoing, list[str]]:
-        """The share for an allowed decision, and the names of the fields it releases."""
+        self, checked: Checked, decision: Decision, the_id: str
+    ) -> tuple[Outgoing, tuple[str, ...]]:
+        """The share for an allowed decision, and the names of the fields it releases.
+
+        Raises ValueError (a ShareError) when the anonymised fields break the
+        share contract (say, a value longer than it allows): then nothing is shared."""
         event = checked.event
+        envelope = event.envelope
         fields = self.anonymiser.apply(event.record, decision.fields, decision.recipient)
-        payload = {
-            "share_id": the_id,
-            "record_type": event.record_type,
-            **{name: event.envelope[name] for name in SHARED_ENVELOPE},
-            "recipient": decision.recipient,
-            "agreement_id": decision.agreement_id,
-            "policy_revision": decision.revision,
-            "fields": fields,
-        }
+        share = Share(
+            share_id=the_id,
+            event_id=event.event_id,
+            event_type=envelope["event_type"],
+            record_type=event.record_type,
+            source_authority=envelope["source_authority"],
+            source_authority_type=envelope["source_authority_type"],
+            supersedes=None if envelope["supersedes"] is None else str(envelope["supersedes"]),
+            recipient=decision.recipient,
+            agreement_id=decision.agreement_id,
+            policy_revision=decision.revision,
+            fields=json.loads(canonical_json(fields)),
+        )
         source_key = checked.message.key.decode("utf-8", "replace") if checked.message.key else ""
-        key = self.anonymiser.pseudonym(source_key or event_id, decision.recipient)
-        share = Outgoing(
-            topic=self.names.shared(decision.recipient, event.envelope["event_type"]),
+        key = self.anonymiser.pseudonym(source_key or event.event_id, decision.recipient)
+        message = Outgoing(
+            topic=self.names.shared(decision.recipient, envelope["event_type"]),
             key=key.encode(),
-            value=canonical_json(payload),
+            value=share.to_bytes(),
             headers=(
                 ("decision_id", the_id.encode()),
                 ("agreement_id", decision.agreement_id.encode()),
                 ("policy_revision", decision.revision.encode()),
             ),
         )
-        return share, sorted(fields)
+        return message, tuple(sorted(fields))
 
-    def _audit_base(self, checked: Checked, event_id: str) -> dict[str, Any]:
+    def _audit_base(self, checked: Checked) -> dict[str, Any]:
         """The parts of an audit record that every decision on one event shares."""
         event, message = checked.event, checked.message
         return {
             "decided_at": iso(self.clock()),
-            "event_id": event_id,
+            "event_id": event.event_id,
             "event_type": event.envelope["event_type"],
             "record_type": event.record_type,
             "source_authority": event.envelope["source_authority"],
@@ -268,40 +283,42 @@ class Enforcer:
         base: dict[str, Any],
         the_id: str,
         verdict: str,
-        reasons: list[str],
+        reasons: tuple[Reason, ...],
         *,
         decision: Decision | None,
         share: Outgoing | None = None,
-        released: list[str] | None = None,
+        released: tuple[str, ...] = (),
     ) -> Outgoing:
-        record = {
+        record = AuditRecord(
             **base,
-            "decision_id": the_id,
-            "decision": verdict,
-            "reasons": reasons,
-            "recipient": decision.recipient if decision else NO_AGREEMENT,
-            "agreement_id": decision.agreement_id if decision else NO_AGREEMENT,
-            "lawful_basis": decision.lawful_basis if decision else None,
-            "purpose": decision.purpose if decision else None,
-            "policy_revision": decision.revision if decision else None,
-            "fields_released": released or [],
-            "shared_topic": share.topic if share is not None else None,
-            "payload_sha256": sha256(share.value) if share is not None else None,
-        }
-        return self._audit_message(the_id, record)
+            decision_id=the_id,
+            decision=verdict,
+            reasons=reasons,
+            recipient=decision.recipient if decision else NO_AGREEMENT,
+            agreement_id=decision.agreement_id if decision else NO_AGREEMENT,
+            lawful_basis=decision.lawful_basis if decision else None,
+            purpose=decision.purpose if decision else None,
+            policy_revision=decision.revision if decision else None,
+            fields_released=released,
+            shared_topic=share.topic if share is not None else None,
+            payload_sha256=sha256(share.value) if share is not None else None,
+        )
+        return self._audit_message(record)
 
     # ------------------------------------------------------------------ quarantine
 
-    def _quarantine(self, message: Incoming, kind: str, reason: str) -> list[Outgoing]:
-        """The quarantine entry (the original bytes, untouched) and its audit record."""
+    def _quarantine(self, message: Incoming, reason: Reason) -> list[Outgoing]:
+        """The quarantine entry (where the message was, why, its hash and a bounded
+        excerpt) and its audit record. Never larger than the contracts allow,
+        whatever was written to the raw topic."""
+        kind = reason.code
         self.tally.quarantined[kind] += 1
         seen = self.tally.quarantined[kind]
         if seen <= QUIET_AFTER or seen % 1000 == 0:
             more = f" ({seen} {kind} so far; from now on every 1000th is logged)"
             log.warning(
-                "quarantined %s: %s: %s%s",
+                "quarantined %s: %s%s",
                 _where(message),
-                kind,
                 reason,
                 more if seen >= QUIET_AFTER else "",
             )
@@ -310,46 +327,44 @@ class Enforcer:
             claimed: str | None = self.names.parse_raw(message.topic)[0]
         except TopicNameError:
             claimed = None
-        headers = (
-            ("decision_id", the_id.encode()),
-            ("kind", kind.encode()),
-            ("reason", reason.encode("utf-8", "replace")[:1000]),
-            ("source_topic", message.topic.encode()),
-            ("source_partition", str(message.partition).encode()),
-            ("source_offset", str(message.offset).encode()),
+        now = iso(self.clock())
+        where = (message.topic, message.partition, message.offset)
+        entry = QuarantineEntry.of(the_id, now, where, reason, key=message.key, value=message.value)
+        record = AuditRecord(
+            decision_id=the_id,
+            decided_at=now,
+            decision=QUARANTINE,
+            reasons=(reason,),
+            event_id=None,
+            event_type=None,
+            record_type=None,
+            source_authority=claimed,
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            raw_sha256=entry.raw_sha256,
+            subject_pseudonym=None,
+            recipient=None,
+            agreement_id=None,
+            lawful_basis=None,
+            purpose=None,
+            policy_revision=None,
+            fields_released=(),
+            shared_topic=None,
+            payload_sha256=None,
         )
-        entry = Outgoing(self.names.quarantine, message.key or b"", message.value or b"", headers)
-        record = {
-            "decision_id": the_id,
-            "decided_at": iso(self.clock()),
-            "decision": QUARANTINE,
-            "reasons": [f"{kind}: {reason}"],
-            "event_id": None,
-            "event_type": None,
-            "record_type": None,
-            "source_authority": claimed,
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
-            "raw_sha256": sha256(message.value or b""),
-            "subject_pseudonym": None,
-            "recipient": None,
-            "agreement_id": None,
-            "lawful_basis": None,
-            "purpose": None,
-            "policy_revision": None,
-            "fields_released": [],
-            "shared_topic": None,
-            "payload_sha256": None,
-        }
-        return [entry, self._audit_message(the_id, record)]
-
-    def _audit_message(self, the_id: str, record: Mapping[str, Any]) -> Outgoing:
-        return Outgoing(
-            self.names.audit_decisions,
+        quarantined = Outgoing(
+            self.names.quarantine,
             the_id.encode(),
-            canonical_json(record),
+            entry.to_bytes(),
             (("decision_id", the_id.encode()),),
+        )
+        return [quarantined, self._audit_message(record)]
+
+    def _audit_message(self, record: AuditRecord) -> Outgoing:
+        the_id = record.decision_id.encode()
+        return Outgoing(
+            self.names.audit_decisions, the_id, record.to_bytes(), (("decision_id", the_id),)
         )
 
     # ------------------------------------------------------------------ all in one
@@ -360,6 +375,12 @@ class Enforcer:
         if not isinstance(checked, Checked):
             return checked
         return self.route(checked, decider.decide(checked.input))
+
+
+def _code(exc: Exception) -> str:
+    """A reason code from an exception's type: ``BadSignature`` -> ``bad_signature``."""
+    name = type(exc).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 def _where(message: Incoming) -> str:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
+from wire.audit import Reason
+from wire.canonical import ContractError
 
 PACKAGE = "svd.share"
 RULE = "decisions"
@@ -34,7 +36,7 @@ class Decision:
     """OPA's answer for one (agreement, recipient) pair of one event."""
 
     allow: bool
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]  # why it is denied: the Rego rules' codes and messages
     agreement_id: str
     recipient: str
     lawful_basis: str
@@ -55,7 +57,7 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
         try:
             decision = Decision(
                 allow=_typed(value["allow"], bool),
-                reasons=tuple(_typed(reason, str) for reason in _typed(value["reasons"], list)),
+                reasons=tuple(_reason(reason) for reason in _typed(value["reasons"], list)),
                 agreement_id=_typed(value["agreement_id"], str),
                 recipient=_typed(value["recipient"], str),
                 lawful_basis=_typed(value["lawful_basis"], str),
@@ -63,7 +65,7 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
                 revision=_typed(value["revision"], str),
                 fields=_typed(value["obligations"]["fields"], dict),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ContractError) as exc:
             raise PolicyUnavailable(
                 f"data.{PACKAGE}.{RULE}[{key!r}] is not a decision ({exc}): {value!r:.300}"
             ) from exc
@@ -74,6 +76,14 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
             )
         decisions.append(decision)
     return tuple(sorted(decisions, key=lambda d: (d.agreement_id, d.recipient)))
+
+
+def _reason(value: Any) -> Reason:
+    """A denial reason: ``{"code": <the rule's custom.code>, "message": ...}``."""
+    reason = _typed(value, dict)
+    if set(reason) != {"code", "message"}:
+        raise TypeError(f"a reason has the keys code and message, not {sorted(reason)}")
+    return Reason(_typed(reason["code"], str), _typed(reason["message"], str))
 
 
 def _typed(value: Any, kind: type) -> Any:

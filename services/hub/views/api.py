@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
 from hub.views import queries, sdc
-from hub.views.store import freshness
+from hub.views.freshness import freshness
 from hub.views.tokens import Tokens
 
 Format = Literal["json", "csv"]

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from hub.cli_support import kafka_address
 from hub.database import local_engine
-from hub.views import store
-from hub.views.store import Applied, ViewBuilder
+from hub.views import tables
+from hub.views.builder import Applied, ViewBuilder
 from wire.topics import TopicNames
 
 app = typer.Typer(
@@ -52,14 +52,14 @@ def engine_for(url: str | None) -> Engine:
 def _run(
     database: str | None, bootstrap: str | None, recipients: list[str] | None, once: bool
 ) -> None:
-    from hub.views.consumer import consume  # noqa: PLC0415 - keeps `svdhub --help` quick
+    from hub.sink import consume, new_consumer  # noqa: PLC0415 - keeps `svdhub --help` quick
 
     servers = kafka_address(bootstrap)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    builder = ViewBuilder(engine_for(database))
+    builder = ViewBuilder(engine_for(database), TopicNames.from_env(), recipients)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -73,20 +73,18 @@ def _run(
     def report(batch: Applied) -> None:
         totals.shares += batch.shares
         totals.replayed += batch.replayed
-        totals.skipped += batch.skipped
+        totals.rejected += batch.rejected
 
     consume(
         builder,
-        servers,
-        TopicNames.from_env(),
-        recipients=recipients,
+        new_consumer(servers, "svdhub-views"),
         once=once,
         should_stop=lambda: stopping,
         on_batch=report,
     )
     typer.echo(
         f"views: {totals.shares} shares applied, {totals.replayed} replays skipped, "
-        f"{totals.skipped} not used"
+        f"{totals.rejected} rejected (see view_rejects)"
     )
 
 
@@ -112,5 +110,5 @@ def rebuild(
     recipient: Recipients = None,
 ) -> None:
     """Drop the view tables and replay every shared topic from the beginning."""
-    store.drop(engine_for(database))
+    tables.drop(engine_for(database))
     _run(database, bootstrap, recipient, once=True)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from hub.views import sdc
-from hub.views.store import incidents, outcomes, referrals
+from hub.views.tables import incidents, outcomes, referrals
 
 #: Dimensions of the incidents view (column names).
 DIMENSIONS = (

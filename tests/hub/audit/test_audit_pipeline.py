@@ -14,6 +14,7 @@ from kafka import KafkaProducer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.fixtures.records import a_share
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
 
@@ -106,14 +107,12 @@ def test_reconcile_finds_a_share_without_a_decision(pipeline: Pipeline, tmp_path
     database = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     assert audit(pipeline, database, "run", "--once").returncode == 0
     producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
-    stray = str(uuid.uuid4())
-    producer.send(
-        pipeline.names.shared("vrp", "incident"),
-        value=b"{}",
-        headers=[("decision_id", stray.encode())],
-    ).get(timeout=30)
+    stray = a_share(424242)  # a valid share that no decision allowed
+    topic = pipeline.names.shared("vrp", "incident")
+    producer.send(topic, value=stray.to_bytes()).get(timeout=30)
+    producer.send(topic, value=b"{}").get(timeout=30)  # and one that is not a share at all
     producer.close()
     reconciled = audit(pipeline, database, "reconcile")
     assert reconciled.returncode == 1
-    assert "1 shared without an allow decision" in reconciled.stdout
-    assert f"not allowed: {stray}" in reconciled.stdout
+    assert "1 shared without an allow decision, 1 not valid shares" in reconciled.stdout
+    assert f"not allowed: {stray.share_id}" in reconciled.stdout

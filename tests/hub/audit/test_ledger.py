@@ -7,56 +7,34 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, delete, select, text, update
 
 from hub.audit import merkle
 from hub.audit.checkpoints import Checkpoint
-from hub.audit.ledger import Ledger, Message, checkpoints, entries, rejects
+from hub.audit.ledger import INDEXED, Ledger, checkpoints, entries, rejects
 from hub.audit.verify import ProofError, check_proof, prove, verify
-from hub.enforcer.records import canonical_json
+from hub.sink import Message
+from tests.fixtures.records import audit_record
 from wire.signing import generate_signer
 
 SIGNER = generate_signer("hub-audit-1", "hub")
 TOPIC = "t.svd.audit.decisions"
 
 
-def record(n: int, **overrides: Any) -> dict[str, Any]:
-    value = {
-        "decision_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"decision-{n}")),
-        "decided_at": f"2026-11-{1 + n % 28:02d}T10:00:00Z",
-        "decision": "allow" if n % 3 else "deny",
-        "reasons": [] if n % 3 else ["event is outside csp-coventry's area"],
-        "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"event-{n // 3}")),
-        "event_type": "INCIDENT",
-        "record_type": "Incident",
-        "source_authority": "wmp",
-        "recipient": ["vrp", "csp-birmingham", "csp-coventry"][n % 3],
-        "agreement_id": "wmp-vrp",
-        "lawful_basis": "DPA_PART3",
-        "purpose": "Strategic needs assessment",
-        "policy_revision": "sha256:abc",
-        "fields_released": ["geo"],
-        "payload_sha256": "00" * 32,
-        "subject_pseudonym": f"s-{n // 3}",
-    }
-    return {**value, **overrides}
-
-
 def messages(first: int, count: int, partition: int = 0) -> list[Message]:
     return [
-        Message(TOPIC, partition, n, canonical_json(record(n))) for n in range(first, first + count)
+        Message(TOPIC, partition, n, 0, audit_record(n).to_bytes())
+        for n in range(first, first + count)
     ]
 
 
 def filled(engine: Engine, rows: int = 45) -> Ledger:
     ledger = Ledger(engine, SIGNER, every_records=10, every_seconds=3600)
     for start in range(0, rows, 7):
-        ledger.append(messages(start, min(7, rows - start)))
+        ledger.apply(messages(start, min(7, rows - start)))
     ledger.checkpoint()
     return ledger
 
@@ -73,37 +51,43 @@ def test_appends_checkpoint_and_verify(sql_engine: Engine) -> None:
     report = verify(sql_engine)
     assert report.ok, report.problems
     assert report.rows == 45 and report.root == ledger.frontier.root().hex()
-    assert ledger.offsets() == {(TOPIC, 0): 45}
+    assert ledger.stored_offsets() == {(TOPIC, 0): 45}
 
 
 def test_a_replay_adds_no_row_and_a_reopened_ledger_continues(sql_engine: Engine) -> None:
     ledger = filled(sql_engine)
     again = Ledger(sql_engine, SIGNER, every_records=10, every_seconds=3600)
     assert again.frontier.root() == ledger.frontier.root()
-    done = again.append(messages(0, 45, partition=1))  # the same decisions, replayed
+    done = again.apply(messages(0, 45, partition=1))  # the same decisions, replayed
     assert (done.added, done.replayed) == (0, 45)
     with sql_engine.connect() as conn:
         assert len(conn.execute(select(entries.c.seq)).all()) == 45
-    again.append(messages(45, 5))
+    again.apply(messages(45, 5))
     assert again.size == 50
     assert verify(sql_engine).ok
 
 
 def test_unreadable_messages_are_kept_with_a_reason(sql_engine: Engine) -> None:
     ledger = Ledger(sql_engine, SIGNER)
-    done = ledger.append(
+    done = ledger.apply(
         [
-            Message(TOPIC, 0, 0, b"not json"),
-            Message(TOPIC, 0, 1, b'{"decision": "allow"}'),
+            Message(TOPIC, 0, 0, 0, b"not json"),
+            Message(TOPIC, 0, 1, 0, b'{"decision":"allow"}'),
             *messages(2, 1),
         ]
     )
     assert (done.added, done.rejected) == (1, 2)
     with sql_engine.connect() as conn:
-        reasons = conn.execute(select(rejects.c.reason).order_by(rejects.c.offset)).scalars().all()
-    assert reasons[0].startswith("not JSON")
-    assert reasons[1] == "decision_id is missing or not a string"
-    assert ledger.offsets() == {(TOPIC, 0): 3}
+        found = conn.execute(
+            select(rejects.c.code, rejects.c.message, rejects.c.size).order_by(rejects.c.offset)
+        ).all()
+    assert found[0][0] == "not_json" and found[0][1].startswith("audit record: (value): not JSON")
+    assert tuple(found[1]) == (
+        "missing",
+        "audit record: decision_id: required, but missing",
+        len(b'{"decision":"allow"}'),
+    )
+    assert ledger.stored_offsets() == {(TOPIC, 0): 3}
 
 
 def test_an_updated_record_is_named(sql_engine: Engine) -> None:
@@ -124,7 +108,7 @@ def test_an_updated_column_is_named(sql_engine: Engine) -> None:
         conn.execute(update(entries).where(entries.c.seq == 5).values(recipient="public"))
     found = problems(sql_engine)
     assert found == [
-        f"row 5 (decision {record(5)['decision_id']}): modified: column recipient is "
+        f"row 5 (decision {audit_record(5).decision_id}): modified: column recipient is "
         "'public' but the record says 'csp-coventry'"
     ]
 
@@ -134,13 +118,15 @@ def test_a_record_rewritten_with_its_leaf_fails_the_checkpoint(sql_engine: Engin
     filled(sql_engine)
     with sql_engine.begin() as conn:
         row = conn.execute(select(entries.c.record).where(entries.c.seq == 21)).scalar_one()
-        forged = row.replace('"decision":"deny"', '"decision":"allow"')
+        forged = row.replace('"agreement_id":"wmp-vrp"', '"agreement_id":"wmp-csps"')
         assert forged != row
         conn.execute(
             update(entries)
             .where(entries.c.seq == 21)
             .values(
-                record=forged, leaf_hash=merkle.leaf_hash(forged.encode()).hex(), decision="allow"
+                record=forged,
+                leaf_hash=merkle.leaf_hash(forged.encode()).hex(),
+                agreement_id="wmp-csps",
             )
         )
     found = problems(sql_engine)
@@ -169,13 +155,13 @@ def test_an_inserted_row_is_named(sql_engine: Engine) -> None:
     with sql_engine.begin() as conn:
         for seq in range(44, 9, -1):  # make room at row 10, from the end
             conn.execute(update(entries).where(entries.c.seq == seq).values(seq=seq + 1))
-        extra = canonical_json({**record(99), "seq": 10}).decode()
+        extra = audit_record(99).sequenced(10).to_bytes().decode()
         conn.execute(
             entries.insert().values(
                 seq=10,
                 record=extra,
                 leaf_hash=merkle.leaf_hash(extra.encode()).hex(),
-                **{k: v for k, v in record(99).items() if k in {c.name for c in entries.c}},
+                **{name: getattr(audit_record(99), name) for name in INDEXED},
             )
         )
     found = problems(sql_engine)
@@ -232,13 +218,13 @@ def test_a_partners_checkpoint_must_match(sql_engine: Engine) -> None:
 
 def test_proof_round_trip(sql_engine: Engine) -> None:
     ledger = filled(sql_engine)
-    assert prove(sql_engine, record(33)["decision_id"])["tree_size"] == 45  # the latest
-    proof = prove(sql_engine, record(33)["decision_id"], size=42)
+    assert prove(sql_engine, audit_record(33).decision_id)["tree_size"] == 45  # the latest
+    proof = prove(sql_engine, audit_record(33).decision_id, size=42)
     assert proof["leaf_index"] == 33 and proof["tree_size"] == 42
     checkpoint = next(c for c in ledger.checkpoints() if c.tree_size == 42)
     said = check_proof(json.loads(json.dumps(proof)), checkpoint, checkpoint.public_key)
-    assert said.startswith(f"decision {record(33)['decision_id']} (deny, wmp -> vrp) is row 33")
-    bent = {**proof, "record": proof["record"].replace('"deny"', '"allow"')}
+    assert said.startswith(f"decision {audit_record(33).decision_id} (deny, wmp -> vrp) is row 33")
+    bent = {**proof, "record": proof["record"].replace('"wmp-vrp"', '"wmp-csps"')}
     with pytest.raises(ProofError, match="does not lead to the checkpoint's root"):
         check_proof(bent, checkpoint)
     with pytest.raises(ProofError, match="tree of 42 rows, the checkpoint for 45"):
@@ -271,7 +257,7 @@ def test_the_cli_verifies_proves_and_checks_a_proof(tmp_path: Path) -> None:
 
     assert svdhub("verify").stdout.startswith("OK: 45 rows, 4 checkpoints verified; root ")
     proof, checkpoint = tmp_path / "proof.json", tmp_path / "checkpoint.json"
-    made = svdhub("prove", record(7)["decision_id"], "--size", "14", "--out", str(proof))
+    made = svdhub("prove", audit_record(7).decision_id, "--size", "14", "--out", str(proof))
     assert made.returncode == 0, made.stderr
     assert svdhub("checkpoint", "--size", "14", "--out", str(checkpoint)).returncode == 0
     checked = svdhub("check-proof", str(proof), str(checkpoint))

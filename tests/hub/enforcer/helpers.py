@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
+from tests.fixtures.kafka import read_all
 from tests.wire import samples
 from wire import schemas
+from wire.audit import AuditRecord
 from wire.codec import AvroCodec
 from wire.envelope import EventWriter, event_id
 from wire.signing import KeyRegistry, Signer, generate_signer
@@ -144,46 +145,6 @@ def the_event_id(authority: str, key: str, version: int = 1) -> str:
     return event_id(authority, key, version)
 
 
-def read_all(bootstrap: str, topics: Iterable[str]) -> list[Any]:
-    """Every message now in ``topics`` (from the start to the current end)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        parts = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        if not parts:
-            return []
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        out: list[Any] = []
-        deadline = time.monotonic() + 60
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {sorted({tp.topic for tp in parts})} took over 60 s")
-            for records in consumer.poll(timeout_ms=500).values():
-                out.extend(records)
-        return out
-    finally:
-        consumer.close()
-
-
-def message_count(bootstrap: str, topics: Iterable[str]) -> int:
-    """How many messages ``topics`` hold (the sum of their end offsets)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        parts = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        return sum(consumer.end_offsets(parts).values()) if parts else 0
-    finally:
-        consumer.close()
-
-
 def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
@@ -192,8 +153,8 @@ def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
         consumer.close()
 
 
-def audit_records(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [json.loads(m.value) for m in read_all(bootstrap, [topic])]
+def audit_records(bootstrap: str, topic: str) -> list[AuditRecord]:
+    return [AuditRecord.from_bytes(m.value) for m in read_all(bootstrap, [topic])]
 
 
 def wait_until(

@@ -4,7 +4,6 @@ expected decisions worked out independently of Kafka and faust."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,9 +21,12 @@ from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
+from tests.fixtures.kafka import message_count, read_all
 from tests.hub.enforcer import helpers
+from wire.audit import AuditRecord
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.shares import Share
 from wire.signing import Verifier
 from wire.topics import EVENT_TYPES, TopicNames
 
@@ -157,7 +159,7 @@ class Pipeline:
         topics = helpers.topics_with_prefix(self.bootstrap, self.names.prefix + "svd.raw.")
         return [
             Incoming(m.topic, m.partition, m.offset, m.key, m.value)
-            for m in helpers.read_all(self.bootstrap, topics)
+            for m in read_all(self.bootstrap, topics)
         ]
 
     # ------------------------------------------------------------ output
@@ -179,18 +181,18 @@ class Pipeline:
                         out[produced.key.decode()] = produced
         return out
 
-    def audit(self) -> list[dict[str, Any]]:
+    def audit(self) -> list[AuditRecord]:
         return helpers.audit_records(self.bootstrap, self.names.audit_decisions)
 
     def shared_topics(self) -> list[str]:
         return helpers.topics_with_prefix(self.bootstrap, self.names.prefix + "svd.shared.")
 
     def shares(self) -> list[Any]:
-        return helpers.read_all(self.bootstrap, self.shared_topics())
+        return read_all(self.bootstrap, self.shared_topics())
 
-    def wait_for_audit(self, count: int, timeout: float = 120) -> list[dict[str, Any]]:
+    def wait_for_audit(self, count: int, timeout: float = 120) -> list[AuditRecord]:
         """Wait until the audit topic holds at least ``count`` distinct decisions."""
-        seen: list[dict[str, Any]] = []
+        seen: list[AuditRecord] = []
 
         def enough() -> bool:
             nonlocal seen
@@ -199,10 +201,10 @@ class Pipeline:
                     raise AssertionError(
                         f"the enforcer exited {process.returncode}:\n{self.logs()}"
                     )
-            if helpers.message_count(self.bootstrap, [self.names.audit_decisions]) < count:
+            if message_count(self.bootstrap, [self.names.audit_decisions]) < count:
                 return False
             seen = self.audit()
-            return len({record["decision_id"] for record in seen}) >= count
+            return len({record.decision_id for record in seen}) >= count
 
         try:
             helpers.wait_until(enough, timeout, f"{count} audit records", every=1.0)
@@ -211,5 +213,5 @@ class Pipeline:
         return seen
 
 
-def payload(message: Any) -> dict[str, Any]:
-    return dict(json.loads(message.value))
+def payload(message: Any) -> Share:
+    return Share.from_bytes(message.value)

@@ -21,10 +21,12 @@ from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
-from hub.enforcer.records import decision_id, quarantine_id
 from tests.hub.enforcer import helpers
-from wire.envelope import EventReader, EventWriter
+from wire.audit import AuditRecord, Reason, decision_id, quarantine_id
+from wire.envelope import MAX_EVENT_BYTES, EventReader, EventWriter
 from wire.geography import GeographyLookup
+from wire.quarantine import QuarantineEntry
+from wire.shares import Share
 from wire.signing import KeyRegistry, Verifier, generate_signer
 from wire.topics import TopicNames
 
@@ -71,12 +73,20 @@ def published(keys: helpers.Keys, record_type: str, record: dict[str, Any]) -> I
     return message(NAMES.raw(authority, kind), value)
 
 
-def split(out: list[Outgoing]) -> tuple[list[Outgoing], list[dict[str, Any]], list[Outgoing]]:
+def split(
+    out: list[Outgoing],
+) -> tuple[list[Outgoing], list[AuditRecord], list[QuarantineEntry]]:
+    """The share messages, and the audit records and quarantine entries, each read
+    through its contract's parser."""
     shares = [m for m in out if ".svd.shared." in m.topic]
-    audits = [json.loads(m.value) for m in out if m.topic == NAMES.audit_decisions]
-    quarantined = [m for m in out if m.topic == NAMES.quarantine]
+    audits = [AuditRecord.from_bytes(m.value) for m in out if m.topic == NAMES.audit_decisions]
+    quarantined = [QuarantineEntry.from_bytes(m.value) for m in out if m.topic == NAMES.quarantine]
     assert len(shares) + len(audits) + len(quarantined) == len(out)
     return shares, audits, quarantined
+
+
+def read(message: Outgoing) -> Share:
+    return Share.from_bytes(message.value)
 
 
 def test_police_incident_goes_where_the_agreements_say(
@@ -84,27 +94,30 @@ def test_police_incident_goes_where_the_agreements_say(
 ) -> None:
     out = make_enforcer(keys).process(published(keys, "Incident", helpers.incident()), decider)
     shares, audits, _ = split(out)
-    allowed = {(a["agreement_id"], a["recipient"]) for a in audits if a["decision"] == "allow"}
+    allowed = {(a.agreement_id, a.recipient) for a in audits if a.decision == "allow"}
     assert allowed == {
         ("wmp-vrp", "vrp"),
         ("wmp-csps", "csp-birmingham"),
         ("vrp-public", "public"),
     }
-    denied = {a["recipient"]: a["reasons"] for a in audits if a["decision"] == "deny"}
+    denied = {a.recipient: a.reasons for a in audits if a.decision == "deny"}
     assert set(denied) == set(CSPS) - {"csp-birmingham"}
-    assert denied["csp-coventry"] == ["event is outside csp-coventry's area"]
+    assert denied["csp-coventry"] == (
+        Reason("outside_recipient_area", "event is outside csp-coventry's area"),
+    )
     assert {s.topic for s in shares} == {
         "t.svd.shared.vrp.incident",
         "t.svd.shared.csp-birmingham.incident",
         "t.svd.shared.public.incident",
     }
     # every decision audited once, with the revision and a deterministic id
-    assert len(audits) == len({a["decision_id"] for a in audits}) == 3 + 6
+    assert len(audits) == len({a.decision_id for a in audits}) == 3 + 6
     event = helpers.the_event_id("wmp", "wmp-incident-1")
     for audit in audits:
-        assert audit["decision_id"] == decision_id(event, audit["recipient"], audit["agreement_id"])
-        assert audit["policy_revision"] == decider.revision
-        assert audit["lawful_basis"] and audit["purpose"]
+        assert audit.recipient is not None and audit.agreement_id is not None
+        assert audit.decision_id == decision_id(event, audit.recipient, audit.agreement_id)
+        assert audit.policy_revision == decider.revision
+        assert audit.lawful_basis and audit.purpose
 
 
 def test_a_share_carries_its_decision_and_only_named_fields(
@@ -113,25 +126,27 @@ def test_a_share_carries_its_decision_and_only_named_fields(
     named = helpers.agreement_fields()
     out = make_enforcer(keys).process(published(keys, "Incident", helpers.incident()), decider)
     shares, audits, _ = split(out)
-    by_id = {a["decision_id"]: a for a in audits}
+    by_id = {a.decision_id: a for a in audits}
     for share in shares:
         head = dict(share.headers)
-        audit = by_id[head["decision_id"].decode()]
-        payload = json.loads(share.value)
-        assert head["agreement_id"].decode() == audit["agreement_id"] == payload["agreement_id"]
-        assert head["policy_revision"].decode() == decider.revision
-        assert set(payload["fields"]) <= named[audit["agreement_id"]]
-        assert sorted(payload["fields"]) == audit["fields_released"]
-        assert audit["payload_sha256"] == hashlib.sha256(share.value).hexdigest()
-        if audit["recipient"] == "public":
-            assert not any(name.endswith("_pseudo_id") for name in payload["fields"])
-        assert "occurred_at" not in payload and "recorded_at" not in payload
+        payload = read(share)
+        audit = by_id[payload.share_id]
+        assert head["decision_id"].decode() == payload.share_id
+        assert head["agreement_id"].decode() == audit.agreement_id == payload.agreement_id
+        assert head["policy_revision"].decode() == decider.revision == payload.policy_revision
+        assert set(payload.fields) <= named[payload.agreement_id]
+        assert tuple(sorted(payload.fields)) == audit.fields_released
+        assert audit.payload_sha256 == hashlib.sha256(share.value).hexdigest()
+        assert audit.shared_topic == share.topic
+        if payload.recipient == "public":
+            assert not any(name.endswith("_pseudo_id") for name in payload.fields)
+        assert b"occurred_at" not in share.value and b"recorded_at" not in share.value
 
 
 def test_obligations_are_applied_per_recipient(keys: helpers.Keys, decider: Decider) -> None:
     out = make_enforcer(keys).process(published(keys, "Incident", helpers.incident()), decider)
     shares, _, _ = split(out)
-    fields = {json.loads(s.value)["recipient"]: json.loads(s.value)["fields"] for s in shares}
+    fields = {read(s).recipient: read(s).fields for s in shares}
     vrp, public = fields["vrp"], fields["public"]
     assert public["geo"] == {
         "lsoa21cd": None,
@@ -145,7 +160,7 @@ def test_obligations_are_applied_per_recipient(keys: helpers.Keys, decider: Deci
     pseudonyms = {r: f.get("incident_pseudo_id") for r, f in fields.items()}
     assert pseudonyms["vrp"] != pseudonyms["csp-birmingham"]
     assert "p-wmp-1" not in json.dumps(fields)  # the source pseudonym is never passed on
-    keys_by_recipient = {json.loads(s.value)["recipient"]: s.key for s in shares}
+    keys_by_recipient = {read(s).recipient: s.key for s in shares}
     assert len(set(keys_by_recipient.values())) == 3  # message keys are re-keyed too
 
 
@@ -154,7 +169,7 @@ def test_domestic_abuse_reaches_a_local_recipient_at_msoa(
 ) -> None:
     record = helpers.incident(domestic_abuse_flag=True)
     shares, _, _ = split(make_enforcer(keys).process(published(keys, "Incident", record), decider))
-    geo = {json.loads(s.value)["recipient"]: json.loads(s.value)["fields"]["geo"] for s in shares}
+    geo = {read(s).recipient: read(s).fields["geo"] for s in shares}
     assert geo["csp-birmingham"]["lsoa21cd"] is None
     assert geo["csp-birmingham"]["msoa21cd"]
     assert geo["vrp"]["lsoa21cd"] == "E01900001"  # the regional recipient is not local
@@ -178,11 +193,13 @@ def test_an_expired_agreement_denies_with_its_reason(keys: helpers.Keys, decider
         published(keys, "Incident", helpers.incident()), decider
     )
     shares, audits, _ = split(out)
-    reasons = {
-        a["agreement_id"]: a["reasons"] for a in audits if a["recipient"] in {"vrp", "public"}
-    }
-    assert reasons["wmp-vrp"] == ["agreement wmp-vrp passed its review date 2027-03-31"]
-    assert reasons["vrp-public"] == ["agreement vrp-public passed its review date 2027-03-31"]
+    reasons = {a.agreement_id: a.reasons for a in audits if a.recipient in {"vrp", "public"}}
+    assert reasons["wmp-vrp"] == (
+        Reason("past_review_date", "agreement wmp-vrp passed its review date 2027-03-31"),
+    )
+    assert reasons["vrp-public"] == (
+        Reason("past_review_date", "agreement vrp-public passed its review date 2027-03-31"),
+    )
     assert shares == []  # wmp-csps passed its review date too
 
 
@@ -193,24 +210,26 @@ def test_an_event_no_agreement_covers_is_audited_as_denied(
     out = make_enforcer(keys).process(published(keys, "Referral", record), decider)
     shares, audits, _ = split(out)
     assert shares == []
-    assert [a["reasons"] for a in audits] == [["no agreement shares REFERRAL events from wmp"]]
-    assert audits[0]["recipient"] == audits[0]["agreement_id"] == "-"
+    assert [a.reasons for a in audits] == [
+        (Reason("no_agreement", "no agreement shares REFERRAL events from wmp"),)
+    ]
+    assert audits[0].recipient == audits[0].agreement_id == "-"
 
 
 def test_youth_referral_and_retraction(keys: helpers.Keys, decider: Decider) -> None:
     enforcer = make_enforcer(keys)
     shares, _, _ = split(enforcer.process(published(keys, "Referral", helpers.referral()), decider))
-    assert [json.loads(s.value)["recipient"] for s in shares] == ["vrp"]
-    fields = json.loads(shares[0].value)["fields"]
+    assert [read(s).recipient for s in shares] == ["vrp"]
+    fields = read(shares[0]).fields
     assert fields["home_geo"]["lsoa21cd"] is None  # generalised to MSOA
     assert fields["referral_datetime"] == "2026-11-02T00:00:00Z"  # truncated to the week
 
     withdrawn = helpers.the_event_id("uhb-ed", "uhb-ed-incident-1")
     retraction = helpers.retraction("uhb-ed", withdrawn)
     shares, _, _ = split(enforcer.process(published(keys, "Retraction", retraction), decider))
-    recipients = {json.loads(s.value)["recipient"] for s in shares}
+    recipients = {read(s).recipient for s in shares}
     assert recipients == {"vrp", *CSPS}  # a retraction has no place, so every CSP gets it
-    assert all(json.loads(s.value)["fields"]["retracted_event_id"] == withdrawn for s in shares)
+    assert all(read(s).fields["retracted_event_id"] == withdrawn for s in shares)
 
 
 def test_bad_messages_are_quarantined_and_audited(keys: helpers.Keys, decider: Decider) -> None:
@@ -221,31 +240,34 @@ def test_bad_messages_are_quarantined_and_audited(keys: helpers.Keys, decider: D
     corrupted = bytearray(good)
     corrupted[len(corrupted) // 2] ^= 0xFF
     rogue = generate_signer("rogue-1", "rogue")
+    huge = os.urandom(1024 * 1024)  # 1 MB of garbage: more than the producer would take back
     cases = {
-        "forged": (NAMES.raw("wmp", "incident"), forged, "signature: BadSignature"),
-        "corrupted": (NAMES.raw("wmp", "incident"), bytes(corrupted), "signature: BadSignature"),
-        "garbage": (NAMES.raw("wmp", "incident"), b"\x00not avro", "schema: NotSingleObject"),
-        "empty": (NAMES.raw("wmp", "incident"), None, "empty: the message has no value"),
+        "forged": (NAMES.raw("wmp", "incident"), forged, "bad_signature"),
+        "corrupted": (NAMES.raw("wmp", "incident"), bytes(corrupted), "bad_signature"),
+        "garbage": (NAMES.raw("wmp", "incident"), b"\x00not avro", "not_single_object"),
+        "empty": (NAMES.raw("wmp", "incident"), None, "empty"),
         "unknown authority": (
             NAMES.raw("rogue", "incident"),
             EventWriter(helpers.CODEC, rogue).write("Incident", helpers.incident("wmp")),
-            "signature: UnknownKey",
+            "unknown_key",
         ),
-        "wrong topic": (NAMES.raw("uhb-ed", "incident"), good, "signature: WrongAuthority"),
+        "wrong topic": (NAMES.raw("uhb-ed", "incident"), good, "wrong_authority"),
+        "too large": (NAMES.raw("wmp", "incident"), huge, "too_large"),
     }
-    for offset, (name, (topic, value, reason)) in enumerate(cases.items()):
+    for offset, (name, (topic, value, code)) in enumerate(cases.items()):
         out = enforcer.process(message(topic, value, offset=offset), decider)
         shares, audits, quarantined = split(out)
         assert shares == [], name
-        assert len(quarantined) == 1 and quarantined[0].value == (value or b""), name
-        assert len(audits) == 1, name
-        audit = audits[0]
-        assert audit["decision"] == "quarantine", name
-        assert audit["reasons"][0].startswith(reason), (name, audit["reasons"])
-        assert audit["decision_id"] == quarantine_id(topic, 0, offset)
-        head = dict(quarantined[0].headers)
-        assert head["source_topic"].decode() == topic
-        assert head["source_offset"].decode() == str(offset)
+        assert len(quarantined) == 1 and len(audits) == 1, name
+        entry, audit = quarantined[0], audits[0]
+        assert entry.value_excerpt() == (None if value is None else value[:MAX_EVENT_BYTES]), name
+        assert entry.raw_size == len(value or b"")
+        assert entry.raw_sha256 == audit.raw_sha256 == hashlib.sha256(value or b"").hexdigest()
+        assert all(len(m.value) < 200_000 for m in out), name  # bounded, whatever came in
+        assert audit.decision == "quarantine", name
+        assert [r.code for r in audit.reasons] == [entry.code] == [code], (name, audit.reasons)
+        assert audit.decision_id == entry.quarantine_id == quarantine_id(topic, 0, offset)
+        assert (entry.source_topic, entry.source_offset) == (topic, offset)
     assert sum(enforcer.tally.quarantined.values()) == len(cases)
 
 
@@ -255,7 +277,7 @@ def test_a_key_added_to_the_registry_is_picked_up(keys: helpers.Keys, decider: D
     newcomer = generate_signer("wmp-test-2", "wmp")
     value = EventWriter(helpers.CODEC, newcomer).write("Incident", helpers.incident())
     _, audits, _ = split(enforcer.process(message(NAMES.raw("wmp", "incident"), value), decider))
-    assert audits[0]["decision"] == "quarantine"
+    assert audits[0].decision == "quarantine"
     registry = keys.registry()
     everyone = [registry.get(k) for k in registry.key_ids()] + [newcomer.public_key()]
     path = keys.home / "keys" / "registry.yaml"

@@ -15,6 +15,7 @@ from hub.enforcer.decisions import Decider, parse_decisions
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.stack import Stack
 from tests.hub.enforcer import helpers
+from wire.audit import Reason
 
 INPUT = {
     "event": {
@@ -52,8 +53,11 @@ def test_answers_of_the_wrong_shape_fail_closed() -> None:
         {"a/vrp": {"allow": True}},
         {"a/vrp": decision(allow="yes")},
         {"a/vrp": decision(revision=None)},
-        {"a/vrp": decision(reasons=["expired"])},  # allowed, yet with a reason
-        {"a/vrp": decision(allow=False)},  # denied without one
+        {"a/vrp": decision(reasons=[{"code": "expired", "message": "m"}])},  # allowed, yet why not
+        {"a/vrp": decision(allow=False)},  # denied without a reason
+        {"a/vrp": decision(allow=False, reasons=["expired"])},  # a reason without a code
+        {"a/vrp": decision(allow=False, reasons=[{"code": "Not a code", "message": "m"}])},
+        {"a/vrp": decision(allow=False, reasons=[{"code": "x", "message": "m", "more": 1}])},
     ):
         with pytest.raises(PolicyUnavailable):
             parse_decisions(broken)
@@ -131,5 +135,7 @@ def test_a_new_bundle_takes_effect_without_a_restart(
         )
         assert decider.revision == built.revision
         answer = {d.agreement_id: d for d in decider.decide(INPUT) if d.recipient == "vrp"}
-        assert answer["wmp-vrp"].reasons == ("agreement wmp-vrp passed its review date 2026-01-31",)
+        assert answer["wmp-vrp"].reasons == (
+            Reason("past_review_date", "agreement wmp-vrp passed its review date 2026-01-31"),
+        )
         assert answer["wmp-vrp"].revision == built.revision

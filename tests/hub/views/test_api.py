@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
 
 from hub.views.api import create_app
-from hub.views.store import beat
+from hub.views.freshness import beat
 from hub.views.tokens import Tokens, issue
+from tests.fixtures.records import a_share as share
 from tests.hub.views.test_queries import BIRMINGHAM, COVENTRY, geo, load, referral
-from tests.hub.views.test_store import share
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -3,14 +3,19 @@ referral funnel, and the shares, with disclosure control on every output."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
 
 from hub.views import queries
-from hub.views.store import Message, ViewBuilder
-from tests.hub.views.test_store import share
+from hub.views.builder import ViewBuilder
+from tests.fixtures.records import a_retraction, a_share, share_messages
+from wire.shares import Share
+from wire.topics import TopicNames
+
+NAMES = TopicNames("t")
+share = a_share
 
 BIRMINGHAM, COVENTRY = "E08000025", "E08000026"
 
@@ -19,37 +24,35 @@ def geo(lad: str, n: int) -> dict[str, Any]:
     return {"lsoa21cd": f"E0190{n:04d}", "msoa21cd": None, "lad_cd": lad, "region_cd": "E12000005"}
 
 
-def load(engine: Engine, shares: list[dict[str, Any]]) -> None:
-    ViewBuilder(engine).apply(
-        [Message("t", 0, i, 0, json.dumps(s).encode()) for i, s in enumerate(shares)]
-    )
+def load(engine: Engine, shares: list[Share]) -> None:
+    ViewBuilder(engine, NAMES).apply(share_messages(shares, NAMES))
 
 
-def referral(n: int, programme: str) -> dict[str, Any]:
-    return {
-        **share(10_000 + n),
-        "record_type": "Referral",
-        "event_type": "REFERRAL",
-        "fields": {
+def referral(n: int, programme: str) -> Share:
+    return replace(
+        share(10_000 + n),
+        record_type="Referral",
+        event_type="REFERRAL",
+        fields={
             "referral_pseudo_id": f"r{n}",
             "programme_code": programme,
             "referral_datetime": "2026-11-02T00:00:00Z",
             "age_band": "AGE_10_17",
         },
-    }
+    )
 
 
-def outcome(n: int, outcome_type: str) -> dict[str, Any]:
-    return {
-        **share(20_000 + n),
-        "record_type": "Outcome",
-        "event_type": "OUTCOME",
-        "fields": {
+def outcome(n: int, outcome_type: str, day: str = "2026-11-20") -> Share:
+    return replace(
+        share(20_000 + n),
+        record_type="Outcome",
+        event_type="OUTCOME",
+        fields={
             "referral_pseudo_id": f"r{n}",
             "outcome_type": outcome_type,
-            "outcome_date": "2026-11-20",
+            "outcome_date": day,
         },
-    }
+    )
 
 
 def test_counts_and_hotspots(sql_engine: Engine) -> None:
@@ -94,14 +97,14 @@ def test_referral_funnel_and_outcomes(sql_engine: Engine) -> None:
         outcome(100 + n, "COMPLETED") for n in range(0)
     ]
     outs += [
-        {
-            **outcome(n + 50, "COMPLETED"),
-            "fields": {
+        replace(
+            outcome(n + 50, "COMPLETED", "2026-12-01"),
+            fields={
                 "referral_pseudo_id": f"r{n}",
                 "outcome_type": "COMPLETED",
                 "outcome_date": "2026-12-01",
             },
-        }
+        )
         for n in range(9)
     ]
     load(sql_engine, refs + outs)
@@ -132,10 +135,6 @@ def test_under_25_and_night_shares(sql_engine: Engine) -> None:
 
 def test_retracted_events_do_not_count(sql_engine: Engine) -> None:
     shares = [share(n) for n in range(12)]
-    retraction = {
-        **share(99),
-        "record_type": "Retraction",
-        "fields": {"retracted_event_id": shares[0]["event_id"], "reason": "DUPLICATE"},
-    }
+    retraction = a_retraction(99, shares[0].event_id)
     load(sql_engine, [*shares, retraction])
     assert queries.incident_counts(sql_engine, "vrp", ["lad"])[0]["count"] == 11

@@ -4,9 +4,7 @@ rebuild in another order gives identical tables."""
 
 from __future__ import annotations
 
-import json
 import random
-import uuid
 from typing import Any
 
 from sqlalchemy import (
@@ -22,58 +20,26 @@ from sqlalchemy import (
     select,
 )
 
-from hub.views.store import (
-    Message,
-    ViewBuilder,
-    incidents,
-    outdated,
-    snapshot,
-    stored_offsets,
-)
+from hub.sink import Message
+from hub.views.builder import ViewBuilder
+from hub.views.tables import incidents, outdated, rejects, snapshot
+from tests.fixtures.records import a_retraction, a_share, an_id, share_messages
+from wire.shares import Share
+from wire.topics import TopicNames
 
-TOPIC = "t.svd.shared.vrp.incident"
+NAMES = TopicNames("t")
 
 
 def event_id(n: int) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"event-{n}"))
+    return an_id(f"event-{n}")
 
 
-def share(
-    n: int, recipient: str = "vrp", agreement: str = "wmp-vrp", **fields: Any
-) -> dict[str, Any]:
-    return {
-        "share_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{n}/{recipient}/{agreement}")),
-        "record_type": "Incident",
-        "event_id": event_id(n),
-        "event_type": "INCIDENT",
-        "source_authority": "wmp",
-        "source_authority_type": "POLICE",
-        "supersedes": None,
-        "recipient": recipient,
-        "agreement_id": agreement,
-        "policy_revision": "sha256:1",
-        "fields": {
-            "incident_source": "POLICE_CRIME",
-            "assault_datetime": "2026-11-06T23:00:00Z",
-            "offence_group": "VIOLENCE_WITH_INJURY",
-            "assault_method": "KNIFE_SHARP",
-            "victim_age_band": "18-24",
-            "geo": {
-                "lsoa21cd": "E01900001",
-                "msoa21cd": "E02900001",
-                "lad_cd": "E08000025",
-                "region_cd": "E12000005",
-            },
-            **fields,
-        },
-    }
+def messages(shares: list[Share], first_offset: int = 0) -> list[Message]:
+    return share_messages(shares, NAMES, first_offset)
 
 
-def messages(shares: list[dict[str, Any]], first_offset: int = 0) -> list[Message]:
-    return [
-        Message(TOPIC, 0, first_offset + i, 1_700_000_000_000 + i, json.dumps(s).encode())
-        for i, s in enumerate(shares)
-    ]
+def builder(engine: Engine) -> ViewBuilder:
+    return ViewBuilder(engine, NAMES)
 
 
 def rows(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -83,24 +49,28 @@ def rows(engine: Engine) -> dict[str, dict[str, Any]]:
 
 
 def test_a_share_becomes_a_fact_and_a_replay_changes_nothing(sql_engine: Engine) -> None:
-    builder = ViewBuilder(sql_engine)
-    done = builder.apply(messages([share(1), share(2)]))
+    views = builder(sql_engine)
+    done = views.apply(messages([a_share(1), a_share(2)]))
     assert (done.shares, done.replayed) == (2, 0)
     fact = rows(sql_engine)[event_id(1)]
     assert fact["status"] == "current"
     assert (fact["lad"], fact["msoa"], fact["lsoa"]) == ("E08000025", "E02900001", "E01900001")
     assert (fact["week"], fact["hour"], fact["dow"]) == ("2026-11-02", 23, 4)  # Friday 23:00
     before = snapshot(sql_engine)
-    again = builder.apply(messages([share(1), share(2)]))
+    again = views.apply(messages([a_share(1), a_share(2)]))
     assert (again.shares, again.replayed) == (0, 2)
     assert snapshot(sql_engine) == before
 
 
 def test_shares_of_one_event_under_two_agreements_merge(sql_engine: Engine) -> None:
-    builder = ViewBuilder(sql_engine)
-    linkage = share(3, agreement="ed-istv-vrp-linkage", subject_pseudo_id="abc")
-    linkage["fields"]["geo"] = {"lsoa21cd": None, "msoa21cd": "E02900001", "lad_cd": "E08000025"}
-    builder.apply(messages([share(3, incident_source="ED_ISTV"), linkage]))
+    views = builder(sql_engine)
+    linkage = a_share(
+        3,
+        agreement="ed-istv-vrp-linkage",
+        subject_pseudo_id="abc",
+        geo={"lsoa21cd": None, "msoa21cd": "E02900001", "lad_cd": "E08000025"},
+    )
+    views.apply(messages([a_share(3, incident_source="ED_ISTV"), linkage]))
     fact = rows(sql_engine)[event_id(3)]
     assert fact["subject"] == "abc"
     assert fact["lsoa"] == "E01900001"  # from the share that had it
@@ -108,15 +78,11 @@ def test_shares_of_one_event_under_two_agreements_merge(sql_engine: Engine) -> N
 
 
 def test_retractions_and_supersedes_in_either_order(sql_engine: Engine) -> None:
-    builder = ViewBuilder(sql_engine)
-    retraction = {
-        **share(90, agreement="wmp-vrp"),
-        "record_type": "Retraction",
-        "fields": {"retracted_event_id": event_id(4), "reason": "ENTERED_IN_ERROR"},
-    }
-    newer = {**share(6), "supersedes": event_id(5)}
-    builder.apply(messages([retraction, newer]))  # before the events they withdraw
-    builder.apply(messages([share(4), share(5)], first_offset=2))
+    views = builder(sql_engine)
+    retraction = a_retraction(90, event_id(4), reason="ENTERED_IN_ERROR")
+    newer = a_share(6, supersedes=event_id(5))
+    views.apply(messages([retraction, newer]))  # before the events they withdraw
+    views.apply(messages([a_share(4), a_share(5)], first_offset=2))
     facts = rows(sql_engine)
     assert facts[event_id(4)]["status"] == "retracted"
     assert facts[event_id(5)]["status"] == "superseded"
@@ -126,36 +92,45 @@ def test_retractions_and_supersedes_in_either_order(sql_engine: Engine) -> None:
 def test_a_rebuild_in_another_order_gives_identical_tables(
     sql_engine: Engine, tmp_path: Any
 ) -> None:
-    retraction = {
-        **share(90),
-        "record_type": "Retraction",
-        "fields": {"retracted_event_id": event_id(7), "reason": "DUPLICATE"},
-    }
-    all_shares = [share(n, hour=n) for n in range(20)] + [
-        retraction,
-        {**share(21), "supersedes": event_id(8)},
+    all_shares = [a_share(n, assault_datetime=f"2026-11-06T{n:02d}:00:00Z") for n in range(20)] + [
+        a_retraction(90, event_id(7)),
+        a_share(21, supersedes=event_id(8)),
     ]
     ordered = messages(all_shares)
-    ViewBuilder(sql_engine).apply(ordered)
+    builder(sql_engine).apply(ordered)
     other = create_engine(f"sqlite:///{tmp_path / 'rebuilt.sqlite'}")
     shuffled = ordered[:]
     random.Random(4).shuffle(shuffled)  # noqa: S311 - an order, not a secret
-    rebuilt = ViewBuilder(other)
+    rebuilt = builder(other)
     for start in range(0, len(shuffled), 5):
         rebuilt.apply(shuffled[start : start + 5])
     assert snapshot(other) == snapshot(sql_engine)
 
 
-def test_unusable_messages_are_counted_not_fatal(sql_engine: Engine) -> None:
-    done = ViewBuilder(sql_engine).apply(
+def test_unusable_messages_are_recorded_not_fatal(sql_engine: Engine) -> None:
+    topic = NAMES.shared("vrp", "incident")
+    elsewhere = a_share(4, recipient="csp-coventry")  # valid, but not on its own topic
+    too_long = a_share(5, offence_group="X" * 65)  # valid share, longer than its column
+    done = builder(sql_engine).apply(
         [
-            Message(TOPIC, 0, 0, 0, b"not json"),
-            Message(TOPIC, 0, 1, 0, b"{}"),
-            Message(TOPIC, 0, 2, 0, json.dumps(share(2)).encode("utf-16")),  # JSON, not UTF-8
-            *messages([share(1)], 3),
+            Message(topic, 0, 0, 0, b"not json"),
+            Message(topic, 0, 1, 0, b"{}"),
+            Message(topic, 0, 2, 0, a_share(2).to_bytes().decode().encode("utf-16")),
+            Message(topic, 0, 3, 0, elsewhere.to_bytes()),
+            Message(topic, 0, 4, 0, too_long.to_bytes()),
+            *messages([a_share(1)], 5),
         ]
     )
-    assert (done.shares, done.skipped) == (1, 3)
+    assert (done.shares, done.rejected) == (1, 5)
+    with sql_engine.connect() as conn:
+        found = conn.execute(select(rejects.c.offset, rejects.c.code).order_by("offset")).all()
+    assert [tuple(row) for row in found] == [
+        (0, "not_json"),
+        (1, "missing"),
+        (2, "not_utf8"),
+        (3, "wrong_topic"),
+        (4, "too_long"),
+    ]
 
 
 def test_tables_of_the_old_layout_are_dropped_for_a_rebuild(sql_engine: Engine) -> None:
@@ -180,14 +155,16 @@ def test_tables_of_the_old_layout_are_dropped_for_a_rebuild(sql_engine: Engine) 
     old.create_all(sql_engine)
     with sql_engine.begin() as conn:
         conn.execute(
-            insert(offsets_then).values(topic=TOPIC, partition=0, next_offset=9, latest_ms=0)
+            insert(offsets_then).values(
+                topic=NAMES.shared("vrp", "incident"), partition=0, next_offset=9, latest_ms=0
+            )
         )
     assert outdated(sql_engine)
-    builder = ViewBuilder(sql_engine)
+    views = builder(sql_engine)
     assert not outdated(sql_engine)
-    assert stored_offsets(sql_engine) == {}
-    builder.apply(messages([share(1)]))
+    assert views.stored_offsets() == {}
+    views.apply(messages([a_share(1)]))
     assert set(rows(sql_engine)) == {event_id(1)}
     assert not outdated(sql_engine)  # and a current layout is left alone
-    ViewBuilder(sql_engine)
+    builder(sql_engine)
     assert set(rows(sql_engine)) == {event_id(1)}

@@ -1,0 +1,309 @@
+"""An audit record: one decision of the enforcer, on ``svd.audit.decisions``.
+
+The enforcer writes one record per decision: per (event, agreement,
+recipient) pair, allowed or denied; one for an event no agreement covers;
+and one for every message it quarantines. The audit ledger keeps each record
+once, as the leaf of a Merkle tree, with its position ``seq`` added (a
+record on the topic never carries ``seq``; a record in the ledger always
+does). Records are canonical JSON (``wire.canonical``).
+
+What a record holds meets DPA 2018 s.62 logging: the justification (agreement,
+lawful basis, purpose, policy revision), the time, the discloser and the
+recipient, with the SHA-256 of the exact message received and of the share
+sent. Why a pair was denied, or a message quarantined, is a list of
+:class:`Reason`: a machine-readable ``code`` (for a denial, the Rego rule's
+``custom.code``) and a message for people. Code reads codes, never messages.
+
+Ids are deterministic (UUIDv5), so a replay after a crash produces the same
+ids and every sink can be idempotent:
+
+* :func:`decision_id` = uuid5(event_id, recipient, agreement_id); a share's
+  id is the id of the decision that allowed it;
+* an event no agreement covers gets one decision with recipient and
+  agreement :data:`NO_AGREEMENT`;
+* a quarantined message gets :func:`quarantine_id` = uuid5("quarantine",
+  topic, partition, offset), since it may have no event id that can be trusted.
+
+Limits (a value beyond them is refused by :meth:`AuditRecord.from_bytes`): the
+record at most :data:`MAX_BYTES` bytes and :data:`MAX_DEPTH` deep; at most
+:data:`MAX_REASONS` reasons with messages of at most :data:`MAX_MESSAGE`
+characters; every string within the length of the ledger column it is copied
+to (:data:`QUERY_COLUMNS`), so a hostile record cannot fail an insert.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from wire.canonical import (
+    CODE_PATTERN,
+    SHA256_PATTERN,
+    TIME_PATTERN,
+    UUID_PATTERN,
+    ContractError,
+    ObjectReader,
+    canonical_json,
+    check_keys,
+    checked,
+    load_object,
+)
+from wire.schemas import PAYLOADS
+from wire.shares import AGREEMENT_ID, REVISION
+from wire.topics import PARTY_ID
+
+#: ``decision`` values.
+ALLOW, DENY, QUARANTINE = "allow", "deny", "quarantine"
+DECISIONS = (ALLOW, DENY, QUARANTINE)
+
+#: recipient and agreement_id of the decision for an event no agreement covers.
+NO_AGREEMENT = "-"
+
+#: Namespace of every decision_id (UUIDv5). Changing it changes every id.
+DECISION_NAMESPACE = uuid.UUID("0b6a3f52-94d1-5e8c-b7a0-4c2e9f1d8a36")
+
+#: The largest record, in bytes of canonical JSON.
+MAX_BYTES = 64 * 1024
+#: The deepest nesting: record > reasons > reason.
+MAX_DEPTH = 3
+#: The most reasons one decision carries.
+MAX_REASONS = 16
+#: The longest reason message, in characters.
+MAX_MESSAGE = 1000
+#: The most fields one share releases.
+MAX_FIELDS = 128
+
+#: The columns the ledger copies out of each record for queries, with their
+#: lengths: every value the parser accepts fits.
+QUERY_COLUMNS: tuple[tuple[str, int], ...] = (
+    ("decision_id", 64),
+    ("decided_at", 40),
+    ("decision", 16),
+    ("source_authority", 64),
+    ("recipient", 64),
+    ("agreement_id", 64),
+    ("event_type", 16),
+    ("event_id", 64),
+    ("subject_pseudonym", 128),
+)
+
+#: A Kafka topic name (Kafka allows at most 249 of these characters).
+TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+#: A pseudonym as connectors write them (hex or base64 of an HMAC).
+PSEUDONYM = re.compile(r"^[A-Za-z0-9+/=_-]{1,128}$")
+#: A payload field name.
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: A lawful basis code from the agreement schema.
+LAWFUL_BASIS = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
+
+
+class AuditRecordError(ContractError):
+    """Not a valid audit record; names the field and the reason."""
+
+    contract = "audit record"
+
+
+def decision_id(event_id: str, recipient: str, agreement_id: str) -> str:
+    """The id of the decision on one (event, recipient, agreement)."""
+    return str(uuid.uuid5(DECISION_NAMESPACE, f"{event_id}\x1f{recipient}\x1f{agreement_id}"))
+
+
+def quarantine_id(topic: str, partition: int, offset: int) -> str:
+    """The id of the decision to quarantine the message at one place in one topic."""
+    return str(uuid.uuid5(DECISION_NAMESPACE, f"quarantine\x1f{topic}\x1f{partition}\x1f{offset}"))
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a pair was denied or a message quarantined: a code for code, a message for people."""
+
+    code: str
+    message: str
+
+    def __post_init__(self) -> None:
+        _check_reason(ObjectReader(self.to_dict(), AuditRecordError, "reason"))
+
+    @classmethod
+    def bounded(cls, code: str, message: str) -> Reason:
+        """A reason whose message (often from an exception about untrusted input) is
+        cut to :data:`MAX_MESSAGE` characters, with any NUL replaced."""
+        text = message.replace("\x00", "\\0")
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE - 1] + "…"
+        return cls(code, text)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def _check_reason(reader: ObjectReader) -> Reason:
+    code = reader.text("code", 64, pattern=CODE_PATTERN)
+    message = reader.text("message", MAX_MESSAGE)
+    reader.done()
+    return checked(Reason, {"code": code, "message": message})
+
+
+#: Every key of an audit record, in order (``seq`` only in the ledger).
+KEYS = (
+    "decision_id",
+    "decided_at",
+    "decision",
+    "reasons",
+    "event_id",
+    "event_type",
+    "record_type",
+    "source_authority",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "raw_sha256",
+    "subject_pseudonym",
+    "recipient",
+    "agreement_id",
+    "lawful_basis",
+    "purpose",
+    "policy_revision",
+    "fields_released",
+    "shared_topic",
+    "payload_sha256",
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One decision. Constructing one checks it; :meth:`to_bytes` is its only encoding."""
+
+    decision_id: str
+    decided_at: str
+    decision: str
+    reasons: tuple[Reason, ...]
+    event_id: str | None
+    event_type: str | None
+    record_type: str | None
+    source_authority: str | None
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    raw_sha256: str
+    subject_pseudonym: str | None
+    recipient: str | None
+    agreement_id: str | None
+    lawful_basis: str | None
+    purpose: str | None
+    policy_revision: str | None
+    fields_released: tuple[str, ...]
+    shared_topic: str | None
+    payload_sha256: str | None
+    seq: int | None = None  # the record's position in the ledger; never on the topic
+
+    def __post_init__(self) -> None:
+        _check(self.to_dict(), self.seq is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {key: getattr(self, key) for key in KEYS}
+        out["reasons"] = [reason.to_dict() for reason in self.reasons]
+        out["fields_released"] = list(self.fields_released)
+        if self.seq is not None:
+            out["seq"] = self.seq
+        return out
+
+    def to_bytes(self) -> bytes:
+        """The record as canonical JSON: what goes on the topic (or, with ``seq``,
+        in the ledger)."""
+        return canonical_json(self.to_dict())
+
+    def sequenced(self, seq: int) -> AuditRecord:
+        """This record at position ``seq`` of the ledger."""
+        return AuditRecord(**{**self._fields(), "seq": seq})
+
+    def _fields(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in (*KEYS, "seq")}
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None, *, sequenced: bool = False) -> AuditRecord:
+        """The record in ``data`` (from the topic; with ``sequenced``, from the ledger,
+        where it carries its ``seq``), or AuditRecordError naming the field and the reason."""
+        value = load_object(data, AuditRecordError, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH)
+        check_keys(value, (*KEYS, "seq") if sequenced else KEYS, AuditRecordError)
+        reasons = _check(value, sequenced)
+        value["reasons"] = reasons
+        value["fields_released"] = tuple(value["fields_released"])
+        value.setdefault("seq", None)
+        return checked(cls, value)
+
+
+def _check(value: dict[str, Any], sequenced: bool) -> tuple[Reason, ...]:
+    """Check a record's values; return its reasons."""
+    reader = ObjectReader(value, AuditRecordError)
+    reader.text("decision_id", 36, pattern=UUID_PATTERN)
+    reader.text("decided_at", 27, pattern=TIME_PATTERN)
+    decision = reader.text("decision", 16, choices=DECISIONS)
+    reasons = tuple(_check_reason(r) for r in reader.objects("reasons", MAX_REASONS))
+    reader.text("event_id", 36, pattern=UUID_PATTERN, optional=True)
+    event_type = reader.text("event_type", 16, choices=tuple(PAYLOADS), optional=True)
+    record_type = reader.text("record_type", 16, choices=tuple(PAYLOADS.values()), optional=True)
+    if (event_type is None) != (record_type is None) or (
+        event_type is not None and PAYLOADS[event_type] != record_type
+    ):
+        reader.fail("record_type", "bad_value", f"{record_type} does not go with {event_type}")
+    reader.text("source_authority", 40, pattern=PARTY_ID, optional=True)
+    reader.text("source_topic", 249, pattern=TOPIC)
+    reader.integer("source_partition", 0, 2**31 - 1)
+    reader.integer("source_offset", 0)
+    reader.text("raw_sha256", 64, pattern=SHA256_PATTERN)
+    reader.text("subject_pseudonym", 128, pattern=PSEUDONYM, optional=True)
+    recipient = reader.text("recipient", 40, optional=True)
+    if recipient is not None and recipient != NO_AGREEMENT:
+        reader.text("recipient", 40, pattern=PARTY_ID)
+    agreement = reader.text("agreement_id", 63, optional=True)
+    if agreement is not None and agreement != NO_AGREEMENT:
+        reader.text("agreement_id", 63, pattern=AGREEMENT_ID)
+    reader.text("lawful_basis", 32, pattern=LAWFUL_BASIS, optional=True)
+    reader.text("purpose", MAX_MESSAGE, optional=True)
+    reader.text("policy_revision", 128, pattern=REVISION, optional=True)
+    released = reader.texts("fields_released", MAX_FIELDS, 64, FIELD_NAME)
+    shared_topic = reader.text("shared_topic", 249, pattern=TOPIC, optional=True)
+    payload = reader.text("payload_sha256", 64, pattern=SHA256_PATTERN, optional=True)
+    if sequenced:
+        reader.integer("seq", 0)
+    reader.done()
+    _check_verdict(
+        reader, decision, reasons, released, (recipient, agreement, shared_topic, payload)
+    )
+    return reasons
+
+
+def _check_verdict(
+    reader: ObjectReader,
+    decision: str,
+    reasons: tuple[Reason, ...],
+    released: tuple[str, ...],
+    named: tuple[str | None, str | None, str | None, str | None],
+) -> None:
+    """What the decision implies: an allow names where it shared and gives no
+    reason; a denial or quarantine gives a reason and shares nothing."""
+    recipient, agreement, shared_topic, payload = named
+    if decision == ALLOW:
+        if reasons:
+            reader.fail("reasons", "bad_value", "an allow decision has no reasons")
+        for key, found in (
+            ("recipient", recipient),
+            ("agreement_id", agreement),
+            ("shared_topic", shared_topic),
+            ("payload_sha256", payload),
+        ):
+            if found is None or found == NO_AGREEMENT:
+                reader.fail(key, "missing", "an allow decision names it")
+    else:
+        if not reasons:
+            reader.fail("reasons", "missing", f"a {decision} decision gives at least one reason")
+        for key, found in (("shared_topic", shared_topic), ("payload_sha256", payload)):
+            if found is not None:
+                reader.fail(key, "bad_value", f"a {decision} decision shares nothing")
+        if released:
+            reader.fail("fields_released", "bad_value", f"a {decision} decision releases nothing")

@@ -1,0 +1,391 @@
+"""SQL tables kept from Kafka topics: the one base of the audit ledger and the view builder.
+
+A :class:`Sink` owns some tables in one database and keeps them from some
+topics. :func:`consume` drives it:
+
+1. it assigns every partition of the sink's topics (no consumer group) and
+   seeks each to the offset stored with the tables, or to the beginning;
+2. it polls, and hands each batch to :meth:`Sink.apply`;
+3. ``apply`` parses every message through the sink's typed contract, and in
+   **one transaction** writes the rows (:meth:`Sink.write`), records every
+   message it could not use in ``<prefix>_rejects`` and stores the offsets
+   in ``<prefix>_offsets``.
+
+So after a crash a sink resumes exactly where its last transaction ended,
+and a message is either applied, recorded as a reject, or read again.
+
+**Offsets** have one meaning: the next offset to read in that partition.
+They never move back, except when the stored offset is beyond the end of the
+partition (the topic was deleted and created again), when the sink logs a
+warning and starts that partition from the beginning. When the stored offset
+is before the first offset the broker still holds, retention deleted
+messages the sink never read: it logs an error naming how many, and
+continues from the first one held.
+
+**Poison.** Nothing a producer writes can stop a sink: a message that does
+not parse (any :class:`~wire.canonical.ContractError`) is recorded with its
+topic, partition, offset, the error code, the message (naming the field),
+the SHA-256 and size of its value and a bounded excerpt, counted, and
+skipped. Only an error in the sink's own code or the database stops it,
+before its offsets move, so the batch is read again after a restart.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from wire.audit import Reason
+from wire.canonical import ContractError, iso
+from wire.quarantine import describe
+
+log = logging.getLogger(__name__)
+
+#: The most bytes of a rejected value a sink keeps.
+REJECT_EXCERPT_BYTES = 1024
+
+#: Rejects logged one by one before only every 1000th is.
+QUIET_AFTER = 20
+
+
+@dataclass(frozen=True)
+class Message:
+    """One consumed message."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    value: bytes | None
+
+
+@dataclass
+class Outcome:
+    """What one batch did; sinks add their own counts."""
+
+    rejected: int = 0
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result", bound=Outcome)
+
+
+def offsets_table(metadata: MetaData, prefix: str) -> Table:
+    return Table(
+        f"{prefix}_offsets",
+        metadata,
+        Column("topic", String(255), primary_key=True),
+        Column("partition", Integer, primary_key=True, autoincrement=False),
+        Column("next_offset", BigInteger, nullable=False),  # the next offset to read
+        Column("latest_ms", BigInteger, nullable=False),  # broker time of the newest applied
+    )
+
+
+def rejects_table(metadata: MetaData, prefix: str) -> Table:
+    return Table(
+        f"{prefix}_rejects",
+        metadata,
+        Column("topic", String(255), primary_key=True),
+        Column("partition", Integer, primary_key=True, autoincrement=False),
+        Column("offset", BigInteger, primary_key=True, autoincrement=False),
+        Column("code", String(64), nullable=False),
+        Column("message", Text, nullable=False),
+        Column("sha256", String(64), nullable=False),
+        Column("size", BigInteger, nullable=False),
+        Column("excerpt", LargeBinary, nullable=False),
+        Column("rejected_at", String(40), nullable=False),
+    )
+
+
+class Sink(abc.ABC, Generic[Item, Result]):
+    """Tables kept from topics. Subclasses give the contract and the rows.
+
+    One process writes a sink's tables at a time."""
+
+    #: Prefix of the offsets and rejects tables, and the consumer's client id.
+    name: str = "sink"
+
+    def __init__(self, engine: Engine, offsets: Table, rejects: Table) -> None:
+        self.engine = engine
+        self.offsets_table = offsets
+        self.rejects_table = rejects
+        self.rejected_total = 0
+
+    # -------------------------------------------------------------- the contract
+
+    @abc.abstractmethod
+    def parse(self, message: Message) -> Item:
+        """The message as this sink's typed record. Raise a ContractError (naming the
+        field and the reason) for anything unusable: it is recorded and skipped."""
+
+    @abc.abstractmethod
+    def write(self, conn: Connection, items: Sequence[tuple[Message, Item]]) -> Result:
+        """Write the rows for ``items`` in the open transaction ``conn``; say what it did.
+
+        Called by :meth:`apply`, once per batch, with the parsed messages in
+        the order they were consumed. Must be idempotent: a message may come
+        again after a crash. An exception aborts the transaction, so no row,
+        reject or offset of the batch is stored."""
+
+    def committed(self, result: Result) -> None:
+        """Called after the batch's transaction committed (e.g. to move in-memory state)."""
+
+    def idle(self) -> Result | None:
+        """Called when a poll brought nothing; may do timed work and say what."""
+        return None
+
+    def finish(self) -> Result | None:
+        """Called once when consuming stops."""
+        return None
+
+    @abc.abstractmethod
+    def topics(self, available: Collection[str]) -> list[str]:
+        """The topics to read, of those that exist."""
+
+    # -------------------------------------------------------------- applying
+
+    def apply(self, messages: Sequence[Message]) -> Result:
+        """One transaction: the rows, the rejects and the offsets of one batch."""
+        good: list[tuple[Message, Item]] = []
+        bad: list[tuple[Message, Reason]] = []
+        for message in messages:
+            try:
+                good.append((message, self.parse(message)))
+            except ContractError as exc:
+                bad.append((message, Reason.bounded(exc.code, str(exc))))
+        with self.engine.begin() as conn:
+            result = self.write(conn, good)
+            if bad:
+                self._reject(conn, bad)
+            self._store_offsets(conn, messages)
+        result.rejected = len(bad)
+        self.committed(result)
+        return result
+
+    def _reject(self, conn: Connection, bad: list[tuple[Message, Reason]]) -> None:
+        table = self.rejects_table
+        now = iso(datetime.now(UTC))
+        rows = []
+        for message, reason in bad:
+            where = (
+                (table.c.topic == message.topic)
+                & (table.c.partition == message.partition)
+                & (table.c.offset == message.offset)
+            )
+            if conn.execute(select(table.c.offset).where(where)).first() is not None:
+                continue  # read again after a crash: recorded already
+            described = describe(message.value, REJECT_EXCERPT_BYTES)
+            rows.append(
+                {
+                    "topic": message.topic,
+                    "partition": message.partition,
+                    "offset": message.offset,
+                    "code": reason.code,
+                    "message": reason.message,
+                    "sha256": described.sha256,
+                    "size": described.size,
+                    "excerpt": described.excerpt,
+                    "rejected_at": now,
+                }
+            )
+            self.rejected_total += 1
+            if self.rejected_total <= QUIET_AFTER or self.rejected_total % 1000 == 0:
+                log.warning(
+                    "%s rejected %s[%d]@%d: %s%s",
+                    self.name,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    reason.message,
+                    " (from now on every 1000th reject is logged)"
+                    if self.rejected_total == QUIET_AFTER
+                    else "",
+                )
+        if rows:
+            conn.execute(insert(table), rows)
+
+    def _store_offsets(self, conn: Connection, messages: Sequence[Message]) -> None:
+        table = self.offsets_table
+        ends: dict[tuple[str, int], tuple[int, int]] = {}
+        for m in messages:
+            end, latest = ends.get((m.topic, m.partition), (0, 0))
+            ends[(m.topic, m.partition)] = (max(end, m.offset + 1), max(latest, m.timestamp_ms))
+        for (topic, partition), (end, latest) in ends.items():
+            where = (table.c.topic == topic) & (table.c.partition == partition)
+            found = conn.execute(
+                select(table.c.next_offset, table.c.latest_ms).where(where)
+            ).first()
+            if found is None:
+                conn.execute(
+                    insert(table).values(
+                        topic=topic, partition=partition, next_offset=end, latest_ms=latest
+                    )
+                )
+            elif end > found[0] or latest > found[1]:
+                conn.execute(
+                    update(table)
+                    .where(where)
+                    .values(next_offset=max(found[0], end), latest_ms=max(found[1], latest))
+                )
+
+    # -------------------------------------------------------------- reading
+
+    def stored_offsets(self) -> dict[tuple[str, int], int]:
+        """The next offset to read, per (topic, partition)."""
+        table = self.offsets_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table.c.topic, table.c.partition, table.c.next_offset))
+            return {(topic, partition): int(end) for topic, partition, end in rows}
+
+    def forget_offset(self, topic: str, partition: int) -> None:
+        """Start one partition again from the beginning (its topic was made anew)."""
+        table = self.offsets_table
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(table).where((table.c.topic == topic) & (table.c.partition == partition))
+            )
+
+    def reject_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(self.rejects_table)).scalar() or 0
+            )
+
+
+# ------------------------------------------------------------------ the loop
+
+
+def consume(
+    sink: Sink[Item, Result],
+    consumer: KafkaConsumer,
+    *,
+    once: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[Result], None] = lambda _: None,
+    discover_every: float = 10.0,
+    wait_for_topics: float = 0.0,
+) -> None:
+    """Apply batches until stopped; with ``once``, until the ends the topics had at start.
+
+    Looks for new topics every ``discover_every`` seconds. With
+    ``wait_for_topics`` > 0, raises RuntimeError if none of the sink's topics
+    exists after that long; otherwise, with ``once`` and no topics, returns."""
+    assigned: list[TopicPartition] = []
+    ends: dict[TopicPartition, int] = {}
+    started = time.monotonic()
+    discovered = float("-inf")
+    try:
+        while not should_stop():
+            if time.monotonic() - discovered > discover_every:
+                discovered = time.monotonic()
+                assigned = _reassign(sink, consumer, assigned)
+                if once and not ends and assigned:
+                    ends = consumer.end_offsets(assigned)
+            if not assigned:
+                if time.monotonic() - started < wait_for_topics:
+                    log.info("%s: waiting for its topics", sink.name)
+                elif wait_for_topics > 0:
+                    raise RuntimeError(
+                        f"{sink.name}: no topic to read after {wait_for_topics:.0f} s; "
+                        "start the enforcer (it creates them) first"
+                    )
+                elif once:
+                    break
+                time.sleep(1)
+                discovered = float("-inf")
+                continue
+            polled = consumer.poll(timeout_ms=500)
+            batch = [
+                Message(m.topic, m.partition, m.offset, m.timestamp, m.value)
+                for records in polled.values()
+                for m in records
+            ]
+            done = sink.apply(batch) if batch else sink.idle()
+            if done is not None:
+                on_batch(done)
+            if once and all(consumer.position(tp) >= end for tp, end in ends.items()):
+                break
+        if (done := sink.finish()) is not None:
+            on_batch(done)
+    finally:
+        consumer.close()
+
+
+def _reassign(
+    sink: Sink[Item, Result], consumer: KafkaConsumer, assigned: list[TopicPartition]
+) -> list[TopicPartition]:
+    """Assign every partition of the sink's topics, at the stored offsets."""
+    parts = [
+        TopicPartition(t, p)
+        for t in sink.topics(consumer.topics())
+        for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
+    if set(parts) == set(assigned):
+        return assigned
+    consumer.assign(parts)
+    stored = sink.stored_offsets()
+    begins = consumer.beginning_offsets(parts) if parts else {}
+    ends = consumer.end_offsets(parts) if parts else {}
+    for tp in parts:
+        at = stored.get((tp.topic, tp.partition))
+        first, end = int(begins[tp]), int(ends[tp])
+        if at is not None and at > end:
+            log.warning(
+                "%s: stored offset %d of %s[%d] is beyond its end %d: the topic was made "
+                "anew; reading it from the beginning",
+                sink.name,
+                at,
+                tp.topic,
+                tp.partition,
+                end,
+            )
+            sink.forget_offset(tp.topic, tp.partition)
+            at = None
+        if at is not None and at < first:
+            log.error(
+                "%s: %d messages of %s[%d] (offsets %d to %d) were deleted by retention "
+                "before they were read",
+                sink.name,
+                first - at,
+                tp.topic,
+                tp.partition,
+                at,
+                first - 1,
+            )
+        consumer.seek(tp, max(at or 0, first))
+    return parts
+
+
+def new_consumer(bootstrap: str, client_id: str) -> KafkaConsumer:
+    """A consumer for :func:`consume`: no group, no auto-commit, large batches."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=1000,
+    )

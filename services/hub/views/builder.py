@@ -1,0 +1,391 @@
+"""The view builder: the shared streams into the view tables (``hub.views.tables``).
+
+A :class:`ViewBuilder` is a sink (``hub.sink``) over every
+``svd.shared.<recipient>.<type>`` topic of the view recipients. It reads
+each message through the share contract (``wire.shares.Share``) and also
+refuses, as rejects recorded in ``view_rejects``, a share that sits on
+another recipient's or another event type's topic, and one whose fields do
+not fit the view columns (a value of the wrong type, or longer than its
+column): the views never trust more than the contract, and the database
+never refuses a row.
+
+Each share is kept in ``view_shares`` (one row per share_id, so a replayed
+share changes nothing). Two agreements may each release part of one event to
+the same recipient (the ED incident and the ED linkage agreements both reach
+the VRP): the fact row keeps, for each field, the value some share gave it.
+A retraction or a newer version (``supersedes``) marks the earlier event's
+row ``retracted`` or ``superseded``, whichever arrives first.
+
+Everything in the tables is a function of the set of shares, not of the order
+they came in, so replaying from the beginning (``svdhub views rebuild``)
+produces identical tables. Offsets are stored in the same transaction as the
+rows they change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Boolean, Column, Connection, Engine, String, delete, insert, select, update
+
+from hub.sink import Message, Outcome, Sink
+from hub.views import tables
+from hub.views.freshness import beat
+from hub.views.tables import FACTS, incidents, outcomes, referrals, shares, withdrawn
+from wire.canonical import UUID_PATTERN, ContractError
+from wire.shares import Share
+from wire.topics import TopicNameError, TopicNames
+
+LONDON = ZoneInfo("Europe/London")
+
+log = logging.getLogger(__name__)
+
+#: Seconds between heartbeats while the builder runs.
+BEAT_SECONDS = 2.0
+
+#: The recipient whose shares are published aggregates, not view input.
+PUBLIC = "public"
+
+
+class UnusableShare(ContractError):
+    """A valid share the views cannot use: on the wrong topic, or with fields
+    that do not fit the view columns."""
+
+    contract = "share for the views"
+
+
+@dataclass
+class Applied(Outcome):
+    shares: int = 0
+    replayed: int = 0
+
+
+class ViewBuilder(Sink[Share, Applied]):
+    """Applies batches of shares to the view tables of one database."""
+
+    name = "view"
+
+    def __init__(
+        self,
+        engine: Engine,
+        names: TopicNames | None = None,
+        recipients: Collection[str] | None = None,
+    ) -> None:
+        super().__init__(engine, tables.offsets, tables.rejects)
+        self.names = names or TopicNames.from_env()
+        self.recipients = None if recipients is None else frozenset(recipients)
+        if tables.outdated(engine):
+            log.warning(
+                "the view tables predate this version's layout; dropping them, so that "
+                "they are rebuilt from the start of the shared topics"
+            )
+            tables.drop(engine)
+        tables.create(engine)
+        self._beaten = float("-inf")
+
+    # The heartbeat: the builder has applied everything it read (at most every 2 s).
+
+    def _beat(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._beaten > BEAT_SECONDS:
+            beat(self.engine, datetime.now(UTC))
+            self._beaten = time.monotonic()
+
+    def committed(self, result: Applied) -> None:
+        self._beat()
+
+    def idle(self) -> Applied | None:
+        self._beat()
+        return None
+
+    def finish(self) -> Applied | None:
+        self._beat(force=True)
+        return None
+
+    def topics(self, available: Collection[str]) -> list[str]:
+        """Every shared topic of the view recipients: the ones asked for, or all
+        but ``public``."""
+        found = []
+        for topic in available:
+            try:
+                recipient, _ = self.names.parse_shared(topic)
+            except TopicNameError:
+                continue
+            wanted = (
+                recipient != PUBLIC if self.recipients is None else recipient in self.recipients
+            )
+            if wanted:
+                found.append(topic)
+        return sorted(found)
+
+    def parse(self, message: Message) -> Share:
+        share = Share.from_bytes(message.value)
+        try:
+            recipient, kind = self.names.parse_shared(message.topic)
+        except TopicNameError as exc:
+            raise UnusableShare("(topic)", "wrong_topic", str(exc)) from exc
+        if (share.recipient, share.event_type.lower()) != (recipient, kind):
+            raise UnusableShare(
+                "recipient",
+                "wrong_topic",
+                f"a {share.event_type} share for {share.recipient} on {message.topic}",
+            )
+        if share.record_type == "Retraction":
+            _retracted(share.fields)
+        else:
+            _fact(share.record_type, [share])  # every value fits its column
+        return share
+
+    def write(self, conn: Connection, items: Sequence[tuple[Message, Share]]) -> Applied:
+        """The new shares, and the facts they change."""
+        result = Applied()
+        known = _known(conn, [share.share_id for _, share in items])
+        fresh: dict[str, Share] = {}
+        new_rows = []
+        touched: set[tuple[str, str, str]] = set()
+        withdrawals: list[tuple[str, str, str]] = []
+        for message, share in items:
+            if share.share_id in known:
+                result.replayed += 1
+                continue
+            known.add(share.share_id)
+            fresh[share.share_id] = share
+            new_rows.append(
+                {
+                    "share_id": share.share_id,
+                    "recipient": share.recipient,
+                    "event_id": share.event_id,
+                    "record_type": share.record_type,
+                    "agreement_id": share.agreement_id,
+                    "supersedes": share.supersedes,
+                    "payload": (message.value or b"").decode(),  # canonical, as sent
+                }
+            )
+            if share.record_type == "Retraction":
+                retracted = _retracted(share.fields)
+                if retracted:
+                    withdrawals.append((share.recipient, retracted, "retracted"))
+            elif share.record_type in FACTS:
+                touched.add((share.record_type, share.recipient, share.event_id))
+                if share.supersedes:
+                    withdrawals.append((share.recipient, share.supersedes, "superseded"))
+        if new_rows:
+            conn.execute(insert(shares), new_rows)
+        result.shares = len(new_rows)
+        for recipient, event_id, status in withdrawals:
+            _withdraw(conn, recipient, event_id, status, touched)
+        _rebuild_facts(conn, {event_id for _, _, event_id in touched}, fresh)
+        return result
+
+
+def _known(conn: Connection, share_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(share_ids), 500):
+        chunk = share_ids[start : start + 500]
+        found.update(
+            row[0]
+            for row in conn.execute(select(shares.c.share_id).where(shares.c.share_id.in_(chunk)))
+        )
+    return found
+
+
+def _withdraw(
+    conn: Connection, recipient: str, event_id: str, status: str, touched: set[tuple[str, str, str]]
+) -> None:
+    """Mark an event withdrawn for a recipient; a retraction beats a supersede."""
+    where = (withdrawn.c.recipient == recipient) & (withdrawn.c.event_id == event_id)
+    found = conn.execute(select(withdrawn.c.status).where(where)).scalar()
+    if found is None:
+        conn.execute(
+            insert(withdrawn).values(recipient=recipient, event_id=event_id, status=status)
+        )
+    elif found != "retracted" and status == "retracted":
+        conn.execute(update(withdrawn).where(where).values(status=status))
+    for record_type in FACTS:
+        touched.add((record_type, recipient, event_id))
+
+
+def _rebuild_facts(conn: Connection, event_ids: set[str], fresh: dict[str, Share]) -> None:
+    """Recompute every fact row of these events, for every recipient, from their
+    shares: a few statements per batch, whatever its size. ``fresh`` holds the
+    shares of this batch, already parsed. A fact row exists only for an event
+    with an earlier share, so only those events have rows to delete."""
+    ids = sorted(event_ids)
+    grouped: dict[tuple[str, str, str], list[Share]] = {}
+    status: dict[tuple[str, str], str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        earlier: set[str] = set()
+        found = conn.execute(
+            select(
+                shares.c.share_id,
+                shares.c.record_type,
+                shares.c.recipient,
+                shares.c.event_id,
+                shares.c.payload,
+            )
+            .where(shares.c.event_id.in_(chunk) & shares.c.record_type.in_(tuple(FACTS)))
+            .order_by(shares.c.share_id)
+        )
+        for share_id, record_type, recipient, event_id, text in found:
+            share = fresh.get(share_id)
+            if share is None:
+                earlier.add(event_id)
+                share = Share.from_bytes(text.encode())  # kept only after it parsed
+            grouped.setdefault((record_type, recipient, event_id), []).append(share)
+        if earlier:
+            for table in FACTS.values():
+                conn.execute(delete(table).where(table.c.event_id.in_(sorted(earlier))))
+        status.update(
+            ((recipient, event_id), found)
+            for recipient, event_id, found in conn.execute(
+                select(withdrawn.c.recipient, withdrawn.c.event_id, withdrawn.c.status).where(
+                    withdrawn.c.event_id.in_(chunk)
+                )
+            )
+        )
+    new: dict[str, list[dict[str, Any]]] = {name: [] for name in FACTS}
+    for (record_type, recipient, event_id), found_shares in sorted(grouped.items()):
+        row = _fact(record_type, found_shares)
+        row |= {
+            "recipient": recipient,
+            "event_id": event_id,
+            "status": status.get((recipient, event_id), "current"),
+        }
+        new[record_type].append(row)
+    for record_type, facts in new.items():
+        if facts:
+            conn.execute(insert(FACTS[record_type]), facts)
+
+
+# ---------------------------------------------------------------------- facts
+#
+# What the views read of a share's fields, each value checked against the
+# column it goes to, so that a share the database could not store is refused
+# when it is read (``ViewBuilder.parse``), never when it is written.
+
+
+def _fact(record_type: str, found: list[Share]) -> dict[str, Any]:
+    """The fact columns of one event, from every share of it."""
+    fields = _merge(share.fields for share in found)
+    if record_type == "Incident":
+        return _incident(found[0].source_authority, fields)
+    if record_type == "Referral":
+        geo = _geo(fields, "home_geo")
+        return {
+            "referral": _text(fields, "referral_pseudo_id", referrals.c.referral),
+            "programme": _text(fields, "programme_code", referrals.c.programme),
+            "week": _week(_text(fields, "referral_datetime")),
+            "age_band": _text(fields, "age_band", referrals.c.age_band),
+            "msoa": _code(geo, "msoa21cd", referrals.c.msoa),
+        }
+    return {
+        "referral": _text(fields, "referral_pseudo_id", outcomes.c.referral),
+        "outcome_type": _text(fields, "outcome_type", outcomes.c.outcome_type),
+        "intervention": _text(fields, "intervention_type", outcomes.c.intervention),
+        "week": _week(_text(fields, "outcome_date")),
+    }
+
+
+def _incident(source: str, fields: dict[str, Any]) -> dict[str, Any]:
+    geo = _geo(fields, "geo")
+    moment = _local(_text(fields, "assault_datetime") or _text(fields, "arrival_datetime"))
+    return {
+        "source_authority": source,
+        "incident_source": _text(fields, "incident_source", incidents.c.incident_source),
+        "lsoa": _code(geo, "lsoa21cd", incidents.c.lsoa),
+        "msoa": _code(geo, "msoa21cd", incidents.c.msoa),
+        "lad": _code(geo, "lad_cd", incidents.c.lad),
+        "week": (moment.date() - timedelta(days=moment.weekday())).isoformat() if moment else None,
+        "hour": moment.hour if moment else None,
+        "dow": moment.weekday() if moment else None,
+        "category": _text(fields, "offence_group", incidents.c.category),
+        "method": _text(fields, "assault_method", incidents.c.method),
+        "age_band": _text(fields, "victim_age_band", incidents.c.age_band),
+        "knife": _flag(fields, "knife_flag", incidents.c.knife),
+        "subject": _text(fields, "subject_pseudo_id", incidents.c.subject),
+    }
+
+
+def _retracted(fields: dict[str, Any]) -> str | None:
+    """The id of the event a retraction withdraws."""
+    found = fields.get("retracted_event_id")
+    if found is not None and not (isinstance(found, str) and UUID_PATTERN.fullmatch(found)):
+        raise UnusableShare("fields.retracted_event_id", "bad_value", "not an event id")
+    return found
+
+
+def _text(
+    fields: dict[str, Any], name: str, column: Column[Any] | None = None, within: str = "fields"
+) -> str | None:
+    found = fields.get(name)
+    if found is None:
+        return None
+    where = f"{within}.{name}"
+    if not isinstance(found, str):
+        raise UnusableShare(where, "wrong_type", "not a string")
+    limit = column.type.length if column is not None and isinstance(column.type, String) else None
+    if limit is not None and len(found) > limit:
+        raise UnusableShare(where, "too_long", f"{len(found)} characters is more than {limit}")
+    return found
+
+
+def _flag(fields: dict[str, Any], name: str, column: Column[Any]) -> bool | None:
+    found = fields.get(name)
+    if found is not None and not (isinstance(column.type, Boolean) and isinstance(found, bool)):
+        raise UnusableShare(f"fields.{name}", "wrong_type", "not true, false or null")
+    return found
+
+
+def _geo(fields: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    """The area codes of a geography field, and where they are."""
+    found = fields.get(name)
+    if found is not None and not isinstance(found, dict):
+        raise UnusableShare(f"fields.{name}", "wrong_type", "not an object of area codes")
+    return f"fields.{name}", found or {}
+
+
+def _code(geo: tuple[str, dict[str, Any]], name: str, column: Column[Any]) -> str | None:
+    within, codes = geo
+    return _text(codes, name, column, within)
+
+
+def _merge(all_fields: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Field by field, the value some share gave (geography code by code)."""
+    merged: dict[str, Any] = {}
+    for fields in all_fields:
+        for name, value in fields.items():
+            if isinstance(value, dict) and isinstance(merged.get(name), dict):
+                known = merged[name]
+                merged[name] = {
+                    k: known.get(k) if known.get(k) is not None else value.get(k)
+                    for k in sorted({*known, *value})
+                }
+            elif merged.get(name) is None:
+                merged[name] = value
+    return merged
+
+
+def _local(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(LONDON)
+    except ValueError:
+        return None
+
+
+def _week(value: str | None) -> str | None:
+    if value is None:
+        return None
+    moment = _local(value) if "T" in value else None
+    try:
+        day = moment.date() if moment else date.fromisoformat(value)
+    except ValueError:
+        return None
+    return (day - timedelta(days=day.weekday())).isoformat()
