@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
@@ -78,3 +79,20 @@ def published_count(bootstrap: str, topic: str) -> int:
         return sum(consumer.end_offsets(partitions).values()) if partitions else 0
     finally:
         consumer.close()
+
+
+def topic_configs(bootstrap: str, topic: str) -> dict[str, str]:
+    """Every config of a topic, as the broker describes it (waiting up to 10 s
+    for a topic just created to be described at all)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="svdhub-tests")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            described = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all"
+            )["topic"].get(topic)
+            if described or time.monotonic() > deadline:
+                return {key: entry["value"] for key, entry in (described or {}).items()}
+            time.sleep(0.2)
+    finally:
+        admin.close()
