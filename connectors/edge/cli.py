@@ -29,6 +29,7 @@ from edge.publisher import PublishError
 from edge.runner import Connector
 from wire.geography import GeographyError, GeographyLookup
 from wire.signing import KeyRegistry, KeyRegistryError, Signer, generate_signer
+from wire.topics import KEEP_DAYS_ENV
 
 EXIT_REJECTS = 4
 
@@ -88,6 +89,15 @@ def run(
             help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env).",
         ),
     ] = None,
+    keep_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar=KEEP_DAYS_ENV,
+            help="Days the raw topic keeps data, if this run creates it (default: "
+            "indefinitely; the hub's enforcer applies its own setting to raw topics).",
+        ),
+    ] = None,
 ) -> None:
     """Publish the new rows of one extract as signed, pseudonymised events."""
     settings = _load(config)
@@ -113,7 +123,12 @@ def run(
 
         try:
             connector = Connector(
-                settings, servers, dry_run=dry_run, echo=typer.echo, progress=show
+                settings,
+                servers,
+                dry_run=dry_run,
+                echo=typer.echo,
+                progress=show,
+                keep_days=keep_days,
             )
         except (
             PseudonymError,

@@ -1,5 +1,10 @@
 """Publisher: idempotent, acknowledged produce to the authority's raw topic.
 
+It creates the raw topic when it is missing, with the raw-topic configs of
+:func:`wire.topics.topic_configs` (data kept indefinitely, or ``keep_days``),
+never the broker's default retention. An existing topic is left as it is: the
+hub's enforcer owns its settings and corrects them.
+
 It uses kafka-python with ``acks=all`` and the idempotent producer, waits for
 every message of a batch to be acknowledged, and can list the event ids that
 reached the topic since given offsets (read from the ``event_id`` header, so
@@ -14,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from wire.reading import read_to_end
+from wire.topics import TopicKind, topic_configs
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +40,19 @@ class Message:
 
 
 class Publisher:
-    def __init__(self, bootstrap: str, topic: str, partitions: int, client_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        partitions: int,
+        client_id: str,
+        keep_days: int | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.partitions = partitions
         self.client_id = client_id
+        self.topic_configs = topic_configs(TopicKind.RAW, keep_days)
         _check_reachable(bootstrap)
         try:
             self._producer = KafkaProducer(
@@ -58,12 +71,16 @@ class Publisher:
         self._topic_partitions: list[TopicPartition] = []
 
     def ensure_topic(self) -> None:
+        """Create the raw topic with the raw-topic configs, unless it exists."""
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        spec = {
+            "num_partitions": self.partitions,
+            "replication_factor": 1,
+            "configs": self.topic_configs,
+        }
         try:
-            admin.create_topics(
-                [NewTopic(self.topic, num_partitions=self.partitions, replication_factor=1)]
-            )
-            log.info("created topic %s", self.topic)
+            admin.create_topics({self.topic: spec})
+            log.info("created topic %s (%s)", self.topic, self.topic_configs)
         except TopicAlreadyExistsError:
             pass
         finally:

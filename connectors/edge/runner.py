@@ -118,6 +118,7 @@ class Connector:
         dry_run: bool = False,
         echo: Callable[[str], None] = print,
         progress: Callable[[str, int, int], None] | None = None,
+        keep_days: int | None = None,
     ) -> None:
         self.config = config
         self.dry_run = dry_run
@@ -142,7 +143,11 @@ class Connector:
             if bootstrap is None:
                 raise ValueError("a Kafka bootstrap address is needed unless --dry-run")
             self.publisher = Publisher(
-                bootstrap, self.topic, config.partitions, f"svdhub-connector-{config.authority}"
+                bootstrap,
+                self.topic,
+                config.partitions,
+                f"svdhub-connector-{config.authority}",
+                keep_days,
             )
 
     def close(self) -> None:

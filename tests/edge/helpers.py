@@ -3,12 +3,15 @@ fresh authority id and its keys, and ways to read what reached a topic."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
@@ -48,3 +51,20 @@ def prepare(home: Path, sample: str, source: Path | None = None, **overrides: An
     return Setup(
         home, path, config, KeyRegistry.load(registry), raw_topic(authority, config.event_type)
     )
+
+
+def topic_configs(bootstrap: str, topic: str) -> dict[str, str]:
+    """Every config of a topic, as the broker describes it (waiting up to 10 s
+    for a topic just created to be described at all)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="svdhub-tests")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            described = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all"
+            )["topic"].get(topic)
+            if described or time.monotonic() > deadline:
+                return {key: entry["value"] for key, entry in (described or {}).items()}
+            time.sleep(0.2)
+    finally:
+        admin.close()

@@ -29,12 +29,14 @@ from edge.cli import connector_app
 from edge.config import ConnectorConfig
 from edge.runner import Connector
 from edge.synthetic import generate
-from tests.edge.helpers import CONFIGS, Setup, prepare
+from tests.edge.helpers import CONFIGS, Setup, prepare, topic_configs
 from tests.fixtures.kafka import message_count, read_all
 from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
 from wire.signing import Verifier
+from wire.topics import MS_PER_DAY, TopicKind
+from wire.topics import topic_configs as raw_topic_configs
 
 SAMPLES = sorted(CONFIGS.glob("*.yaml"))
 SOURCE_FILES = {
@@ -125,6 +127,11 @@ def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, s
     assert {e.record_type for e in events} == {setup.config.record_type}
     for message, event in zip(messages, events, strict=True):
         assert dict(message.headers)["event_id"].decode() == event.event_id
+    # The connector made its raw topic, keeping data indefinitely (not the broker's 7 days).
+    wanted = raw_topic_configs(TopicKind.RAW, None)
+    found = topic_configs(kafka_bootstrap, setup.topic)
+    assert {key: found.get(key) for key in wanted} == wanted
+    assert found["retention.ms"] == found["retention.bytes"] == "-1"
 
     # Nothing that identifies a person, and no free text, crossed the wire.
     published = b"".join(m.value + (m.key or b"") for m in messages)
@@ -264,6 +271,27 @@ def test_a_header_only_file_publishes_nothing_and_succeeds(
     result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
     assert result.exit_code == 0, result.output
     assert "rows read: 0" in result.output
+
+
+def test_the_raw_topic_keeps_data_for_the_days_it_is_told(
+    kafka_bootstrap: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = home / "header-only.csv"
+    header = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()[1]
+    path.write_text(header + "\n", encoding="utf-8")
+    setup = prepare(home, "wmp-crime", source=path)
+    monkeypatch.setenv("SVDHUB_KEEP_DAYS", "30")
+    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
+    assert result.exit_code == 0, result.output
+    found = topic_configs(kafka_bootstrap, setup.topic)
+    assert found["retention.ms"] == str(30 * MS_PER_DAY)
+    assert found["retention.bytes"] == "-1"
+    assert found["cleanup.policy"] == "delete"
+
+    # Told nothing about it, a later run leaves the existing topic as it is.
+    monkeypatch.delenv("SVDHUB_KEEP_DAYS")
+    assert invoke_run(setup, "--bootstrap", kafka_bootstrap).exit_code == 0
+    assert topic_configs(kafka_bootstrap, setup.topic)["retention.ms"] == str(30 * MS_PER_DAY)
 
 
 def test_dry_run_prints_pseudonymised_records_and_publishes_nothing(home: Path) -> None:

@@ -24,7 +24,12 @@ authority and recipient in the policy bundle's parties, and its own topics
 (``svd.audit.decisions``, ``svd.quarantine``, ``svd.policy.revisions``); it
 then subscribes to every raw topic on the broker. faust cannot subscribe by
 pattern, so a raw topic created later (a new authority) is consumed after the
-next restart; the enforcer logs a warning when it sees one.
+next restart; the enforcer logs a warning when it sees one. Every hub topic
+gets the retention of :class:`~wire.topics.TopicPlan`: raw and hub-internal
+topics ``--keep-days`` (indefinitely by default), each shared topic the
+longest ``retention_days`` of its agreements in the bundle. It is applied at
+start and again whenever a new policy revision is in force, to existing
+topics too.
 """
 
 from __future__ import annotations
@@ -39,19 +44,20 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+from kafka.errors import KafkaError
 
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
-from hub.enforcer.topic_admin import TopicAdmin
+from hub.enforcer.topic_admin import TopicAdmin, TopicAdminError
 from wire import schemas
 from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
 from wire.signing import KeyRegistry, Verifier
-from wire.topics import EVENT_TYPES, TopicNames
+from wire.topics import EVENT_TYPES, TopicConfigError, TopicNames, TopicPlan
 
 log = logging.getLogger("svdhub.enforcer")
 
@@ -73,6 +79,7 @@ class Settings:
     max_backoff: float = 30.0
     session_timeout: float = 10.0
     geography: Path | None = None
+    keep_days: int | None = None  # of raw and hub-internal topics; None: indefinitely
 
     @property
     def registry(self) -> Path:
@@ -101,7 +108,13 @@ class Service:
         self.enforcer = Enforcer(reader, anonymiser, self.names, registry_path=settings.registry)
         self.policy = PolicyClient(settings.opa_url)
         self.decider = Decider(self.policy)
-        self.admin = TopicAdmin(settings.bootstrap, settings.partitions, "svdhub-enforcer")
+        self.admin = TopicAdmin(
+            settings.bootstrap,
+            settings.partitions,
+            "svdhub-enforcer",
+            TopicPlan(self.names, settings.keep_days),
+        )
+        self.topics_revision: str | None = None  # whose topic settings are applied
         self.outage_since: float | None = None
 
     # ----------------------------------------------------------- start-up
@@ -121,10 +134,31 @@ class Service:
                 return
 
     def prepare_topics(self) -> list[str]:
-        """Create the topics of every party in the bundle; return the raw topics to consume."""
-        parties = self.decider.parties()
-        self.admin.ensure(self.party_topics(parties))
+        """Create the topics of every party in the bundle, give every hub topic the
+        settings of the bundle in force; return the raw topics to consume."""
+        self.ensure_topics()
         return sorted(t for t in self.admin.topics() if self.names.is_raw(t))
+
+    def ensure_topics(self) -> None:
+        """Plan every topic's configs under the bundle in force (shared topics
+        keep data as long as their agreements say) and apply the plan to the
+        topics of every party and to every hub topic already on the broker.
+
+        Raises PolicyUnavailable (nothing changed), or TopicAdminError or
+        KafkaError (the next call tries again)."""
+        revision = self.decider.revision
+        parties = self.decider.parties()
+        agreements = self.decider.agreements()
+        try:
+            plan = TopicPlan.from_agreements(
+                self.names, agreements.values(), self.settings.keep_days
+            )
+        except TopicConfigError as exc:
+            raise PolicyUnavailable(f"data.svd.agreements: {exc}") from exc
+        self.admin.plan = plan
+        existing = [t for t in self.admin.topics() if self.names.kind(t) is not None]
+        self.admin.ensure(self.party_topics(parties) + existing)
+        self.topics_revision = revision
 
     def party_topics(self, parties: dict[str, Any]) -> list[str]:
         names = self.names
@@ -176,19 +210,26 @@ class Service:
     # ----------------------------------------------------------- timers
 
     def check_revision(self) -> Outgoing | None:
-        """The policy-revisions record if OPA now serves a new revision."""
+        """The policy-revisions record if OPA now serves a new revision; the
+        topics get that revision's settings (see :meth:`ensure_topics`)."""
         try:
             revision = self.decider.check_revision()
         except PolicyUnavailable as exc:
             log.warning("cannot check the policy revision: %s", exc)
             return None
+        if revision is not None:
+            log.info("policy revision %s is in force; decision cache cleared", revision)
+        if self.decider.revision != self.topics_revision:
+            # New shared topics, and retention as the new agreements say;
+            # retried on every check until it succeeds.
+            try:
+                self.ensure_topics()
+            except PolicyUnavailable as exc:
+                log.warning("cannot read the parties and agreements in force: %s", exc)
+            except (TopicAdminError, KafkaError) as exc:
+                log.error("cannot give the topics the settings of the policy in force: %s", exc)
         if revision is None:
             return None
-        log.info("policy revision %s is in force; decision cache cleared", revision)
-        try:
-            self.admin.ensure(self.party_topics(self.decider.parties()))
-        except PolicyUnavailable as exc:
-            log.warning("cannot read the parties of revision %s: %s", revision, exc)
         record = {"revision": revision, "seen_at": iso_now(), "by": self.settings.group}
         return Outgoing(self.names.policy_revisions, revision.encode(), canonical_json(record))
 

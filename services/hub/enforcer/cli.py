@@ -9,7 +9,7 @@ import typer
 
 from hub.cli_support import kafka_address, opa_address
 from hub.stack.config import state_home
-from wire.topics import TopicNameError, TopicNames
+from wire.topics import KEEP_DAYS_ENV, TopicNameError, TopicNames
 
 app = typer.Typer(
     help="The enforcer: verify every raw event, ask OPA, share what agreements allow, audit all.",
@@ -33,6 +33,15 @@ def run(
         str, typer.Option(help="Consumer group (faust app id); one per enforcer deployment.")
     ] = "svdhub-enforcer",
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of topics it creates.")] = 3,
+    keep_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar=KEEP_DAYS_ENV,
+            help="Days the raw, audit, quarantine and policy-revisions topics keep data "
+            "(default: indefinitely). Shared topics keep data as their agreements say.",
+        ),
+    ] = None,
     revision_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between checks for a new policy revision.")
     ] = 2.0,
@@ -88,6 +97,7 @@ def run(
             names=names,
             group=group,
             partitions=partitions,
+            keep_days=keep_days,
             revision_interval=revision_interval,
             max_backoff=max_backoff,
             session_timeout=session_timeout,

@@ -161,6 +161,15 @@ class Decider:
             raise PolicyUnavailable(f"data.svd.parties is not an object: {parties!r:.100}")
         return parties
 
+    def agreements(self) -> dict[str, dict[str, Any]]:
+        """``data.svd.agreements`` of the bundle in force, by agreement id."""
+        agreements = self.client.evaluate("svd", "agreements", {})
+        if not isinstance(agreements, dict) or not all(
+            isinstance(agreement, dict) for agreement in agreements.values()
+        ):
+            raise PolicyUnavailable(f"data.svd.agreements is not an object: {agreements!r:.100}")
+        return agreements
+
     def _new_revision(self, revision: str) -> None:
         self.revision = revision
         self._cache.clear()

@@ -96,6 +96,22 @@ def test_cache_by_input_and_revision() -> None:
     assert client.calls == 3
 
 
+def test_agreements_of_the_wrong_shape_fail_closed() -> None:
+    class Answers:
+        def __init__(self, answer: Any) -> None:
+            self.answer = answer
+
+        def evaluate(self, package: str, rule: str, input_data: dict[str, Any]) -> Any:
+            return self.answer
+
+    assert Decider(Answers({"a": {"retention_days": 1}})).agreements() == {  # type: ignore[arg-type]
+        "a": {"retention_days": 1}
+    }
+    for broken in (None, [], {"a": []}):
+        with pytest.raises(PolicyUnavailable, match=r"data\.svd\.agreements"):
+            Decider(Answers(broken)).agreements()  # type: ignore[arg-type]
+
+
 def test_real_opa_answers_and_names_its_revision(opa_url: str) -> None:
     with PolicyClient(opa_url) as client:
         decider = Decider(client)
@@ -109,6 +125,13 @@ def test_real_opa_answers_and_names_its_revision(opa_url: str) -> None:
             ("vrp-public", "public"),
         }
         assert "vrp" in decider.parties()["recipients"]
+        agreements = decider.agreements()
+        assert (
+            agreements["wmp-csps"]["retention_days"]
+            == yaml.safe_load(
+                (helpers.POLICIES / "agreements" / "wmp-csps.yaml").read_text(encoding="utf-8")
+            )["retention_days"]
+        )
 
 
 def test_a_new_bundle_takes_effect_without_a_restart(
