@@ -1,0 +1,260 @@
+"""The sink contract, run against every sink (the audit ledger, the view builder)
+on SQLite and on PostgreSQL.
+
+Each concrete suite supplies only how to make its sink and a valid message;
+everything a sink promises is tested here once: rows and offsets in one
+transaction, offsets as the next offset to read that never move back,
+replays that change nothing, unusable messages recorded with their code and
+a bounded excerpt (once, however often they are read), and a failed batch
+that leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from sqlalchemy import Connection, Engine, create_engine, func, select
+
+from hub.audit.ledger import Appended, Ledger, entries
+from hub.sink import REJECT_EXCERPT_BYTES, Message, Outcome, Sink, consume, new_consumer
+from hub.views.builder import Applied, ViewBuilder
+from hub.views.tables import shares
+from tests.fixtures.records import a_share, audit_record
+from wire.audit import AuditRecord
+from wire.shares import Share
+from wire.signing import generate_signer
+from wire.topics import TopicNames
+
+NAMES = TopicNames("t")
+
+
+class SinkContract(abc.ABC):
+    """What every sink promises. Subclasses say how to make one and its messages."""
+
+    @abc.abstractmethod
+    def sink(self, engine: Engine) -> Sink[Any, Any]: ...
+
+    @abc.abstractmethod
+    def topic(self) -> str: ...
+
+    @abc.abstractmethod
+    def value(self, n: int) -> bytes:
+        """A valid message value; different n, different records."""
+
+    @abc.abstractmethod
+    def rows(self, engine: Engine) -> int:
+        """How many records the sink holds."""
+
+    def batch(self, first: int, count: int, partition: int = 0) -> list[Message]:
+        return [
+            Message(self.topic(), partition, n, 1_700_000_000_000 + n, self.value(n))
+            for n in range(first, first + count)
+        ]
+
+    def rejects(self, sink: Sink[Any, Any]) -> list[dict[str, Any]]:
+        table = sink.rejects_table
+        with sink.engine.connect() as conn:
+            found = conn.execute(select(table).order_by(table.c.offset)).mappings()
+            return [dict(row) for row in found]
+
+    # ------------------------------------------------------------------ the contract
+
+    def test_a_batch_is_applied_with_its_offsets(self, sql_engine: Engine) -> None:
+        sink = self.sink(sql_engine)
+        done = sink.apply(self.batch(0, 5) + self.batch(0, 3, partition=1))
+        assert done.rejected == 0
+        assert self.rows(sql_engine) == 5
+        assert sink.stored_offsets() == {(self.topic(), 0): 5, (self.topic(), 1): 3}
+
+    def test_a_replayed_batch_changes_nothing(self, sql_engine: Engine) -> None:
+        sink = self.sink(sql_engine)
+        sink.apply(self.batch(0, 6))
+        before = self.rows(sql_engine)
+        again = self.sink(sql_engine)  # as after a restart
+        again.apply(self.batch(0, 6))
+        assert self.rows(sql_engine) == before == 6
+        assert again.stored_offsets() == {(self.topic(), 0): 6}
+
+    def test_offsets_are_the_next_to_read_and_never_move_back(self, sql_engine: Engine) -> None:
+        sink = self.sink(sql_engine)
+        sink.apply(self.batch(10, 5))
+        assert sink.stored_offsets() == {(self.topic(), 0): 15}
+        sink.apply(self.batch(0, 4))  # an earlier batch delivered again
+        assert sink.stored_offsets() == {(self.topic(), 0): 15}
+        sink.forget_offset(self.topic(), 0)  # the topic was made anew
+        sink.apply(self.batch(0, 2))
+        assert sink.stored_offsets() == {(self.topic(), 0): 2}
+
+    def test_unusable_messages_are_recorded_once_and_skipped(self, sql_engine: Engine) -> None:
+        sink = self.sink(sql_engine)
+        huge = b"[" * (1024 * 1024)
+        poison = [
+            Message(self.topic(), 0, 0, 0, b"not json"),
+            Message(self.topic(), 0, 1, 0, None),
+            Message(self.topic(), 0, 2, 0, huge),
+            Message(self.topic(), 0, 3, 0, b'{"a": 1}'),
+        ]
+        done = sink.apply([*poison, *self.batch(4, 2)])
+        assert done.rejected == 4
+        assert self.rows(sql_engine) == 2
+        assert sink.stored_offsets() == {(self.topic(), 0): 6}
+        found = self.rejects(sink)
+        assert [r["offset"] for r in found] == [0, 1, 2, 3]
+        assert [r["code"] for r in found] == ["not_json", "empty", "too_large", "not_canonical"]
+        assert all(r["message"] and len(r["excerpt"]) <= REJECT_EXCERPT_BYTES for r in found)
+        assert found[2]["size"] == len(huge) and found[2]["excerpt"] == huge[:REJECT_EXCERPT_BYTES]
+        sink.apply(poison)  # read again after a crash: not recorded twice
+        assert len(self.rejects(sink)) == 4
+        assert sink.reject_count() == 4
+
+    def test_a_failed_batch_leaves_nothing_behind(self, sql_engine: Engine) -> None:
+        sink = self.sink(sql_engine)
+        sink.apply(self.batch(0, 2))
+        original = sink.write
+
+        def broken(conn: Connection, items: Sequence[tuple[Message, Any]]) -> Outcome:
+            original(conn, items)  # the rows are written, then the database fails
+            raise RuntimeError("the database went away")
+
+        sink.write = broken  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            sink.apply([Message(self.topic(), 0, 2, 0, b"poison"), *self.batch(3, 3)])
+        assert self.rows(sql_engine) == 2
+        assert self.rejects(sink) == []
+        assert sink.stored_offsets() == {(self.topic(), 0): 2}
+        sink.write = original  # type: ignore[method-assign]
+        recovered = self.sink(sql_engine)
+        recovered.apply(self.batch(2, 4))
+        assert self.rows(sql_engine) == 6
+
+
+class TestLedgerSink(SinkContract):
+    signer = generate_signer("hub-audit-1", "hub")
+
+    def sink(self, engine: Engine) -> Ledger:
+        return Ledger(engine, self.signer, every_records=1000, every_seconds=3600, names=NAMES)
+
+    def topic(self) -> str:
+        return NAMES.audit_decisions
+
+    def value(self, n: int) -> bytes:
+        return audit_record(n).to_bytes()
+
+    def rows(self, engine: Engine) -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(entries)).scalar() or 0)
+
+    def test_its_tree_moves_only_when_a_batch_commits(self, sql_engine: Engine) -> None:
+        ledger = self.sink(sql_engine)
+        ledger.apply(self.batch(0, 3))
+        root = ledger.frontier.root()
+        original = ledger.write
+
+        def broken(conn: Connection, items: Sequence[tuple[Message, AuditRecord]]) -> Appended:
+            original(conn, items)
+            raise RuntimeError("the database went away")
+
+        ledger.write = broken  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            ledger.apply(self.batch(3, 2))
+        assert (ledger.size, ledger.frontier.root()) == (3, root)
+
+
+class TestViewSink(SinkContract):
+    def sink(self, engine: Engine) -> ViewBuilder:
+        return ViewBuilder(engine, NAMES)
+
+    def topic(self) -> str:
+        return NAMES.shared("vrp", "incident")
+
+    def value(self, n: int) -> bytes:
+        share: Share = a_share(n)
+        return share.to_bytes()
+
+    def rows(self, engine: Engine) -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(shares)).scalar() or 0)
+
+    def test_its_outcome_counts_shares_and_replays(self, sql_engine: Engine) -> None:
+        builder = self.sink(sql_engine)
+        first: Applied = builder.apply(self.batch(0, 4))
+        again: Applied = builder.apply(self.batch(2, 4))
+        assert (first.shares, first.replayed) == (4, 0)
+        assert (again.shares, again.replayed) == (2, 2)
+
+
+# ---------------------------------------------------------------------- on Kafka
+
+
+def test_consume_resumes_and_notices_a_topic_made_anew_or_cut_short(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    """The loop on a real broker: it reads from the stored offsets; a topic deleted
+    and made again is read from its beginning; messages deleted before they were
+    read are reported."""
+    names = TopicNames(unique_namespace())
+    topic = names.audit_decisions
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger = Ledger(engine, TestLedgerSink.signer, names=names)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="svdhub-tests")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+
+    def make_topic() -> None:
+        for _ in range(100):  # a deleted topic takes a moment to go
+            try:
+                admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+                return
+            except TopicAlreadyExistsError:
+                time.sleep(0.1)
+        raise AssertionError(f"{topic} could not be made again")
+
+    def send(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            producer.send(topic, audit_record(n).to_bytes())
+        producer.flush()
+
+    def run() -> None:
+        consume(ledger, new_consumer(kafka_bootstrap, "svdhub-tests"), once=True)
+
+    try:
+        make_topic()
+        send(0, 5)
+        run()
+        assert (ledger.size, ledger.stored_offsets()) == (5, {(topic, 0): 5})
+        send(5, 2)
+        run()  # resumes at offset 5
+        assert (ledger.size, ledger.stored_offsets()) == (7, {(topic, 0): 7})
+
+        admin.delete_topics([topic])
+        make_topic()
+        send(100, 3)
+        with caplog.at_level(logging.WARNING, logger="hub.sink"):
+            run()
+        assert "the topic was made anew" in caplog.text
+        assert (ledger.size, ledger.stored_offsets()) == (10, {(topic, 0): 3})
+
+        send(200, 4)  # offsets 3..6; retention takes 3 and 4 before they are read
+        admin.delete_records({TopicPartition(topic, 0): 5})
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="hub.sink"):
+            run()
+        assert "2 messages of" in caplog.text and "deleted by retention" in caplog.text
+        assert (ledger.size, ledger.stored_offsets()) == (12, {(topic, 0): 7})
+    finally:
+        producer.close()
+        admin.delete_topics([topic])
+        admin.close()
+        engine.dispose()
+
+
+def unique_namespace() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
