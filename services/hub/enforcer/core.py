@@ -39,7 +39,7 @@ from wire.audit import (
     decision_id,
     quarantine_id,
 )
-from wire.canonical import canonical_json, iso, sha256
+from wire.canonical import ContractError, canonical_json, iso, sha256
 from wire.codec import CodecError
 from wire.envelope import Event, EventReader
 from wire.geography import GeographyLookup
@@ -180,7 +180,15 @@ class Enforcer:
     # ------------------------------------------------------------------ route
 
     def route(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
-        """The shares and audit records for one event's decisions."""
+        """The shares and audit records for one event's decisions; or, for a verified
+        event whose values cannot make a valid audit record (say a subject
+        pseudonym of 300 characters), its quarantine entry instead."""
+        try:
+            return self._route(checked, decisions)
+        except ContractError as exc:
+            return self._quarantine(checked.message, Reason.bounded(exc.code, str(exc)))
+
+    def _route(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
         event = checked.event
         event_id = event.event_id
         self.tally.events[event.envelope["source_authority"]] += 1

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
-from wire.audit import Reason
+from wire.audit import LAWFUL_BASIS, MAX_MESSAGE, Reason
+from wire.shares import AGREEMENT_ID, REVISION
+from wire.topics import PARTY_ID
 from wire.canonical import ContractError
 
 PACKAGE = "svd.share"
@@ -48,8 +50,9 @@ class Decision:
 def parse_decisions(result: Any) -> tuple[Decision, ...]:
     """The decisions in ``data.svd.share.decisions``, sorted by agreement and recipient.
 
-    Raises PolicyUnavailable for an answer of the wrong shape: the policy
-    is broken, and a broken policy must not share anything."""
+    Raises PolicyUnavailable for an answer of the wrong shape, or with values
+    an audit record cannot hold: the policy is broken, and a broken policy must
+    not share anything."""
     if not isinstance(result, dict):
         raise PolicyUnavailable(f"data.{PACKAGE}.{RULE} is not an object: {result!r:.200}")
     decisions = []
@@ -73,6 +76,21 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
             raise PolicyUnavailable(
                 f"data.{PACKAGE}.{RULE}[{key!r}]: allow must be true exactly when "
                 "there are no reasons"
+            )
+        for name, value, pattern in (
+            ("agreement_id", decision.agreement_id, AGREEMENT_ID),
+            ("recipient", decision.recipient, PARTY_ID),
+            ("lawful_basis", decision.lawful_basis, LAWFUL_BASIS),
+            ("revision", decision.revision, REVISION),
+        ):
+            if not pattern.fullmatch(value):
+                raise PolicyUnavailable(
+                    f"data.{PACKAGE}.{RULE}[{key!r}]: {name} {value!r:.80} is not valid"
+                )
+        if len(decision.purpose) > MAX_MESSAGE or "\x00" in decision.purpose:
+            raise PolicyUnavailable(
+                f"data.{PACKAGE}.{RULE}[{key!r}]: the purpose is longer than {MAX_MESSAGE} "
+                "characters or holds a NUL"
             )
         decisions.append(decision)
     return tuple(sorted(decisions, key=lambda d: (d.agreement_id, d.recipient)))

@@ -287,3 +287,28 @@ def test_a_key_added_to_the_registry_is_picked_up(keys: helpers.Keys, decider: D
         enforcer.process(message(NAMES.raw("wmp", "incident"), value, offset=1), decider)
     )
     assert len(shares) == 3
+
+
+def test_a_signed_event_whose_values_break_the_contracts_is_quarantined_or_denied(
+    keys: helpers.Keys, decider: Decider
+) -> None:
+    """A genuine authority can still send hostile values: a subject pseudonym no audit
+    record can hold quarantines the event; a released value longer than a share
+    allows denies that pair. Neither stops the enforcer, and the next event goes on."""
+    enforcer = make_enforcer(keys)
+    long_subject = {**helpers.incident(n=7), "subject_pseudo_id": "s" * 300}
+    out = enforcer.process(published(keys, "Incident", long_subject), decider)
+    shares, audits, quarantined = split(out)
+    assert shares == [] and len(quarantined) == 1
+    assert audits[0].decision == "quarantine"
+    assert audits[0].reasons[0].code == "too_long"
+    assert "subject_pseudonym" in audits[0].reasons[0].message
+
+    referral = {**helpers.referral(), "programme_code": "P" * 300}  # youth-vrp keeps it
+    shares, audits, _ = split(enforcer.process(published(keys, "Referral", referral), decider))
+    assert shares == []
+    assert [r.code for a in audits for r in a.reasons] == ["obligation_failed"]
+    assert "programme_code" in audits[0].reasons[0].message
+
+    shares, _, _ = split(enforcer.process(published(keys, "Incident", helpers.incident()), decider))
+    assert len(shares) == 3
