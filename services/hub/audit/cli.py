@@ -24,6 +24,7 @@ from hub.audit.verify import ProofError, check_proof, prove, verify
 from hub.cli_support import kafka_address
 from hub.database import local_engine
 from hub.stack.config import state_home
+from wire.audit import AuditRecordError
 from wire.topics import TopicNames
 
 app = typer.Typer(
@@ -269,7 +270,16 @@ def query_command(
     filters = Filters(
         source, recipient, agreement, event_type, decision, since, until, subject, limit
     )
-    typer.echo(render(query(engine_for(database), filters), form), nl=False)
+    try:
+        found = query(engine_for(database), filters)
+    except AuditRecordError as exc:
+        typer.echo(
+            f"error: a ledger row is not a valid audit record ({exc}); "
+            "run `svdhub audit verify` to find every change",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    typer.echo(render(found, form), nl=False)
 
 
 @app.command("reconcile")

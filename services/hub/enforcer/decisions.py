@@ -25,9 +25,9 @@ from typing import Any
 
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from wire.audit import LAWFUL_BASIS, MAX_MESSAGE, Reason
+from wire.canonical import ContractError
 from wire.shares import AGREEMENT_ID, REVISION
 from wire.topics import PARTY_ID
-from wire.canonical import ContractError
 
 PACKAGE = "svd.share"
 RULE = "decisions"
@@ -77,15 +77,15 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
                 f"data.{PACKAGE}.{RULE}[{key!r}]: allow must be true exactly when "
                 "there are no reasons"
             )
-        for name, value, pattern in (
+        for name, found, pattern in (
             ("agreement_id", decision.agreement_id, AGREEMENT_ID),
             ("recipient", decision.recipient, PARTY_ID),
             ("lawful_basis", decision.lawful_basis, LAWFUL_BASIS),
             ("revision", decision.revision, REVISION),
         ):
-            if not pattern.fullmatch(value):
+            if not pattern.fullmatch(found):
                 raise PolicyUnavailable(
-                    f"data.{PACKAGE}.{RULE}[{key!r}]: {name} {value!r:.80} is not valid"
+                    f"data.{PACKAGE}.{RULE}[{key!r}]: {name} {found!r:.80} is not valid"
                 )
         if len(decision.purpose) > MAX_MESSAGE or "\x00" in decision.purpose:
             raise PolicyUnavailable(
