@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from hub.stack.config import state_home
+from hub.settings import state_home
 
 CACHE_KIB = 256 * 1024
 
