@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from edge import synthetic
+from edge import commands, synthetic
 from edge.config import ConfigError, ConnectorConfig, home
 from edge.pseudonymise import PseudonymError, generate_key_file
 from edge.publisher import PublishError
@@ -32,9 +32,7 @@ from wire.signing import KeyRegistry, KeyRegistryError, Signer, generate_signer
 
 EXIT_REJECTS = 4
 
-connector_app = typer.Typer(
-    help="Run an authority's connector: extract, pseudonymise, sign, publish.", no_args_is_help=True
-)
+connector_app = typer.Typer(help=commands.CONNECTOR_HELP, no_args_is_help=True)
 
 Configs = Annotated[
     list[Path], typer.Argument(help="Connector config file(s) (YAML).", exists=True, dir_okay=False)
