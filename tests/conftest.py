@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.kafka",
     "tests.fixtures.sql",
+    "tests.fixtures.modes",
 ]

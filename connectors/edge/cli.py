@@ -28,6 +28,7 @@ from edge.pseudonymise import PseudonymError, generate_key_file
 from edge.publisher import PublishError
 from edge.runner import Connector
 from wire.geography import GeographyError, GeographyLookup
+from wire.private_files import write_private
 from wire.signing import KeyRegistry, KeyRegistryError, Signer, generate_signer
 
 EXIT_REJECTS = 4
@@ -209,8 +210,7 @@ def keys(
         if not settings.keys.linkage_key.is_file():
             generate_key_file(settings.keys.linkage_key)
             typer.echo(f"new partnership linkage key in {settings.keys.linkage_key}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(KeyRegistry(known.values()).to_yaml(), encoding="utf-8")
+    write_private(target, KeyRegistry(known.values()).to_yaml())
     typer.echo(f"registry: {target} ({len(known)} keys)")
 
 

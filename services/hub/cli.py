@@ -20,6 +20,7 @@ Exit codes: 0 success, 1 failure (the message says which component or file),
 from __future__ import annotations
 
 import importlib
+import os
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -31,6 +32,7 @@ from typer._click import Command, Context
 from typer.core import TyperCommand, TyperGroup
 
 from hub import __version__
+from wire.private_files import UMASK
 
 PLUGIN_GROUP = "svdhub.commands"
 
@@ -172,6 +174,11 @@ def version() -> None:
 
 
 def main() -> None:
+    """The ``svdhub`` entry point. It sets the umask to 077 first, so every
+    file the command and the processes it starts create is owner-only (the
+    code that writes keys, databases and the like also sets their modes
+    itself; :mod:`wire.private_files` says why both)."""
+    os.umask(UMASK)
     app()
 
 

@@ -13,6 +13,9 @@ Every hub command and service reads these here:
 * the *tools* folder, :func:`tools_home` (``$SVDHUB_TOOLS``, else
   ``<project>/.hub/tools``), for the OPA binary that ``svdhub policy`` runs.
 
+Folders the hub makes in the state folder are created mode 0700
+(:func:`state_folder`; see :mod:`wire.private_files`).
+
 This module reads the environment and files only; it imports nothing of the
 hub. The local dev stack (``hub.stack``) builds on it, never the other way
 round, so a service loads none of the stack's installers.
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from wire.private_files import private_dir
 
 HOME_ENV = "SVDHUB_HOME"
 TOOLS_ENV = "SVDHUB_TOOLS"
@@ -72,6 +77,12 @@ def state_home() -> Path:
     if env := os.environ.get(HOME_ENV):
         return Path(env).resolve()
     return (project_root() / ".hub").resolve()
+
+
+def state_folder(*parts: str) -> Path:
+    """``<state>/<parts...>``, created if missing: the state folder and each
+    folder made on the way get mode 0700; existing ones are left as they are."""
+    return private_dir(state_home().joinpath(*parts))
 
 
 def tools_home() -> Path:

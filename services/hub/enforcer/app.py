@@ -50,6 +50,7 @@ from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.private_files import private_dir
 from wire.signing import KeyRegistry, Verifier
 from wire.topics import EVENT_TYPES, TopicNames
 
@@ -211,7 +212,7 @@ def iso_now() -> str:
 def build_app(service: Service, raw_topics: list[str]) -> faust.App:
     """The faust app: one agent over ``raw_topics``, and the revision and report timers."""
     settings = service.settings
-    settings.datadir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.datadir)
     app = faust.App(
         settings.group,
         broker=f"kafka://{settings.bootstrap}",

@@ -31,6 +31,7 @@ from hub.stack.process import (
     terminate,
     wait_until,
 )
+from wire.private_files import UMASK, private_dir
 
 NAME = "kafka"
 HOST = "127.0.0.1"
@@ -186,7 +187,7 @@ class Kafka:
         """Write ``server.properties`` and the log4j2 settings, then format the
         log directory if it is not formatted for these settings yet. ``start``
         calls it before launching the broker; it launches nothing itself."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)
         self.properties.write_text(
             _SERVER_PROPERTIES.format(
                 host=HOST,
@@ -230,6 +231,7 @@ class Kafka:
                 str(self.properties),
             ),
             timeout=120,
+            umask=UMASK,
         )
         self.format_record.write_text(json.dumps(wanted), encoding="utf-8")
 

@@ -86,3 +86,9 @@ def test_up_is_idempotent_and_down_leaves_nothing_behind(
     after = svdhub("stack", "status", env=env)
     assert after.returncode == 3
     assert after.stdout.count(" down ") == 3, after.stdout
+
+    cluster = Path((config.state_dir / "postgres" / "data-location").read_text().strip())
+    purged = svdhub("stack", "down", "--purge", env=env)
+    assert purged.returncode == 0, purged.stderr
+    assert not config.state_dir.exists()
+    assert not cluster.exists()  # also when PostgreSQL's data lived under /var/tmp
