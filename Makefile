@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-OPA    := .hub/tools/bin/opa
+OPA    := $(or $(SVDHUB_TOOLS),.hub/tools)/bin/opa
 STAMP  := $(VENV)/.installed
 
 .PHONY: help setup up down status demo test test-fast bench soak check fix clean
