@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-OPA    := .hub/tools/bin/opa
+OPA    := $(or $(SVDHUB_TOOLS),.hub/tools)/bin/opa
 STAMP  := $(VENV)/.installed
 
 .PHONY: help setup up down status demo test test-fast bench soak check fix clean
@@ -63,4 +63,6 @@ fix: setup ## Apply ruff fixes and formatting, and opa fmt
 	$(OPA) fmt --write policies/svd
 
 clean: down ## Remove the virtualenv and all local state (.hub/)
+	@# --purge also deletes PostgreSQL's data when it had to live under /var/tmp (run as root).
+	@if [ -x $(BIN)/svdhub ]; then SVDHUB_HOME=$(CURDIR)/.hub $(BIN)/svdhub stack down --purge; fi
 	rm -rf $(VENV) .hub

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.sql",
     "tests.edge.synthetic.runs",
+    "tests.fixtures.modes",
 ]

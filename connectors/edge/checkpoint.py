@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from wire.private_files import create_private
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS published (
     source TEXT NOT NULL, row_hash TEXT NOT NULL, event_id TEXT NOT NULL,
@@ -47,7 +49,7 @@ class PendingBatch:
 
 class Checkpoint:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)  # 0600, so its -wal and -shm files are too
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

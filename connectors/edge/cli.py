@@ -22,20 +22,19 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from edge import synthetic
+from edge import commands, synthetic
 from edge.config import ConfigError, ConnectorConfig, home
 from edge.pseudonymise import PseudonymError, generate_key_file
 from edge.publisher import PublishError
 from edge.runner import Connector
 from wire.geography import GeographyError, GeographyLookup
+from wire.private_files import write_private
 from wire.signing import KeyRegistry, KeyRegistryError, Signer, generate_signer
 from wire.topics import KEEP_DAYS_ENV
 
 EXIT_REJECTS = 4
 
-connector_app = typer.Typer(
-    help="Run an authority's connector: extract, pseudonymise, sign, publish.", no_args_is_help=True
-)
+connector_app = typer.Typer(help=commands.CONNECTOR_HELP, no_args_is_help=True)
 
 Configs = Annotated[
     list[Path], typer.Argument(help="Connector config file(s) (YAML).", exists=True, dir_okay=False)
@@ -226,8 +225,7 @@ def keys(
         if not settings.keys.linkage_key.is_file():
             generate_key_file(settings.keys.linkage_key)
             typer.echo(f"new partnership linkage key in {settings.keys.linkage_key}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(KeyRegistry(known.values()).to_yaml(), encoding="utf-8")
+    write_private(target, KeyRegistry(known.values()).to_yaml())
     typer.echo(f"registry: {target} ({len(known)} keys)")
 
 

@@ -27,6 +27,8 @@ import unicodedata
 from datetime import date
 from pathlib import Path
 
+from wire.private_files import private_dir
+
 KEY_BYTES = 32
 
 
@@ -110,7 +112,8 @@ class Pseudonymiser:
 def generate_key_file(path: Path) -> None:
     """Write a new random linkage key (hex, mode 0600). Refuses to overwrite:
     replacing a linkage key breaks linkage with every earlier pseudonym."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         handle.write(secrets.token_hex(KEY_BYTES) + "\n")

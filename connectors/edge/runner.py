@@ -32,6 +32,7 @@ from wire import schemas
 from wire.codec import AvroCodec, CodecError
 from wire.envelope import EventWriter
 from wire.geography import GeographyLookup
+from wire.private_files import append_private
 from wire.signing import Signer
 from wire.topics import TopicNames
 
@@ -90,8 +91,7 @@ class RejectFile:
         if not self.enabled:
             return
         if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a", encoding="utf-8")
+            self._handle = append_private(self.path)  # raw rows: owner-only
         entry = {"file": file, "row": row, "field": field_name, "reason": reason, "raw": raw}
         self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 

@@ -69,6 +69,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from wire.private_files import private_dir
+
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
 AUTHORITY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -344,7 +346,7 @@ class Signer:
             format=serialization.PrivateFormat.PKCS8,
             encryption_algorithm=serialization.NoEncryption(),
         )
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), 0o600)

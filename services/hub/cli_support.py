@@ -1,27 +1,35 @@
-"""What the service commands share: where Kafka and OPA are."""
+"""What the service commands share: Kafka's and OPA's addresses, or exit 2.
+
+The addresses come from :mod:`hub.settings`; this module only turns a
+missing one into a usage error that names the option as well.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
-from hub.stack.config import service_address
+from hub import settings
 
 
-def required_address(value: str | None, variable: str, option: str, what: str) -> str:
-    """The address given, else $variable or .hub/stack.env; exit 2 if there is none."""
-    found = value or service_address(variable)
-    if not found:
+def _required(find: Callable[[str | None], str], value: str | None, option: str) -> str:
+    try:
+        return find(value)
+    except settings.AddressMissing as exc:
         typer.echo(
-            f"error: no {what} address: pass {option}, set {variable}, or run `svdhub stack up`",
+            f"error: no {exc.what} address: pass {option}, set {exc.variable}, "
+            "or run `svdhub stack up`",
             err=True,
         )
-        raise typer.Exit(2)
-    return found
+        raise typer.Exit(2) from exc
 
 
 def kafka_address(value: str | None) -> str:
-    return required_address(value, "KAFKA_BOOTSTRAP_SERVERS", "--bootstrap", "Kafka")
+    """``--bootstrap``, else $KAFKA_BOOTSTRAP_SERVERS or stack.env; exit 2 if none."""
+    return _required(settings.kafka_address, value, "--bootstrap")
 
 
 def opa_address(value: str | None) -> str:
-    return required_address(value, "OPA_URL", "--opa-url", "OPA")
+    """``--opa-url``, else $OPA_URL or stack.env; exit 2 if none."""
+    return _required(settings.opa_address, value, "--opa-url")

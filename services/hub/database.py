@@ -8,15 +8,22 @@ commit return before it reaches the disk (``synchronous=NORMAL``): a power
 cut can lose the newest transactions, but never leaves a half-applied one,
 and their offsets are lost with them, so the rows are read again. That suits
 the views, which can always be rebuilt; the ledger keeps every commit durable.
+
+A database file is created mode 0600 (in folders created 0700) before SQLite
+opens it, whatever the umask; SQLite gives the ``-wal`` and ``-shm`` files the
+database file's own mode, so they are private too (see
+:mod:`wire.private_files`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from hub.stack.config import state_home
+from hub.settings import state_folder
+from wire.private_files import create_private
 
 CACHE_KIB = 256 * 1024
 
@@ -24,6 +31,9 @@ CACHE_KIB = 256 * 1024
 def open_engine(url: str, *, durable: bool = True) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            create_private(Path(database))
         synchronous = "FULL" if durable else "NORMAL"
 
         @event.listens_for(engine, "connect")
@@ -44,7 +54,5 @@ def open_engine(url: str, *, durable: bool = True) -> Engine:
 def local_engine(url: str | None, folder: str, file: str, *, durable: bool = True) -> Engine:
     """The engine for ``url``; without one, SQLite at <state home>/<folder>/<file>."""
     if url is None:
-        path = state_home() / folder
-        path.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{path / file}"
+        url = f"sqlite:///{state_folder(folder) / file}"
     return open_engine(url, durable=durable)

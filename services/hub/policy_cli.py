@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from hub.bundle import BundleError, build, load_agreements, load_parties
-from hub.stack import StackConfig
-from hub.stack.opa import Opa
+from hub.settings import opa_binary, policies_dir, state_home
 
 app = typer.Typer(
     help="Build and check the agreements and Rego policies that OPA enforces.", no_args_is_help=True
@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _policies() -> Path:
-    return StackConfig.load().policies_dir
+    return policies_dir()
 
 
 def _agreements(policies: Path) -> dict[str, dict[str, Any]]:
@@ -32,13 +32,16 @@ def _agreements(policies: Path) -> dict[str, dict[str, Any]]:
 
 
 def _opa() -> str:
-    opa = Opa(StackConfig.load())
-    if not opa.installed():
+    """The OPA that `svdhub stack install` built (``<tools>/bin/opa``)."""
+    opa = opa_binary()
+    if not (opa.is_file() and os.access(opa, os.X_OK)):
         typer.echo(
-            "error: OPA is not installed; run `make setup` (or `svdhub stack install`)", err=True
+            f"error: OPA is not installed ({opa} not found); run `make setup` "
+            "(or `svdhub stack install`)",
+            err=True,
         )
         raise typer.Exit(1)
-    return str(opa.binary)
+    return str(opa)
 
 
 @app.command("build")
@@ -51,7 +54,7 @@ def build_(
     ] = None,
 ) -> None:
     """Validate every agreement and write the OPA bundle; print its revision."""
-    target = out or StackConfig.load().state_dir / "bundle"
+    target = out or state_home() / "bundle"
     try:
         built = build(_policies(), target)
     except BundleError as exc:

@@ -1,18 +1,28 @@
-"""The svdhub command: help on every subcommand, exit codes."""
+"""The svdhub command: help on every subcommand, exit codes, lazy loading."""
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from hub.cli import app, load_plugins
+from hub.cli import COMMANDS, LazyCommand, app, as_command
 from wire import schemas
 
 runner = CliRunner()
-load_plugins()
+
+# What `svdhub --help` must not load: the stack's installers, the database,
+# Kafka and web clients, the stream processor, and the authority side's code.
+HEAVY = ("hub.stack", "sqlalchemy", "kafka", "fastapi", "faust", "uvicorn", "edge.cli")
+
+
+def loaded(command: object) -> object:
+    return command.load() if isinstance(command, LazyCommand) else command
 
 
 def all_command_paths() -> list[list[str]]:
@@ -21,11 +31,15 @@ def all_command_paths() -> list[list[str]]:
 
     def walk(command: object, prefix: list[str]) -> None:
         paths.append(prefix)
-        for name, sub in getattr(command, "commands", {}).items():
+        for name, sub in getattr(loaded(command), "commands", {}).items():
             walk(sub, [*prefix, name])
 
     walk(root, [])
     return paths
+
+
+def first_paragraph(text: str | None) -> str:
+    return " ".join((text or "").split("\n\n")[0].split())
 
 
 @pytest.mark.parametrize("path", all_command_paths(), ids=lambda p: " ".join(p) or "svdhub")
@@ -82,3 +96,80 @@ def test_schemas_check_fails_on_a_breaking_change(tmp_path: Path) -> None:
     result = runner.invoke(app, ["schemas", "check", "--current", str(proposed)])
     assert result.exit_code == 1
     assert "Incident (against v1): not BACKWARD compatible at officer_notes" in result.output
+
+
+def test_every_command_is_listed_in_the_top_level_help() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    for name in [*COMMANDS, "version", "connector", "generate"]:
+        assert f"│ {name} " in result.output, name
+
+
+def test_listed_help_is_the_commands_own() -> None:
+    """The one-line help listed without importing a command is the help the
+    command gives itself once loaded."""
+    root = get_command(app)
+    lazy = {n: c for n, c in getattr(root, "commands", {}).items() if isinstance(c, LazyCommand)}
+    assert set(COMMANDS) | {"connector", "generate"} <= set(lazy)
+    for name, command in lazy.items():
+        real = command.load()
+        assert first_paragraph(command.help) == first_paragraph(real.help), name
+        assert real.name == name
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import hub.cli",
+        "import sys; sys.argv = ['svdhub', '--help']\n"
+        "import hub.cli\ntry:\n    hub.cli.main()\nexcept SystemExit:\n    pass",
+        "import sys; sys.argv = ['svdhub', 'version']\n"
+        "import hub.cli\ntry:\n    hub.cli.main()\nexcept SystemExit:\n    pass",
+    ],
+    ids=["import", "--help", "version"],
+)
+def test_help_loads_no_command_module(code: str) -> None:
+    probe = (
+        f"{code}\nimport sys\n"
+        f"heavy = {HEAVY!r}\n"
+        "found = sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') "
+        "for h in heavy))\n"
+        "print('LOADED', found, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stderr, done.stderr
+
+
+def test_a_command_group_loads_when_it_runs() -> None:
+    probe = (
+        "import sys; sys.argv = ['svdhub', 'stack', '--help']\n"
+        "import hub.cli\ntry:\n    hub.cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', 'hub.stack.cli' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "LOADED True" in done.stderr, done.stderr
+    assert "Usage: svdhub stack" in done.stdout
+
+
+def test_plugins_may_still_register_a_typer_app_or_a_function() -> None:
+    group = typer.Typer(help="A group.")
+
+    @group.command()
+    def only() -> None:
+        """The only command."""
+
+    def single() -> None:
+        """A single command."""
+
+    as_group = as_command("plugin", group)
+    assert as_group.name == "plugin"
+    assert "only" in getattr(as_group, "commands", {})  # a group even with one command
+    as_single = as_command("single", single)
+    assert (as_single.name, as_single.help) == ("single", "A single command.")
+    with pytest.raises(TypeError, match="neither a typer app nor a function"):
+        as_command("bad", 42)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from hub.database import CACHE_KIB, local_engine, open_engine
+from tests.fixtures.modes import not_private
 
 
 @pytest.mark.parametrize(("durable", "synchronous"), [(True, 2), (False, 1)])
@@ -42,3 +43,32 @@ def test_local_engine_defaults_to_the_state_home(
     engine = local_engine(None, "views", "views.sqlite")
     assert engine.url.database == str(tmp_path / "views" / "views.sqlite")
     assert (tmp_path / "views").is_dir()
+
+
+@pytest.mark.usefixtures("loose_umask")
+def test_sqlite_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The database and its -wal and -shm files are 0600 in a 0700 folder, even
+    under umask 000."""
+    path = tmp_path / "state" / "views" / "views.sqlite"
+    engine = open_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    with engine.connect() as conn:  # WAL mode: -wal and -shm exist while it is open
+        conn.execute(text("SELECT count(*) FROM t")).scalar()
+        names = sorted(p.name for p in path.parent.iterdir())
+        assert names == ["views.sqlite", "views.sqlite-shm", "views.sqlite-wal"]
+        assert not_private(tmp_path / "state") == []
+    engine.dispose()
+
+
+@pytest.mark.usefixtures("loose_umask")
+def test_local_engine_makes_the_state_folders_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "home"))
+    engine = local_engine(None, "audit", "ledger.sqlite")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    engine.dispose()
+    assert not_private(tmp_path / "home") == []

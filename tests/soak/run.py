@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -262,7 +261,7 @@ def soak(
     finally:
         stack.down()
         report.seconds = time.monotonic() - began
-    shutil.rmtree(config.state_dir, ignore_errors=True)
+    stack.purge()  # and PostgreSQL's data, if it had to live outside the state folder
     return report
 
 

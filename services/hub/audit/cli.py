@@ -23,7 +23,7 @@ from hub.audit.reports import Filters, query, reconcile, render
 from hub.audit.verify import ProofError, check_proof, prove, verify
 from hub.cli_support import kafka_address
 from hub.database import local_engine
-from hub.stack.config import state_home
+from hub.settings import state_home
 from wire.audit import AuditRecordError
 from wire.topics import TopicNames
 

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from wire.geography import REGION_CODE, GeographyLookup
+from wire.private_files import private_dir
 from wire.topics import PARTY_ID
 
 #: Recipient ids as ``policies/parties.yaml`` and the agreement schema allow them.
@@ -120,26 +121,16 @@ class RecipientKeys:
 
 def _create_key(path: Path) -> None:
     """Write a new random key to ``path`` (0600, exclusively); keep one another process made."""
-    _make_private_dirs(path.parent)
+    private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(secrets.token_hex(KEY_BYTES) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _make_private_dirs(folder: Path) -> None:
-    """Create ``folder`` and any missing parents with mode 0700."""
-    missing: list[Path] = []
-    for candidate in (folder, *folder.parents):
-        if candidate.exists():
-            break
-        missing.append(candidate)
-    for directory in reversed(missing):
-        directory.mkdir(mode=0o700, exist_ok=True)
 
 
 def _read_key(path: Path) -> bytes:

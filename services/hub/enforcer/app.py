@@ -56,6 +56,7 @@ from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.private_files import private_dir
 from wire.signing import KeyRegistry, Verifier
 from wire.topics import EVENT_TYPES, TopicConfigError, TopicNames, TopicPlan
 
@@ -252,7 +253,7 @@ def iso_now() -> str:
 def build_app(service: Service, raw_topics: list[str]) -> faust.App:
     """The faust app: one agent over ``raw_topics``, and the revision and report timers."""
     settings = service.settings
-    settings.datadir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.datadir)
     app = faust.App(
         settings.group,
         broker=f"kafka://{settings.bootstrap}",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hub.cli_support import kafka_address, opa_address
-from hub.stack.config import state_home
+from hub.settings import state_home
 from wire.topics import KEEP_DAYS_ENV, TopicNameError, TopicNames
 
 app = typer.Typer(

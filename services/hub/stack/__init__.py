@@ -8,6 +8,7 @@ contract. ``up`` is idempotent: it starts only what is not running, waits
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from hub.stack.kafka import Kafka
 from hub.stack.opa import Opa
 from hub.stack.postgres import Postgres
 from hub.stack.process import StackError
+from wire.private_files import private_dir, write_private
 
 __all__ = ["COMPONENTS", "ConfigError", "Stack", "StackConfig", "StackError", "Status"]
 
@@ -78,7 +80,7 @@ class Stack:
 
     def up(self) -> list[Outcome]:
         """Start what is not running and wait until everything is ready."""
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config.state_dir)
         self.install()
         began = time.monotonic()
         deadline = began + self.config.ready_timeout
@@ -132,6 +134,25 @@ class Stack:
             self.config.env_file.unlink(missing_ok=True)
         return stopped
 
+    def purge(self) -> None:
+        """Stop the whole stack and delete its state folder, and PostgreSQL's
+        data wherever it lives (under ``/var/tmp`` when the ``postgres`` user
+        cannot reach the state folder). Keys, ledger and views in the state
+        folder go too; the tools folder stays, even when it is inside."""
+        Stack(self.config, say=self.say).down()
+        Postgres(self.config).remove_outside_data()
+        state, tools = self.config.state_dir, self.config.tools_dir
+        if not tools.is_relative_to(state):
+            shutil.rmtree(state, ignore_errors=True)
+            return
+        for entry in state.iterdir() if state.is_dir() else ():
+            if tools.is_relative_to(entry):
+                continue  # the tools folder, or a folder on the way to it
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
     def env(self) -> dict[str, str]:
         values: dict[str, str] = {}
         for component in self.components:
@@ -142,9 +163,7 @@ class Stack:
         """Write ``stack.env`` (KEY=value lines, mode 0600: it holds a password)."""
         if {c.name for c in self.components} != set(COMPONENTS):
             return
-        path = self.config.env_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "".join(f"{key}={value}\n" for key, value in self.env().items()), encoding="utf-8"
+        write_private(
+            self.config.env_file,
+            "".join(f"{key}={value}\n" for key, value in self.env().items()),
         )
-        path.chmod(0o600)

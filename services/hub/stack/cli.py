@@ -113,15 +113,33 @@ def status(
 
 @app.command()
 def down(
-    config: ConfigOption = None, state_dir: StateOption = None, only: OnlyOption = None
+    config: ConfigOption = None,
+    state_dir: StateOption = None,
+    only: OnlyOption = None,
+    *,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Then delete the state folder (data, logs, keys, ledger, views) and "
+            "PostgreSQL's data wherever it lives.",
+        ),
+    ] = False,
 ) -> None:
     """Stop the processes this stack started (found through its pid files)."""
+    if purge and only:
+        typer.echo("error: --purge acts on the whole stack; leave out --only", err=True)
+        raise typer.Exit(2)
     stack = _stack(config, state_dir, only)
     try:
         stopped = stack.down()
+        if purge:
+            stack.purge()
     except StackError as exc:
         raise _fail(exc) from exc
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge:
+        typer.echo(f"deleted {stack.config.state_dir}")
 
 
 @app.command()

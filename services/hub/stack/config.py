@@ -8,6 +8,10 @@ The settings come from ``deploy/local/stack.toml`` (or the file named by
 * the *tools* folder (``SVDHUB_TOOLS``, default ``<project>/.hub/tools``):
   the Kafka jars and the OPA binary. Several state folders (a developer's
   stack and the test suite's) share one tools folder.
+
+The folders and the project root are found by :mod:`hub.settings`, the
+runtime settings every hub service reads; this module adds what only the
+stack needs (versions, ports) on top.
 """
 
 from __future__ import annotations
@@ -19,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-CONFIG_ENV = "SVDHUB_STACK_CONFIG"
-HOME_ENV = "SVDHUB_HOME"
-TOOLS_ENV = "SVDHUB_TOOLS"
-PROJECT_ENV = "SVDHUB_PROJECT"
+from hub import settings as runtime
 
-_MARKER = Path("deploy") / "local" / "stack.toml"
+CONFIG_ENV = "SVDHUB_STACK_CONFIG"
+
+_MARKER = runtime.PROJECT_MARKER
 
 _Settings = TypeVar("_Settings")
 
@@ -34,22 +37,12 @@ class ConfigError(Exception):
 
 
 def find_project_root(start: Path | None = None) -> Path:
-    """Return the project folder: ``SVDHUB_PROJECT``, else the nearest folder
-    at or above ``start`` (default: the working directory) that holds
-    ``deploy/local/stack.toml``, else the checkout this package lives in."""
-    if env := os.environ.get(PROJECT_ENV):
-        return Path(env).resolve()
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / _MARKER).is_file():
-            return folder
-    checkout = Path(__file__).resolve().parents[3]
-    if (checkout / _MARKER).is_file():
-        return checkout
-    raise ConfigError(
-        f"cannot find {_MARKER} above {here}; run svdhub from the project folder "
-        f"or set {PROJECT_ENV}"
-    )
+    """The project folder (:func:`hub.settings.project_root`); raises
+    :class:`ConfigError` when there is none."""
+    try:
+        return runtime.project_root(start)
+    except runtime.SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -112,8 +105,8 @@ class StackConfig:
             raise ConfigError(f"{path}: file not found") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-        state = state_dir or Path(os.environ.get(HOME_ENV, root / ".hub"))
-        tools = tools_dir or Path(os.environ.get(TOOLS_ENV, root / ".hub" / "tools"))
+        state = state_dir or runtime.state_home()
+        tools = tools_dir or runtime.tools_home()
         return cls(
             project_root=root,
             state_dir=state.resolve(),
@@ -174,24 +167,3 @@ def _build(kind: type[_Settings], raw: dict[str, Any], path: Path, name: str) ->
     if unknown:
         raise ConfigError(f"{path}: [{name}] has unknown keys: {', '.join(unknown)}")
     return kind(**values)
-
-
-def service_address(variable: str, state_dir: Path | None = None) -> str | None:
-    """A service address for a hub command: the environment variable
-    (``KAFKA_BOOTSTRAP_SERVERS``, ``OPA_URL``, ``DATABASE_URL``), else the value
-    ``svdhub stack up`` wrote to ``stack.env`` in the state folder, else None."""
-    if value := os.environ.get(variable):
-        return value
-    state = state_dir or Path(os.environ.get(HOME_ENV, find_project_root() / ".hub"))
-    env_file = state / "stack.env"
-    if env_file.is_file():
-        for line in env_file.read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == variable:
-                return value.strip()
-    return None
-
-
-def state_home() -> Path:
-    """The state folder: ``$SVDHUB_HOME``, else ``<project>/.hub``."""
-    return Path(os.environ.get(HOME_ENV, find_project_root() / ".hub")).resolve()

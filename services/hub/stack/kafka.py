@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from hub.stack.base import require_program
@@ -30,6 +31,7 @@ from hub.stack.process import (
     terminate,
     wait_until,
 )
+from wire.private_files import UMASK, private_dir
 
 NAME = "kafka"
 HOST = "127.0.0.1"
@@ -173,7 +175,19 @@ class Kafka:
                     f"port {port} is already in use by another process; "
                     "choose other ports in deploy/local/stack.toml",
                 )
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        spawn(
+            NAME,
+            self._java("kafka.Kafka", str(self.properties), heap=self.settings.heap),
+            self.stdout_log,
+            self.pid_file,
+        )
+
+    def prepare(self) -> None:
+        """Write ``server.properties`` and the log4j2 settings, then format the
+        log directory if it is not formatted for these settings yet. ``start``
+        calls it before launching the broker; it launches nothing itself."""
+        private_dir(self.home)
         self.properties.write_text(
             _SERVER_PROPERTIES.format(
                 host=HOST,
@@ -185,16 +199,14 @@ class Kafka:
         )
         self.log4j.write_text(_LOG4J2.format(log_file=self.server_log), encoding="utf-8")
         self._format_once()
-        spawn(
-            NAME,
-            self._java("kafka.Kafka", str(self.properties), heap=self.settings.heap),
-            self.stdout_log,
-            self.pid_file,
-        )
 
     def _format_once(self) -> None:
         """Format the log directory, once. The controller's address is written
-        into the storage, so a changed controller port means a fresh format."""
+        into the storage, so a changed controller port means a fresh format.
+
+        The cluster id goes as ``--cluster-id=<id>``, one argument: an id may
+        start with ``-``, and as a separate argument the tool would read it
+        as an option."""
         wanted = {
             "controller_port": self.settings.controller_port,
             "version": self.settings.version,
@@ -214,12 +226,12 @@ class Kafka:
                 "kafka.tools.StorageTool",
                 "format",
                 "--standalone",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(self.properties),
             ),
             timeout=120,
+            umask=UMASK,
         )
         self.format_record.write_text(json.dumps(wanted), encoding="utf-8")
 
@@ -258,10 +270,22 @@ class Kafka:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.address()}
 
 
-def _kafka_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding
-    (what ``kafka-storage random-uuid`` prints)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+# Kafka's reserved ids (org.apache.kafka.common.Uuid.RESERVED): the zero UUID
+# and the metadata topic's id, 0...01.
+_RESERVED_IDS = frozenset({bytes(16), bytes(15) + b"\x01"})
+
+
+def _kafka_cluster_id(random_uuid: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A Kafka cluster id, made as Kafka's own ``Uuid.randomUuid()`` makes one
+    (what ``kafka-storage random-uuid`` prints): a random version 4 UUID as
+    URL-safe base64 without padding, drawn again while it is a reserved id or
+    its text starts with ``-`` (1 draw in 64), which command lines would
+    take for an option."""
+    while True:
+        raw = random_uuid()
+        text = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        if raw not in _RESERVED_IDS and not text.startswith("-"):
+            return text
 
 
 def _broker_answers(bootstrap: str) -> bool:

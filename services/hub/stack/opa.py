@@ -29,6 +29,7 @@ from hub.stack.process import (
     terminate,
     wait_until,
 )
+from wire.private_files import private_dir
 
 NAME = "opa"
 HOST = "127.0.0.1"
@@ -90,7 +91,7 @@ class Opa:
                 f"port {self.settings.port} is already in use by another "
                 "process; choose another port in deploy/local/stack.toml",
             )
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)
         try:
             build(self.config.policies_dir, self.bundle_dir)
         except BundleError as exc:

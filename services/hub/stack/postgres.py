@@ -7,8 +7,9 @@ loopback and a non-default port, and creates the hub's database.
 
 PostgreSQL refuses to run as root. When the stack runs as root, the cluster
 runs as the ``postgres`` system user that Debian's package creates; if that
-user cannot reach the state folder, the data directory goes under
-``/var/tmp`` instead and the state folder records where.
+user cannot reach the state folder (a state folder the stack creates is mode
+0700), the data directory goes under ``/var/tmp`` instead, the state folder
+records where, and :meth:`Postgres.remove_outside_data` deletes it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from psycopg import sql
 from hub.stack.base import apt_install
 from hub.stack.config import StackConfig
 from hub.stack.process import StackError, alive, port_open, read_pid, run, tail, wait_until
+from wire.private_files import private_dir, write_private
 
 NAME = "postgres"
 HOST = "127.0.0.1"
 SYSTEM_USER = "postgres"
+_FALLBACK_PREFIX = "svdhub-postgres-"
 _PGLIB = Path("/usr/lib/postgresql")
 
 
@@ -85,14 +88,14 @@ class Postgres:
         preferred = self.home / "cluster"
         if not self.as_root:
             return preferred
-        preferred.mkdir(parents=True, exist_ok=True)
+        private_dir(preferred)
         _chown(preferred)
         probe = ["runuser", "-u", SYSTEM_USER, "--", "test", "-w", str(preferred)]
         try:
             run(NAME, probe, timeout=10)
         except StackError:
             digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
-            fallback = Path("/var/tmp") / f"svdhub-postgres-{digest}"  # noqa: S108 - owned by postgres, 0700
+            fallback = Path("/var/tmp") / f"{_FALLBACK_PREFIX}{digest}"  # noqa: S108 - owned by postgres, 0700
             fallback.mkdir(mode=0o700, parents=True, exist_ok=True)
             _chown(fallback)
             return fallback
@@ -128,7 +131,7 @@ class Postgres:
                 f"port {self.settings.port} is already in use by another "
                 "process; choose another port in deploy/local/stack.toml",
             )
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)
         if not (self.data_dir / "PG_VERSION").is_file():
             self._initdb()
         self._write_settings()
@@ -150,16 +153,13 @@ class Postgres:
         )
 
     def _initdb(self) -> None:
-        cluster = self._choose_cluster_dir()
-        cluster.mkdir(parents=True, exist_ok=True)
-        self.location_file.write_text(f"{cluster}\n", encoding="utf-8")
+        cluster = private_dir(self._choose_cluster_dir())
+        write_private(self.location_file, f"{cluster}\n")
         password = secrets.token_urlsafe(24)
-        self.password_file.write_text(password + "\n", encoding="utf-8")
-        self.password_file.chmod(0o600)
+        write_private(self.password_file, password + "\n")
         shutil.rmtree(self.data_dir, ignore_errors=True)
         pwfile = cluster / ".initdb-password"
-        pwfile.write_text(password + "\n", encoding="utf-8")
-        pwfile.chmod(0o600)
+        write_private(pwfile, password + "\n")
         if self.as_root:
             _chown(cluster)
             _chown(pwfile)
@@ -267,6 +267,19 @@ class Postgres:
         except StackError as exc:
             exc.log = exc.log or tail(self.log_file)
             raise
+
+    def remove_outside_data(self) -> None:
+        """Delete the cluster's folder if it lives outside the state folder
+        (the ``/var/tmp`` fallback); deleting the state folder removes the
+        rest. Call it only when the cluster is stopped."""
+        cluster = self.cluster_dir
+        if cluster.is_relative_to(self.config.state_dir) or not cluster.name.startswith(
+            _FALLBACK_PREFIX
+        ):
+            return
+        if self.running():
+            raise StackError(NAME, f"still running; stop it before deleting {cluster}")
+        shutil.rmtree(cluster, ignore_errors=True)
 
     # -- description -------------------------------------------------------
 

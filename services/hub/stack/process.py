@@ -3,6 +3,10 @@
 Every failure becomes a :class:`StackError` that names the component, the
 command that failed and the last lines of the relevant log, so the person at
 the terminal can act on it without digging.
+
+The services run with a umask of 077, whoever starts them (``svdhub`` sets
+it for itself; a test or a library caller may not), so their data and logs
+are owner-only; see :mod:`wire.private_files`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from wire.private_files import FILE_MODE, UMASK, private_dir
 
 LOG_TAIL_LINES = 20
 
@@ -65,12 +71,15 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float | None = None,
+    umask: int = -1,
 ) -> str:
     """Run a command to completion and return its output; raise StackError
-    with the output's tail if it fails or times out."""
+    with the output's tail if it fails or times out. ``umask`` (default: this
+    process's) applies to what the command writes."""
     try:
         done = subprocess.run(
             list(command),
+            umask=umask,
             cwd=cwd,
             env=None if env is None else dict(env),
             stdout=subprocess.PIPE,
@@ -108,13 +117,15 @@ def spawn(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> int:
-    """Start a long-running process in its own session, with stdout and stderr
-    appended to ``log_file``, and record its pid in ``pid_file``."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
+    """Start a long-running process in its own session, umask 077, with stdout
+    and stderr appended to ``log_file`` (0600), and record its pid in ``pid_file``."""
+    private_dir(log_file.parent)
+    descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    with os.fdopen(descriptor, "ab") as log:
         try:
             proc = subprocess.Popen(
                 list(command),
+                umask=UMASK,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hub.bundle import BundleError, load_parties
-from hub.stack.config import StackConfig, state_home
+from hub.settings import policies_dir, state_home
 from hub.views.tokens import TokenError, Tokens, issue
 
 app = typer.Typer(
@@ -62,7 +62,7 @@ def tokens(
     chosen = recipient
     if not chosen:
         try:
-            parties = load_parties(StackConfig.load().policies_dir / "parties.yaml")
+            parties = load_parties(policies_dir() / "parties.yaml")
         except BundleError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc

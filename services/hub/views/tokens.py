@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 import yaml
 
+from wire.private_files import write_private
 from wire.topics import PARTY_ID
 
 
@@ -64,9 +64,9 @@ def issue(path: Path, recipients: list[str]) -> dict[str, str]:
         hashes = dict(document.get("sha256", {}))
     made = {recipient: secrets.token_urlsafe(24) for recipient in recipients}
     hashes.update({recipient: digest(token) for recipient, token in made.items()})
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("# SHA-256 of each recipient's API token (svdhub api tokens)\n")
-        yaml.safe_dump({"sha256": dict(sorted(hashes.items()))}, handle)
+    write_private(  # 0600, replacing the file whole
+        path,
+        "# SHA-256 of each recipient's API token (svdhub api tokens)\n"
+        + yaml.safe_dump({"sha256": dict(sorted(hashes.items()))}),
+    )
     return made

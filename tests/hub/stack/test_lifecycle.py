@@ -86,3 +86,27 @@ def test_up_is_idempotent_and_down_leaves_nothing_behind(
     after = svdhub("stack", "status", env=env)
     assert after.returncode == 3
     assert after.stdout.count(" down ") == 3, after.stdout
+
+    cluster = Path((config.state_dir / "postgres" / "data-location").read_text().strip())
+    purged = svdhub("stack", "down", "--purge", env=env)
+    assert purged.returncode == 0, purged.stderr
+    assert not config.state_dir.exists()
+    assert not cluster.exists()  # also when PostgreSQL's data lived under /var/tmp
+
+
+def test_two_fresh_starts_in_a_row_on_the_same_ports(
+    private_stack: tuple[StackConfig, dict[str, str]],
+) -> None:
+    """Start, stop and purge twice: each start formats new storage (a new Kafka
+    cluster id, a new PostgreSQL cluster) and finds its ports free again."""
+    config, env = private_stack
+    for attempt in (1, 2):
+        up = svdhub("stack", "up", env=env)
+        if attempt == 1 and up.returncode != 0:
+            unavailable("local stack", up.stderr[-2000:])
+        assert up.returncode == 0, f"start {attempt}: {up.stderr[-2000:]}"
+        assert up.stdout.count("started") == 3, up.stdout
+        down = svdhub("stack", "down", "--purge", env=env)
+        assert down.returncode == 0, down.stderr
+        assert stack_processes(config.state_dir) == []
+        assert not config.state_dir.exists()

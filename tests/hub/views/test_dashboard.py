@@ -14,8 +14,8 @@ import uvicorn
 from playwright.sync_api import sync_playwright
 from sqlalchemy import Engine
 
+from hub.settings import state_home
 from hub.stack.browser import find_chromium
-from hub.stack.config import state_home
 from hub.stack.process import free_port
 from hub.views.api import create_app
 from hub.views.tokens import Tokens

@@ -1,0 +1,102 @@
+"""Runtime settings: the state folder and the service addresses, without the dev stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub import settings
+from hub.stack import StackConfig
+
+ADDRESS_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty state folder as $SVDHUB_HOME, with no address in the environment."""
+    monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "state"))
+    for variable in ADDRESS_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path / "state"
+
+
+def test_state_home_follows_svdhub_home(home: Path) -> None:
+    assert settings.state_home() == home
+
+
+def test_state_home_defaults_to_the_projects_hub_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SVDHUB_HOME", raising=False)
+    assert settings.state_home() == settings.project_root() / ".hub"
+
+
+def test_svdhub_home_needs_no_project(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVDHUB_PROJECT", str(tmp_path / "nowhere"))
+    assert settings.state_home() == home
+
+
+def test_the_stack_uses_the_same_folders(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SVDHUB_TOOLS", str(home / "tools"))
+    config = StackConfig.load()
+    assert config.state_dir == settings.state_home()
+    assert config.tools_dir == settings.tools_home()
+    assert config.policies_dir == settings.policies_dir()
+    assert config.env_file.parent == settings.state_home()
+
+
+def test_addresses_come_from_stack_env(home: Path) -> None:
+    home.mkdir()
+    (home / "stack.env").write_text(
+        "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1\nOPA_URL=http://127.0.0.1:2\n", encoding="utf-8"
+    )
+    assert settings.kafka_address() == "127.0.0.1:1"
+    assert settings.opa_address() == "http://127.0.0.1:2"
+    assert settings.service_address("DATABASE_URL") is None
+
+
+def test_the_environment_beats_stack_env_and_an_option_beats_both(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home.mkdir()
+    (home / "stack.env").write_text("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1\n", encoding="utf-8")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:3")
+    assert settings.kafka_address() == "127.0.0.1:3"
+    assert settings.kafka_address("127.0.0.1:4") == "127.0.0.1:4"
+
+
+def test_a_missing_address_says_how_to_give_one(home: Path) -> None:
+    with pytest.raises(settings.AddressMissing, match="set OPA_URL, or run `svdhub stack up`"):
+        settings.opa_address()
+
+
+def test_the_hubs_services_load_no_part_of_the_dev_stack() -> None:
+    modules = [
+        "hub.settings",
+        "hub.database",
+        "hub.cli_support",
+        "hub.policy_cli",
+        "hub.schemas_cli",
+        "hub.enforcer.cli",
+        "hub.enforcer.app",
+        "hub.audit.cli",
+        "hub.sink",
+        "hub.audit.ledger",
+        "hub.views.cli",
+        "hub.views.api_cli",
+        "hub.views.api",
+        "hub.views.builder",
+    ]
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m == 'hub.stack' or m.startswith('hub.stack.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout
