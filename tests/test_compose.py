@@ -10,7 +10,8 @@ from hub.stack import StackConfig
 def compose() -> dict[str, Any]:
     path = StackConfig.load().project_root / "docker-compose.yml"
     loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded["services"]
+    services: dict[str, Any] = loaded["services"]
+    return services
 
 
 def host_ports(service: dict[str, Any]) -> set[int]:

@@ -31,33 +31,31 @@ SIGNER = generate_signer("hub-audit-bench", "hub")
 def record(n: int) -> AuditRecord:
     allowed = n % 3 != 0
     return AuditRecord(
-        **{
-            "decision_id": str(uuid.UUID(int=n, version=4)),
-            "decided_at": f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
-            "decision": "allow" if allowed else "deny",
-            "reasons": ()
-            if allowed
-            else (Reason("outside_recipient_area", "event is outside csp-coventry's area"),),
-            "event_id": str(uuid.UUID(int=n // 3, version=4)),
-            "event_type": "INCIDENT",
-            "record_type": "Incident",
-            "source_authority": "wmp",
-            "source_topic": "svd.raw.wmp.incident",
-            "source_partition": n % 3,
-            "source_offset": n,
-            "raw_sha256": "ab" * 32,
-            "recipient": ("csp-coventry", "vrp", "csp-birmingham")[n % 3],
-            "agreement_id": "wmp-vrp",
-            "lawful_basis": "DPA_PART3",
-            "purpose": "Strategic needs assessment and problem profiles (Serious Violence Duty)",
-            "policy_revision": "sha256:" + "cd" * 32,
-            "fields_released": ("assault_datetime", "geo", "incident_pseudo_id", "offence_group")
-            if allowed
-            else (),
-            "shared_topic": "svd.shared.vrp.incident" if allowed else None,
-            "payload_sha256": "ef" * 32 if allowed else None,
-            "subject_pseudonym": f"{n // 3:064x}",
-        }
+        decision_id=str(uuid.UUID(int=n, version=4)),
+        decided_at=f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+        decision="allow" if allowed else "deny",
+        reasons=()
+        if allowed
+        else (Reason("outside_recipient_area", "event is outside csp-coventry's area"),),
+        event_id=str(uuid.UUID(int=n // 3, version=4)),
+        event_type="INCIDENT",
+        record_type="Incident",
+        source_authority="wmp",
+        source_topic="svd.raw.wmp.incident",
+        source_partition=n % 3,
+        source_offset=n,
+        raw_sha256="ab" * 32,
+        recipient=("csp-coventry", "vrp", "csp-birmingham")[n % 3],
+        agreement_id="wmp-vrp",
+        lawful_basis="DPA_PART3",
+        purpose="Strategic needs assessment and problem profiles (Serious Violence Duty)",
+        policy_revision="sha256:" + "cd" * 32,
+        fields_released=("assault_datetime", "geo", "incident_pseudo_id", "offence_group")
+        if allowed
+        else (),
+        shared_topic="svd.shared.vrp.incident" if allowed else None,
+        payload_sha256="ef" * 32 if allowed else None,
+        subject_pseudonym=f"{n // 3:064x}",
     )
 
 

@@ -90,7 +90,7 @@ def throughput(bootstrap: str, opa_url: str, folder: Path, events: int) -> list[
 
 def span(bootstrap: str, topics: list[str]) -> float:
     """Seconds between the first and the last message in ``topics`` (broker timestamps)."""
-    stamps = [m.timestamp for m in read_all(bootstrap, topics)]
+    stamps: list[int] = [m.timestamp for m in read_all(bootstrap, topics)]
     return max((max(stamps) - min(stamps)) / 1000, 1e-3)
 
 

@@ -211,10 +211,10 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     for row in good:
         writer.writerow(row)
     for changes, _, _ in BAD_ROWS:
-        row = dict(zip(header, good[0], strict=True))
-        row.update(changes)
-        row["CrimeReference"] = f"BAD-{uuid.uuid4().hex[:6]}"
-        writer.writerow([row[h] for h in header])
+        bad = dict(zip(header, good[0], strict=True))
+        bad.update(changes)
+        bad["CrimeReference"] = f"BAD-{uuid.uuid4().hex[:6]}"
+        writer.writerow([bad[h] for h in header])
     writer.writerow(good[1][:5])  # a short row: missing columns
     undecodable = ",".join(f'"{cell}"' for cell in good[2][:-1]).encode("utf-8") + b",caf\xe9\n"
     bad_file = home / "bad.csv"

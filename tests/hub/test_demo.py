@@ -1,4 +1,5 @@
-"""`svdhub demo` as a user runs it, on a stack of its own (free ports, its own state)."""
+"""`svdhub demo` as a user runs it, on a stack of its own (free ports, its own state);
+then every file it and a connector wrote is checked to be owner-only."""
 
 import re
 import signal
@@ -12,15 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from hub.stack import StackConfig
+from tests.fixtures.modes import not_private
 from tests.fixtures.services import stack_for_a_command, unavailable
 
 pytestmark = [pytest.mark.needs_services, pytest.mark.slow]
 
 
+CONFIGS = Path(__file__).resolve().parents[2] / "connectors" / "config"
+
+
 @pytest.fixture
-def demo_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    with stack_for_a_command("demo", tmp_path) as (_, env):
-        yield env
+def demo_stack(tmp_path: Path) -> Iterator[tuple[StackConfig, dict[str, str]]]:
+    with stack_for_a_command("demo", tmp_path) as stack:
+        yield stack
 
 
 def demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -34,7 +40,10 @@ def demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_demo_runs_end_to_end_and_reruns_idempotently(demo_env: dict[str, str]) -> None:
+def test_the_demo_runs_end_to_end_and_reruns_idempotently(
+    demo_stack: tuple[StackConfig, dict[str, str]],
+) -> None:
+    config, demo_env = demo_stack
     first = demo(demo_env)
     if first.returncode != 0 and "stack" in first.stderr and "error" in first.stderr:
         unavailable("local stack", first.stderr[-2000:])
@@ -64,6 +73,48 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(demo_env: dict[str, st
     assert f"ledger: {rows.group(1)} rows (0 added" in second
     assert len(children) == 4  # the enforcer, the ledger, the views and the API
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+
+    files_are_private(config.state_dir, demo_env)
+
+
+def files_are_private(home: Path, env: dict[str, str]) -> None:
+    """Everything in the state folder (keys, tokens, stack.env, the SQLite ledger,
+    views and checkpoints with their WAL, Kafka's and OPA's files) and in
+    PostgreSQL's data is 0600 in 0700 folders, including a connector's reject file."""
+    extract = home / "synthetic" / "wmp_crime.csv"
+    with extract.open("a", encoding="utf-8") as handle:
+        handle.write("not,a,valid,row\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "connector", "run", str(CONFIGS / "wmp-crime.yaml")],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 4, run.stderr[-2000:]  # some rows rejected
+    written = [
+        "stack.env",
+        "postgres/password",
+        "keys/registry.yaml",
+        "keys/partnership/linkage.key",
+        "keys/wmp/signing.pem",
+        "keys/audit/checkpoint.pem",
+        "keys/recipients/vrp.key",
+        "api/tokens.yaml",
+        "audit/ledger.sqlite",
+        "views/views.sqlite",
+        "connectors/wmp/checkpoint.sqlite",
+    ]
+    for name in written:
+        assert (home / name).is_file(), name
+    assert list((home / "connectors" / "wmp" / "rejects").glob("*.jsonl"))
+    roots = [home]
+    cluster = Path((home / "postgres" / "data-location").read_text(encoding="utf-8").strip())
+    if not cluster.is_relative_to(home):  # run as root: PostgreSQL's data is in /var/tmp
+        roots.append(cluster)
+    offenders = not_private(*roots)
+    assert offenders == [], "not private:\n" + "\n".join(offenders)
 
 
 def serve(env: dict[str, str]) -> tuple[str, list[int]]:

@@ -316,9 +316,9 @@ def _publish(
                 valid.append(value)
                 report.events += 1
             elif kind == "corrupted":
-                value = bytearray(valid[n % len(valid)])
-                value[len(value) // 2] ^= 0xA5
-                value = bytes(value)
+                flipped = bytearray(valid[n % len(valid)])
+                flipped[len(flipped) // 2] ^= 0xA5
+                value = bytes(flipped)
             elif kind == "forged":
                 value = EventWriter(helpers.CODEC, forger).write(
                     "Incident", helpers.incident("wmp", 1_000_000 + n)

@@ -40,6 +40,7 @@ def _for(node: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:  # noqa: P
     if logical == "date":
         return st.dates(min_value=date(1970, 1, 1), max_value=date(2100, 1, 1))
     kind = node["type"]
+    strategy: st.SearchStrategy[Any]
     if kind == "record":
         fields = {f["name"]: _for(f["type"], named) for f in node["fields"]}
         strategy = st.fixed_dictionaries(fields)

@@ -48,6 +48,7 @@ def decision(**overrides: Any) -> dict[str, Any]:
 def test_answers_of_the_wrong_shape_fail_closed() -> None:
     assert parse_decisions({}) == ()
     assert parse_decisions({"a/vrp": decision()})[0].fields == {"geo": {"action": "keep"}}
+    broken: Any
     for broken in (
         [],
         {"a/vrp": {"allow": True}},
@@ -110,7 +111,8 @@ def test_agreements_of_the_wrong_shape_fail_closed() -> None:
     assert Decider(Answers({"a": {"retention_days": 1}})).agreements() == {  # type: ignore[arg-type]
         "a": {"retention_days": 1}
     }
-    for broken in (None, [], {"a": []}):
+    bad: list[Any] = [None, [], {"a": []}]
+    for broken in bad:
         with pytest.raises(PolicyUnavailable, match=r"data\.svd\.agreements"):
             Decider(Answers(broken)).agreements()  # type: ignore[arg-type]
 

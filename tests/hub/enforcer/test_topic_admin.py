@@ -154,7 +154,7 @@ def longest(agreements: list[dict[str, Any]], recipient: str, kind: str) -> int:
     """The longest retention of the agreements naming ``recipient`` and ``kind``,
     worked out from the YAML files."""
     return max(
-        a["retention_days"]
+        int(a["retention_days"])
         for a in agreements
         if recipient in a["recipients"] and kind.upper() in a["event_types"]
     )
