@@ -31,6 +31,7 @@ from edge.runner import Connector
 from edge.synthetic import generate
 from tests.edge.helpers import CONFIGS, Setup, prepare, topic_configs
 from tests.fixtures.kafka import message_count, read_all
+from tests.fixtures.services import free_port
 from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
@@ -307,7 +308,6 @@ def test_dry_run_prints_pseudonymised_records_and_publishes_nothing(home: Path) 
 
 
 def test_unreachable_kafka_fails_clearly(home: Path) -> None:
-    from hub.stack.process import free_port  # noqa: PLC0415 - a free port nobody listens on
 
     setup = prepare(home, "wmas-callouts")
     result = subprocess.run(

@@ -46,9 +46,9 @@ from hub.enforcer.topic_admin import TopicAdmin
 from hub.sink import consume, new_consumer
 from hub.stack import Stack, StackConfig
 from hub.views.builder import ViewBuilder
-from hub.views.tables import snapshot
 from tests.fixtures.kafka import read_all
 from tests.fixtures.services import stack_config_on_free_ports
+from tests.fixtures.views import snapshot
 from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord
 from wire.envelope import EventReader, EventWriter

@@ -32,14 +32,6 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def root(leaves: Sequence[bytes]) -> bytes:
-    """The Merkle tree hash of ``leaves`` (leaf hashes), in O(n) time."""
-    frontier = Frontier()
-    for leaf in leaves:
-        frontier.append(leaf)
-    return frontier.root()
-
-
 class Frontier:
     """A growing tree's perfect-subtree roots, largest (leftmost) first."""
 

@@ -188,14 +188,6 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     return False
 
 
-def free_port() -> int:
-    """A port the OS says is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_until(
     component: str,
     what: str,

@@ -16,8 +16,6 @@ rebuilt at any time (``svdhub views rebuild``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import (
     Boolean,
     Column,
@@ -29,7 +27,6 @@ from sqlalchemy import (
     Table,
     Text,
     inspect,
-    select,
 )
 
 from hub.sink import offsets_table, rejects_table
@@ -142,18 +139,3 @@ def outdated(engine: Engine) -> bool:
         elif {c["name"] for c in found.get_columns(table.name)} != {c.name for c in table.columns}:
             return True
     return False
-
-
-def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table's rows, sorted: two builds are identical when these are equal.
-    (The heartbeat and the time a reject was recorded are left out.)"""
-    out = {}
-    with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            if table is heartbeat:
-                continue
-            columns = [c for c in table.columns if c.name != "rejected_at"]
-            out[table.name] = sorted(
-                conn.execute(select(*columns)).all(), key=lambda row: tuple(map(str, row))
-            )
-    return {name: [tuple(row) for row in rows] for name, rows in out.items()}

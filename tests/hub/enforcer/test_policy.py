@@ -1,7 +1,7 @@
 import pytest
 
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
-from hub.stack.process import free_port
+from tests.fixtures.services import free_port
 
 
 def test_rejects_a_url_that_is_not_http() -> None:

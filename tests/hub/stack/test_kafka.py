@@ -11,8 +11,7 @@ import pytest
 from hub.stack import StackConfig
 from hub.stack import kafka as kafka_module
 from hub.stack.kafka import Kafka, _kafka_cluster_id
-from hub.stack.process import free_port
-from tests.fixtures.services import unavailable
+from tests.fixtures.services import free_port, unavailable
 
 # 16 bytes whose URL-safe base64 starts with "-" (a first byte of 0xF8-0xFB).
 DASH_BYTES = bytes([0xF8]) + bytes(range(1, 16))

@@ -7,7 +7,6 @@ import pytest
 from hub.stack.process import (
     StackError,
     alive,
-    free_port,
     port_open,
     read_pid,
     run,
@@ -15,6 +14,7 @@ from hub.stack.process import (
     tail,
     terminate,
 )
+from tests.fixtures.services import free_port
 
 
 def test_error_names_component_command_and_log() -> None:

@@ -22,8 +22,9 @@ from sqlalchemy import (
 
 from hub.sink import Message
 from hub.views.builder import ViewBuilder
-from hub.views.tables import incidents, outdated, rejects, snapshot
+from hub.views.tables import incidents, outdated, rejects
 from tests.fixtures.records import a_retraction, a_share, an_id, share_messages
+from tests.fixtures.views import snapshot
 from wire.shares import Share
 from wire.topics import TopicNames
 

@@ -16,10 +16,9 @@ from sqlalchemy import Engine
 
 from hub.settings import state_home
 from hub.stack.browser import find_chromium
-from hub.stack.process import free_port
 from hub.views.api import create_app
 from hub.views.tokens import Tokens
-from tests.fixtures.services import unavailable
+from tests.fixtures.services import free_port, unavailable
 from tests.hub.views.test_api import engine, tokens  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from hub.views import queries
-from hub.views.tables import snapshot
+from tests.fixtures.views import snapshot
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
 from wire.envelope import EventReader
