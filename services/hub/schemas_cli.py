@@ -1,4 +1,5 @@
-"""``svdhub schemas``: list, show, check and freeze the wire schemas and the share envelope."""
+"""``svdhub schemas``: list, show, check and freeze the wire schemas and the share envelope;
+print the JSON Schemas of what each recipient receives."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
+from hub.bundle import BundleError
+from hub.share_schemas import ShareSchemaError, file_name, load, share_schemas
+from hub.stack import StackConfig
 from wire import compat, schemas, shares
 
 app = typer.Typer(
-    help="Inspect the Avro wire schemas and the share envelope, and check their compatibility.",
+    help="Inspect the Avro wire schemas and the share envelope, and check their "
+    "compatibility; print the JSON Schemas of the shares recipients receive.",
     no_args_is_help=True,
 )
 
@@ -186,3 +191,65 @@ def _freeze_envelope() -> None:
             raise typer.Exit(1)
     label = compat.freeze_envelope(envelope, frozen, compat.SHARES_DIR)
     typer.echo(f"froze the share envelope as shares/{label}")
+
+
+@app.command("shares")
+def shares_(
+    recipient: Annotated[
+        str | None,
+        typer.Option("--recipient", help="Only this recipient (an id from parties.yaml)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write one file per recipient and event type "
+            "(<recipient>.<type>.schema.json) to this folder instead of printing.",
+            file_okay=False,
+        ),
+    ] = None,
+    policies: Annotated[
+        Path | None,
+        typer.Option(
+            "--policies",
+            help="Policies folder (parties.yaml, agreements/) instead of the project's.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of the shares each recipient receives, one per
+    recipient and event type, generated from the agreements: the share envelope, and for
+    each agreement exactly the fields it releases, typed as anonymised.
+
+    Printed as one JSON object keyed <recipient>.<type>. Exits 1 if an agreement is invalid
+    or names an action its field cannot take, 2 for an unknown recipient."""
+    try:
+        agreements, parties = load(policies or StackConfig.load().policies_dir)
+    except BundleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    known = list(parties["recipients"])
+    if recipient is not None and recipient not in known:
+        typer.echo(
+            f"error: no recipient {recipient!r} in parties.yaml; choose from {', '.join(known)}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        found = share_schemas(
+            agreements, parties, recipients=None if recipient is None else (recipient,)
+        )
+    except ShareSchemaError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    named = {file_name(r, t).removesuffix(".schema.json"): s for (r, t), s in found.items()}
+    if out is None:
+        typer.echo(json.dumps(named, indent=2, ensure_ascii=False))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for stem, schema in named.items():
+        (out / f"{stem}.schema.json").write_text(
+            json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    typer.echo(f"wrote {len(named)} schemas to {out}")
