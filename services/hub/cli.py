@@ -45,7 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "schemas": (
         "hub.schemas_cli:app",
-        "Inspect the Avro wire schemas and check their compatibility.",
+        "Inspect the Avro wire schemas and the share envelope, and check their "
+        "compatibility; print the JSON Schemas of the shares recipients receive.",
     ),
     "policy": (
         "hub.policy_cli:app",

@@ -12,7 +12,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from hub.cli import COMMANDS, LazyCommand, app, as_command
-from wire import schemas
+from wire import compat, schemas, shares
 
 runner = CliRunner()
 
@@ -173,3 +173,61 @@ def test_plugins_may_still_register_a_typer_app_or_a_function() -> None:
     assert (as_single.name, as_single.help) == ("single", "A single command.")
     with pytest.raises(TypeError, match="neither a typer app nor a function"):
         as_command("bad", 42)
+
+
+def test_schemas_check_covers_the_share_envelope() -> None:
+    result = runner.invoke(app, ["schemas", "check"])
+    assert result.exit_code == 0, result.output
+    assert "the share envelope matches shares/v1" in result.output
+
+
+def proposed_envelope(tmp_path: Path, change: str) -> Path:
+    envelope = shares.envelope_schema()
+    if change == "description":
+        envelope["properties"]["recipient"]["description"] = "Who the share is for."
+    else:
+        envelope["properties"]["policy_revision"]["maxLength"] = 64
+    path = tmp_path / "share.schema.json"
+    path.write_text(json.dumps(envelope), encoding="utf-8")
+    return path
+
+
+def test_schemas_check_refuses_a_breaking_change_to_the_share_envelope(tmp_path: Path) -> None:
+    proposed = proposed_envelope(tmp_path, "maxLength")
+    result = runner.invoke(app, ["schemas", "check", "--current-envelope", str(proposed)])
+    assert result.exit_code == 1
+    assert (
+        "problem: share envelope (against shares/v1): policy_revision: maxLength changed "
+        "from 128 to 64; if intended, freeze a new envelope version "
+        "(svdhub schemas freeze --shares)"
+    ) in result.output
+
+
+def test_schemas_check_accepts_a_description_change_to_the_share_envelope(
+    tmp_path: Path,
+) -> None:
+    proposed = proposed_envelope(tmp_path, "description")
+    result = runner.invoke(app, ["schemas", "check", "--current-envelope", str(proposed)])
+    assert result.exit_code == 0, result.output
+
+
+def test_schemas_freeze_shares_writes_a_new_version_only_for_a_real_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "shares"
+    shutil.copytree(compat.SHARES_DIR, folder)
+    monkeypatch.setattr(compat, "SHARES_DIR", folder)
+    result = runner.invoke(app, ["schemas", "freeze", "--shares"])
+    assert result.exit_code == 1
+    assert "annotations at most, which needs no new version" in result.output
+    changed = json.loads(proposed_envelope(tmp_path, "maxLength").read_text(encoding="utf-8"))
+    monkeypatch.setattr(shares, "envelope_schema", lambda: changed)
+    result = runner.invoke(app, ["schemas", "check"])
+    assert result.exit_code == 1
+    result = runner.invoke(app, ["schemas", "freeze", "--shares"])
+    assert result.exit_code == 0, result.output
+    assert "froze the share envelope as shares/v2" in result.output
+    assert json.loads((folder / "v2" / compat.SHARE_SCHEMA_FILE).read_text()) == changed
+    result = runner.invoke(app, ["schemas", "check"])
+    assert result.exit_code == 0, result.output
+    assert "the share envelope matches shares/v2" in result.output
