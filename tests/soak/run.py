@@ -317,9 +317,9 @@ def _publish(
                 valid.append(value)
                 report.events += 1
             elif kind == "corrupted":
-                value = bytearray(valid[n % len(valid)])
-                value[len(value) // 2] ^= 0xA5
-                value = bytes(value)
+                corrupted = bytearray(valid[n % len(valid)])
+                corrupted[len(corrupted) // 2] ^= 0xA5
+                value = bytes(corrupted)
             elif kind == "forged":
                 value = EventWriter(helpers.CODEC, forger).write(
                     "Incident", helpers.incident("wmp", 1_000_000 + n)
