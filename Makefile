@@ -45,7 +45,7 @@ test-fast: $(STAMP) ## Run the tests that need no services (seconds)
 bench: setup ## Run the benchmarks; report in .hub/bench/ (ratios against same-run baselines)
 	$(BIN)/python -m tests.bench
 
-soak: setup ## Fault injection on the running pipeline: SIGKILLs, a broker restart, OPA down, 1,000 bad inputs
+soak: setup ## Fault injection (SIGKILLs, a broker restart, OPA down), then 1,000 malformed messages per topic
 	$(BIN)/python -m tests.soak
 
 check: setup ## Lint, type-check, import contracts, schema compatibility, policies (changes nothing)

@@ -16,13 +16,15 @@ Reading is strict because the topics these records travel on can carry
 anything a producer writes. :func:`load_object` refuses, with a
 :class:`ContractError` that names the field and the reason, a value that is
 empty, larger than the contract's byte limit, not UTF-8, not JSON, nested
-deeper than the contract's depth limit, not an object, holds a duplicate key
-or a NaN, or is not in canonical form. :class:`ObjectReader` then takes the
-object apart key by key: a missing key, an unexpected key, a wrong type, an
-over-long string, a string with a NUL (which PostgreSQL cannot store) or a
-value outside its pattern each raise the same error, naming the dotted path
-of the field. Nothing here raises anything else for bad input, so a consumer
-can catch one error type, record the message and move on.
+deeper than the contract's depth limit, not an object, holds a duplicate key,
+a NaN, a lone surrogate (``\\ud800``, which no UTF-8 can encode) or a number
+beyond the range of a float (``1e999``), or is not in canonical form.
+:class:`ObjectReader` then takes the object apart key by key: a missing key,
+an unexpected key, a wrong type, an over-long string, a string with a NUL
+(which PostgreSQL cannot store) or a value outside its pattern each raise the
+same error, naming the dotted path of the field. Nothing here raises anything
+else for bad input, so a consumer can catch one error type, record the
+message and move on.
 """
 
 from __future__ import annotations
@@ -142,7 +144,13 @@ def load_object(data: bytes | None, error: type[_E], *, max_bytes: int, max_dept
         raise error("(value)", "too_deep", f"nested deeper than {max_depth}")
     if not isinstance(value, dict):
         raise error("(value)", "not_object", f"a JSON {_kind(value)}, not an object")
-    if canonical_json(value) != data:
+    try:
+        again = canonical_json(value)
+    except UnicodeEncodeError as exc:  # an escaped lone surrogate, such as \ud800
+        raise error("(value)", "not_utf8", f"holds a lone surrogate: {exc.reason}") from exc
+    except ValueError as exc:  # a number such as 1e999, read as infinity
+        raise error("(value)", "bad_value", "holds a number beyond the range of a float") from exc
+    if again != data:
         raise error(
             "(value)", "not_canonical", "not canonical JSON (sorted keys, no spaces, UTF-8)"
         )

@@ -33,6 +33,7 @@ from wire.audit import (
     ALLOW,
     DENY,
     NO_AGREEMENT,
+    PSEUDONYM,
     QUARANTINE,
     AuditRecord,
     Reason,
@@ -135,6 +136,17 @@ class Enforcer:
             log.exception("unexpected error reading %s", _where(message))
             return self._quarantine(
                 message, Reason.bounded("unreadable", f"{type(exc).__name__}: {exc}")
+            )
+        pseudonym = event.record.get("subject_pseudo_id")
+        if pseudonym is not None and not PSEUDONYM.fullmatch(pseudonym):
+            # Every decision's audit record carries it: one the audit contract
+            # refuses would stop the enforcer on this event, again at every start.
+            return self._quarantine(
+                message,
+                Reason(
+                    "bad_pseudonym",
+                    f"subject_pseudo_id is not a pseudonym (it must match {PSEUDONYM.pattern})",
+                ),
             )
         return Checked(message, event, self.decision_input(event))
 

@@ -376,7 +376,7 @@ def _local(value: str | None) -> datetime | None:
         return None
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(LONDON)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a time, or one England's calendar cannot hold
         return None
 
 

@@ -271,6 +271,20 @@ def test_bad_messages_are_quarantined_and_audited(keys: helpers.Keys, decider: D
     assert sum(enforcer.tally.quarantined.values()) == len(cases)
 
 
+@pytest.mark.parametrize("pseudonym", ["has a space", "x" * 129, "", "a\x00b", "é"])
+def test_a_signed_event_whose_pseudonym_the_audit_cannot_hold_is_quarantined(
+    keys: helpers.Keys, decider: Decider, pseudonym: str
+) -> None:
+    """The Avro schema lets a connector sign any string as the subject pseudonym;
+    the audit record that every decision carries does not."""
+    record = {**helpers.incident(), "subject_pseudo_id": pseudonym}
+    shares, audits, quarantined = split(
+        make_enforcer(keys).process(published(keys, "Incident", record), decider)
+    )
+    assert (shares, [a.decision for a in audits]) == ([], ["quarantine"])
+    assert [a.reasons[0].code for a in audits] == [quarantined[0].code] == ["bad_pseudonym"]
+
+
 def test_a_key_added_to_the_registry_is_picked_up(keys: helpers.Keys, decider: Decider) -> None:
     enforcer = make_enforcer(keys)
     enforcer.registry_path = keys.home / "keys" / "registry.yaml"

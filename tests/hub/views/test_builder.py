@@ -134,6 +134,22 @@ def test_unusable_messages_are_recorded_not_fatal(sql_engine: Engine) -> None:
     ]
 
 
+def test_times_at_the_ends_of_the_calendar_are_kept_without_a_week(sql_engine: Engine) -> None:
+    """A share may carry any time its contract allows; one that cannot be placed in
+    England's calendar is kept like one that is not a time at all."""
+    edges = [
+        a_share(1, assault_datetime="0001-01-01T00:00:00Z"),  # before year 1 in London
+        a_share(2, assault_datetime="9999-12-31T23:59:59-01:00"),  # after year 9999 in UTC
+        a_share(3, assault_datetime="not a time"),
+    ]
+    done = builder(sql_engine).apply(messages(edges))
+    assert (done.shares, done.rejected) == (3, 0)
+    facts = rows(sql_engine)
+    assert [(facts[event_id(n)]["week"], facts[event_id(n)]["hour"]) for n in (1, 2, 3)] == [
+        (None, None)
+    ] * 3
+
+
 def test_tables_of_the_old_layout_are_dropped_for_a_rebuild(sql_engine: Engine) -> None:
     """Fact rows were keyed by recipient first; such tables are dropped (offsets
     included), so the builder reads the shared topics again from the start."""
