@@ -142,7 +142,14 @@ def load_object(data: bytes | None, error: type[_E], *, max_bytes: int, max_dept
         raise error("(value)", "too_deep", f"nested deeper than {max_depth}")
     if not isinstance(value, dict):
         raise error("(value)", "not_object", f"a JSON {_kind(value)}, not an object")
-    if canonical_json(value) != data:
+    try:
+        # A number beyond a float's range (1e400) parses as infinity and a lone
+        # surrogate escape (\ud800) as a str UTF-8 cannot hold: neither encodes,
+        # so neither can be the canonical form of anything.
+        canonical = canonical_json(value)
+    except ValueError:
+        canonical = None
+    if canonical != data:
         raise error(
             "(value)", "not_canonical", "not canonical JSON (sorted keys, no spaces, UTF-8)"
         )
