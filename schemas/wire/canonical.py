@@ -57,11 +57,13 @@ class ContractError(ValueError):
     ``field`` is the dotted path of the offending field (``(value)`` for the
     value as a whole), ``code`` a short machine-readable kind (``missing``,
     ``wrong_type``, ``too_long``, ``nul``, ``not_utf8``, ``too_deep``, ...)
-    and ``reason`` the explanation. Each contract raises its own subclass."""
+    and ``reason`` the explanation. Each contract raises its own subclass.
+    An empty key (``{"": 1}``) is named ``""``, so ``field`` is never empty."""
 
     contract = "record"
 
     def __init__(self, field: str, code: str, reason: str) -> None:
+        field = field or '""'
         super().__init__(f"{self.contract}: {field}: {reason}")
         self.field = field
         self.code = code

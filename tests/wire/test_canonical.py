@@ -40,3 +40,10 @@ def test_a_surrogate_pair_is_read_but_only_as_the_character_itself() -> None:
     refused(b'{"a":"\\ud83d\\ude00"}')
     value = load_object('{"a":"\U0001f600"}'.encode(), ExampleError, max_bytes=64, max_depth=1)
     assert value == {"a": "\U0001f600"}
+
+
+def test_an_empty_key_is_named() -> None:
+    error = refused(b'{"":1,"":2}')
+    assert (error.field, error.code) == ('""', "duplicate_key")
+    assert str(error) == 'example: "": the key appears more than once'
+    assert ExampleError("", "unexpected", "not a field").field == '""'
