@@ -20,9 +20,10 @@ deeper than the contract's depth limit, not an object, holds a duplicate key
 or a NaN, or is not in canonical form. :class:`ObjectReader` then takes the
 object apart key by key: a missing key, an unexpected key, a wrong type, an
 over-long string, a string with a NUL (which PostgreSQL cannot store) or a
-value outside its pattern each raise the same error, naming the dotted path
-of the field. Nothing here raises anything else for bad input, so a consumer
-can catch one error type, record the message and move on.
+lone surrogate (which UTF-8 cannot encode), or a value outside its pattern
+each raise the same error, naming the dotted path of the field. Nothing here
+raises anything else for bad input, so a consumer can catch one error type,
+record the message and move on.
 """
 
 from __future__ import annotations
@@ -319,6 +320,8 @@ def check_text(
         raise error(where, "too_long", f"{len(value)} characters is more than {max_length}")
     if "\x00" in value:
         raise error(where, "nul", "holds a NUL character")
+    if not value.isascii() and not _encodable(value):
+        raise error(where, "not_utf8", "holds a lone surrogate, which UTF-8 cannot encode")
     if pattern is not None and not pattern.fullmatch(value):
         raise error(where, "bad_value", f"{_show(value)} does not match {pattern.pattern}")
     if choices is not None and value not in choices:
@@ -360,6 +363,14 @@ def check_json(
                 stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(node))
         else:
             raise error(path, "wrong_type", f"{type(node).__name__} is not a JSON value")
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _show(value: str) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from wire.canonical import ContractError, load_object
+from wire.canonical import ContractError, check_text, load_object
 
 
 class ExampleError(ContractError):
@@ -47,3 +47,11 @@ def test_an_empty_key_is_named() -> None:
     assert (error.field, error.code) == ('""', "duplicate_key")
     assert str(error) == 'example: "": the key appears more than once'
     assert ExampleError("", "unexpected", "not a field").field == '""'
+
+
+def test_text_with_a_lone_surrogate_is_refused() -> None:
+    """A constructor must not accept text its record cannot encode."""
+    with pytest.raises(ExampleError) as caught:
+        check_text("a\ud800", 10, error=ExampleError, where="name")
+    assert (caught.value.field, caught.value.code) == ("name", "not_utf8")
+    check_text("é\U0001f600\x01", 10, error=ExampleError, where="name")
