@@ -184,4 +184,6 @@ def _check(value: dict[str, Any]) -> None:
             reader.fail(key, "bad_value", f"not base64: {exc}")
         if key == "excerpt" and len(kept) != min(size, EXCERPT_BYTES):
             reader.fail(key, "bad_value", f"holds {len(kept)} bytes of a {size}-byte value")
+        if len(kept) > limit:  # base64 of limit + 1 or + 2 bytes is no longer than of limit
+            reader.fail(key, "too_long", f"holds {len(kept)} bytes, more than {limit}")
     reader.done()
