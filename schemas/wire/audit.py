@@ -24,8 +24,9 @@ ids and every sink can be idempotent:
 * a quarantined message gets :func:`quarantine_id` = uuid5("quarantine",
   topic, partition, offset), since it may have no event id that can be trusted.
 
-Limits (a value beyond them is refused by :meth:`AuditRecord.from_bytes`): the
-record at most :data:`MAX_BYTES` bytes and :data:`MAX_DEPTH` deep; at most
+Limits (a value beyond them is refused by :meth:`AuditRecord.from_bytes`, and
+by the constructor, so the enforcer never writes a record the ledger
+refuses): the record at most :data:`MAX_BYTES` bytes and :data:`MAX_DEPTH` deep; at most
 :data:`MAX_REASONS` reasons with messages of at most :data:`MAX_MESSAGE`
 characters; every string within the length of the ledger column it is copied
 to (:data:`QUERY_COLUMNS`), so a hostile record cannot fail an insert.
@@ -41,7 +42,6 @@ from typing import Any
 from wire.canonical import (
     CODE_PATTERN,
     SHA256_PATTERN,
-    TIME_PATTERN,
     UUID_PATTERN,
     ContractError,
     ObjectReader,
@@ -128,8 +128,9 @@ class Reason:
     @classmethod
     def bounded(cls, code: str, message: str) -> Reason:
         """A reason whose message (often from an exception about untrusted input) is
-        cut to :data:`MAX_MESSAGE` characters, with any NUL replaced."""
+        cut to :data:`MAX_MESSAGE` characters, with any NUL or lone surrogate replaced."""
         text = message.replace("\x00", "\\0")
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         if len(text) > MAX_MESSAGE:
             text = text[: MAX_MESSAGE - 1] + "…"
         return cls(code, text)
@@ -203,6 +204,9 @@ class AuditRecord:
 
     def __post_init__(self) -> None:
         _check(self.to_dict(), self.seq is not None)
+        size = len(self.to_bytes())
+        if size > MAX_BYTES:
+            raise AuditRecordError("(value)", "too_large", f"{size} bytes is more than {MAX_BYTES}")
 
     def to_dict(self) -> dict[str, Any]:
         out = {key: getattr(self, key) for key in KEYS}
@@ -241,7 +245,7 @@ def _check(value: dict[str, Any], sequenced: bool) -> tuple[Reason, ...]:
     """Check a record's values; return its reasons."""
     reader = ObjectReader(value, AuditRecordError)
     reader.text("decision_id", 36, pattern=UUID_PATTERN)
-    reader.text("decided_at", 27, pattern=TIME_PATTERN)
+    reader.time("decided_at")
     decision = reader.text("decision", 16, choices=DECISIONS)
     reasons = tuple(_check_reason(r) for r in reader.objects("reasons", MAX_REASONS))
     reader.text("event_id", 36, pattern=UUID_PATTERN, optional=True)

@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime
 from typing import Any, NoReturn, TypeVar
 
 #: A time as the hub writes it: UTC, ``Z``, seconds or microseconds.
-TIME_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
+TIME_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z$")
 
 #: A UUID in its canonical text form (lower-case, hyphenated).
 UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -59,11 +59,13 @@ class ContractError(ValueError):
     ``field`` is the dotted path of the offending field (``(value)`` for the
     value as a whole), ``code`` a short machine-readable kind (``missing``,
     ``wrong_type``, ``too_long``, ``nul``, ``not_utf8``, ``too_deep``, ...)
-    and ``reason`` the explanation. Each contract raises its own subclass."""
+    and ``reason`` the explanation. Each contract raises its own subclass.
+    An empty key (``{"": 1}``) is named ``""``, so ``field`` is never empty."""
 
     contract = "record"
 
     def __init__(self, field: str, code: str, reason: str) -> None:
+        field = field or '""'
         super().__init__(f"{self.contract}: {field}: {reason}")
         self.field = field
         self.code = code
@@ -94,10 +96,14 @@ def iso(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """The time :func:`iso` wrote, or ValueError."""
+    """The time :func:`iso` wrote, or ValueError: the pattern, a real date and
+    time, and written as :func:`iso` writes it (so ``.000000`` is refused)."""
     if not TIME_PATTERN.fullmatch(text):
         raise ValueError(f"{text!r} is not a UTC time like 2025-01-31T23:59:59Z")
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if iso(moment) != text:
+        raise ValueError(f"{text!r} is not written as the hub writes times")
+    return moment
 
 
 def sha256(data: bytes) -> str:
@@ -255,6 +261,15 @@ class ObjectReader:
             )
         return found
 
+    def time(self, key: str) -> str:
+        """A time as :func:`iso` writes it: a real date and time in UTC."""
+        found: str = self.text(key, 27, pattern=TIME_PATTERN)
+        try:
+            parse_time(found)
+        except ValueError as exc:
+            self.fail(key, "bad_value", str(exc))
+        return found
+
     def integer(self, key: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
         found = self._get(key, False)
         if not isinstance(found, int) or isinstance(found, bool):
@@ -318,6 +333,8 @@ def check_text(
         raise error(where, "too_long", f"{len(value)} characters is more than {max_length}")
     if "\x00" in value:
         raise error(where, "nul", "holds a NUL character")
+    if not value.isascii() and not _encodable(value):
+        raise error(where, "not_utf8", "holds a lone surrogate, which UTF-8 cannot encode")
     if pattern is not None and not pattern.fullmatch(value):
         raise error(where, "bad_value", f"{_show(value)} does not match {pattern.pattern}")
     if choices is not None and value not in choices:
@@ -359,6 +376,14 @@ def check_json(
                 stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(node))
         else:
             raise error(path, "wrong_type", f"{type(node).__name__} is not a JSON value")
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _show(value: str) -> str:

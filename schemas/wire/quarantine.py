@@ -30,7 +30,6 @@ from wire.audit import MAX_MESSAGE, TOPIC, Reason
 from wire.canonical import (
     CODE_PATTERN,
     SHA256_PATTERN,
-    TIME_PATTERN,
     UUID_PATTERN,
     ContractError,
     ObjectReader,
@@ -166,7 +165,7 @@ def _b64(data: bytes) -> str:
 def _check(value: dict[str, Any]) -> None:
     reader = ObjectReader(value, QuarantineEntryError)
     reader.text("quarantine_id", 36, pattern=UUID_PATTERN)
-    reader.text("quarantined_at", 27, pattern=TIME_PATTERN)
+    reader.time("quarantined_at")
     reader.text("source_topic", 249, pattern=TOPIC)
     reader.integer("source_partition", 0, 2**31 - 1)
     reader.integer("source_offset", 0)
@@ -184,4 +183,6 @@ def _check(value: dict[str, Any]) -> None:
             reader.fail(key, "bad_value", f"not base64: {exc}")
         if key == "excerpt" and len(kept) != min(size, EXCERPT_BYTES):
             reader.fail(key, "bad_value", f"holds {len(kept)} bytes of a {size}-byte value")
+        if len(kept) > limit:  # base64 of limit + 1 or + 2 bytes is no longer than of limit
+            reader.fail(key, "too_long", f"holds {len(kept)} bytes, more than {limit}")
     reader.done()

@@ -18,7 +18,8 @@ The envelope:
 * ``recipient``, ``agreement_id``, ``policy_revision``: who it is for, under
   which agreement, decided under which policy bundle.
 
-Limits (a value beyond them is refused by :meth:`Share.from_bytes`): the
+Limits (a value beyond them is refused by :meth:`Share.from_bytes`, and by
+the constructor, so the hub never writes a share its readers refuse): the
 whole share at most :data:`MAX_BYTES` bytes and :data:`MAX_DEPTH` deep; each
 string in ``fields`` at most :data:`MAX_VALUE_LENGTH` characters; each array
 or object in ``fields`` at most :data:`MAX_ITEMS` entries; ``fields`` keys
@@ -117,6 +118,9 @@ class Share:
 
     def __post_init__(self) -> None:
         _check(self.to_dict())
+        size = len(self.to_bytes())
+        if size > MAX_BYTES:
+            raise ShareError("(value)", "too_large", f"{size} bytes is more than {MAX_BYTES}")
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in KEYS}

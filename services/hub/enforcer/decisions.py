@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
-from wire.audit import LAWFUL_BASIS, MAX_MESSAGE, Reason
+from wire.audit import LAWFUL_BASIS, MAX_MESSAGE, MAX_REASONS, Reason
 from wire.canonical import ContractError
 from wire.shares import AGREEMENT_ID, REVISION
 from wire.topics import PARTY_ID
@@ -87,6 +87,10 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
                 raise PolicyUnavailable(
                     f"data.{PACKAGE}.{RULE}[{key!r}]: {name} {found!r:.80} is not valid"
                 )
+        if len(decision.reasons) > MAX_REASONS:
+            raise PolicyUnavailable(
+                f"data.{PACKAGE}.{RULE}[{key!r}]: more than {MAX_REASONS} reasons"
+            )
         if len(decision.purpose) > MAX_MESSAGE or "\x00" in decision.purpose:
             raise PolicyUnavailable(
                 f"data.{PACKAGE}.{RULE}[{key!r}]: the purpose is longer than {MAX_MESSAGE} "

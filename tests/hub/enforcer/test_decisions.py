@@ -60,6 +60,8 @@ def test_answers_of_the_wrong_shape_fail_closed() -> None:
         {"a/vrp": decision(allow=False, reasons=[{"code": "Not a code", "message": "m"}])},
         {"a/vrp": decision(allow=False, reasons=[{"code": "x", "message": "m", "more": 1}])},
         {"a/vrp": decision(purpose="p" * 1001)},  # longer than an audit record holds
+        {"a/vrp": decision(allow=False, reasons=[{"code": "x", "message": "m"}] * 17)},
+        {"a/vrp": decision(allow=False, reasons=[{"code": "x", "message": "m" * 1001}])},
         {"a/vrp": decision(lawful_basis="art 6(1)(e)")},
         {"a/vrp": decision(recipient="VRP\x00")},
     ):

@@ -1,0 +1,396 @@
+"""AuditRecord and Reason: every valid record round-trips, on the topic and in the ledger;
+anything else is refused with an AuditRecordError."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.fixtures.records import audit_record
+from tests.wire.contract_strategies import (
+    CODES,
+    JSON_TEXTS,
+    JSON_VALUES,
+    REASONS,
+    assert_parses_or_refuses,
+    assert_refusal,
+    audit_json,
+    audit_records,
+    audit_values,
+    garbage,
+    records_of_any_values,
+)
+from wire.audit import (
+    DENY,
+    KEYS,
+    MAX_BYTES,
+    MAX_FIELDS,
+    MAX_MESSAGE,
+    MAX_REASONS,
+    NO_AGREEMENT,
+    QUARANTINE,
+    QUERY_COLUMNS,
+    AuditRecord,
+    AuditRecordError,
+    Reason,
+)
+from wire.canonical import canonical_json
+
+# A failing example of a large record has a long repr; the failure is what matters.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
+)
+SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+
+
+def from_ledger(data: bytes) -> AuditRecord:
+    return AuditRecord.from_bytes(data, sequenced=True)
+
+
+FORMS: dict[str, tuple[bool, Callable[[bytes], AuditRecord]]] = {
+    "topic": (False, AuditRecord.from_bytes),
+    "ledger": (True, from_ledger),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@settings(max_examples=30, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_every_valid_record_round_trips(form: str, data: st.DataObject) -> None:
+    sequenced, parse = FORMS[form]
+    record = data.draw(audit_records(sequenced=sequenced))
+    encoded = record.to_bytes()
+    assert len(encoded) <= MAX_BYTES
+    assert parse(encoded) == record
+    assert parse(encoded).to_bytes() == encoded
+    assert ("seq" in json.loads(encoded)) is sequenced
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=SLOW)
+@given(audit_records())
+def test_a_record_in_the_ledger_is_the_record_on_the_topic_with_its_seq(
+    record: AuditRecord,
+) -> None:
+    ledger = record.sequenced(7)
+    assert from_ledger(ledger.to_bytes()) == ledger
+    assert json.loads(ledger.to_bytes()) == {**json.loads(record.to_bytes()), "seq": 7}
+    with pytest.raises(AuditRecordError, match="seq"):
+        AuditRecord.from_bytes(ledger.to_bytes())
+    with pytest.raises(AuditRecordError, match="seq"):
+        from_ledger(record.to_bytes())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=SLOW)
+@given(audit_values(sequenced=True))
+def test_the_constructor_and_the_parser_agree(values: dict[str, Any]) -> None:
+    """What the constructor accepts the ledger reads back, and what it refuses the
+    parser refuses too: the enforcer never writes a record the ledger cannot keep."""
+    try:
+        record = AuditRecord(**values)
+    except AuditRecordError as exc:
+        assert_refusal(exc, AuditRecordError)
+        with pytest.raises(AuditRecordError):
+            from_ledger(canonical_json(audit_json(values)))
+        return
+    assert from_ledger(record.to_bytes()) == record
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=SLOW)
+@given(audit_records(sequenced=True))
+def test_every_accepted_value_fits_its_ledger_column(record: AuditRecord) -> None:
+    for column, length in QUERY_COLUMNS:
+        value = getattr(record, column)
+        assert value is None or len(value) <= length, column
+
+
+@pytest.mark.parametrize("form", FORMS)
+@settings(max_examples=100)
+@given(data=st.binary())
+def test_arbitrary_bytes_are_refused_with_an_audit_record_error(form: str, data: bytes) -> None:
+    assert_parses_or_refuses(FORMS[form][1], AuditRecordError, data)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@settings(max_examples=50, deadline=None)
+@given(data=st.one_of(JSON_TEXTS, records_of_any_values((*KEYS, "seq"))))
+def test_arbitrary_json_is_refused_with_an_audit_record_error(form: str, data: bytes) -> None:
+    assert_parses_or_refuses(FORMS[form][1], AuditRecordError, data)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_mutated_records_are_refused_with_an_audit_record_error(
+    form: str, data: st.DataObject
+) -> None:
+    sequenced, parse = FORMS[form]
+    valid = audit_records(sequenced=sequenced).map(AuditRecord.to_bytes)
+    assert_parses_or_refuses(parse, AuditRecordError, data.draw(garbage(valid)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(audit_records(), st.lists(st.one_of(JSON_VALUES, REASONS.map(Reason.to_dict))))
+def test_any_reasons_are_read_or_refused_with_an_audit_record_error(
+    record: AuditRecord, reasons: list[Any]
+) -> None:
+    value = json.loads(record.to_bytes())
+    value["reasons"] = reasons
+    assert_parses_or_refuses(AuditRecord.from_bytes, AuditRecordError, canonical_json(value))
+
+
+# ---------------------------------------------------------------------- Reason
+
+
+@settings(max_examples=40, deadline=None)
+@given(REASONS)
+def test_every_valid_reason_round_trips_in_a_denial(reason: Reason) -> None:
+    record = audit_record(0, reasons=(reason,))
+    assert AuditRecord.from_bytes(record.to_bytes()).reasons == (reason,)
+
+
+@settings(max_examples=75, deadline=None)
+@given(
+    CODES,
+    st.text(st.one_of(st.characters(codec=None), st.characters(categories=["Cs"])))
+    | st.text(min_size=MAX_MESSAGE - 2),
+)
+def test_a_bounded_reason_is_always_a_valid_reason(code: str, message: str) -> None:
+    """``Reason.bounded`` takes any message (often an exception's, about untrusted
+    input) and gives a reason a record can carry."""
+    reason = Reason.bounded(code, message)
+    assert len(reason.message) <= MAX_MESSAGE
+    record = audit_record(0, reasons=(reason,))
+    assert AuditRecord.from_bytes(record.to_bytes()).reasons == (reason,)
+
+
+def test_a_reason_is_checked_when_constructed() -> None:
+    for code, message, field, kind in (
+        ("Bad", "m", "reason.code", "bad_value"),
+        ("", "m", "reason.code", "bad_value"),
+        ("c" * 65, "m", "reason.code", "too_long"),
+        ("c", "m" * (MAX_MESSAGE + 1), "reason.message", "too_long"),
+        ("c", "a\x00b", "reason.message", "nul"),
+    ):
+        with pytest.raises(AuditRecordError) as caught:
+            Reason(code, message)
+        assert_refusal(caught.value, AuditRecordError)
+        assert (caught.value.field, caught.value.code) == (field, kind)
+    assert Reason("c" * 64, "m" * MAX_MESSAGE).message == "m" * MAX_MESSAGE
+
+
+def test_a_long_bounded_reason_is_cut_with_an_ellipsis() -> None:
+    reason = Reason.bounded("not_avro", "x\x00" * MAX_MESSAGE)
+    assert len(reason.message) == MAX_MESSAGE
+    assert reason.message.endswith("…")
+    assert "\x00" not in reason.message
+
+
+# -------------------------------------------------------------------- examples
+
+ALLOWED = audit_record(1).to_bytes()
+DENIED = audit_record(0).to_bytes()
+
+
+def edited(data: bytes, **changes: Any) -> bytes:
+    """``data``'s JSON with ``changes`` (a value of ... drops the key)."""
+    value = json.loads(data)
+    for key, new in changes.items():
+        if new is ...:
+            del value[key]
+        else:
+            value[key] = new
+    return canonical_json(value)
+
+
+def refused(
+    data: bytes | None, field: str, code: str, *, sequenced: bool = False
+) -> AuditRecordError:
+    with pytest.raises(AuditRecordError) as caught:
+        AuditRecord.from_bytes(data, sequenced=sequenced)
+    assert_refusal(caught.value, AuditRecordError)
+    assert (caught.value.field, caught.value.code) == (field, code), caught.value
+    return caught.value
+
+
+def test_the_fixture_records_are_valid() -> None:
+    for data in (ALLOWED, DENIED):
+        assert AuditRecord.from_bytes(data).to_bytes() == data
+
+
+def test_the_limits_of_the_whole_value() -> None:
+    refused(None, "(value)", "empty")
+    refused(b" " * (MAX_BYTES + 1), "(value)", "too_large")
+    refused(b"[" * 30_000 + b"]" * 30_000, "(value)", "too_deep")
+    refused(edited(DENIED, reasons=[[[]]]), "(value)", "too_deep")
+    refused(ALLOWED.replace(b"wmp", b"w\xc3mp", 1), "(value)", "not_utf8")
+    refused(ALLOWED[:-1] + b',"decision":"deny"}', "decision", "duplicate_key")
+    refused(ALLOWED.replace(b",", b", "), "(value)", "not_canonical")
+    refused(ALLOWED.replace(b"0,", b"1e400,", 1), "(value)", "bad_value")
+    refused(ALLOWED.replace(b"wmp", b"\\udc00", 1), "(value)", "not_utf8")
+    refused(b'"a record"', "(value)", "not_object")
+
+
+def test_a_record_within_max_bytes_at_every_limit_is_read() -> None:
+    reasons = [{"code": "c" * 64, "message": "é" * MAX_MESSAGE}] * MAX_REASONS
+    data = edited(DENIED, reasons=reasons, purpose="p" * MAX_MESSAGE)
+    assert len(data) <= MAX_BYTES
+    assert AuditRecord.from_bytes(data).to_bytes() == data
+
+
+def test_a_nul_is_refused() -> None:
+    refused(edited(DENIED, purpose="a\x00b"), "purpose", "nul")
+    refused(edited(DENIED, reasons=[{"code": "c", "message": "\x00"}]), "reasons[0].message", "nul")
+
+
+def test_an_allow_record_with_reasons_is_refused() -> None:
+    error = refused(
+        edited(ALLOWED, reasons=[{"code": "c", "message": "m"}]), "reasons", "bad_value"
+    )
+    assert "allow" in str(error)
+
+
+@pytest.mark.parametrize("key", ["recipient", "agreement_id", "shared_topic", "payload_sha256"])
+def test_an_allow_record_names_where_it_shared(key: str) -> None:
+    refused(edited(ALLOWED, **{key: None}), key, "missing")
+    if key in ("recipient", "agreement_id"):
+        refused(edited(ALLOWED, **{key: NO_AGREEMENT}), key, "missing")
+
+
+@pytest.mark.parametrize("decision", [DENY, QUARANTINE])
+def test_a_denial_or_quarantine_gives_a_reason_and_shares_nothing(decision: str) -> None:
+    denied = edited(DENIED, decision=decision)
+    assert AuditRecord.from_bytes(denied).decision == decision
+    refused(edited(denied, reasons=[]), "reasons", "missing")
+    refused(edited(denied, shared_topic="svd.shared.vrp.incident"), "shared_topic", "bad_value")
+    refused(edited(denied, payload_sha256="00" * 32), "payload_sha256", "bad_value")
+    refused(edited(denied, fields_released=["geo"]), "fields_released", "bad_value")
+    for recipient in (None, NO_AGREEMENT):
+        no_pair = edited(denied, recipient=recipient, agreement_id=recipient)
+        assert AuditRecord.from_bytes(no_pair).to_bytes() == no_pair
+
+
+def test_event_type_and_record_type_go_together() -> None:
+    refused(edited(DENIED, record_type="Referral"), "record_type", "bad_value")
+    refused(edited(DENIED, record_type=None), "record_type", "bad_value")
+    refused(edited(DENIED, event_type=None), "record_type", "bad_value")
+    neither = edited(DENIED, event_type=None, record_type=None)
+    assert AuditRecord.from_bytes(neither).event_type is None
+
+
+def test_missing_unexpected_and_mistyped_keys_are_refused() -> None:
+    refused(edited(ALLOWED, raw_sha256=...), "raw_sha256", "missing")
+    refused(edited(ALLOWED, extra=1), "extra", "unexpected")
+    refused(edited(ALLOWED, **{"": 1}), '""', "unexpected")
+    refused(edited(ALLOWED, seq=1), "seq", "unexpected")
+    refused(ALLOWED, "seq", "missing", sequenced=True)
+    refused(edited(ALLOWED, reasons={}), "reasons", "wrong_type")
+    refused(edited(DENIED, reasons=["why"]), "reasons[0]", "wrong_type")
+    refused(edited(DENIED, reasons=[{"code": "c"}]), "reasons[0].message", "missing")
+    refused(
+        edited(DENIED, reasons=[{"code": "c", "message": "m", "x": 1}]),
+        "reasons[0].x",
+        "unexpected",
+    )
+    refused(edited(ALLOWED, source_offset="0"), "source_offset", "wrong_type")
+    refused(edited(ALLOWED, source_offset=True), "source_offset", "wrong_type")
+    refused(edited(ALLOWED, source_offset=0.0), "source_offset", "wrong_type")
+    refused(edited(ALLOWED, fields_released="geo"), "fields_released", "wrong_type")
+    refused(edited(ALLOWED, fields_released=["Geo"]), "fields_released[0]", "bad_value")
+
+
+@pytest.mark.parametrize(
+    ("field", "low", "high"),
+    [("source_partition", 0, 2**31 - 1), ("source_offset", 0, 2**63 - 1), ("seq", 0, 2**63 - 1)],
+)
+def test_integers_at_their_bounds_are_read_and_past_them_refused(
+    field: str, low: int, high: int
+) -> None:
+    ledger = edited(ALLOWED, seq=0)
+    for good in (low, high):
+        data = edited(ledger, **{field: good})
+        assert AuditRecord.from_bytes(data, sequenced=True).to_bytes() == data
+    for bad in (low - 1, high + 1):
+        error = refused(edited(ledger, **{field: bad}), field, "out_of_range", sequenced=True)
+        assert str(bad) in str(error)
+
+
+LIMITS = {
+    "decision_id": 36,
+    "decided_at": 27,
+    "decision": 16,
+    "event_id": 36,
+    "event_type": 16,
+    "record_type": 16,
+    "source_authority": 40,
+    "source_topic": 249,
+    "raw_sha256": 64,
+    "subject_pseudonym": 128,
+    "recipient": 40,
+    "agreement_id": 63,
+    "lawful_basis": 32,
+    "purpose": MAX_MESSAGE,
+    "policy_revision": 128,
+    "shared_topic": 249,
+    "payload_sha256": 64,
+}
+
+
+@pytest.mark.parametrize(("field", "limit"), LIMITS.items())
+def test_each_string_one_past_its_limit_is_too_long(field: str, limit: int) -> None:
+    error = refused(edited(ALLOWED, **{field: "a" * (limit + 1)}), field, "too_long")
+    assert f"{limit + 1} characters" in str(error)
+
+
+def test_arrays_past_their_limits_are_refused() -> None:
+    reason = {"code": "c", "message": "m"}
+    assert AuditRecord.from_bytes(edited(DENIED, reasons=[reason] * MAX_REASONS))
+    refused(edited(DENIED, reasons=[reason] * (MAX_REASONS + 1)), "reasons", "too_long")
+    refused(
+        edited(DENIED, reasons=[{"code": "c" * 65, "message": "m"}]), "reasons[0].code", "too_long"
+    )
+    refused(
+        edited(DENIED, reasons=[{"code": "c", "message": "m" * (MAX_MESSAGE + 1)}]),
+        "reasons[0].message",
+        "too_long",
+    )
+    names = [f"f{i}" for i in range(MAX_FIELDS)]
+    assert AuditRecord.from_bytes(edited(ALLOWED, fields_released=names))
+    refused(edited(ALLOWED, fields_released=[*names, "g"]), "fields_released", "too_long")
+    refused(edited(ALLOWED, fields_released=["f" * 65]), "fields_released[0]", "too_long")
+
+
+def test_the_constructor_refuses_a_record_over_max_bytes() -> None:
+    """Sixteen reasons of the longest message fit only if they need no escapes."""
+    loud = tuple(Reason("c", "\x01" * MAX_MESSAGE) for _ in range(MAX_REASONS))
+    with pytest.raises(AuditRecordError) as caught:
+        audit_record(0, reasons=loud)
+    assert_refusal(caught.value, AuditRecordError)
+    assert (caught.value.field, caught.value.code) == ("(value)", "too_large")
+    assert audit_record(0, reasons=loud[:8])
+
+
+def test_the_constructor_refuses_text_it_cannot_encode() -> None:
+    with pytest.raises(AuditRecordError) as caught:
+        audit_record(0, purpose="a\udfffb")
+    assert (caught.value.field, caught.value.code) == ("purpose", "not_utf8")
+    with pytest.raises(AuditRecordError) as caught:
+        Reason("c", "\ud800")
+    assert (caught.value.field, caught.value.code) == ("reason.message", "not_utf8")
+
+
+def test_a_bounded_reason_replaces_a_lone_surrogate() -> None:
+    reason = Reason.bounded("not_avro", "bad \udcff byte")
+    assert reason.message == "bad \\udcff byte"
+    assert AuditRecord.from_bytes(audit_record(0, reasons=(reason,)).to_bytes()).reasons == (
+        reason,
+    )
+
+
+def test_the_constructor_refuses_what_the_parser_refuses() -> None:
+    with pytest.raises(AuditRecordError, match="allow decision has no reasons"):
+        audit_record(1, reasons=(Reason("c", "m"),))
+    with pytest.raises(AuditRecordError, match="seq"):
+        audit_record(1, seq=-1)
