@@ -25,8 +25,10 @@ import re
 import string
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+import pytest
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from wire import audit, shares
@@ -566,3 +568,34 @@ def assert_parses_or_refuses(
         return
     assert record.to_bytes() == data
     assert parse(data) == record
+
+
+# ---------------------------------------------------------------- example tests
+
+#: A failing example of a large record has a long repr; the failure is what matters.
+LARGE_REPR = pytest.mark.filterwarnings(
+    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
+)
+SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+
+_E = TypeVar("_E", bound=ContractError)
+
+
+def edit(data: bytes, **changes: Any) -> bytes:
+    """``data``'s JSON with ``changes`` (a value of ... drops the key), canonical."""
+    value = json.loads(data)
+    for key, new in changes.items():
+        if new is ...:
+            del value[key]
+        else:
+            value[key] = new
+    return canonical_json(value)
+
+
+def refused_by(parse: Callable[[], object], error: type[_E], field: str, code: str) -> _E:
+    """The error ``parse()`` raises, checked: that contract's own, with ``field`` and ``code``."""
+    with pytest.raises(error) as caught:
+        parse()
+    assert_refusal(caught.value, error)
+    assert (caught.value.field, caught.value.code) == (field, code), caught.value
+    return caught.value

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.records import audit_record
@@ -14,14 +14,18 @@ from tests.wire.contract_strategies import (
     CODES,
     JSON_TEXTS,
     JSON_VALUES,
+    LARGE_REPR,
     REASONS,
+    SLOW,
     assert_parses_or_refuses,
     assert_refusal,
     audit_json,
     audit_records,
     audit_values,
+    edit,
     garbage,
     records_of_any_values,
+    refused_by,
 )
 from wire.audit import (
     DENY,
@@ -40,10 +44,7 @@ from wire.audit import (
 from wire.canonical import canonical_json
 
 # A failing example of a large record has a long repr; the failure is what matters.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
-)
-SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+pytestmark = LARGE_REPR
 
 
 def from_ledger(data: bytes) -> AuditRecord:
@@ -194,25 +195,12 @@ ALLOWED = audit_record(1).to_bytes()
 DENIED = audit_record(0).to_bytes()
 
 
-def edited(data: bytes, **changes: Any) -> bytes:
-    """``data``'s JSON with ``changes`` (a value of ... drops the key)."""
-    value = json.loads(data)
-    for key, new in changes.items():
-        if new is ...:
-            del value[key]
-        else:
-            value[key] = new
-    return canonical_json(value)
-
-
 def refused(
     data: bytes | None, field: str, code: str, *, sequenced: bool = False
 ) -> AuditRecordError:
-    with pytest.raises(AuditRecordError) as caught:
-        AuditRecord.from_bytes(data, sequenced=sequenced)
-    assert_refusal(caught.value, AuditRecordError)
-    assert (caught.value.field, caught.value.code) == (field, code), caught.value
-    return caught.value
+    return refused_by(
+        lambda: AuditRecord.from_bytes(data, sequenced=sequenced), AuditRecordError, field, code
+    )
 
 
 def test_the_fixture_records_are_valid() -> None:
@@ -224,7 +212,7 @@ def test_the_limits_of_the_whole_value() -> None:
     refused(None, "(value)", "empty")
     refused(b" " * (MAX_BYTES + 1), "(value)", "too_large")
     refused(b"[" * 30_000 + b"]" * 30_000, "(value)", "too_deep")
-    refused(edited(DENIED, reasons=[[[]]]), "(value)", "too_deep")
+    refused(edit(DENIED, reasons=[[[]]]), "(value)", "too_deep")
     refused(ALLOWED.replace(b"wmp", b"w\xc3mp", 1), "(value)", "not_utf8")
     refused(ALLOWED[:-1] + b',"decision":"deny"}', "decision", "duplicate_key")
     refused(ALLOWED.replace(b",", b", "), "(value)", "not_canonical")
@@ -235,70 +223,68 @@ def test_the_limits_of_the_whole_value() -> None:
 
 def test_a_record_within_max_bytes_at_every_limit_is_read() -> None:
     reasons = [{"code": "c" * 64, "message": "é" * MAX_MESSAGE}] * MAX_REASONS
-    data = edited(DENIED, reasons=reasons, purpose="p" * MAX_MESSAGE)
+    data = edit(DENIED, reasons=reasons, purpose="p" * MAX_MESSAGE)
     assert len(data) <= MAX_BYTES
     assert AuditRecord.from_bytes(data).to_bytes() == data
 
 
 def test_a_nul_is_refused() -> None:
-    refused(edited(DENIED, purpose="a\x00b"), "purpose", "nul")
-    refused(edited(DENIED, reasons=[{"code": "c", "message": "\x00"}]), "reasons[0].message", "nul")
+    refused(edit(DENIED, purpose="a\x00b"), "purpose", "nul")
+    refused(edit(DENIED, reasons=[{"code": "c", "message": "\x00"}]), "reasons[0].message", "nul")
 
 
 def test_an_allow_record_with_reasons_is_refused() -> None:
-    error = refused(
-        edited(ALLOWED, reasons=[{"code": "c", "message": "m"}]), "reasons", "bad_value"
-    )
+    error = refused(edit(ALLOWED, reasons=[{"code": "c", "message": "m"}]), "reasons", "bad_value")
     assert "allow" in str(error)
 
 
 @pytest.mark.parametrize("key", ["recipient", "agreement_id", "shared_topic", "payload_sha256"])
 def test_an_allow_record_names_where_it_shared(key: str) -> None:
-    refused(edited(ALLOWED, **{key: None}), key, "missing")
+    refused(edit(ALLOWED, **{key: None}), key, "missing")
     if key in ("recipient", "agreement_id"):
-        refused(edited(ALLOWED, **{key: NO_AGREEMENT}), key, "missing")
+        refused(edit(ALLOWED, **{key: NO_AGREEMENT}), key, "missing")
 
 
 @pytest.mark.parametrize("decision", [DENY, QUARANTINE])
 def test_a_denial_or_quarantine_gives_a_reason_and_shares_nothing(decision: str) -> None:
-    denied = edited(DENIED, decision=decision)
+    denied = edit(DENIED, decision=decision)
     assert AuditRecord.from_bytes(denied).decision == decision
-    refused(edited(denied, reasons=[]), "reasons", "missing")
-    refused(edited(denied, shared_topic="svd.shared.vrp.incident"), "shared_topic", "bad_value")
-    refused(edited(denied, payload_sha256="00" * 32), "payload_sha256", "bad_value")
-    refused(edited(denied, fields_released=["geo"]), "fields_released", "bad_value")
+    refused(edit(denied, reasons=[]), "reasons", "missing")
+    refused(edit(denied, shared_topic="svd.shared.vrp.incident"), "shared_topic", "bad_value")
+    refused(edit(denied, payload_sha256="00" * 32), "payload_sha256", "bad_value")
+    refused(edit(denied, fields_released=["geo"]), "fields_released", "bad_value")
     for recipient in (None, NO_AGREEMENT):
-        no_pair = edited(denied, recipient=recipient, agreement_id=recipient)
+        no_pair = edit(denied, recipient=recipient, agreement_id=recipient)
         assert AuditRecord.from_bytes(no_pair).to_bytes() == no_pair
 
 
 def test_event_type_and_record_type_go_together() -> None:
-    refused(edited(DENIED, record_type="Referral"), "record_type", "bad_value")
-    refused(edited(DENIED, record_type=None), "record_type", "bad_value")
-    refused(edited(DENIED, event_type=None), "record_type", "bad_value")
-    neither = edited(DENIED, event_type=None, record_type=None)
+    refused(edit(DENIED, record_type="Referral"), "record_type", "bad_value")
+    refused(edit(DENIED, record_type=None), "record_type", "bad_value")
+    refused(edit(DENIED, event_type=None), "record_type", "bad_value")
+    neither = edit(DENIED, event_type=None, record_type=None)
     assert AuditRecord.from_bytes(neither).event_type is None
 
 
 def test_missing_unexpected_and_mistyped_keys_are_refused() -> None:
-    refused(edited(ALLOWED, raw_sha256=...), "raw_sha256", "missing")
-    refused(edited(ALLOWED, extra=1), "extra", "unexpected")
-    refused(edited(ALLOWED, **{"": 1}), '""', "unexpected")
-    refused(edited(ALLOWED, seq=1), "seq", "unexpected")
+    refused(edit(ALLOWED, raw_sha256=...), "raw_sha256", "missing")
+    refused(edit(ALLOWED, extra=1), "extra", "unexpected")
+    refused(edit(ALLOWED, **{"": 1}), '""', "unexpected")
+    refused(edit(ALLOWED, seq=1), "seq", "unexpected")
     refused(ALLOWED, "seq", "missing", sequenced=True)
-    refused(edited(ALLOWED, reasons={}), "reasons", "wrong_type")
-    refused(edited(DENIED, reasons=["why"]), "reasons[0]", "wrong_type")
-    refused(edited(DENIED, reasons=[{"code": "c"}]), "reasons[0].message", "missing")
+    refused(edit(ALLOWED, reasons={}), "reasons", "wrong_type")
+    refused(edit(DENIED, reasons=["why"]), "reasons[0]", "wrong_type")
+    refused(edit(DENIED, reasons=[{"code": "c"}]), "reasons[0].message", "missing")
     refused(
-        edited(DENIED, reasons=[{"code": "c", "message": "m", "x": 1}]),
+        edit(DENIED, reasons=[{"code": "c", "message": "m", "x": 1}]),
         "reasons[0].x",
         "unexpected",
     )
-    refused(edited(ALLOWED, source_offset="0"), "source_offset", "wrong_type")
-    refused(edited(ALLOWED, source_offset=True), "source_offset", "wrong_type")
-    refused(edited(ALLOWED, source_offset=0.0), "source_offset", "wrong_type")
-    refused(edited(ALLOWED, fields_released="geo"), "fields_released", "wrong_type")
-    refused(edited(ALLOWED, fields_released=["Geo"]), "fields_released[0]", "bad_value")
+    refused(edit(ALLOWED, source_offset="0"), "source_offset", "wrong_type")
+    refused(edit(ALLOWED, source_offset=True), "source_offset", "wrong_type")
+    refused(edit(ALLOWED, source_offset=0.0), "source_offset", "wrong_type")
+    refused(edit(ALLOWED, fields_released="geo"), "fields_released", "wrong_type")
+    refused(edit(ALLOWED, fields_released=["Geo"]), "fields_released[0]", "bad_value")
 
 
 @pytest.mark.parametrize(
@@ -308,12 +294,12 @@ def test_missing_unexpected_and_mistyped_keys_are_refused() -> None:
 def test_integers_at_their_bounds_are_read_and_past_them_refused(
     field: str, low: int, high: int
 ) -> None:
-    ledger = edited(ALLOWED, seq=0)
+    ledger = edit(ALLOWED, seq=0)
     for good in (low, high):
-        data = edited(ledger, **{field: good})
+        data = edit(ledger, **{field: good})
         assert AuditRecord.from_bytes(data, sequenced=True).to_bytes() == data
     for bad in (low - 1, high + 1):
-        error = refused(edited(ledger, **{field: bad}), field, "out_of_range", sequenced=True)
+        error = refused(edit(ledger, **{field: bad}), field, "out_of_range", sequenced=True)
         assert str(bad) in str(error)
 
 
@@ -340,26 +326,26 @@ LIMITS = {
 
 @pytest.mark.parametrize(("field", "limit"), LIMITS.items())
 def test_each_string_one_past_its_limit_is_too_long(field: str, limit: int) -> None:
-    error = refused(edited(ALLOWED, **{field: "a" * (limit + 1)}), field, "too_long")
+    error = refused(edit(ALLOWED, **{field: "a" * (limit + 1)}), field, "too_long")
     assert f"{limit + 1} characters" in str(error)
 
 
 def test_arrays_past_their_limits_are_refused() -> None:
     reason = {"code": "c", "message": "m"}
-    assert AuditRecord.from_bytes(edited(DENIED, reasons=[reason] * MAX_REASONS))
-    refused(edited(DENIED, reasons=[reason] * (MAX_REASONS + 1)), "reasons", "too_long")
+    assert AuditRecord.from_bytes(edit(DENIED, reasons=[reason] * MAX_REASONS))
+    refused(edit(DENIED, reasons=[reason] * (MAX_REASONS + 1)), "reasons", "too_long")
     refused(
-        edited(DENIED, reasons=[{"code": "c" * 65, "message": "m"}]), "reasons[0].code", "too_long"
+        edit(DENIED, reasons=[{"code": "c" * 65, "message": "m"}]), "reasons[0].code", "too_long"
     )
     refused(
-        edited(DENIED, reasons=[{"code": "c", "message": "m" * (MAX_MESSAGE + 1)}]),
+        edit(DENIED, reasons=[{"code": "c", "message": "m" * (MAX_MESSAGE + 1)}]),
         "reasons[0].message",
         "too_long",
     )
     names = [f"f{i}" for i in range(MAX_FIELDS)]
-    assert AuditRecord.from_bytes(edited(ALLOWED, fields_released=names))
-    refused(edited(ALLOWED, fields_released=[*names, "g"]), "fields_released", "too_long")
-    refused(edited(ALLOWED, fields_released=["f" * 65]), "fields_released[0]", "too_long")
+    assert AuditRecord.from_bytes(edit(ALLOWED, fields_released=names))
+    refused(edit(ALLOWED, fields_released=[*names, "g"]), "fields_released", "too_long")
+    refused(edit(ALLOWED, fields_released=["f" * 65]), "fields_released[0]", "too_long")
 
 
 def test_the_constructor_refuses_a_record_over_max_bytes() -> None:

@@ -6,26 +6,29 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.wire.contract_strategies import (
     CODES,
     JSON_TEXTS,
+    LARGE_REPR,
     OFFSETS,
     PARTITIONS,
+    SLOW,
     TIMES,
     TOPICS,
     UUIDS,
     assert_parses_or_refuses,
-    assert_refusal,
+    edit,
     garbage,
     quarantine_entries,
     records_of_any_values,
+    refused_by,
     texts,
 )
 from wire.audit import MAX_MESSAGE, Reason
-from wire.canonical import canonical_json, sha256
+from wire.canonical import sha256
 from wire.quarantine import (
     EXCERPT_BYTES,
     KEY_EXCERPT_BYTES,
@@ -36,10 +39,7 @@ from wire.quarantine import (
 )
 
 # A failing example of a large entry has a long repr; the failure is what matters.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
-)
-SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+pytestmark = LARGE_REPR
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=SLOW)
@@ -116,21 +116,11 @@ VALID = QuarantineEntry.of(
 
 
 def edited(**changes: Any) -> bytes:
-    value = json.loads(VALID)
-    for key, new in changes.items():
-        if new is ...:
-            del value[key]
-        else:
-            value[key] = new
-    return canonical_json(value)
+    return edit(VALID, **changes)
 
 
 def refused(data: bytes | None, field: str, code: str) -> QuarantineEntryError:
-    with pytest.raises(QuarantineEntryError) as caught:
-        QuarantineEntry.from_bytes(data)
-    assert_refusal(caught.value, QuarantineEntryError)
-    assert (caught.value.field, caught.value.code) == (field, code), caught.value
-    return caught.value
+    return refused_by(lambda: QuarantineEntry.from_bytes(data), QuarantineEntryError, field, code)
 
 
 def test_the_example_entry_is_valid() -> None:

@@ -4,16 +4,20 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.records import a_share
 from tests.wire.contract_strategies import (
     JSON_TEXTS,
+    LARGE_REPR,
+    SLOW,
     assert_parses_or_refuses,
     assert_refusal,
+    edit,
     garbage,
     records_of_any_values,
+    refused_by,
     share_values,
     valid_shares,
 )
@@ -29,10 +33,7 @@ from wire.shares import (
 )
 
 # A failing example of a large record has a long repr; the failure is what matters.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
-)
-SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+pytestmark = LARGE_REPR
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=SLOW)
@@ -84,21 +85,11 @@ VALID = a_share(1).to_bytes()
 
 def edited(**changes: Any) -> bytes:
     """The valid share's JSON with ``changes`` (a value of ... drops the key)."""
-    value = json.loads(VALID)
-    for key, new in changes.items():
-        if new is ...:
-            del value[key]
-        else:
-            value[key] = new
-    return canonical_json(value)
+    return edit(VALID, **changes)
 
 
 def refused(data: bytes | None, field: str, code: str) -> ShareError:
-    with pytest.raises(ShareError) as caught:
-        Share.from_bytes(data)
-    assert_refusal(caught.value, ShareError)
-    assert (caught.value.field, caught.value.code) == (field, code), caught.value
-    return caught.value
+    return refused_by(lambda: Share.from_bytes(data), ShareError, field, code)
 
 
 def test_the_fixture_share_is_valid() -> None:
