@@ -315,8 +315,8 @@ def test_a_signed_event_whose_values_break_the_contracts_is_quarantined_or_denie
     shares, audits, quarantined = split(out)
     assert shares == [] and len(quarantined) == 1
     assert audits[0].decision == "quarantine"
-    assert audits[0].reasons[0].code == "too_long"
-    assert "subject_pseudonym" in audits[0].reasons[0].message
+    assert audits[0].reasons[0].code == "bad_pseudonym"
+    assert "subject_pseudo_id" in audits[0].reasons[0].message
 
     referral = {**helpers.referral(), "programme_code": "P" * 300}  # youth-vrp keeps it
     shares, audits, _ = split(enforcer.process(published(keys, "Referral", referral), decider))
