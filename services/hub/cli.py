@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Inspect the Avro wire schemas and the share envelope, and check their "
         "compatibility; print the JSON Schemas of the shares recipients receive.",
     ),
+    "access": (
+        "hub.access.cli:app",
+        "Kafka access: principals, SCRAM credentials and ACLs derived from the agreements.",
+    ),
     "policy": (
         "hub.policy_cli:app",
         "Build and check the agreements and Rego policies that OPA enforces.",

@@ -7,10 +7,31 @@ missing one into a usage error that names the option as well.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from hub import settings
+from wire.kafka_client import CREDENTIALS_ENV, ClientSettings, CredentialsError
+
+Credentials = Annotated[
+    Path | None,
+    typer.Option(
+        "--credentials",
+        dir_okay=False,
+        help="Kafka client settings (KEY=VALUE) of the principal to connect as "
+        f"(default: ${CREDENTIALS_ENV}, else the principal's file in .hub/access/).",
+    ),
+]
+
+Bootstrap = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        help="Kafka bootstrap servers, replacing the credentials file's bootstrap.servers.",
+    ),
+]
 
 
 def _required(find: Callable[[str | None], str], value: str | None, option: str) -> str:
@@ -25,9 +46,16 @@ def _required(find: Callable[[str | None], str], value: str | None, option: str)
         raise typer.Exit(2) from exc
 
 
-def kafka_address(value: str | None) -> str:
-    """``--bootstrap``, else $KAFKA_BOOTSTRAP_SERVERS or stack.env; exit 2 if none."""
-    return _required(settings.kafka_address, value, "--bootstrap")
+def kafka_client(
+    principal: str, credentials: Path | None, bootstrap: str | None = None
+) -> ClientSettings:
+    """The Kafka client settings of ``principal`` (see
+    :func:`hub.settings.kafka_client`); exit 2, saying how to give them, if none."""
+    try:
+        return settings.kafka_client(principal, credentials, bootstrap)
+    except CredentialsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def opa_address(value: str | None) -> str:

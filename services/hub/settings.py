@@ -26,7 +26,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from wire.kafka_client import ClientSettings, find_credentials
 from wire.private_files import private_dir
+from wire.topics import NAMESPACE_ENV
 
 HOME_ENV = "SVDHUB_HOME"
 TOOLS_ENV = "SVDHUB_TOOLS"
@@ -135,3 +137,23 @@ def opa_address(given: str | None = None) -> str:
     if not found:
         raise AddressMissing("OPA", OPA_ENV)
     return found
+
+
+def credentials_file(principal: str, namespace: str | None = None) -> Path:
+    """Where ``svdhub access apply`` keeps a principal's Kafka client settings:
+    ``<state>/access/<principal>.properties``, or ``<namespace>.<principal>``
+    under a topic namespace (``$SVDHUB_TOPIC_NAMESPACE`` when not given)."""
+    space = os.environ.get(NAMESPACE_ENV, "") if namespace is None else namespace
+    name = f"{space}.{principal}" if space else principal
+    return state_home() / "access" / f"{name}.properties"
+
+
+def kafka_client(
+    principal: str, credentials: Path | None = None, bootstrap: str | None = None
+) -> ClientSettings:
+    """How to connect to Kafka as ``principal``: the ``credentials`` file
+    (``--credentials``), else ``$SVDHUB_KAFKA_CREDENTIALS``, else
+    :func:`credentials_file`; ``bootstrap`` (``--bootstrap``) replaces the
+    file's servers. Raises :class:`wire.kafka_client.CredentialsError`."""
+    path = find_credentials(credentials, credentials_file(principal), os.environ)
+    return ClientSettings.load(path).with_bootstrap(bootstrap)

@@ -61,6 +61,7 @@ from sqlalchemy import (
 
 from wire.audit import Reason
 from wire.canonical import ContractError, iso
+from wire.kafka_client import ClientSettings
 from wire.quarantine import describe
 
 log = logging.getLogger(__name__)
@@ -380,10 +381,10 @@ def _reassign(
     return parts
 
 
-def new_consumer(bootstrap: str, client_id: str) -> KafkaConsumer:
+def new_consumer(kafka: ClientSettings, client_id: str) -> KafkaConsumer:
     """A consumer for :func:`consume`: no group, no auto-commit, large batches."""
     return KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka.kafka_python(),
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -17,11 +17,13 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine, select
 
+from hub.access.plan import LEDGER
+from hub.access.store import ADMIN
 from hub.audit.checkpoints import Checkpoint, CheckpointError, audit_signer
 from hub.audit.ledger import Appended, Ledger, entries, load_checkpoints, metadata
 from hub.audit.reports import Filters, query, reconcile, render
 from hub.audit.verify import ProofError, check_proof, prove, verify
-from hub.cli_support import kafka_address
+from hub.cli_support import Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
 from hub.settings import state_home
 from wire.audit import AuditRecordError
@@ -42,12 +44,6 @@ Database = Annotated[
         help="SQLAlchemy URL of the ledger (default: SQLite in $SVDHUB_HOME/audit/ledger.sqlite).",
     ),
 ]
-Bootstrap = Annotated[
-    str | None,
-    typer.Option(
-        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env)."
-    ),
-]
 PublicKey = Annotated[
     str | None,
     typer.Option(
@@ -66,6 +62,7 @@ def engine_for(url: str | None) -> Engine:
 def run(
     *,
     database: Database = None,
+    credentials: Credentials = None,
     bootstrap: Bootstrap = None,
     once: Annotated[
         bool, typer.Option(help="Stop at the end of the topic instead of following it.")
@@ -90,7 +87,7 @@ def run(
         every_records=every_records,
         every_seconds=every_seconds,
     )
-    servers = kafka_address(bootstrap)
+    kafka = kafka_client(LEDGER, credentials, bootstrap)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -113,7 +110,7 @@ def run(
 
     consume(
         ledger,
-        new_consumer(servers, "svdhub-audit"),
+        new_consumer(kafka, "svdhub-audit"),
         once=once,
         should_stop=lambda: stopping,
         on_batch=report,
@@ -283,9 +280,14 @@ def query_command(
 
 
 @app.command("reconcile")
-def reconcile_command(*, database: Database = None, bootstrap: Bootstrap = None) -> None:
-    """Per recipient: allow decisions in the ledger == shares in svd.shared.<recipient>.*?"""
-    results = reconcile(engine_for(database), kafka_address(bootstrap), TopicNames.from_env())
+def reconcile_command(
+    *, database: Database = None, credentials: Credentials = None, bootstrap: Bootstrap = None
+) -> None:
+    """Per recipient: allow decisions in the ledger == shares in svd.shared.<recipient>.*?
+
+    It reads every shared topic, so it connects as the stack's admin by default."""
+    kafka = kafka_client(ADMIN, credentials, bootstrap)
+    results = reconcile(engine_for(database), kafka, TopicNames.from_env())
     exact = True
     typer.echo(f"{'recipient':<20} {'allowed':>8} {'shared':>8} {'dups':>6}  result")
     for recipient, found in results.items():

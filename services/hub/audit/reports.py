@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from hub.audit.ledger import INDEXED, entries
 from wire.audit import AuditRecord
 from wire.canonical import ContractError
+from wire.kafka_client import ClientSettings
 from wire.reading import partitions, read_to_end
 from wire.shares import Share
 from wire.topics import TopicNameError, TopicNames
@@ -105,7 +106,7 @@ class Reconciled:
         return not self.not_shared and not self.not_allowed and not self.unreadable
 
 
-def reconcile(engine: Engine, bootstrap: str, names: TopicNames) -> dict[str, Reconciled]:
+def reconcile(engine: Engine, kafka: ClientSettings, names: TopicNames) -> dict[str, Reconciled]:
     """Per recipient, compare the ledger's allow decisions with the share ids of
     every message in ``svd.shared.<recipient>.*``."""
     allowed: dict[str, set[str]] = {}
@@ -117,7 +118,7 @@ def reconcile(engine: Engine, bootstrap: str, names: TopicNames) -> dict[str, Re
             allowed.setdefault(str(recipient), set()).add(str(decision_id))
     shared: dict[str, Counter[str]] = {}
     unreadable: Counter[str] = Counter()
-    for topic, share_id in _shared_decisions(bootstrap, names):
+    for topic, share_id in _shared_decisions(kafka, names):
         recipient, _ = names.parse_shared(topic)
         if share_id is None:
             unreadable[recipient] += 1
@@ -137,11 +138,11 @@ def reconcile(engine: Engine, bootstrap: str, names: TopicNames) -> dict[str, Re
     return result
 
 
-def _shared_decisions(bootstrap: str, names: TopicNames) -> list[tuple[str, str | None]]:
+def _shared_decisions(kafka: ClientSettings, names: TopicNames) -> list[tuple[str, str | None]]:
     """(topic, share id) of every message in the shared topics; None for a message
     that is not a valid share."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, client_id="svdhub-audit", enable_auto_commit=False
+        **kafka.kafka_python(), client_id="svdhub-audit", enable_auto_commit=False
     )
     found: list[tuple[str, str | None]] = []
     try:

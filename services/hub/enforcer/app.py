@@ -56,6 +56,7 @@ from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.kafka_client import SASL_MECHANISM, ClientSettings
 from wire.private_files import private_dir
 from wire.signing import KeyRegistry, Verifier
 from wire.topics import EVENT_TYPES, TopicConfigError, TopicNames, TopicPlan
@@ -70,7 +71,7 @@ EXIT_INTERNAL_ERROR = 70
 class Settings:
     """Where the enforcer connects and keeps its state."""
 
-    bootstrap: str
+    kafka: ClientSettings
     opa_url: str
     home: Path  # SVDHUB_HOME
     names: TopicNames
@@ -110,7 +111,7 @@ class Service:
         self.policy = PolicyClient(settings.opa_url)
         self.decider = Decider(self.policy)
         self.admin = TopicAdmin(
-            settings.bootstrap,
+            settings.kafka,
             settings.partitions,
             "svdhub-enforcer",
             TopicPlan(self.names, settings.keep_days),
@@ -256,7 +257,13 @@ def build_app(service: Service, raw_topics: list[str]) -> faust.App:
     private_dir(settings.datadir)
     app = faust.App(
         settings.group,
-        broker=f"kafka://{settings.bootstrap}",
+        broker=f"kafka://{settings.kafka.bootstrap_servers}",
+        broker_credentials=faust.SASLCredentials(
+            username=settings.kafka.username,
+            password=settings.kafka.password,
+            ssl_context=settings.kafka.ssl_context(),
+            mechanism=SASL_MECHANISM,
+        ),
         autodiscover=False,
         datadir=str(settings.datadir),
         processing_guarantee="at_least_once",

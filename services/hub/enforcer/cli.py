@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from hub.cli_support import kafka_address, opa_address
+from hub.access.plan import ENFORCER
+from hub.cli_support import Bootstrap, Credentials, kafka_client, opa_address
 from hub.settings import state_home
 from wire.topics import KEEP_DAYS_ENV, TopicNameError, TopicNames
 
@@ -20,12 +21,8 @@ app = typer.Typer(
 @app.command()
 def run(
     *,
-    bootstrap: Annotated[
-        str | None,
-        typer.Option(
-            help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env)."
-        ),
-    ] = None,
+    credentials: Credentials = None,
+    bootstrap: Bootstrap = None,
     opa_url: Annotated[
         str | None, typer.Option(help="OPA's URL (default: $OPA_URL or .hub/stack.env).")
     ] = None,
@@ -73,7 +70,7 @@ def run(
     from hub.enforcer.app import Settings  # noqa: PLC0415
     from hub.enforcer.app import run as run_enforcer  # noqa: PLC0415
 
-    servers = kafka_address(bootstrap)
+    kafka = kafka_client(ENFORCER, credentials, bootstrap)
     url = opa_address(opa_url)
     try:
         names = TopicNames.from_env()
@@ -91,7 +88,7 @@ def run(
         raise typer.Exit(1)
     run_enforcer(
         Settings(
-            bootstrap=servers,
+            kafka=kafka,
             opa_url=url,
             home=home,
             names=names,

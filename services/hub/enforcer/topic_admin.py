@@ -29,6 +29,7 @@ import kafka.errors
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from wire.kafka_client import ClientSettings
 from wire.topics import TopicPlan
 
 log = logging.getLogger("svdhub.enforcer.topics")
@@ -70,12 +71,12 @@ class TopicAdmin:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: ClientSettings,
         partitions: int = 3,
         client_id: str = "svdhub-hub",
         plan: TopicPlan | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.partitions = partitions
         self.client_id = client_id
         self.plan = plan
@@ -84,7 +85,7 @@ class TopicAdmin:
         self._lock = threading.Lock()
 
     def _client(self) -> KafkaAdminClient:
-        return KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        return KafkaAdminClient(**self.kafka.kafka_python(), client_id=self.client_id)
 
     def topics(self) -> set[str]:
         """Every topic on the broker."""

@@ -11,13 +11,17 @@ initial rebalance delay, as a single node needs.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
+import secrets
 import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from hub.access.store import ADMIN, CredentialStore
+from hub.stack import tls
 from hub.stack.base import require_program
 from hub.stack.config import StackConfig
 from hub.stack.process import (
@@ -31,21 +35,44 @@ from hub.stack.process import (
     terminate,
     wait_until,
 )
-from wire.private_files import UMASK, private_dir
+from wire.kafka_client import ClientSettings
+from wire.private_files import UMASK, private_dir, write_private
 
 NAME = "kafka"
 HOST = "127.0.0.1"
 
 _SERVER_PROPERTIES = """\
 # Written by `svdhub stack up`; edit deploy/local/stack.toml instead.
+# It holds the admin's password and the key store's: mode 0600.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers={host}:{controller_port}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
-advertised.listeners=PLAINTEXT://{host}:{port}
+# Clients: SASL/SCRAM over TLS only. The controller listener takes only the
+# broker itself, which proves who it is with its certificate.
+listeners=SASL_SSL://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=SASL_SSL://{host}:{port}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\\
+  org.apache.kafka.common.security.scram.ScramLoginModule required \\
+  username="{admin}" password="{admin_password}";
+ssl.keystore.type=PKCS12
+ssl.keystore.location={keystore}
+ssl.keystore.password={keystore_password}
+ssl.truststore.type=PEM
+ssl.truststore.location={ca}
+ssl.endpoint.identification.algorithm=https
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([a-z0-9-]+)$/$1/,DEFAULT
+# Default deny: a principal may do only what an ACL grants (svdhub access
+# apply writes them from the agreements); admin and the broker itself are
+# super users.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin};User:{broker}
 log.dirs={data_dir}
 num.partitions=3
 auto.create.topics.enable=false
@@ -99,6 +126,8 @@ class Kafka:
         self.stdout_log = self.home / "stdout.log"
         self.pid_file = self.home / "kafka.pid"
         self.format_record = self.home / "formatted.json"
+        self.tls_dir = config.state_dir / "tls"
+        self.credentials = CredentialStore(config.state_dir)
 
     # -- install -----------------------------------------------------------
 
@@ -188,21 +217,41 @@ class Kafka:
         log directory if it is not formatted for these settings yet. ``start``
         calls it before launching the broker; it launches nothing itself."""
         private_dir(self.home)
-        self.properties.write_text(
+        files = tls.ensure(self.tls_dir)
+        admin = self.admin_settings(create=True)
+        write_private(
+            self.properties,
             _SERVER_PROPERTIES.format(
                 host=HOST,
                 port=self.settings.port,
                 controller_port=self.settings.controller_port,
                 data_dir=self.data_dir,
+                admin=ADMIN,
+                admin_password=admin.password,
+                broker=tls.BROKER_NAME,
+                keystore=files.keystore,
+                keystore_password=files.keystore_password(),
+                ca=files.ca_cert,
             ),
-            encoding="utf-8",
         )
         self.log4j.write_text(_LOG4J2.format(log_file=self.server_log), encoding="utf-8")
-        self._format_once()
+        self._format_once(admin)
 
-    def _format_once(self) -> None:
+    def admin_settings(self, *, create: bool = False) -> ClientSettings:
+        """The stack's ``admin`` principal (super user): its credentials file
+        in the state folder, made with a new password when ``create`` and
+        missing (the broker learns it when its storage is formatted)."""
+        ca = tls.TlsFiles(self.tls_dir).ca_cert
+        if create:
+            settings, _ = self.credentials.create(ADMIN, self.address(), ca)
+            return settings
+        return self.credentials.load(ADMIN)
+
+    def _format_once(self, admin: ClientSettings) -> None:
         """Format the log directory, once. The controller's address is written
-        into the storage, so a changed controller port means a fresh format.
+        into the storage, so a changed controller port means a fresh format;
+        so does a new admin password, whose SCRAM credential is written into
+        the storage (as a salted hash, never the password itself).
 
         The cluster id goes as ``--cluster-id=<id>``, one argument: an id may
         start with ``-``, and as a separate argument the tool would read it
@@ -210,6 +259,8 @@ class Kafka:
         wanted = {
             "controller_port": self.settings.controller_port,
             "version": self.settings.version,
+            "security": "sasl_ssl-scram-sha-512",
+            "admin": hashlib.sha256(admin.password.encode()).hexdigest(),
         }
         if (self.data_dir / "meta.properties").is_file():
             try:
@@ -227,16 +278,17 @@ class Kafka:
                 "format",
                 "--standalone",
                 f"--cluster-id={cluster_id}",
+                f"--add-scram={_scram_record(ADMIN, admin.password)}",
                 "-c",
                 str(self.properties),
             ),
             timeout=120,
             umask=UMASK,
         )
-        self.format_record.write_text(json.dumps(wanted), encoding="utf-8")
+        write_private(self.format_record, json.dumps(wanted))
 
     def ready(self) -> bool:
-        return port_open(self.settings.port) and _broker_answers(self.address())
+        return port_open(self.settings.port) and _broker_answers(self.admin_settings())
 
     def wait_ready(self, deadline: float) -> None:
         wait_until(
@@ -270,6 +322,24 @@ class Kafka:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.address()}
 
 
+#: SCRAM iterations for the admin's credential written at format time.
+SCRAM_ITERATIONS = 8192
+
+
+def _scram_record(name: str, password: str) -> str:
+    """The ``--add-scram`` value that gives ``name`` a SCRAM-SHA-512 credential
+    for ``password``, as a salted password (RFC 5802 ``Hi()``, PBKDF2 with
+    HMAC-SHA-512), so the password itself never appears on a command line."""
+    salt = secrets.token_bytes(32)
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, SCRAM_ITERATIONS)
+    return (
+        f"SCRAM-SHA-512=[name={name},"
+        f'salt="{base64.b64encode(salt).decode()}",'
+        f'saltedpassword="{base64.b64encode(salted).decode()}",'
+        f"iterations={SCRAM_ITERATIONS}]"
+    )
+
+
 # Kafka's reserved ids (org.apache.kafka.common.Uuid.RESERVED): the zero UUID
 # and the metadata topic's id, 0...01.
 _RESERVED_IDS = frozenset({bytes(16), bytes(15) + b"\x01"})
@@ -288,27 +358,27 @@ def _kafka_cluster_id(random_uuid: Callable[[], bytes] = lambda: uuid.uuid4().by
             return text
 
 
-def _broker_answers(bootstrap: str) -> bool:
-    """True when the broker answers a metadata request and is not fenced."""
+def _broker_answers(admin: ClientSettings) -> bool:
+    """True when the broker answers the admin's metadata request and is not fenced."""
     from kafka import KafkaAdminClient  # noqa: PLC0415 - slow import, only for probes
     from kafka.errors import KafkaError  # noqa: PLC0415
 
     quiet = logging.getLogger("kafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
-    admin = None
+    client = None
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
+        client = KafkaAdminClient(
+            **admin.kafka_python(),
             request_timeout_ms=3000,
             connections_max_idle_ms=10000,
             client_id="svdhub-probe",
         )
-        brokers = admin.describe_cluster().get("brokers", [])
+        brokers = client.describe_cluster().get("brokers", [])
         return any(not broker.get("is_fenced", False) for broker in brokers)
     except (KafkaError, OSError, ValueError):
         return False
     finally:
-        if admin is not None:
-            admin.close()
+        if client is not None:
+            client.close()
         quiet.setLevel(level)

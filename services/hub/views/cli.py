@@ -12,10 +12,12 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from hub.cli_support import kafka_address
+from hub.access.plan import VIEWS
+from hub.cli_support import Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
 from hub.views import tables
 from hub.views.builder import Applied, ViewBuilder
+from wire.kafka_client import ClientSettings
 from wire.topics import TopicNames
 
 app = typer.Typer(
@@ -33,12 +35,6 @@ Database = Annotated[
         help="SQLAlchemy URL of the views (default: SQLite in $SVDHUB_HOME/views/views.sqlite).",
     ),
 ]
-Bootstrap = Annotated[
-    str | None,
-    typer.Option(
-        help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env)."
-    ),
-]
 Recipients = Annotated[
     list[str] | None,
     typer.Option("--recipient", help="Build views for this recipient only (repeatable)."),
@@ -50,11 +46,13 @@ def engine_for(url: str | None) -> Engine:
 
 
 def _run(
-    database: str | None, bootstrap: str | None, recipients: list[str] | None, once: bool
+    database: str | None,
+    kafka: ClientSettings,
+    recipients: list[str] | None,
+    once: bool,
 ) -> None:
     from hub.sink import consume, new_consumer  # noqa: PLC0415 - keeps `svdhub --help` quick
 
-    servers = kafka_address(bootstrap)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -77,7 +75,7 @@ def _run(
 
     consume(
         builder,
-        new_consumer(servers, "svdhub-views"),
+        new_consumer(kafka, "svdhub-views"),
         once=once,
         should_stop=lambda: stopping,
         on_batch=report,
@@ -92,6 +90,7 @@ def _run(
 def run(
     *,
     database: Database = None,
+    credentials: Credentials = None,
     bootstrap: Bootstrap = None,
     recipient: Recipients = None,
     once: Annotated[
@@ -99,16 +98,18 @@ def run(
     ] = False,
 ) -> None:
     """Apply svd.shared.<recipient>.* to the view tables (offsets in the same transaction)."""
-    _run(database, bootstrap, recipient, once)
+    _run(database, kafka_client(VIEWS, credentials, bootstrap), recipient, once)
 
 
 @app.command()
 def rebuild(
     *,
     database: Database = None,
+    credentials: Credentials = None,
     bootstrap: Bootstrap = None,
     recipient: Recipients = None,
 ) -> None:
     """Drop the view tables and replay every shared topic from the beginning."""
+    kafka = kafka_client(VIEWS, credentials, bootstrap)
     tables.drop(engine_for(database))
-    _run(database, bootstrap, recipient, once=True)
+    _run(database, kafka, recipient, once=True)
