@@ -10,10 +10,14 @@ commit) never leads to an event being published twice:
 3. ``finish_batch`` moves the rows to *published* (and advances an SQL
    watermark) in one transaction.
 
-On the next start, ``pending_batches`` returns any batch that did not finish;
-the connector reads the topic from the recorded offsets, and ``resolve_batch``
-marks as published exactly the rows whose event ids it found there. The rest
-are published again by the normal run.
+On the next start, ``pending_batches`` returns any batch that did not finish.
+A connector may write its raw topics but never read them, so it works out
+what landed from the topic's end offsets alone: each row of a batch goes to a
+partition the connector chose and recorded, only this connector writes its
+topic, and the idempotent producer keeps each partition in order, so in each
+partition exactly the first ``end - start`` rows of the batch landed.
+``resolve_batch`` marks those as published; the rest are published again by
+the normal run.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ CREATE TABLE IF NOT EXISTS batches (
     batch INTEGER PRIMARY KEY, topic TEXT NOT NULL, start_offsets TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
     batch INTEGER NOT NULL, source TEXT NOT NULL, row_hash TEXT NOT NULL,
-    event_id TEXT NOT NULL);
+    event_id TEXT NOT NULL, partition INTEGER);
 CREATE TABLE IF NOT EXISTS watermarks (source TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -44,7 +48,26 @@ class PendingBatch:
     batch: int
     topic: str
     start_offsets: dict[int, int]
-    rows: list[tuple[str, str, str]]  # (source, row_hash, event_id)
+    rows: list[tuple[str, str, str, int | None]]  # (source, row_hash, event_id, partition)
+
+    def landed(self, end_offsets: dict[int, int]) -> set[str] | None:
+        """The event ids of the rows that reached the topic, given its end
+        offsets now; None when the offsets do not fit this batch (another
+        writer, or rows recorded without a partition), so nothing can be
+        told and the whole batch must be sent again."""
+        by_partition: dict[int, list[str]] = {}
+        for _source, _hash, event_id, partition in self.rows:
+            if partition is None:
+                return None
+            by_partition.setdefault(partition, []).append(event_id)
+        present: set[str] = set()
+        for partition in set(end_offsets) | set(self.start_offsets) | set(by_partition):
+            count = end_offsets.get(partition, 0) - self.start_offsets.get(partition, 0)
+            sent = by_partition.get(partition, [])
+            if not 0 <= count <= len(sent):
+                return None
+            present.update(sent[:count])
+        return present
 
 
 class Checkpoint:
@@ -55,6 +78,9 @@ class Checkpoint:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+        if "partition" not in columns:  # a checkpoint from before partitions were recorded
+            self._db.execute("ALTER TABLE pending ADD COLUMN partition INTEGER")
 
     def close(self) -> None:
         self._db.close()
@@ -75,7 +101,10 @@ class Checkpoint:
         return None if row is None else str(row[0])
 
     def begin_batch(
-        self, topic: str, start_offsets: dict[int, int], rows: Iterable[tuple[str, str, str]]
+        self,
+        topic: str,
+        start_offsets: dict[int, int],
+        rows: Iterable[tuple[str, str, str, int]],
     ) -> int:
         with self._transaction():
             cursor = self._db.execute(
@@ -84,7 +113,9 @@ class Checkpoint:
             )
             batch = int(cursor.lastrowid or 0)
             self._db.executemany(
-                "INSERT INTO pending VALUES (?, ?, ?, ?)", [(batch, *row) for row in rows]
+                "INSERT INTO pending (batch, source, row_hash, event_id, partition) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(batch, *row) for row in rows],
             )
         return batch
 
@@ -104,7 +135,9 @@ class Checkpoint:
             "SELECT batch, topic, start_offsets FROM batches ORDER BY batch"
         ).fetchall():
             rows = self._db.execute(
-                "SELECT source, row_hash, event_id FROM pending WHERE batch = ?", (batch,)
+                "SELECT source, row_hash, event_id, partition FROM pending "
+                "WHERE batch = ? ORDER BY rowid",
+                (batch,),
             ).fetchall()
             batches.append(
                 PendingBatch(

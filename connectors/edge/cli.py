@@ -28,9 +28,9 @@ from edge.pseudonymise import PseudonymError, generate_key_file
 from edge.publisher import PublishError
 from edge.runner import Connector
 from wire.geography import GeographyError, GeographyLookup
+from wire.kafka_client import CREDENTIALS_ENV, ClientSettings, CredentialsError, find_credentials
 from wire.private_files import write_private
 from wire.signing import KeyRegistry, KeyRegistryError, Signer, generate_signer
-from wire.topics import KEEP_DAYS_ENV
 
 EXIT_REJECTS = 4
 
@@ -41,17 +41,16 @@ Configs = Annotated[
 ]
 
 
-def bootstrap_servers() -> str | None:
-    """KAFKA_BOOTSTRAP_SERVERS, else the one `svdhub stack up` wrote in stack.env."""
-    if value := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        return value
-    env_file = home() / "stack.env"
-    if env_file.is_file():
-        for line in env_file.read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == "KAFKA_BOOTSTRAP_SERVERS":
-                return value.strip()
-    return None
+def kafka_settings(
+    authority: str, credentials: Path | None, bootstrap: str | None
+) -> ClientSettings:
+    """The connector's Kafka client settings: ``--credentials``, else
+    $SVDHUB_KAFKA_CREDENTIALS, else ``access/connector-<authority>.properties``
+    in the state folder (where `svdhub access apply` writes them on a machine
+    that runs the hub too). ``--bootstrap`` replaces the file's servers."""
+    default = home() / "access" / f"connector-{authority}.properties"
+    path = find_credentials(credentials, default, os.environ)
+    return ClientSettings.load(path).with_bootstrap(bootstrap)
 
 
 def _load(path: Path) -> ConnectorConfig:
@@ -81,33 +80,32 @@ def run(
             help="Keep polling the source for new rows (Ctrl-C stops), or run once.",
         ),
     ] = False,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            dir_okay=False,
+            help="Kafka client settings (KEY=VALUE) of connector-<authority> (default: "
+            f"${CREDENTIALS_ENV}, else .hub/access/connector-<authority>.properties).",
+        ),
+    ] = None,
     bootstrap: Annotated[
         str | None,
         typer.Option(
             "--bootstrap",
-            help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or .hub/stack.env).",
-        ),
-    ] = None,
-    keep_days: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            envvar=KEEP_DAYS_ENV,
-            help="Days the raw topic keeps data, if this run creates it (default: "
-            "indefinitely; the hub's enforcer applies its own setting to raw topics).",
+            help="Kafka bootstrap servers, replacing the credentials file's bootstrap.servers.",
         ),
     ] = None,
 ) -> None:
     """Publish the new rows of one extract as signed, pseudonymised events."""
     settings = _load(config)
-    servers = bootstrap or bootstrap_servers()
-    if not dry_run and servers is None:
-        typer.echo(
-            "error: no Kafka address: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS, "
-            "or run `svdhub stack up`",
-            err=True,
-        )
-        raise typer.Exit(1)
+    kafka = None
+    if not dry_run:
+        try:
+            kafka = kafka_settings(settings.authority, credentials, bootstrap)
+        except CredentialsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
     stopping = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -123,11 +121,10 @@ def run(
         try:
             connector = Connector(
                 settings,
-                servers,
+                kafka,
                 dry_run=dry_run,
                 echo=typer.echo,
                 progress=show,
-                keep_days=keep_days,
             )
         except (
             PseudonymError,

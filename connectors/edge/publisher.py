@@ -1,14 +1,16 @@
 """Publisher: idempotent, acknowledged produce to the authority's raw topic.
 
-It creates the raw topic when it is missing, with the raw-topic configs of
-:func:`wire.topics.topic_configs` (data kept indefinitely, or ``keep_days``),
-never the broker's default retention. An existing topic is left as it is: the
-hub's enforcer owns its settings and corrects them.
+The connector's principal (``connector-<authority>``) may write and describe
+its own raw topics and nothing else: it cannot create a topic, read one, or
+touch another authority's. The hub creates the raw topics (``svdhub access
+apply``); a missing one is an error that says so.
 
-It uses kafka-python with ``acks=all`` and the idempotent producer, waits for
-every message of a batch to be acknowledged, and can list the event ids that
-reached the topic since given offsets (read from the ``event_id`` header, so
-recovery never decodes a payload).
+It uses kafka-python with ``acks=all`` and the idempotent producer, and
+sends each message to the partition its key gives (Kafka's own murmur2
+partitioner, worked out here so the checkpoint can record it), then waits for
+every acknowledgement. With the end offsets it can list (DESCRIBE), that is
+enough to tell after a crash which messages of a batch landed, without
+reading the topic (see :mod:`edge.checkpoint`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError, TopicAuthorizationFailedError
+from kafka.partitioner.default import murmur2
 
-from wire.reading import read_to_end
-from wire.topics import TopicKind, topic_configs
+from wire.kafka_client import ClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +42,15 @@ class Message:
 
 
 class Publisher:
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        partitions: int,
-        client_id: str,
-        keep_days: int | None = None,
-    ) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: ClientSettings, topic: str, client_id: str) -> None:
+        self.kafka = kafka
+        self.bootstrap = kafka.bootstrap_servers
         self.topic = topic
-        self.partitions = partitions
         self.client_id = client_id
-        self.topic_configs = topic_configs(TopicKind.RAW, keep_days)
-        _check_reachable(bootstrap)
+        _check_reachable(self.bootstrap)
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap,
+                **kafka.kafka_python(),
                 client_id=client_id,
                 acks="all",
                 enable_idempotence=True,
@@ -66,37 +60,52 @@ class Publisher:
                 request_timeout_ms=30_000,
             )
         except KafkaError as exc:
-            raise PublishError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
-        self._offsets: KafkaConsumer | None = None  # reused for end offsets, made on first use
-        self._topic_partitions: list[TopicPartition] = []
+            raise PublishError(
+                f"cannot connect to Kafka at {self.bootstrap} as {kafka.principal}: {exc}"
+            ) from exc
+        self._partition_count = 0
 
     def ensure_topic(self) -> None:
-        """Create the raw topic with the raw-topic configs, unless it exists."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
-        spec = {
-            "num_partitions": self.partitions,
-            "replication_factor": 1,
-            "configs": self.topic_configs,
-        }
+        """Check that the raw topic exists and this principal may write it;
+        raise PublishError saying what to ask the hub for when not."""
         try:
-            admin.create_topics({self.topic: spec})
-            log.info("created topic %s (%s)", self.topic, self.topic_configs)
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            admin.close()
+            found = self._producer.partitions_for(self.topic)
+        except TopicAuthorizationFailedError as exc:
+            raise PublishError(
+                f"Kafka refused {self.kafka.principal} access to topic {self.topic}: "
+                "ask the hub to run `svdhub access apply`"
+            ) from exc
+        except KafkaError as exc:
+            raise PublishError(
+                f"topic {self.topic} is not available on Kafka at {self.bootstrap}: {exc}; "
+                "the hub creates raw topics (`svdhub access apply`)"
+            ) from exc
+        if not found:
+            raise PublishError(
+                f"topic {self.topic} does not exist on Kafka at {self.bootstrap}; "
+                "the hub creates raw topics (`svdhub access apply`)"
+            )
+        self._partition_count = len(found)
 
-    def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
-        found = consumer.partitions_for_topic(self.topic) or set()
-        return [TopicPartition(self.topic, p) for p in sorted(found)]
+    def partition(self, key: bytes) -> int:
+        """The partition of ``key``: Kafka's default partitioner (murmur2 of the
+        key, as every Kafka client computes it)."""
+        if not self._partition_count:
+            self.ensure_topic()
+        return int(murmur2(key) & 0x7FFFFFFF) % self._partition_count
 
     def end_offsets(self) -> dict[int, int]:
+        """The topic's end offset per partition (needs only DESCRIBE)."""
         consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, client_id=self.client_id, enable_auto_commit=False
+            **self.kafka.kafka_python(), client_id=self.client_id, enable_auto_commit=False
         )
         try:
-            ends = consumer.end_offsets(self._partitions(consumer))
+            found = consumer.partitions_for_topic(self.topic) or set()
+            parts = [TopicPartition(self.topic, p) for p in sorted(found)]
+            ends = consumer.end_offsets(parts)
             return {tp.partition: int(offset) for tp, offset in ends.items()}
+        except KafkaError as exc:
+            raise PublishError(f"cannot read the end offsets of {self.topic}: {exc}") from exc
         finally:
             consumer.close()
 
@@ -106,6 +115,7 @@ class Publisher:
             futures = [
                 self._producer.send(
                     self.topic,
+                    partition=self.partition(m.key),
                     key=m.key,
                     value=m.value,
                     headers=[
@@ -123,26 +133,7 @@ class Publisher:
                 f"Kafka at {self.bootstrap} did not acknowledge the batch: {exc}"
             ) from exc
 
-    def event_ids_since(self, start_offsets: dict[int, int]) -> set[str]:
-        """Event ids of every message from ``start_offsets`` to the current end."""
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, client_id=self.client_id, enable_auto_commit=False
-        )
-        try:
-            parts = self._partitions(consumer)
-            start = {tp: start_offsets.get(tp.partition, 0) for tp in parts}
-            found: set[str] = set()
-            for record in read_to_end(consumer, parts, start):
-                headers = dict(record.headers or [])
-                if "event_id" in headers:
-                    found.add(headers["event_id"].decode())
-            return found
-        finally:
-            consumer.close()
-
     def close(self) -> None:
-        if self._offsets is not None:
-            self._offsets.close()
         self._producer.close(timeout=30)
 
 

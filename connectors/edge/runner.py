@@ -11,6 +11,7 @@ reason and raw content, and never to Kafka. One bad row never stops a run.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections import Counter
@@ -32,9 +33,12 @@ from wire import schemas
 from wire.codec import AvroCodec, CodecError
 from wire.envelope import EventWriter
 from wire.geography import GeographyLookup
+from wire.kafka_client import ClientSettings
 from wire.private_files import append_private
 from wire.signing import Signer
 from wire.topics import TopicNames
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,12 +117,11 @@ class Connector:
     def __init__(
         self,
         config: ConnectorConfig,
-        bootstrap: str | None,
+        kafka: ClientSettings | None,
         *,
         dry_run: bool = False,
         echo: Callable[[str], None] = print,
         progress: Callable[[str, int, int], None] | None = None,
-        keep_days: int | None = None,
     ) -> None:
         self.config = config
         self.dry_run = dry_run
@@ -140,15 +143,9 @@ class Connector:
         self.checkpoint = Checkpoint(config.state_dir / "checkpoint.sqlite")
         self.publisher: Publisher | None = None
         if not dry_run:
-            if bootstrap is None:
-                raise ValueError("a Kafka bootstrap address is needed unless --dry-run")
-            self.publisher = Publisher(
-                bootstrap,
-                self.topic,
-                config.partitions,
-                f"svdhub-connector-{config.authority}",
-                keep_days,
-            )
+            if kafka is None:
+                raise ValueError("Kafka client settings are needed unless --dry-run")
+            self.publisher = Publisher(kafka, self.topic, f"svdhub-connector-{config.authority}")
 
     def close(self) -> None:
         if self.publisher is not None:
@@ -178,7 +175,16 @@ class Connector:
         assert self.publisher is not None  # noqa: S101
         found = 0
         for batch in self.checkpoint.pending_batches():
-            present = self.publisher.event_ids_since(batch.start_offsets)
+            present = batch.landed(self.publisher.end_offsets())
+            if present is None:
+                log.warning(
+                    "%s: the end offsets do not fit interrupted batch %d; all %d of its rows "
+                    "are sent again (the hub drops repeats by event id)",
+                    self.topic,
+                    batch.batch,
+                    len(batch.rows),
+                )
+                present = set()
             found += self.checkpoint.resolve_batch(batch.batch, present)
         return found
 
@@ -279,7 +285,10 @@ class Connector:
         self, batch: list[tuple[SourceRow, Message]], summary: Summary, watermark_column: str | None
     ) -> None:
         assert self.publisher is not None  # noqa: S101
-        rows = [(row.source, row.row_hash, message.event_id) for row, message in batch]
+        rows = [
+            (row.source, row.row_hash, message.event_id, self.publisher.partition(message.key))
+            for row, message in batch
+        ]
         batch_id = self.checkpoint.begin_batch(self.topic, self.publisher.end_offsets(), rows)
         self.publisher.send([message for _, message in batch])
         watermark = None

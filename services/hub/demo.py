@@ -34,11 +34,13 @@ import typer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from hub.access.store import ADMIN, CredentialStore
 from hub.database import open_engine
 from hub.stack import Stack, StackConfig, StackError
 from hub.views import queries
 from wire.audit import ALLOW, QUARANTINE, AuditRecord
 from wire.canonical import ContractError
+from wire.kafka_client import ClientSettings
 from wire.reading import partitions, read_to_end
 from wire.topics import TopicNames
 
@@ -59,9 +61,9 @@ def demo(
     config = StackConfig.load()
     env = _stack_up(config)
     home = config.state_dir
-    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    _publish(config, home, bootstrap)
-    _enforce(home, bootstrap, env["OPA_URL"])
+    admin = CredentialStore(home).load(ADMIN)
+    _publish(config, home)
+    _enforce(home, admin, env["OPA_URL"])
     _ledger(home)
     _views(home)
     tokens = _svdhub(["api", "tokens", "--recipient", "vrp", "--recipient", "csp-birmingham"], home)
@@ -71,18 +73,17 @@ def demo(
     typer.echo("\nThe stack stays up after the demo; `make down` stops it.")
     if exit_after:
         return
-    _serve(home, bootstrap, env["OPA_URL"], port)
+    _serve(home, env["OPA_URL"], port)
 
 
-def _enforcer_args(bootstrap: str, opa_url: str) -> list[str]:
-    """``svdhub enforcer run`` as the demo runs it: to catch up, then to follow."""
+def _enforcer_args(opa_url: str) -> list[str]:
+    """``svdhub enforcer run`` as the demo runs it: to catch up, then to follow.
+    Each service connects as its own principal (its file in .hub/access/)."""
     return [
         "enforcer",
         "run",
         "--group",
         ENFORCER_GROUP,
-        "--bootstrap",
-        bootstrap,
         "--opa-url",
         opa_url,
     ]
@@ -92,16 +93,16 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _serve(home: Path, bootstrap: str, opa_url: str, port: int) -> None:
+def _serve(home: Path, opa_url: str, port: int) -> None:
     """Keep the enforcer, the ledger and the views following new events, and serve
     the dashboard, until Ctrl-C; then stop them all."""
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     followers = []
     for name, args in (
-        ("enforcer", _enforcer_args(bootstrap, opa_url)),
-        ("audit", ["audit", "run", "--bootstrap", bootstrap]),
-        ("views", ["views", "run", "--bootstrap", bootstrap]),
+        ("enforcer", _enforcer_args(opa_url)),
+        ("audit", ["audit", "run"]),
+        ("views", ["views", "run"]),
     ):
         with (logs / f"{name}.log").open("ab") as log:
             followers.append(
@@ -150,7 +151,7 @@ def _stack_up(config: StackConfig) -> dict[str, str]:
     return stack.env()
 
 
-def _publish(config: StackConfig, home: Path, bootstrap: str) -> None:
+def _publish(config: StackConfig, home: Path) -> None:
     """Steps 2-4: synthetic extracts, keys, and every sample connector."""
     configs = sorted((config.project_root / "connectors" / "config").glob("*.yaml"))
     typer.echo(f"2. synthetic data ({DAYS} days, seed {SEED}) in {home / 'synthetic'}")
@@ -162,7 +163,7 @@ def _publish(config: StackConfig, home: Path, bootstrap: str) -> None:
 
     typer.echo("4. connectors: extract -> pseudonymise -> sign -> svd.raw.<authority>.<type>")
     for path in configs:
-        done = _svdhub(["connector", "run", str(path), "--bootstrap", bootstrap], home, check=False)
+        done = _svdhub(["connector", "run", str(path)], home, check=False)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
         fallback = lines[-1] if lines else ""
@@ -170,12 +171,12 @@ def _publish(config: StackConfig, home: Path, bootstrap: str) -> None:
         typer.echo(f"   {path.stem:<26} {status:<7} {accepted}")
 
 
-def _enforce(home: Path, bootstrap: str, opa_url: str) -> None:
+def _enforce(home: Path, admin: ClientSettings, opa_url: str) -> None:
     """Steps 5-6: the enforcer until caught up, and what the audit topic says."""
     typer.echo("5. enforcer: verify -> OPA decision -> anonymise -> svd.shared.<recipient>.<type>")
-    seconds = _run_enforcer_until_caught_up(bootstrap, opa_url, home)
+    seconds = _run_enforcer_until_caught_up(admin, opa_url, home)
     typer.echo(f"   caught up with every raw topic in {seconds:.0f} s (log: {home / 'logs'})")
-    summary = _audit_summary(bootstrap)
+    summary = _audit_summary(admin)
     for title, counts in (
         ("events in, per authority:", sorted(summary.events.items())),
         ("shares, per recipient:", sorted(summary.shares.items())),
@@ -263,7 +264,7 @@ def _synthetic(out: Path) -> dict[str, int]:
 ENFORCER_GROUP = "svdhub-enforcer"
 
 
-def _run_enforcer_until_caught_up(bootstrap: str, opa_url: str, home: Path) -> float:
+def _run_enforcer_until_caught_up(admin: ClientSettings, opa_url: str, home: Path) -> float:
     """Run ``svdhub enforcer run`` until it has committed every raw topic's end
     offset, then stop it; return the seconds it took. Raises typer.Exit if it fails."""
     logs = home / "logs"
@@ -271,13 +272,13 @@ def _run_enforcer_until_caught_up(bootstrap: str, opa_url: str, home: Path) -> f
     started = time.monotonic()
     with (logs / "enforcer.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", *_enforcer_args(bootstrap, opa_url)],
+            [sys.executable, "-m", "hub.cli", *_enforcer_args(opa_url)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=_env(home),
         )
     try:
-        while not _caught_up(bootstrap, ENFORCER_GROUP):
+        while not _caught_up(admin, ENFORCER_GROUP):
             if process.poll() is not None:
                 typer.echo(
                     f"error: the enforcer stopped (exit {process.returncode}); "
@@ -305,10 +306,11 @@ def _run_enforcer_until_caught_up(bootstrap: str, opa_url: str, home: Path) -> f
 ENFORCER_TIMEOUT = 600
 
 
-def _caught_up(bootstrap: str, group: str) -> bool:
-    """Whether ``group`` has committed the end offset of every raw topic partition."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="svdhub-demo")
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="svdhub-demo")
+def _caught_up(kafka: ClientSettings, group: str) -> bool:
+    """Whether ``group`` has committed the end offset of every raw topic partition
+    (the demo looks as the stack's admin)."""
+    consumer = KafkaConsumer(**kafka.kafka_python(), client_id="svdhub-demo")
+    admin = KafkaAdminClient(**kafka.kafka_python(), client_id="svdhub-demo")
     try:
         names = TopicNames.from_env()
         raw = [t for t in consumer.topics() if names.is_raw(t)]
@@ -335,10 +337,10 @@ class AuditSummary:
     unreadable: int = 0  # messages on the audit topic that are not audit records
 
 
-def _audit_summary(bootstrap: str) -> AuditSummary:
+def _audit_summary(kafka: ClientSettings) -> AuditSummary:
     """Counts over the whole audit topic, one per decision_id (replays count once)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, client_id="svdhub-demo", enable_auto_commit=False
+        **kafka.kafka_python(), client_id="svdhub-demo", enable_auto_commit=False
     )
     topic = TopicNames.from_env().audit_decisions
     summary = AuditSummary()

@@ -40,6 +40,7 @@ from kafka.errors import KafkaError, NoError
 from hub.access.plan import AccessPlan, Grant, principal_in_scope
 from hub.access.store import ADMIN, CredentialStore, new_password
 from wire.kafka_client import ClientSettings
+from wire.topics import EVENT_TYPES
 
 log = logging.getLogger("svdhub.access")
 
@@ -287,3 +288,18 @@ def _check_altered(result: dict[str, object]) -> None:
     failed = {user: error for user, error in result.items() if error}
     if failed:
         raise AccessError(f"the broker refused SCRAM changes: {failed}")
+
+
+def raw_topics(plan: AccessPlan, admin: ClientSettings) -> list[str]:
+    """Create every authority's raw topics (a connector may only write to
+    them); return those created. Raises the topic admin's errors."""
+    from hub.enforcer.topic_admin import TopicAdmin  # noqa: PLC0415
+
+    topics = [
+        plan.names.raw(p.party, kind)
+        for p in plan.principals
+        if p.role == "connector" and p.party
+        for kind in EVENT_TYPES
+    ]
+    changes = TopicAdmin(admin, client_id="svdhub-access").ensure(topics)
+    return [change.topic for change in changes if change.created]

@@ -21,7 +21,7 @@ from hub.access.store import ADMIN, CredentialStore
 from hub.bundle import BundleError
 from hub.cli_support import Credentials
 from wire.kafka_client import ClientSettings, CredentialsError
-from wire.topics import EVENT_TYPES, TopicNameError, TopicNames
+from wire.topics import TopicNameError, TopicNames
 
 app = typer.Typer(
     help="Kafka access: principals, SCRAM credentials and ACLs derived from the agreements.",
@@ -94,7 +94,7 @@ def apply_command(
     Connects as the stack's admin (or --credentials)."""
     from kafka.errors import KafkaError  # noqa: PLC0415 - kafka is slow to import
 
-    from hub.access.broker import AccessError, apply  # noqa: PLC0415
+    from hub.access.broker import AccessError, apply, raw_topics  # noqa: PLC0415
     from hub.enforcer.topic_admin import TopicAdminError  # noqa: PLC0415
 
     names = _names(namespace)
@@ -103,7 +103,7 @@ def apply_command(
     store = CredentialStore(settings.state_home())
     try:
         done = apply(plan, admin, store, _ca(admin), rotate or ())
-        created_topics = _raw_topics(plan, admin)
+        created_topics = raw_topics(plan, admin)
     except (AccessError, TopicAdminError, KafkaError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -121,20 +121,6 @@ def apply_command(
         f"access: {len(plan.principals)} principals, {len(plan.grants)} ACLs "
         f"({len(done.created)} created, {len(done.deleted)} deleted)"
     )
-
-
-def _raw_topics(plan: AccessPlan, admin: ClientSettings) -> list[str]:
-    """Create every authority's raw topics (a connector may only write)."""
-    from hub.enforcer.topic_admin import TopicAdmin  # noqa: PLC0415
-
-    topics = [
-        plan.names.raw(p.party, kind)
-        for p in plan.principals
-        if p.role == "connector" and p.party
-        for kind in EVENT_TYPES
-    ]
-    changes = TopicAdmin(admin, client_id="svdhub-access").ensure(topics)
-    return [change.topic for change in changes if change.created]
 
 
 @app.command("check")

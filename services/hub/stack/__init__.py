@@ -102,8 +102,32 @@ class Stack:
         for wait in waits:
             outcome = wait.result()  # re-raises the component's StackError
             outcomes[outcome.name] = outcome
+        if any(c.name == "kafka" for c in self.components):
+            self.grant_access()
         self.write_env()
         return [outcomes[c.name] for c in self.components]
+
+    def grant_access(self) -> None:
+        """Give every principal of the agreements its credentials and ACLs
+        (``svdhub access apply``), and the authorities their raw topics."""
+        from hub.access.broker import AccessError, apply, raw_topics  # noqa: PLC0415
+        from hub.access.plan import plan_from_policies  # noqa: PLC0415
+        from hub.access.store import CredentialStore  # noqa: PLC0415
+        from hub.bundle import BundleError  # noqa: PLC0415
+        from wire.topics import TopicNames  # noqa: PLC0415
+
+        kafka = Kafka(self.config)
+        admin = kafka.admin_settings()
+        try:
+            plan = plan_from_policies(self.config.policies_dir, TopicNames())
+            done = apply(plan, admin, CredentialStore(self.config.state_dir), admin.ca_location)
+            raw_topics(plan, admin)
+        except (AccessError, BundleError) as exc:
+            raise StackError("kafka", f"cannot apply the access plan: {exc}") from exc
+        self.say(
+            f"access: {len(plan.principals)} principals, {len(plan.grants)} ACLs "
+            f"({len(done.created)} created, {len(done.deleted)} deleted)"
+        )
 
     @staticmethod
     def _await_ready(component: Component, deadline: float, began: float) -> Outcome:
