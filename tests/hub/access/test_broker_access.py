@@ -1,0 +1,351 @@
+"""The broker enforces the access plan: each principal does only what its role
+needs, and nobody without credentials does anything (real Kafka, SASL_SSL)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import socket
+import ssl
+import struct
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import (
+    ACL,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ResourcePattern,
+    ResourceType,
+)
+from kafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAuthorizationFailedError,
+)
+
+from hub.access.broker import apply, drift
+from hub.access.plan import plan_from_policies
+from hub.enforcer.topic_admin import TopicAdmin
+from hub.settings import policies_dir
+from tests.fixtures.kafka import Principals, message_count
+from wire.kafka_client import ClientSettings
+from wire.topics import TopicNames
+
+REFUSED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError, KafkaTimeoutError)
+
+
+@pytest.fixture(autouse=True)
+def quiet_kafka() -> Iterator[None]:
+    logger = logging.getLogger("kafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def space(
+    grant_access: Callable[[TopicNames], Principals], kafka_admin: ClientSettings
+) -> Principals:
+    names = TopicNames(f"t-{uuid.uuid4().hex[:10]}")
+    principals = grant_access(names)
+    topics = [
+        names.shared("csp-birmingham", "incident"),
+        names.shared("csp-coventry", "incident"),
+        names.audit_decisions,
+    ]
+    TopicAdmin(kafka_admin).ensure(topics)
+    producer = KafkaProducer(**kafka_admin.kafka_python(), acks="all")
+    for topic in [*topics, names.raw("wmp", "incident")]:
+        producer.send(topic, key=b"k", value=b"a message").get(timeout=30)
+    producer.close()
+    return principals
+
+
+def read(settings: ClientSettings, topic: str, **extra: Any) -> int:
+    """How many messages ``settings`` can read from ``topic`` (each test topic
+    holds one). A topic the principal may not describe is not in its metadata,
+    so the client reads nothing; a refused fetch raises."""
+    consumer = KafkaConsumer(
+        **settings.kafka_python(),
+        enable_auto_commit=False,
+        request_timeout_ms=8000,
+        **extra,
+    )
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(3)])
+        consumer.seek_to_beginning()
+        found = 0
+        for _ in range(5):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                found += len(batch)
+            if found:
+                break
+        return found
+    finally:
+        consumer.close()
+
+
+def listed(settings: ClientSettings) -> set[str]:
+    """The topics ``settings`` sees in the broker's metadata."""
+    consumer = KafkaConsumer(**settings.kafka_python(), request_timeout_ms=8000)
+    try:
+        return set(consumer.topics())
+    finally:
+        consumer.close()
+
+
+def readable(settings: ClientSettings, topic: str) -> bool:
+    """Whether ``settings`` gets any message of ``topic`` (each holds some)."""
+    try:
+        return read(settings, topic) > 0
+    except REFUSED:
+        return False
+
+
+def produce(settings: ClientSettings, topic: str) -> None:
+    producer = KafkaProducer(**settings.kafka_python(), acks="all", max_block_ms=8000)
+    try:
+        producer.send(topic, key=b"k", value=b"forged").get(timeout=10)
+    finally:
+        producer.close(timeout=5)
+
+
+def refused_to_produce(settings: ClientSettings, topic: str, admin: ClientSettings) -> bool:
+    """Whether the broker refuses ``settings`` a write to ``topic`` (and the
+    topic has not grown)."""
+    before = message_count(admin, [topic])
+    try:
+        produce(settings, topic)
+    except KafkaError:
+        return message_count(admin, [topic]) == before
+    return False
+
+
+def metadata_without_sasl(kafka: ClientSettings) -> bytes:
+    """Send a Metadata request (all topics) over TLS without authenticating
+    first, as an outsider's client would; return whatever the broker answers."""
+    host, _, port = kafka.bootstrap_servers.split(",")[0].rpartition(":")
+    client_id = b"outsider"
+    body = (
+        struct.pack(">hhi", 3, 1, 7)  # Metadata v1, correlation id 7
+        + struct.pack(">h", len(client_id))
+        + client_id
+        + struct.pack(">i", -1)  # every topic
+    )
+    context = ssl.create_default_context(cafile=str(kafka.ca_location))
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(struct.pack(">i", len(body)) + body)
+        answer = b""
+        try:
+            while chunk := tls.recv(65536):
+                answer += chunk
+        except (TimeoutError, ssl.SSLError, ConnectionError):
+            pass
+        return answer
+
+
+@contextmanager
+def failed_clients() -> Iterator[None]:
+    """kafka-python leaves the sockets of a client that failed to bootstrap to
+    the garbage collector; collect them here, where the warning is expected."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            yield
+        finally:
+            gc.collect()
+
+
+def test_no_credentials_no_connection(kafka_admin: ClientSettings) -> None:
+    # The broker closes a connection that asks for anything before SASL.
+    assert metadata_without_sasl(kafka_admin) == b""
+    # TLS without SASL, and SASL with a wrong password: no client gets in.
+    with failed_clients():
+        refused_clients(kafka_admin)
+
+
+def refused_clients(kafka_admin: ClientSettings) -> None:
+    tls_only = {
+        "bootstrap_servers": kafka_admin.bootstrap_servers,
+        "security_protocol": "SSL",
+        "ssl_cafile": str(kafka_admin.ca_location),
+        "bootstrap_timeout_ms": 5000,
+    }
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(**tls_only).list_topics()
+    wrong = ClientSettings(
+        kafka_admin.bootstrap_servers, "admin", "not-the-password", kafka_admin.ca_location
+    )
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(**wrong.kafka_python(), bootstrap_timeout_ms=5000).list_topics()
+    # A client that does not know the hub's CA refuses the broker.
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(
+            **{**kafka_admin.kafka_python(), "ssl_cafile": None}, bootstrap_timeout_ms=5000
+        ).list_topics()
+
+
+def test_a_recipient_reads_its_own_stream_and_nothing_else(
+    space: Principals, kafka_admin: ClientSettings
+) -> None:
+    names = space.names
+    me = space.settings("recipient-csp-birmingham")
+    assert read(me, names.shared("csp-birmingham", "incident")) == 1
+    assert {t for t in listed(me) if t.startswith(names.prefix)} == {
+        names.shared("csp-birmingham", "incident")
+    }
+    for topic in (
+        names.raw("wmp", "incident"),
+        names.shared("csp-coventry", "incident"),
+        names.audit_decisions,
+    ):
+        assert not readable(me, topic)
+    for topic in (
+        names.shared("csp-birmingham", "incident"),
+        names.shared("csp-coventry", "incident"),
+        names.raw("wmp", "incident"),
+        names.audit_decisions,
+    ):
+        assert refused_to_produce(me, topic, kafka_admin), topic
+
+
+def test_a_recipient_may_use_only_groups_named_after_it(space: Principals) -> None:
+    names = space.names
+    me = space.settings("recipient-csp-birmingham")
+    topic = names.shared("csp-birmingham", "incident")
+    own = KafkaConsumer(
+        topic,
+        **me.kafka_python(),
+        group_id=f"{names.prefix}csp-birmingham.analysts",
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=8000,
+    )
+    assert len(list(own)) == 1
+    own.close()
+    other = KafkaConsumer(
+        topic,
+        **me.kafka_python(),
+        group_id=f"{names.prefix}csp-coventry.analysts",
+        auto_offset_reset="earliest",
+        request_timeout_ms=8000,
+    )
+    with pytest.raises(GroupAuthorizationFailedError):
+        for _ in range(5):
+            other.poll(timeout_ms=1000)
+    other.close()
+
+
+def test_a_connector_writes_only_its_own_raw_topics_and_reads_nothing(
+    space: Principals, kafka_admin: ClientSettings
+) -> None:
+    names = space.names
+    me = space.settings("connector-wmp")
+    produce(me, names.raw("wmp", "incident"))
+    for topic in (
+        names.raw("uhb-ed", "incident"),
+        names.shared("vrp", "incident"),
+        names.audit_decisions,
+    ):
+        assert refused_to_produce(me, topic, kafka_admin), topic
+    assert not readable(me, names.raw("wmp", "incident"))
+
+
+def test_the_ledger_and_the_views_read_only_their_topics(
+    space: Principals, kafka_admin: ClientSettings
+) -> None:
+    names = space.names
+    ledger = space.settings("ledger")
+    views = space.settings("views")
+    assert read(ledger, names.audit_decisions) == 1
+    assert read(views, names.shared("csp-coventry", "incident")) == 1
+    assert not readable(ledger, names.raw("wmp", "incident"))
+    assert not readable(views, names.audit_decisions)
+    for principal in (ledger, views):
+        assert refused_to_produce(principal, names.shared("vrp", "incident"), kafka_admin)
+
+
+def test_admin_operations_need_the_admin(space: Principals) -> None:
+    names = space.names
+    for base in ("recipient-vrp", "connector-wmp", "views"):
+        client = KafkaAdminClient(**space.settings(base).kafka_python(), request_timeout_ms=8000)
+        try:
+            with pytest.raises(KafkaError):
+                client.delete_topics([names.raw("wmp", "incident")], timeout_ms=5000)
+            with pytest.raises(KafkaError):
+                client.delete_records(
+                    {TopicPartition(names.raw("wmp", "incident"), 0): -1}, timeout_ms=5000
+                )
+            result = client.create_acls(
+                [
+                    ACL(
+                        principal="User:*",
+                        host="*",
+                        operation=ACLOperation.ALL,
+                        permission_type=ACLPermissionType.ALLOW,
+                        resource_pattern=ResourcePattern(
+                            ResourceType.TOPIC, "*", ACLResourcePatternType.LITERAL
+                        ),
+                    )
+                ]
+            )
+            assert not result["succeeded"], base
+        finally:
+            client.close()
+
+
+def test_a_hand_made_acl_is_drift_and_apply_removes_it(
+    space: Principals, kafka_admin: ClientSettings
+) -> None:
+    names = space.names
+    plan = plan_from_policies(policies_dir(), names)
+    assert not drift(plan, kafka_admin)
+    extra = ACL(
+        principal=f"User:{space.name('recipient-csp-coventry')}",
+        host="*",
+        operation=ACLOperation.READ,
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(
+            ResourceType.TOPIC, names.raw("wmp", "incident"), ACLResourcePatternType.LITERAL
+        ),
+    )
+    admin = KafkaAdminClient(**kafka_admin.kafka_python())
+    try:
+        assert admin.create_acls([extra])["succeeded"]
+    finally:
+        admin.close()
+    found = drift(plan, kafka_admin)
+    assert [g.resource_name for g in found.extra] == [names.raw("wmp", "incident")]
+    assert not found.missing
+    done = apply(plan, kafka_admin, space.store, kafka_admin.ca_location)
+    assert [g.resource_name for g in done.deleted] == [names.raw("wmp", "incident")]
+    assert not drift(plan, kafka_admin)
+    assert not readable(space.settings("recipient-csp-coventry"), names.raw("wmp", "incident"))
+
+
+def test_rotating_a_password_locks_out_the_old_one(
+    space: Principals, kafka_admin: ClientSettings
+) -> None:
+    names = space.names
+    plan = plan_from_policies(policies_dir(), names)
+    old = space.settings("recipient-vrp")
+    done = apply(plan, kafka_admin, space.store, kafka_admin.ca_location, [old.username])
+    assert done.new_passwords == [old.username]
+    new = space.settings("recipient-vrp")
+    assert new.password != old.password
+    topic = names.shared("vrp", "incident")
+    TopicAdmin(kafka_admin).ensure([topic])
+    assert read(new, topic) == 0
+    with failed_clients(), pytest.raises(KafkaError):
+        KafkaAdminClient(**old.kafka_python(), bootstrap_timeout_ms=5000).list_topics()
