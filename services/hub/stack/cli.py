@@ -142,6 +142,22 @@ def down(
         typer.echo(f"deleted {stack.config.state_dir}")
 
 
+@app.command("kafka-files")
+def kafka_files(config: ConfigOption = None, state_dir: StateOption = None) -> None:
+    """Write docker compose's Kafka settings (SASL_SSL, SCRAM, ACL authorizer), key
+    store and CA to <state>/compose/kafka; the admin's credentials stay in <state>/access."""
+    from hub.stack.kafka import Kafka  # noqa: PLC0415
+
+    stack = _stack(config, state_dir, ["kafka"])
+    try:
+        folder = Kafka(stack.config).compose_files(stack.config.state_dir / "compose" / "kafka")
+    except (StackError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"kafka     {folder}")
+    typer.echo(f"admin     {stack.config.state_dir / 'access' / 'admin.properties'}")
+
+
 @app.command()
 def env(config: ConfigOption = None, state_dir: StateOption = None) -> None:
     """Print the stack's addresses as shell variables (eval "$(svdhub stack env)")."""

@@ -49,7 +49,7 @@ node.id=1
 controller.quorum.bootstrap.servers={host}:{controller_port}
 # Clients: SASL/SCRAM over TLS only. The controller listener takes only the
 # broker itself, which proves who it is with its certificate.
-listeners=SASL_SSL://{host}:{port},CONTROLLER://{host}:{controller_port}
+listeners=SASL_SSL://{bind}:{port},CONTROLLER://{host}:{controller_port}
 advertised.listeners=SASL_SSL://{host}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SASL_SSL
@@ -223,6 +223,7 @@ class Kafka:
             self.properties,
             _SERVER_PROPERTIES.format(
                 host=HOST,
+                bind=HOST,
                 port=self.settings.port,
                 controller_port=self.settings.controller_port,
                 data_dir=self.data_dir,
@@ -236,6 +237,39 @@ class Kafka:
         )
         self.log4j.write_text(_LOG4J2.format(log_file=self.server_log), encoding="utf-8")
         self._format_once(admin)
+
+    def compose_files(self, folder: Path) -> Path:
+        """Write what docker compose's Kafka needs into ``folder`` (mounted at
+        ``/etc/svdhub``): ``server.properties`` with the same security as the
+        local stack, the broker's key store and the CA, the cluster id, and
+        the admin's SCRAM record for the first format. The admin's client
+        settings stay in the state folder, as for the local stack."""
+        files = tls.ensure(self.tls_dir)
+        admin = self.admin_settings(create=True)
+        private_dir(folder)
+        inside = Path("/etc/svdhub")
+        write_private(
+            folder / "server.properties",
+            _SERVER_PROPERTIES.format(
+                host=HOST,
+                bind="0.0.0.0",  # noqa: S104 - inside the container; compose publishes it on loopback
+                port=self.settings.port,
+                controller_port=self.settings.controller_port,
+                data_dir="/var/lib/kafka/data",
+                admin=ADMIN,
+                admin_password=admin.password,
+                broker=tls.BROKER_NAME,
+                keystore=inside / files.keystore.name,
+                keystore_password=files.keystore_password(),
+                ca=inside / files.ca_cert.name,
+            ),
+        )
+        write_private(folder / files.keystore.name, files.keystore.read_bytes())
+        write_private(folder / files.ca_cert.name, files.ca_cert.read_bytes())
+        if not (folder / "cluster.id").is_file():
+            write_private(folder / "cluster.id", _kafka_cluster_id() + "\n")
+        write_private(folder / "admin.scram", _scram_record(ADMIN, admin.password) + "\n")
+        return folder
 
     def admin_settings(self, *, create: bool = False) -> ClientSettings:
         """The stack's ``admin`` principal (super user): its credentials file
