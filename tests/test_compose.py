@@ -1,10 +1,12 @@
 """docker-compose.yml runs the same stack as `svdhub stack up`: same versions, same ports."""
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from hub.stack import StackConfig
+from hub.stack.kafka import Kafka
 
 
 def compose() -> dict[str, Any]:
@@ -46,3 +48,27 @@ def test_opa_serves_the_same_bundle() -> None:
 def test_no_password_is_committed() -> None:
     password = compose()["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert str(password).startswith("${SVDHUB_PG_PASSWORD:?")
+
+
+def test_kafka_runs_the_local_stacks_secured_settings(tmp_path: Path) -> None:
+    kafka = compose()["kafka"]
+    assert "./.hub/compose/kafka:/etc/svdhub:ro" in kafka["volumes"]
+    assert "/etc/svdhub/server.properties" in " ".join(kafka["entrypoint"])
+    assert not any(key.startswith("KAFKA_") for key in kafka.get("environment", {}))
+    folder = Kafka(StackConfig.load(state_dir=tmp_path / "state")).compose_files(tmp_path / "k")
+    settings = dict(
+        line.split("=", 1)
+        for line in (folder / "server.properties").read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.startswith((" ", "#"))
+    )
+    assert settings["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
+    assert settings["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert settings["allow.everyone.if.no.acl.found"] == "false"
+    assert settings["super.users"] == "User:admin;User:kafka-broker"
+    assert settings["listener.name.controller.ssl.client.auth"] == "required"
+    assert "PLAINTEXT" not in (folder / "server.properties").read_text(encoding="utf-8")
+    assert (folder / "admin.scram").read_text(encoding="utf-8").startswith(
+        "SCRAM-SHA-512=[name=admin,salt="
+    )
+    for path in folder.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, path
