@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli_support import kafka_address, opa_address
+from hub.cli_support import kafka_address, opa_address, opa_token
 from hub.settings import state_home
 from wire.topics import KEEP_DAYS_ENV, TopicNameError, TopicNames
 
@@ -28,6 +28,14 @@ def run(
     ] = None,
     opa_url: Annotated[
         str | None, typer.Option(help="OPA's URL (default: $OPA_URL or .hub/stack.env).")
+    ] = None,
+    opa_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="File holding the enforcer's bearer token for OPA (default: $OPA_TOKEN, "
+            "else .hub/opa/tokens/enforcer.token, made by `svdhub stack up`).",
+        ),
     ] = None,
     group: Annotated[
         str, typer.Option(help="Consumer group (faust app id); one per enforcer deployment.")
@@ -75,6 +83,7 @@ def run(
 
     servers = kafka_address(bootstrap)
     url = opa_address(opa_url)
+    token = opa_token(opa_token_file)
     try:
         names = TopicNames.from_env()
     except TopicNameError as exc:
@@ -93,6 +102,7 @@ def run(
         Settings(
             bootstrap=servers,
             opa_url=url,
+            opa_token=token,
             home=home,
             names=names,
             group=group,

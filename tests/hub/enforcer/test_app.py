@@ -14,8 +14,8 @@ import yaml
 
 from hub.bundle import build
 from hub.enforcer.core import Incoming
-from hub.stack import Stack
 from tests.fixtures.kafka import read_all
+from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.audit import Reason
@@ -27,8 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def pipeline(kafka_bootstrap: str, opa_url: str, tmp_path: Path) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_bootstrap, opa_url, tmp_path / "home")
+def pipeline(
+    kafka_bootstrap: str, opa_url: str, opa_token: str, tmp_path: Path
+) -> Iterator[Pipeline]:
+    made = Pipeline(kafka_bootstrap, opa_url, opa_token, tmp_path / "home")
     yield made
     made.stop()
 
@@ -38,10 +40,10 @@ def incidents(first: int, count: int, **overrides: object) -> list[dict[str, obj
 
 
 def test_opa_outage_shares_nothing_then_everything(
-    kafka_bootstrap: str, private_opa: tuple[Stack, str, Path], tmp_path: Path
+    kafka_bootstrap: str, private_opa: PrivateOpa, tmp_path: Path
 ) -> None:
-    opa, url, _ = private_opa
-    pipeline = Pipeline(kafka_bootstrap, url, tmp_path / "home")
+    opa = private_opa.stack
+    pipeline = Pipeline(kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home")
     try:
         before = pipeline.publish("Incident", incidents(1, 100))
         expected_before = pipeline.expected(before)
@@ -75,10 +77,10 @@ def test_opa_outage_shares_nothing_then_everything(
 
 
 def test_a_new_policy_takes_effect_without_a_restart(
-    kafka_bootstrap: str, private_opa: tuple[Stack, str, Path], tmp_path: Path
+    kafka_bootstrap: str, private_opa: PrivateOpa, tmp_path: Path
 ) -> None:
-    _, url, bundle = private_opa
-    pipeline = Pipeline(kafka_bootstrap, url, tmp_path / "home")
+    bundle = private_opa.bundle
+    pipeline = Pipeline(kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home")
     try:
         pipeline.publish("Incident", incidents(1, 20))
         pipeline.start_enforcer()
