@@ -5,6 +5,7 @@ from typing import Any
 import yaml
 
 from hub.stack import StackConfig
+from hub.stack.opa import AUTH_FLAGS, Opa
 
 
 def compose() -> dict[str, Any]:
@@ -41,6 +42,15 @@ def test_opa_serves_the_same_bundle() -> None:
     opa = compose()["opa"]
     assert "./.hub/bundle:/bundle:ro" in opa["volumes"]  # what `svdhub policy build` writes
     assert {"--disable-telemetry", "--watch", "/bundle"} <= set(opa["command"])
+
+
+def test_opa_authenticates_as_the_local_stack_does() -> None:
+    config, opa = StackConfig.load(), compose()["opa"]
+    assert set(AUTH_FLAGS) <= set(opa["command"])
+    # The authz bundle `svdhub stack tokens` writes, served beside the svd bundle.
+    authz = Opa(config).authz_dir.relative_to(config.state_dir).as_posix()
+    assert f"./.hub/{authz}:/authz:ro" in opa["volumes"]
+    assert opa["command"][-2:] == ["/bundle", "/authz"]
 
 
 def test_no_password_is_committed() -> None:

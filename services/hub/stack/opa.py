@@ -52,6 +52,8 @@ HOST = "127.0.0.1"
 MODULE = "github.com/open-policy-agent/opa"
 #: The roles OPA knows a bearer token by (see policies/system/authz).
 ROLES = ("enforcer", "ops")
+#: Every request needs a bearer token, and data.system.authz.allow decides on it.
+AUTH_FLAGS = ("--authentication=token", "--authorization=basic")
 
 
 class Opa:
@@ -116,7 +118,7 @@ class Opa:
             build(self.config.policies_dir, self.bundle_dir)
         except BundleError as exc:
             raise StackError(NAME, f"the policy bundle does not build: {exc}") from exc
-        self.write_authz(self.ensure_tokens())
+        self.prepare_auth()
         spawn(
             NAME,
             [
@@ -126,8 +128,7 @@ class Opa:
                 "--addr",
                 self._address(),
                 "--disable-telemetry",
-                "--authentication=token",
-                "--authorization=basic",
+                *AUTH_FLAGS,
                 "--log-level",
                 "info",
                 "--log-format",
@@ -163,6 +164,11 @@ class Opa:
             if not path.is_file():
                 write_private(path, secrets.token_urlsafe(32) + "\n")
         return {role: self.token(role) for role in ROLES}
+
+    def prepare_auth(self) -> None:
+        """Make the tokens if missing, and write the authz bundle from them
+        (``start`` does this; ``svdhub stack tokens`` too, for docker compose)."""
+        self.write_authz(self.ensure_tokens())
 
     def write_authz(self, tokens: dict[str, str]) -> None:
         """Write the ``system`` bundle OPA authorises its API with: the

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,15 @@ def test_opa_runs_authenticated_and_keeps_its_tokens_over_a_restart(
     private_opa.stack.down()
     private_opa.stack.up()  # the readiness probe (ops token) passes again
     assert {role: private_opa.token_of(role) for role in ROLES} == before
+
+
+def test_stack_tokens_makes_what_docker_compose_mounts(tmp_path: Path) -> None:
+    env = {**os.environ, "SVDHUB_HOME": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "hub.cli", "stack", "tokens"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=60)
+    opa = opa_in(tmp_path / "state")
+    assert f"enforcer  {opa.token_file('enforcer')}" in first.stdout
+    assert (opa.authz_dir / "data.json").is_file()
+    token = opa.token()
+    subprocess.run(command, env=env, capture_output=True, check=True, timeout=60)
+    assert opa.token() == token  # kept
