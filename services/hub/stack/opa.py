@@ -38,6 +38,7 @@ from hub.stack.config import StackConfig
 from hub.stack.process import (
     StackError,
     alive,
+    cmdline,
     port_open,
     read_pid,
     run,
@@ -209,6 +210,13 @@ class Opa:
             return False
 
     def wait_ready(self, deadline: float) -> None:
+        pid = read_pid(self.pid_file)
+        if pid is not None and self.running() and str(self.authz_dir) not in cmdline(pid):
+            raise StackError(
+                NAME,
+                f"the OPA running (pid {pid}) was started without authentication by an "
+                "older svdhub; run `svdhub stack down --only opa`, then `svdhub stack up`",
+            )
         wait_until(
             NAME, "ready", self.ready, deadline, log_file=self.log_file, still_running=self.running
         )

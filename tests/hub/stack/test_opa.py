@@ -8,13 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from hub.stack.config import StackConfig
 from hub.stack.opa import ROLES, Opa
-from hub.stack.process import cmdline, read_pid
+from hub.stack.process import StackError, cmdline, read_pid
 from tests.fixtures.modes import mode, not_private
 from tests.fixtures.services import PrivateOpa
 
@@ -85,3 +86,20 @@ def test_stack_tokens_makes_what_docker_compose_mounts(tmp_path: Path) -> None:
     token = opa.token()
     subprocess.run(command, env=env, capture_output=True, check=True, timeout=60)
     assert opa.token() == token  # kept
+
+
+def test_an_opa_started_without_authentication_is_named_not_waited_for(tmp_path: Path) -> None:
+    """An OPA left running by an older svdhub (no authz bundle on its command
+    line) would never pass the authenticated readiness probe: say so at once."""
+    opa = opa_in(tmp_path / "state")
+    opa.home.mkdir(parents=True)
+    stand_in = subprocess.Popen(  # its command line names the bundle, as the old OPA's did
+        [sys.executable, "-c", "import time; time.sleep(60)", str(opa.bundle_dir)]
+    )
+    try:
+        opa.pid_file.write_text(str(stand_in.pid), encoding="utf-8")
+        with pytest.raises(StackError, match="without authentication by an older svdhub"):
+            opa.wait_ready(time.monotonic() + 30)
+    finally:
+        stand_in.kill()
+        stand_in.wait()
