@@ -60,7 +60,7 @@ check: setup ## Lint, type-check, import contracts, schema compatibility, polici
 fix: setup ## Apply ruff fixes and formatting, and opa fmt
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
-	$(OPA) fmt --write policies/svd
+	$(OPA) fmt --write policies/svd policies/system
 
 clean: down ## Remove the virtualenv and all local state (.hub/)
 	@# --purge also deletes PostgreSQL's data when it had to live under /var/tmp (run as root).

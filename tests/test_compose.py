@@ -7,6 +7,7 @@ import yaml
 
 from hub.stack import StackConfig
 from hub.stack.kafka import Kafka
+from hub.stack.opa import AUTH_FLAGS, Opa
 
 
 def compose() -> dict[str, Any]:
@@ -45,6 +46,15 @@ def test_opa_serves_the_same_bundle() -> None:
     assert {"--disable-telemetry", "--watch", "/bundle"} <= set(opa["command"])
 
 
+def test_opa_authenticates_as_the_local_stack_does() -> None:
+    config, opa = StackConfig.load(), compose()["opa"]
+    assert set(AUTH_FLAGS) <= set(opa["command"])
+    # The authz bundle `svdhub stack tokens` writes, served beside the svd bundle.
+    authz = Opa(config).authz_dir.relative_to(config.state_dir).as_posix()
+    assert f"./.hub/{authz}:/authz:ro" in opa["volumes"]
+    assert opa["command"][-2:] == ["/bundle", "/authz"]
+
+
 def test_no_password_is_committed() -> None:
     password = compose()["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert str(password).startswith("${SVDHUB_PG_PASSWORD:?")
@@ -67,8 +77,10 @@ def test_kafka_runs_the_local_stacks_secured_settings(tmp_path: Path) -> None:
     assert settings["super.users"] == "User:admin;User:kafka-broker"
     assert settings["listener.name.controller.ssl.client.auth"] == "required"
     assert "PLAINTEXT" not in (folder / "server.properties").read_text(encoding="utf-8")
-    assert (folder / "admin.scram").read_text(encoding="utf-8").startswith(
-        "SCRAM-SHA-512=[name=admin,salt="
+    assert (
+        (folder / "admin.scram")
+        .read_text(encoding="utf-8")
+        .startswith("SCRAM-SHA-512=[name=admin,salt=")
     )
     for path in folder.iterdir():
         assert path.stat().st_mode & 0o077 == 0, path

@@ -2,11 +2,15 @@
 
 ``build`` validates every agreement (JSON Schema, id = file name, parties
 known, fields present in the wire schemas) and writes ``<out>/``: the Rego
-files of ``policies/`` (tests left out), one ``data.json`` with
+files of ``policies/svd/`` (tests left out), one ``data.json`` with
 ``svd.agreements``, ``svd.parties``, ``svd.classifications`` and
 ``svd.meta.revision``, and a ``.manifest``. The revision is a SHA-256 of the
 bundle's content, so any change to a policy or an agreement gives a new one,
 and every decision names the revision it was made under.
+
+The bundle's root is ``svd``. ``policies/system/`` (OPA's own ``system.authz``)
+is not part of it: the local stack serves that as a bundle of its own, with
+the token digests of its state folder (:mod:`hub.stack.opa`).
 
 Files are rewritten only when their content changes, so an OPA server run
 with ``--watch`` on the folder picks up a new revision without a restart.
@@ -150,7 +154,7 @@ def build(policies: Path, out: Path) -> Built:
     agreements = load_agreements(policies / "agreements", parties)
     rego = {
         path.relative_to(policies).as_posix(): path.read_bytes()
-        for path in sorted(policies.rglob("*.rego"))
+        for path in sorted((policies / "svd").rglob("*.rego"))
         if not path.stem.endswith("_test")
     }
     data = {

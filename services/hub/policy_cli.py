@@ -1,4 +1,9 @@
-"""``svdhub policy``: build, check, test and list the data-sharing policies."""
+"""``svdhub policy``: build, check, test and list the data-sharing policies.
+
+``check`` and ``test`` cover both Rego folders: ``policies/svd`` (the bundle
+OPA decides with) and ``policies/system`` (``system.authz``, who may use OPA's
+API at all).
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,16 @@ app = typer.Typer(
 )
 
 
+#: The Rego folders under policies/: the svd bundle, and OPA's own system.authz.
+REGO_FOLDERS = ("svd", "system")
+
+
 def _policies() -> Path:
     return policies_dir()
+
+
+def _rego(policies: Path) -> list[str]:
+    return [str(policies / folder) for folder in REGO_FOLDERS]
 
 
 def _agreements(policies: Path) -> dict[str, dict[str, Any]]:
@@ -69,8 +82,8 @@ def check() -> None:
     policies = _policies()
     agreements = _agreements(policies)
     opa = _opa()
-    rego = str(policies / "svd")
-    for command in ([opa, "fmt", "--fail", "--list", rego], [opa, "check", "--strict", rego]):
+    rego = _rego(policies)
+    for command in ([opa, "fmt", "--fail", "--list", *rego], [opa, "check", "--strict", *rego]):
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             typer.echo(f"error: {' '.join(command)}:\n{done.stdout}{done.stderr}", err=True)
@@ -81,10 +94,10 @@ def check() -> None:
 @app.command("test")
 def test_() -> None:
     """Run the Rego tests (`opa test`) and report coverage."""
-    rego = str(_policies() / "svd")
+    rego = _rego(_policies())
     opa = _opa()
     done = subprocess.run(
-        [opa, "test", rego, "--coverage", "--format=json"],
+        [opa, "test", *rego, "--coverage", "--format=json"],
         capture_output=True,
         text=True,
         check=False,
@@ -94,7 +107,7 @@ def test_() -> None:
     except ValueError:
         typer.echo(done.stdout + done.stderr, err=True)
         raise typer.Exit(1) from None
-    failed = subprocess.run([opa, "test", rego], capture_output=True, text=True, check=False)
+    failed = subprocess.run([opa, "test", *rego], capture_output=True, text=True, check=False)
     typer.echo(failed.stdout.strip())
     for name, file in sorted(report.get("files", {}).items()):
         typer.echo(f"coverage {file.get('coverage', 0):6.2f}%  {name}")

@@ -10,6 +10,9 @@ Every hub command and service reads these here:
   ``svdhub stack up`` wrote to ``<state>/stack.env``;
 * the *project* folder, :func:`project_root` (``$SVDHUB_PROJECT``, else found
   from the working directory), for ``policies/``;
+* OPA's bearer token, :func:`opa_token`: ``--opa-token-file``, else
+  ``OPA_TOKEN``, else the token ``svdhub stack up`` made in
+  ``<state>/opa/tokens/enforcer.token`` (:func:`opa_token_file`);
 * the *tools* folder, :func:`tools_home` (``$SVDHUB_TOOLS``, else
   ``<project>/.hub/tools``), for the OPA binary that ``svdhub policy`` runs.
 
@@ -37,6 +40,7 @@ PROJECT_ENV = "SVDHUB_PROJECT"
 KAFKA_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 OPA_ENV = "OPA_URL"
 DATABASE_ENV = "DATABASE_URL"
+OPA_TOKEN_ENV = "OPA_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 # The file that marks the project folder.
 PROJECT_MARKER = Path("deploy") / "local" / "stack.toml"
@@ -157,3 +161,40 @@ def kafka_client(
     file's servers. Raises :class:`wire.kafka_client.CredentialsError`."""
     path = find_credentials(credentials, credentials_file(principal), os.environ)
     return ClientSettings.load(path).with_bootstrap(bootstrap)
+
+
+def opa_token_file(role: str = "enforcer", state_dir: Path | None = None) -> Path:
+    """Where ``svdhub stack up`` keeps the bearer token OPA knows ``role`` by
+    (``enforcer`` or ``ops``): ``<state>/opa/tokens/<role>.token``, mode 0600
+    in a 0700 folder. OPA itself holds only the token's SHA-256."""
+    return (state_dir or state_home()) / "opa" / "tokens" / f"{role}.token"
+
+
+def read_token(path: Path) -> str:
+    """The token in ``path`` (surrounding whitespace removed); raises
+    :class:`SettingsError` when the file is missing, unreadable or empty."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"cannot read the OPA token in {path}: {exc.strerror}") from exc
+    if not token:
+        raise SettingsError(f"the OPA token file {path} is empty")
+    return token
+
+
+def opa_token(token_file: Path | None = None) -> str:
+    """The enforcer's bearer token for OPA: the one in ``token_file`` when
+    given (``--opa-token-file``), else ``$OPA_TOKEN``, else the one ``svdhub
+    stack up`` made, :func:`opa_token_file`. Raises :class:`SettingsError`
+    when there is none, saying how to give one."""
+    if token_file is not None:
+        return read_token(token_file)
+    if token := os.environ.get(OPA_TOKEN_ENV, "").strip():
+        return token
+    default = opa_token_file()
+    if not default.is_file():
+        raise SettingsError(
+            f"no OPA token: pass --opa-token-file, set {OPA_TOKEN_ENV}, or run "
+            f"`svdhub stack up` (it makes {default})"
+        )
+    return read_token(default)

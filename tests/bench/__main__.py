@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hub.settings import opa_token_file, read_token
 from hub.stack import Stack, StackConfig
 from tests.bench import (
     bench_audit,
@@ -23,17 +24,24 @@ from tests.bench import (
     bench_wire,
 )
 from tests.bench.harness import Result, write_report
+from tests.hub.enforcer.pipeline import OpaEndpoint
 
 
-def services(config: StackConfig) -> tuple[str, str]:
-    """Kafka's bootstrap address and OPA's URL: from the environment, else the local stack."""
+def services(config: StackConfig) -> tuple[str, OpaEndpoint]:
+    """Kafka's bootstrap address, and OPA's URL with the enforcer's token: from the
+    environment (KAFKA_BOOTSTRAP_SERVERS, OPA_URL, OPA_TOKEN), else the local stack."""
     kafka, opa = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("OPA_URL")
+    token = os.environ.get("OPA_TOKEN", "")
+    if opa and not token:
+        raise SystemExit("OPA_URL is set but OPA_TOKEN (the enforcer's token for it) is not")
     if kafka and opa:
-        return kafka, opa
+        return kafka, OpaEndpoint(opa, token)
     stack = Stack(config, only=["kafka", "opa"], say=lambda msg: print(msg, file=sys.stderr))
     stack.up()
     env = stack.env()
-    return kafka or env["KAFKA_BOOTSTRAP_SERVERS"], opa or env["OPA_URL"]
+    if not opa:
+        opa, token = env["OPA_URL"], read_token(opa_token_file("enforcer", config.state_dir))
+    return kafka or env["KAFKA_BOOTSTRAP_SERVERS"], OpaEndpoint(opa, token)
 
 
 def main(argv: list[str]) -> int:

@@ -34,7 +34,7 @@ from hub.enforcer.topic_admin import TopicAdmin
 from tests.bench.harness import Result, kept_up
 from tests.fixtures.kafka import message_count, read_all
 from tests.hub.enforcer import helpers
-from tests.hub.enforcer.pipeline import Pipeline, payload
+from tests.hub.enforcer.pipeline import OpaEndpoint, Pipeline, payload
 
 FANOUT = 12  # 3 shares + 9 audit records per police incident in Birmingham
 DECISIONS = 9
@@ -44,21 +44,19 @@ def incidents(first: int, count: int) -> list[dict[str, Any]]:
     return [helpers.incident("wmp", n) for n in range(first, first + count)]
 
 
-def run(bootstrap: str, opa_url: str, folder: Path, events: int, seconds: int) -> list[Result]:
-    results = throughput(bootstrap, opa_url, folder / "throughput", events)
-    results += decision_cost(opa_url, 200)
+def run(bootstrap: str, opa: OpaEndpoint, folder: Path, events: int, seconds: int) -> list[Result]:
+    results = throughput(bootstrap, opa, folder / "throughput", events)
+    results += decision_cost(opa, 200)
     for per_second in (1000, 200):
-        results += latency(
-            bootstrap, opa_url, folder / f"latency-{per_second}", seconds, per_second
-        )
+        results += latency(bootstrap, opa, folder / f"latency-{per_second}", seconds, per_second)
     return results
 
 
 # ------------------------------------------------------------------ throughput
 
 
-def throughput(bootstrap: str, opa_url: str, folder: Path, events: int) -> list[Result]:
-    pipeline = Pipeline(bootstrap, opa_url, folder)
+def throughput(bootstrap: str, opa: OpaEndpoint, folder: Path, events: int) -> list[Result]:
+    pipeline = Pipeline(bootstrap, opa.url, opa.token, folder)
     try:
         pipeline.publish("Incident", incidents(1, events))
         pipeline.start_enforcer()
@@ -143,7 +141,7 @@ class Bare:
 # ------------------------------------------------------------------ decisions
 
 
-def decision_cost(opa_url: str, count: int) -> list[Result]:
+def decision_cost(opa: OpaEndpoint, count: int) -> list[Result]:
     inputs = [
         {
             "event": {
@@ -159,7 +157,7 @@ def decision_cost(opa_url: str, count: int) -> list[Result]:
         }
         for n in range(count)
     ]
-    with PolicyClient(opa_url) as client:
+    with PolicyClient(opa.url, opa.token) as client:
         decider = Decider(client)
         decider.check_revision()
         best_uncached = best_cached = float("inf")
@@ -191,10 +189,10 @@ def decision_cost(opa_url: str, count: int) -> list[Result]:
 
 
 def latency(
-    bootstrap: str, opa_url: str, folder: Path, seconds: int, per_second: int
+    bootstrap: str, opa: OpaEndpoint, folder: Path, seconds: int, per_second: int
 ) -> list[Result]:
     count = per_second * seconds
-    pipeline = Pipeline(bootstrap, opa_url, folder)
+    pipeline = Pipeline(bootstrap, opa.url, opa.token, folder)
     try:
         pipeline.publish("Incident", incidents(0, 1))  # warm-up: wait until it is through
         pipeline.start_enforcer()
@@ -215,7 +213,7 @@ def latency(
     )
 
     bare_out = f"{pipeline.names.prefix}bare-latency"
-    bare_pipeline = Pipeline(bootstrap, opa_url, folder / "bare")
+    bare_pipeline = Pipeline(bootstrap, opa.url, opa.token, folder / "bare")
     with Bare(bootstrap, bare_pipeline, folder, bare_out):
         outputs = [f"{bare_out}.{n}" for n in range(4)]
         warm = bare_pipeline.publish("Incident", incidents(0, 1))

@@ -33,17 +33,17 @@ from hub.views.builder import Applied, ViewBuilder
 from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile
 from tests.bench.harness import Result, kept_up
 from tests.hub.enforcer import helpers
-from tests.hub.enforcer.pipeline import Pipeline, payload
+from tests.hub.enforcer.pipeline import OpaEndpoint, Pipeline, payload
 from wire.canonical import ContractError
 from wire.reading import partitions, read_to_end
 from wire.shares import Share
 from wire.topics import TopicNames
 
 
-def run(bootstrap: str, opa_url: str, folder: Path, shared: int, seconds: int) -> list[Result]:
+def run(bootstrap: str, opa: OpaEndpoint, folder: Path, shared: int, seconds: int) -> list[Result]:
     results = rebuild(bootstrap, folder, shared)
     for per_second in (1000, 200):
-        results += end_to_end(bootstrap, opa_url, folder / f"e2e-{per_second}", seconds, per_second)
+        results += end_to_end(bootstrap, opa, folder / f"e2e-{per_second}", seconds, per_second)
     return results
 
 
@@ -179,10 +179,10 @@ def committed(log: Path) -> dict[str, float]:
 
 
 def end_to_end(
-    bootstrap: str, opa_url: str, folder: Path, seconds: int, per_second: int
+    bootstrap: str, opa: OpaEndpoint, folder: Path, seconds: int, per_second: int
 ) -> list[Result]:
     count = per_second * seconds
-    pipeline = Pipeline(bootstrap, opa_url, folder)
+    pipeline = Pipeline(bootstrap, opa.url, opa.token, folder)
     log = folder / "committed.txt"
     views = None
     by_event: dict[str, int] = {}

@@ -44,6 +44,7 @@ def test_the_project_bundle_builds(tmp_path: Path) -> None:
     }
     assert "svd/health/health.rego" in shipped
     assert not [name for name in shipped if name.endswith("_test.rego")]
+    assert all(name.startswith("svd/") for name in shipped)  # system.authz is not in it
 
 
 def test_the_revision_is_a_content_hash(policies: Path, tmp_path: Path) -> None:

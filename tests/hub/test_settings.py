@@ -11,7 +11,7 @@ import pytest
 from hub import settings
 from hub.stack import StackConfig
 
-ADDRESS_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL")
+ADDRESS_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL", "OPA_TOKEN")
 
 
 @pytest.fixture
@@ -71,6 +71,32 @@ def test_the_environment_beats_stack_env_and_an_option_beats_both(
 def test_a_missing_address_says_how_to_give_one(home: Path) -> None:
     with pytest.raises(settings.AddressMissing, match="set OPA_URL, or run `svdhub stack up`"):
         settings.opa_address()
+
+
+def test_the_opa_token_comes_from_a_file_then_the_environment_then_the_stack(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stacks = settings.opa_token_file()
+    assert stacks == home / "opa" / "tokens" / "enforcer.token"
+    assert settings.opa_token_file("ops", tmp_path) == tmp_path / "opa" / "tokens" / "ops.token"
+    stacks.parent.mkdir(parents=True)
+    stacks.write_text("from-the-stack\n", encoding="utf-8")
+    assert settings.opa_token() == "from-the-stack"
+    monkeypatch.setenv("OPA_TOKEN", "from-the-environment")
+    assert settings.opa_token() == "from-the-environment"
+    given = tmp_path / "given.token"
+    given.write_text("  from-a-file \n", encoding="utf-8")
+    assert settings.opa_token(given) == "from-a-file"
+
+
+def test_a_missing_or_empty_opa_token_says_how_to_give_one(home: Path, tmp_path: Path) -> None:
+    with pytest.raises(settings.SettingsError, match="pass --opa-token-file, set OPA_TOKEN"):
+        settings.opa_token()
+    with pytest.raises(settings.SettingsError, match="cannot read the OPA token"):
+        settings.opa_token(tmp_path / "missing.token")
+    (tmp_path / "empty.token").write_text("\n", encoding="utf-8")
+    with pytest.raises(settings.SettingsError, match="is empty"):
+        settings.opa_token(tmp_path / "empty.token")
 
 
 def test_the_hubs_services_load_no_part_of_the_dev_stack() -> None:

@@ -5,7 +5,8 @@ from typing import Any
 from hub.enforcer.policy import PolicyClient
 
 
-def decide(opa_url: str, today: str = "2026-11-28", **event: Any) -> dict[str, Any]:
+def decide(opa: tuple[str, str], today: str = "2026-11-28", **event: Any) -> dict[str, Any]:
+    """svd.share.decisions for one event, asked as the enforcer: ``opa`` is (URL, token)."""
     base = {
         "authority": "uhb-ed",
         "event_type": "INCIDENT",
@@ -16,15 +17,15 @@ def decide(opa_url: str, today: str = "2026-11-28", **event: Any) -> dict[str, A
         "sexual_offence": None,
         "location_type": "PUBLIC_PLACE",
     }
-    with PolicyClient(opa_url) as policy:
+    with PolicyClient(*opa) as policy:
         result: dict[str, Any] = policy.evaluate(
             "svd.share", "decisions", {"event": {**base, **event}, "today": today}
         )
     return result
 
 
-def test_an_ed_incident_goes_to_the_vrp_and_its_own_csp_only(opa_url: str) -> None:
-    decisions = decide(opa_url)
+def test_an_ed_incident_goes_to_the_vrp_and_its_own_csp_only(opa_url: str, opa_token: str) -> None:
+    decisions = decide((opa_url, opa_token))
     allowed = sorted(key for key, d in decisions.items() if d["allow"])
     assert allowed == ["ed-istv-csps/csp-birmingham", "ed-istv-csps/vrp", "ed-istv-vrp-linkage/vrp"]
     assert decisions["ed-istv-csps/csp-coventry"]["reasons"] == [
@@ -36,16 +37,18 @@ def test_an_ed_incident_goes_to_the_vrp_and_its_own_csp_only(opa_url: str) -> No
     assert decisions["ed-istv-csps/vrp"]["revision"].startswith("sha256:")
 
 
-def test_an_assault_at_home_reaches_a_csp_at_msoa_only(opa_url: str) -> None:
-    decisions = decide(opa_url, location_type="HOME")
+def test_an_assault_at_home_reaches_a_csp_at_msoa_only(opa_url: str, opa_token: str) -> None:
+    decisions = decide((opa_url, opa_token), location_type="HOME")
     local = decisions["ed-istv-csps/csp-birmingham"]["obligations"]["fields"]["geo"]
     regional = decisions["ed-istv-csps/vrp"]["obligations"]["fields"]["geo"]
     assert local == {"action": "generalise", "level": "msoa"}
     assert regional == {"action": "generalise", "level": "lsoa"}
 
 
-def test_domestic_abuse_from_police_reaches_a_csp_at_msoa_only(opa_url: str) -> None:
-    decisions = decide(opa_url, authority="wmp", domestic_abuse=True)
+def test_domestic_abuse_from_police_reaches_a_csp_at_msoa_only(
+    opa_url: str, opa_token: str
+) -> None:
+    decisions = decide((opa_url, opa_token), authority="wmp", domestic_abuse=True)
     assert decisions["wmp-csps/csp-birmingham"]["obligations"]["fields"]["geo"] == {
         "action": "generalise",
         "level": "msoa",
@@ -53,8 +56,10 @@ def test_domestic_abuse_from_police_reaches_a_csp_at_msoa_only(opa_url: str) -> 
     assert decisions["wmp-vrp/vrp"]["obligations"]["fields"]["geo"]["level"] == "lsoa"
 
 
-def test_agreements_past_their_review_date_deny_with_the_reason(opa_url: str) -> None:
-    decisions = decide(opa_url, today="2027-07-01")
+def test_agreements_past_their_review_date_deny_with_the_reason(
+    opa_url: str, opa_token: str
+) -> None:
+    decisions = decide((opa_url, opa_token), today="2027-07-01")
     assert not any(d["allow"] for d in decisions.values())
     assert decisions["ed-istv-csps/vrp"]["reasons"] == [
         {
@@ -64,5 +69,5 @@ def test_agreements_past_their_review_date_deny_with_the_reason(opa_url: str) ->
     ]
 
 
-def test_an_unknown_authority_gets_no_share(opa_url: str) -> None:
-    assert decide(opa_url, authority="rogue-trust") == {}
+def test_an_unknown_authority_gets_no_share(opa_url: str, opa_token: str) -> None:
+    assert decide((opa_url, opa_token), authority="rogue-trust") == {}

@@ -579,7 +579,7 @@ class Events:
 
 
 def test_every_share_the_enforcer_makes_is_valid_against_its_schema(
-    opa_url: str, tmp_path: Path
+    opa_url: str, opa_token: str, tmp_path: Path
 ) -> None:
     keys = helpers.Keys(tmp_path)
     enforcer = Enforcer(
@@ -592,7 +592,7 @@ def test_every_share_the_enforcer_makes_is_valid_against_its_schema(
     by_agreement: Counter[str] = Counter()
     by_pair: Counter[tuple[str, str]] = Counter()
     coarsened = 0
-    with PolicyClient(opa_url) as client:
+    with PolicyClient(opa_url, opa_token) as client:
         decider = Decider(client)
         for offset, (record_type, record) in enumerate(Events(seed=20261128)):
             authority = record["envelope"]["source_authority"]

@@ -53,6 +53,7 @@ from hub.audit.ledger import entries
 from hub.audit.ledger import offsets as audit_offsets
 from hub.audit.ledger import rejects as audit_rejects
 from hub.enforcer.topic_admin import TopicAdmin
+from hub.settings import opa_token_file, read_token
 from hub.sink import REJECT_EXCERPT_BYTES
 from hub.stack import Stack
 from hub.views.tables import incidents
@@ -377,6 +378,7 @@ def poison_run(
     *,
     bootstrap: str,
     opa_url: str,
+    opa_token: str,
     database_url: str | None,
     per_topic: int = 120,
     valid: int = 20,
@@ -392,7 +394,7 @@ def poison_run(
     began = time.monotonic()
     names = TopicNames(f"poison-{uuid.uuid4().hex[:10]}")
     report = PoisonReport(namespace=names.namespace)
-    pipeline = Pipeline(bootstrap, opa_url, workdir / "home", names)
+    pipeline = Pipeline(bootstrap, opa_url, opa_token, workdir / "home", names)
     # Every topic the components read exists before they start, so none waits
     # for its next look for new topics.
     TopicAdmin(bootstrap).ensure(
@@ -808,6 +810,7 @@ def poison_soak(
             workdir,
             bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"],
             opa_url=env["OPA_URL"],
+            opa_token=read_token(opa_token_file("enforcer", config.state_dir)),
             database_url=env["DATABASE_URL"],
             per_topic=per_topic,
             valid=valid,

@@ -43,6 +43,7 @@ from hub.enforcer.core import Enforcer, Incoming
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
+from hub.settings import opa_token_file, read_token
 from hub.sink import consume, new_consumer
 from hub.stack import Stack, StackConfig
 from hub.views.builder import ViewBuilder
@@ -188,6 +189,7 @@ def soak(
         for name in (
             "KAFKA_BOOTSTRAP_SERVERS",
             "OPA_URL",
+            "OPA_TOKEN",  # the enforcer reads the stack's own, in SVDHUB_HOME
             "DATABASE_URL",
             "SVDHUB_TOPIC_NAMESPACE",
         ):
@@ -469,7 +471,8 @@ def _expected(
     )
     enforcer = Enforcer(reader, anonymiser, names)
     out: dict[str, AuditRecord] = {}
-    with PolicyClient(opa_url) as client:
+    token = read_token(opa_token_file("enforcer", home))
+    with PolicyClient(opa_url, token) as client:
         decider = Decider(client)
         for message in sent:
             for produced in enforcer.process(message, decider):

@@ -30,12 +30,13 @@ NAMES = TopicNames("t")
 
 @pytest.mark.slow
 def test_no_malformed_message_stops_a_component_and_each_is_rejected_once(
-    kafka_bootstrap: str, opa_url: str, database_url: str, tmp_path: Path
+    kafka_bootstrap: str, opa_url: str, opa_token: str, database_url: str, tmp_path: Path
 ) -> None:
     report = poison_run(
         tmp_path,
         bootstrap=kafka_bootstrap,
         opa_url=opa_url,
+        opa_token=opa_token,
         database_url=database_url,
         per_topic=PER_TOPIC,
         valid=10,

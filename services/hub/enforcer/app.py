@@ -38,7 +38,7 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -75,6 +75,7 @@ class Settings:
     opa_url: str
     home: Path  # SVDHUB_HOME
     names: TopicNames
+    opa_token: str = field(repr=False)  # the enforcer's bearer token for OPA
     group: str = "svdhub-enforcer"
     partitions: int = 3
     revision_interval: float = 2.0
@@ -108,7 +109,7 @@ class Service:
             GeographyLookup.load(settings.geography), RecipientKeys(settings.recipient_keys)
         )
         self.enforcer = Enforcer(reader, anonymiser, self.names, registry_path=settings.registry)
-        self.policy = PolicyClient(settings.opa_url)
+        self.policy = PolicyClient(settings.opa_url, settings.opa_token)
         self.decider = Decider(self.policy)
         self.admin = TopicAdmin(
             settings.kafka,
@@ -128,7 +129,7 @@ class Service:
             try:
                 self.decider.check_revision()
             except PolicyUnavailable as exc:
-                log.error("OPA is not answering, waiting %.1f s before retrying: %s", delay, exc)
+                log.error("no policy from OPA; waiting %.1f s before retrying: %s", delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, self.settings.max_backoff)
             else:

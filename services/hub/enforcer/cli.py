@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hub.access.plan import ENFORCER
-from hub.cli_support import Bootstrap, Credentials, kafka_client, opa_address
+from hub.cli_support import Bootstrap, Credentials, kafka_client, opa_address, opa_token
 from hub.settings import state_home
 from wire.topics import KEEP_DAYS_ENV, TopicNameError, TopicNames
 
@@ -25,6 +25,14 @@ def run(
     bootstrap: Bootstrap = None,
     opa_url: Annotated[
         str | None, typer.Option(help="OPA's URL (default: $OPA_URL or .hub/stack.env).")
+    ] = None,
+    opa_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            help="File holding the enforcer's bearer token for OPA (default: $OPA_TOKEN, "
+            "else .hub/opa/tokens/enforcer.token, made by `svdhub stack up`).",
+        ),
     ] = None,
     group: Annotated[
         str, typer.Option(help="Consumer group (faust app id); one per enforcer deployment.")
@@ -72,6 +80,7 @@ def run(
 
     kafka = kafka_client(ENFORCER, credentials, bootstrap)
     url = opa_address(opa_url)
+    token = opa_token(opa_token_file)
     try:
         names = TopicNames.from_env()
     except TopicNameError as exc:
@@ -90,6 +99,7 @@ def run(
         Settings(
             kafka=kafka,
             opa_url=url,
+            opa_token=token,
             home=home,
             names=names,
             group=group,

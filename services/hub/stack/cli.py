@@ -9,6 +9,7 @@ import typer
 
 from hub.stack import COMPONENTS, ConfigError, Stack, StackConfig, StackError
 from hub.stack.browser import install_chromium
+from hub.stack.opa import ROLES, Opa
 
 app = typer.Typer(
     help="Run the local stack: Apache Kafka (KRaft), OPA and PostgreSQL on loopback.",
@@ -156,6 +157,20 @@ def kafka_files(config: ConfigOption = None, state_dir: StateOption = None) -> N
         raise typer.Exit(1) from exc
     typer.echo(f"kafka     {folder}")
     typer.echo(f"admin     {stack.config.state_dir / 'access' / 'admin.properties'}")
+
+
+@app.command()
+def tokens(config: ConfigOption = None, state_dir: StateOption = None) -> None:
+    """Make OPA's bearer tokens (kept when they exist) and the authz bundle of their
+    SHA-256s; print where they are. `stack up` does this too; docker compose needs it."""
+    opa = Opa(_stack(config, state_dir, ["opa"]).config)
+    try:
+        opa.prepare_auth()
+    except StackError as exc:
+        raise _fail(exc) from exc
+    for role in ROLES:
+        typer.echo(f"{role:<9} {opa.token_file(role)}")
+    typer.echo(f"authz     {opa.authz_dir}")
 
 
 @app.command()

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pipeline(
-    kafka_bootstrap: str, opa_url: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, opa_url: str, opa_token: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     """Police and ED incidents plus two bad messages, all through the enforcer."""
-    made = Pipeline(kafka_bootstrap, opa_url, tmp_path_factory.mktemp("audit") / "home")
+    made = Pipeline(kafka_bootstrap, opa_url, opa_token, tmp_path_factory.mktemp("audit") / "home")
     try:
         made.publish("Incident", [helpers.incident("wmp", n) for n in range(40)])
         made.publish(

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
 
@@ -31,10 +31,18 @@ from wire.signing import Verifier
 from wire.topics import EVENT_TYPES, TopicNames
 
 
+class OpaEndpoint(NamedTuple):
+    """An OPA server and the enforcer's bearer token for it."""
+
+    url: str
+    token: str
+
+
 @dataclass
 class Pipeline:
     bootstrap: str
     opa_url: str
+    opa_token: str  # the enforcer's bearer token for OPA
     home: Path
     names: TopicNames = field(default_factory=lambda: TopicNames(f"t-{uuid.uuid4().hex[:10]}"))
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -57,13 +65,15 @@ class Pipeline:
         }
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         env.pop("OPA_URL", None)
+        env.pop("OPA_TOKEN", None)
         return env
 
     # ------------------------------------------------------------ enforcer
 
     def start_enforcer(
-        self, group: str = "enforcer", opa_url: str | None = None
+        self, group: str = "enforcer", opa_url: str | None = None, opa_token: str | None = None
     ) -> subprocess.Popen[bytes]:
+        """``svdhub enforcer run`` as a process; its OPA token goes in $OPA_TOKEN."""
         log = (self.home / f"enforcer-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
             [
@@ -85,7 +95,7 @@ class Pipeline:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self.env,
+            env={**self.env, "OPA_TOKEN": self.opa_token if opa_token is None else opa_token},
         )
         log.close()
         self.processes.append(process)
@@ -173,7 +183,7 @@ class Pipeline:
         )
         enforcer = Enforcer(reader, anonymiser, self.names)
         out: dict[str, Outgoing] = {}
-        with PolicyClient(self.opa_url) as client:
+        with PolicyClient(self.opa_url, self.opa_token) as client:
             decider = Decider(client)
             for message in self.sent if messages is None else messages:
                 for produced in enforcer.process(message, decider):

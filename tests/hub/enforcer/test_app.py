@@ -14,8 +14,8 @@ import yaml
 
 from hub.bundle import build
 from hub.enforcer.core import Incoming
-from hub.stack import Stack
-from tests.fixtures.kafka import read_all
+from tests.fixtures.kafka import message_count, read_all
+from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.audit import Reason
@@ -27,8 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def pipeline(kafka_bootstrap: str, opa_url: str, tmp_path: Path) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_bootstrap, opa_url, tmp_path / "home")
+def pipeline(
+    kafka_bootstrap: str, opa_url: str, opa_token: str, tmp_path: Path
+) -> Iterator[Pipeline]:
+    made = Pipeline(kafka_bootstrap, opa_url, opa_token, tmp_path / "home")
     yield made
     made.stop()
 
@@ -38,10 +40,10 @@ def incidents(first: int, count: int, **overrides: object) -> list[dict[str, obj
 
 
 def test_opa_outage_shares_nothing_then_everything(
-    kafka_bootstrap: str, private_opa: tuple[Stack, str, Path], tmp_path: Path
+    kafka_bootstrap: str, private_opa: PrivateOpa, tmp_path: Path
 ) -> None:
-    opa, url, _ = private_opa
-    pipeline = Pipeline(kafka_bootstrap, url, tmp_path / "home")
+    opa = private_opa.stack
+    pipeline = Pipeline(kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home")
     try:
         before = pipeline.publish("Incident", incidents(1, 100))
         expected_before = pipeline.expected(before)
@@ -75,10 +77,10 @@ def test_opa_outage_shares_nothing_then_everything(
 
 
 def test_a_new_policy_takes_effect_without_a_restart(
-    kafka_bootstrap: str, private_opa: tuple[Stack, str, Path], tmp_path: Path
+    kafka_bootstrap: str, private_opa: PrivateOpa, tmp_path: Path
 ) -> None:
-    _, url, bundle = private_opa
-    pipeline = Pipeline(kafka_bootstrap, url, tmp_path / "home")
+    bundle = private_opa.bundle
+    pipeline = Pipeline(kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home")
     try:
         pipeline.publish("Incident", incidents(1, 20))
         pipeline.start_enforcer()
@@ -114,6 +116,31 @@ def test_a_new_policy_takes_effect_without_a_restart(
         assert len(pipeline.processes) == 1 and pipeline.processes[0].poll() is None
     finally:
         pipeline.stop()
+
+
+def test_a_refused_token_shares_nothing_and_says_why(pipeline: Pipeline) -> None:
+    """OPA refusing the enforcer's token is no decision: the enforcer waits
+    (fail closed), logs the cause, and consumes nothing; with its own token,
+    a new enforcer in the same group decides everything."""
+    pipeline.publish("Incident", incidents(1, 10))
+    expected = pipeline.expected()
+    wrong = pipeline.start_enforcer(opa_token="a-connector-token")
+    helpers.wait_until(
+        lambda: "OPA refused the enforcer's token: HTTP 401" in pipeline.logs(),
+        30,
+        "the refusal to be logged",
+    )
+    assert wrong.poll() is None  # still waiting for OPA, not crashed
+    assert "OPA_TOKEN" in pipeline.logs()  # says how to give the right one
+    assert message_count(pipeline.bootstrap, [pipeline.names.audit_decisions]) == 0
+    assert pipeline.shares() == []
+    wrong.terminate()  # ended while it waits for OPA, so not counted as a failure below
+    wrong.wait(timeout=20)
+    pipeline.processes.remove(wrong)
+
+    pipeline.start_enforcer()
+    audit = pipeline.wait_for_audit(len(expected))
+    assert {record.decision_id for record in audit} == set(expected)
 
 
 def test_sigkill_mid_stream_loses_nothing(pipeline: Pipeline) -> None:

@@ -49,8 +49,8 @@ def keys(tmp_path: Path) -> helpers.Keys:
 
 
 @pytest.fixture
-def decider(opa_url: str) -> Iterator[Decider]:
-    with PolicyClient(opa_url) as client:
+def decider(opa_url: str, opa_token: str) -> Iterator[Decider]:
+    with PolicyClient(opa_url, opa_token) as client:
         yield Decider(client)
 
 

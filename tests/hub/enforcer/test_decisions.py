@@ -13,7 +13,7 @@ import yaml
 from hub.bundle import build
 from hub.enforcer.decisions import Decider, parse_decisions
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
-from hub.stack import Stack
+from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
 from wire.audit import Reason
 
@@ -119,8 +119,8 @@ def test_agreements_of_the_wrong_shape_fail_closed() -> None:
             Decider(Answers(broken)).agreements()  # type: ignore[arg-type]
 
 
-def test_real_opa_answers_and_names_its_revision(opa_url: str) -> None:
-    with PolicyClient(opa_url) as client:
+def test_real_opa_answers_and_names_its_revision(opa_url: str, opa_token: str) -> None:
+    with PolicyClient(opa_url, opa_token) as client:
         decider = Decider(client)
         revision = decider.check_revision()
         answers = decider.decide(INPUT)
@@ -142,10 +142,10 @@ def test_real_opa_answers_and_names_its_revision(opa_url: str) -> None:
 
 
 def test_a_new_bundle_takes_effect_without_a_restart(
-    private_opa: tuple[Stack, str, Path], tmp_path: Path
+    private_opa: PrivateOpa, tmp_path: Path
 ) -> None:
-    _, url, bundle = private_opa
-    with PolicyClient(url) as client:
+    bundle = private_opa.bundle
+    with PolicyClient(private_opa.url, private_opa.token) as client:
         decider = Decider(client)
         first = decider.check_revision()
         assert all(d.allow for d in decider.decide(INPUT) if d.recipient == "vrp")

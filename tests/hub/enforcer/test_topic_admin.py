@@ -18,7 +18,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from hub.bundle import build
 from hub.enforcer.app import Service, Settings
 from hub.enforcer.topic_admin import TopicAdmin
-from hub.stack import Stack
+from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
 from wire.topics import (
     EVENT_TYPES,
@@ -160,16 +160,24 @@ def longest(agreements: list[dict[str, Any]], recipient: str, kind: str) -> int:
     )
 
 
-def service(kafka_bootstrap: str, opa_url: str, home: Path, names: TopicNames) -> Service:
+def service(
+    kafka_bootstrap: str, opa_url: str, opa_token: str, home: Path, names: TopicNames
+) -> Service:
     helpers.Keys(home)  # the registry the enforcer loads
-    made = Service(Settings(bootstrap=kafka_bootstrap, opa_url=opa_url, home=home, names=names))
+    made = Service(
+        Settings(
+            bootstrap=kafka_bootstrap, opa_url=opa_url, opa_token=opa_token, home=home, names=names
+        )
+    )
     made.wait_for_policy()
     return made
 
 
 def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
+    *,
     kafka_bootstrap: str,
     opa_url: str,
+    opa_token: str,
     admin_client: KafkaAdminClient,
     names: TopicNames,
     tmp_path: Path,
@@ -181,7 +189,7 @@ def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
         {gone: {"num_partitions": 1, "replication_factor": 1, "configs": two_years}}
     )
     admin_client.wait_for_topics([gone])
-    enforcer = service(kafka_bootstrap, opa_url, tmp_path / "home", names)
+    enforcer = service(kafka_bootstrap, opa_url, opa_token, tmp_path / "home", names)
 
     raw_topics = enforcer.prepare_topics()
 
@@ -218,13 +226,15 @@ def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
 
 def test_a_new_revision_brings_its_agreements_retention(
     kafka_bootstrap: str,
-    private_opa: tuple[Stack, str, Path],
+    private_opa: PrivateOpa,
     admin_client: KafkaAdminClient,
     names: TopicNames,
     tmp_path: Path,
 ) -> None:
-    _, url, bundle = private_opa
-    enforcer = service(kafka_bootstrap, url, tmp_path / "home", names)
+    bundle = private_opa.bundle
+    enforcer = service(
+        kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home", names
+    )
     enforcer.prepare_topics()
     birmingham = names.shared("csp-birmingham", "incident")
     assert configs_of(admin_client, birmingham)[birmingham]["retention.ms"] == days_ms(730)

@@ -33,9 +33,9 @@ BIRMINGHAM = "E08000025"
 
 @pytest.fixture(scope="module")
 def pipeline(
-    kafka_bootstrap: str, opa_url: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, opa_url: str, opa_token: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_bootstrap, opa_url, tmp_path_factory.mktemp("views") / "home")
+    made = Pipeline(kafka_bootstrap, opa_url, opa_token, tmp_path_factory.mktemp("views") / "home")
     try:
         made.svdhub(
             "generate", "--out", str(made.home / "synthetic"), "--days", "14", "--seed", "5"
