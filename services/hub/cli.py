@@ -75,6 +75,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# ---- svdhub access ------------------------------------------------------------
+# Only `access hub-key` for now (hub.hub_key_cli.hub_key). When the access
+# group for principals and ACLs arrives, it registers hub_key and replaces this.
+COMMANDS.setdefault(
+    "access",
+    ("hub.hub_key_cli:app", "Access to the hub: the hub's public key for recipients."),
+)
+# -------------------------------------------------------------------------------
+
 
 def as_command(name: str, target: Any) -> Command:
     """The click command for a typer app (always a group, as ``add_typer``
