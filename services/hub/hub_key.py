@@ -52,7 +52,9 @@ def hub_signer(home: Path) -> HubSigner:
     public = public_key_path(home)
     try:
         listed = HubKeys.load(public)
-    except HubKeyFileError:
+    except HubKeyFileError as exc:
+        if public.exists():
+            log.warning("%s; writing it anew with the hub's key %s only", exc, signer.key_id)
         listed = HubKeys([])
     if signer.key_id not in listed:
         listed.with_key(signer.public_key()).save(public)
