@@ -63,3 +63,11 @@ def test_access_hub_key_prints_the_public_key_file(
     result = runner.invoke(app, ["access", "hub-key", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text(encoding="utf-8"))["keys"][0]["key_id"] == keys.key_ids()[0]
+
+
+def test_the_key_file_in_the_recipients_docs_is_one_and_its_key_id_is_derived() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "shares.md").read_text(encoding="utf-8")
+    block = text.split("```json hub-key\n", 1)[1].split("```", 1)[0]
+    keys = HubKeys.from_json(block, "docs/shares.md")
+    assert keys.key_ids() == HUB_SIGNER.keys().key_ids()  # the tests' hub key, as printed
+    assert block == HUB_SIGNER.keys().to_json()
