@@ -265,17 +265,29 @@ def _required_string(entry: dict[Any, Any], name: str, where: str) -> str:
 
 def _parse_public_key(text: str, where: str) -> Ed25519PublicKey:
     try:
+        return decode_public_key(text)
+    except ValueError as exc:
+        raise KeyRegistryError(f"{where}: public_key: {exc}") from None
+
+
+def decode_public_key(text: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from the base64 of its 32 raw bytes (as key files
+    hold them); ``ValueError`` saying what is wrong otherwise."""
+    try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise KeyRegistryError(f"{where}: public_key: not valid base64") from None
+        raise ValueError("not valid base64") from None
     if len(raw) != PUBLIC_KEY_SIZE:
-        raise KeyRegistryError(
-            f"{where}: public_key: not {PUBLIC_KEY_SIZE} bytes of base64 (got {len(raw)})"
-        )
+        raise ValueError(f"not {PUBLIC_KEY_SIZE} bytes of base64 (got {len(raw)})")
     try:
         return Ed25519PublicKey.from_public_bytes(raw)
     except ValueError as exc:
-        raise KeyRegistryError(f"{where}: public_key: not an Ed25519 public key: {exc}") from exc
+        raise ValueError(f"not an Ed25519 public key: {exc}") from None
+
+
+def encode_public_key(key: Ed25519PublicKey) -> str:
+    """The base64 of the key's 32 raw bytes (what :func:`decode_public_key` reads)."""
+    return base64.b64encode(key.public_bytes_raw()).decode("ascii")
 
 
 # ---------------------------------------------------------------- sign / verify
@@ -308,49 +320,70 @@ class Signer:
 
     @classmethod
     def load(cls, path: Path, key_id: str, authority: str) -> Signer:
-        """Read an unencrypted PEM PKCS8 Ed25519 private key.
-
-        Raises ``ValueError`` if the file is readable by group or others (the
-        message says which ``chmod`` to run) or does not hold such a key, and
-        ``OSError`` if it cannot be read.
-        """
-        with path.open("rb") as file:
-            mode = os.fstat(file.fileno()).st_mode & 0o777
-            if mode & 0o077:
-                raise ValueError(
-                    f"{path}: private key file is readable by group or others "
-                    f"(mode {mode:04o}); run: chmod 600 {shlex.quote(str(path))}"
-                )
-            pem = file.read()
-        try:
-            private_key = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise ValueError(
-                f"{path}: not an unencrypted PEM PKCS8 Ed25519 private key: {exc}"
-            ) from None
-        if not isinstance(private_key, Ed25519PrivateKey):
-            raise ValueError(
-                f"{path}: holds a {type(private_key).__name__}, not an Ed25519 private key"
-            )
-        return cls(key_id, authority, private_key)
+        """Read an unencrypted PEM PKCS8 Ed25519 private key (:func:`read_private_key`)."""
+        return cls(key_id, authority, read_private_key(path))
 
     def save(self, path: Path) -> None:
-        """Write the private key as unencrypted PEM PKCS8, mode 0600.
+        """Write the private key as unencrypted PEM PKCS8, mode 0600
+        (:func:`write_private_key`)."""
+        write_private_key(path, self._private_key)
 
-        Creates missing parent directories (mode 0700). Refuses to overwrite an
-        existing file (``FileExistsError``): a new key gets a new key id, and
-        overwriting would orphan the key the registry knows.
-        """
-        pem = self._private_key.private_bytes(
-            encoding=serialization.Encoding.PEM,
-            format=serialization.PrivateFormat.PKCS8,
-            encryption_algorithm=serialization.NoEncryption(),
+
+def read_private_key(path: Path) -> Ed25519PrivateKey:
+    """Read an unencrypted PEM PKCS8 Ed25519 private key.
+
+    Raises ``ValueError`` if the file is readable by group or others (the
+    message says which ``chmod`` to run) or does not hold such a key, and
+    ``OSError`` if it cannot be read.
+    """
+    with path.open("rb") as file:
+        mode = os.fstat(file.fileno()).st_mode & 0o777
+        if mode & 0o077:
+            raise ValueError(
+                f"{path}: private key file is readable by group or others "
+                f"(mode {mode:04o}); run: chmod 600 {shlex.quote(str(path))}"
+            )
+        pem = file.read()
+    try:
+        private_key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(
+            f"{path}: not an unencrypted PEM PKCS8 Ed25519 private key: {exc}"
+        ) from None
+    if not isinstance(private_key, Ed25519PrivateKey):
+        raise ValueError(
+            f"{path}: holds a {type(private_key).__name__}, not an Ed25519 private key"
         )
-        private_dir(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return private_key
+
+
+def write_private_key(path: Path, private_key: Ed25519PrivateKey) -> None:
+    """Write ``private_key`` as unencrypted PEM PKCS8, mode 0600.
+
+    Creates missing parent directories (mode 0700). Refuses to overwrite an
+    existing file (``FileExistsError``): a new key gets a new key id, and
+    overwriting would orphan the key the registry knows. The file appears
+    whole or not at all (written beside it, then linked into place), so a
+    process that finds it never reads half a key.
+    """
+    pem = private_key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+    private_dir(path.parent)
+    if path.exists():
+        raise FileExistsError(f"{path}: a private key is there already")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), 0o600)
             file.write(pem)
+        os.link(partial, path)  # FileExistsError if another process was first
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 class Verifier:

@@ -52,6 +52,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hub.access.cli:app",
         "Kafka access: principals, SCRAM credentials and ACLs derived from the agreements.",
     ),
+    "subscribe": (
+        "hub.subscribe:subscribe_command",
+        "Copy a recipient's shares to a file (JSON Lines, CSV, SQLite, Parquet), "
+        "verifying the hub's signature and each stream's schema.",
+    ),
     "policy": (
         "hub.policy_cli:app",
         "Build and check the agreements and Rego policies that OPA enforces.",

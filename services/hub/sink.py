@@ -28,6 +28,12 @@ topic, partition, offset, the error code, the message (naming the field),
 the SHA-256 and size of its value and a bounded excerpt, counted, and
 skipped. Only an error in the sink's own code or the database stops it,
 before its offsets move, so the batch is read again after a restart.
+
+**Forgeries.** The hub's sinks read the enforcer's output, which carries the
+hub's signature (:mod:`wire.hub_signing`). Their ``parse`` verifies it before
+anything else, so a message that is unsigned or not signed by the hub's key
+is a reject like any other (codes ``unsigned``, ``unknown_key``,
+``bad_signature``...), and is also counted in :attr:`Outcome.forged`.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from sqlalchemy import (
 
 from wire.audit import Reason
 from wire.canonical import ContractError, iso
+from wire.hub_signing import HubSignatureError
 from wire.kafka_client import ClientSettings
 from wire.quarantine import describe
 
@@ -75,13 +82,15 @@ QUIET_AFTER = 20
 
 @dataclass(frozen=True)
 class Message:
-    """One consumed message."""
+    """One consumed message. ``headers`` are as the Kafka client gave them,
+    (name, value) pairs, and are not to be trusted: any producer chose them."""
 
     topic: str
     partition: int
     offset: int
     timestamp_ms: int
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -89,6 +98,7 @@ class Outcome:
     """What one batch did; sinks add their own counts."""
 
     rejected: int = 0
+    forged: int = 0  # of the rejected: not signed by the hub's key
 
 
 Item = TypeVar("Item")
@@ -173,17 +183,20 @@ class Sink(abc.ABC, Generic[Item, Result]):
         """One transaction: the rows, the rejects and the offsets of one batch."""
         good: list[tuple[Message, Item]] = []
         bad: list[tuple[Message, Reason]] = []
+        forged = 0
         for message in messages:
             try:
                 good.append((message, self.parse(message)))
             except ContractError as exc:
                 bad.append((message, Reason.bounded(exc.code, str(exc))))
+                forged += isinstance(exc, HubSignatureError)
         with self.engine.begin() as conn:
             result = self.write(conn, good)
             if bad:
                 self._reject(conn, bad)
             self._store_offsets(conn, messages)
         result.rejected = len(bad)
+        result.forged = forged
         self.committed(result)
         return result
 
@@ -321,7 +334,9 @@ def consume(
                 continue
             polled = consumer.poll(timeout_ms=500)
             batch = [
-                Message(m.topic, m.partition, m.offset, m.timestamp, m.value)
+                Message(
+                    m.topic, m.partition, m.offset, m.timestamp, m.value, tuple(m.headers or ())
+                )
                 for records in polled.values()
                 for m in records
             ]

@@ -21,6 +21,7 @@ from hub.audit.verify import verify
 from hub.database import open_engine
 from hub.sink import Message
 from tests.bench.harness import Result
+from tests.fixtures.records import HUB_KEYS, hub_message
 from wire.audit import AuditRecord, Reason
 from wire.signing import generate_signer
 
@@ -63,7 +64,7 @@ def batches(count: int) -> list[list[Message]]:
     values = [record(n).to_bytes() for n in range(count)]
     return [
         [
-            Message("svd.audit.decisions", 0, n, 0, values[n])
+            hub_message("svd.audit.decisions", n, values[n])
             for n in range(start, min(start + BATCH, count))
         ]
         for start in range(0, count, BATCH)
@@ -74,7 +75,11 @@ def append(folder: Path, count: int) -> tuple[float, Path]:
     """Rows/s through Ledger.apply into a new SQLite ledger; and its path."""
     path = folder / f"ledger-{count}.sqlite"
     ledger = Ledger(
-        open_engine(f"sqlite:///{path}"), SIGNER, every_records=BATCH, every_seconds=3600
+        open_engine(f"sqlite:///{path}"),
+        SIGNER,
+        every_records=BATCH,
+        every_seconds=3600,
+        keys=HUB_KEYS,
     )
     work = batches(count)
     started = time.perf_counter()

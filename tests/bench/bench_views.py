@@ -28,13 +28,16 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from hub.database import open_engine
 from hub.enforcer.topic_admin import TopicAdmin
+from hub.hub_key import hub_keys
 from hub.sink import Message, consume, new_consumer
 from hub.views.builder import Applied, ViewBuilder
 from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile
 from tests.bench.harness import Result, kept_up
+from tests.fixtures.records import HUB_KEYS, HUB_SIGNER
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import OpaEndpoint, Pipeline, payload
 from wire.canonical import ContractError
+from wire.hub_signing import HubKeys
 from wire.reading import partitions, read_to_end
 from wire.shares import Share
 from wire.topics import TopicNames
@@ -90,7 +93,8 @@ def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
         bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512 * 1024
     )
     for n in range(count):
-        producer.send(topic, value=a_share(n, rng))
+        value = a_share(n, rng)
+        producer.send(topic, value=value, headers=HUB_SIGNER.sign(value))
     producer.flush()
     producer.close()
 
@@ -99,7 +103,10 @@ def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
     bare = consumed / (time.perf_counter() - started)
 
     builder = ViewBuilder(
-        open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False), names, {"vrp"}
+        open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False),
+        names,
+        {"vrp"},
+        keys=HUB_KEYS,
     )
     started = time.perf_counter()
     consume(builder, new_consumer(bootstrap, "svdhub-views"), once=True)
@@ -133,8 +140,8 @@ class TimedBuilder(ViewBuilder):
     """Appends "<event id> <ms>" to a file when each event's view row is
     committed (wall clock)."""
 
-    def __init__(self, engine: Any, names: TopicNames, log: TextIO) -> None:
-        super().__init__(engine, names, {"vrp"})
+    def __init__(self, engine: Any, names: TopicNames, keys: HubKeys, log: TextIO) -> None:
+        super().__init__(engine, names, {"vrp"}, keys=keys)
         self.log = log
 
     def apply(self, messages: Sequence[Message]) -> Applied:
@@ -150,14 +157,17 @@ class TimedBuilder(ViewBuilder):
         return done
 
 
-def follow(bootstrap: str, namespace: str, database: Path, log: Path) -> None:
+def follow(bootstrap: str, namespace: str, database: Path, log: Path, home: Path) -> None:
     """The views builder for the VRP, as its own process (as `svdhub views run`
-    is), until SIGTERM."""
+    is), until SIGTERM; it trusts the hub key of the state folder ``home``."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with log.open("a", encoding="utf-8") as out:
         builder = TimedBuilder(
-            open_engine(f"sqlite:///{database}", durable=False), TopicNames(namespace), out
+            open_engine(f"sqlite:///{database}", durable=False),
+            TopicNames(namespace),
+            hub_keys(home),
+            out,
         )
         consume(
             builder,
@@ -199,6 +209,7 @@ def end_to_end(
                 pipeline.names.namespace,
                 str(folder / "views.sqlite"),
                 str(log),
+                str(pipeline.home),
             ]
         )
         helpers.wait_until(lambda: len(committed(log)) >= 1, 60, "the views to start")
@@ -244,5 +255,5 @@ def end_to_end(
 
 
 if __name__ == "__main__":
-    bootstrap, namespace, database, log = sys.argv[1:5]
-    follow(bootstrap, namespace, Path(database), Path(log))
+    bootstrap, namespace, database, log, home = sys.argv[1:6]
+    follow(bootstrap, namespace, Path(database), Path(log), Path(home))

@@ -37,6 +37,7 @@ from hub.share_schemas import (
     load,
     share_schemas,
 )
+from tests.fixtures.records import HUB_SIGNER
 from tests.hub.enforcer import helpers
 from tests.wire import samples
 from tests.wire.strategies import records
@@ -587,6 +588,7 @@ def test_every_share_the_enforcer_makes_is_valid_against_its_schema(
         Anonymiser(LOOKUP, RecipientKeys(tmp_path / "keys" / "recipients")),
         NAMES,
         clock=lambda: TODAY,
+        signer=HUB_SIGNER,
     )
     validators = {pair: validator(schema) for pair, schema in SCHEMAS.items()}
     by_agreement: Counter[str] = Counter()

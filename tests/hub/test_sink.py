@@ -5,8 +5,9 @@ Each concrete suite supplies only how to make its sink and a valid message;
 everything a sink promises is tested here once: rows and offsets in one
 transaction, offsets as the next offset to read that never move back,
 replays that change nothing, unusable messages recorded with their code and
-a bounded excerpt (once, however often they are read), and a failed batch
-that leaves nothing behind.
+a bounded excerpt (once, however often they are read), messages the hub did
+not sign rejected and counted as forged, and a failed batch that leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from hub.audit.ledger import Appended, Ledger, entries
 from hub.sink import REJECT_EXCERPT_BYTES, Message, Outcome, Sink, consume, new_consumer
 from hub.views.builder import Applied, ViewBuilder
 from hub.views.tables import shares
-from tests.fixtures.records import a_share, audit_record
+from tests.fixtures.records import (
+    HUB_KEYS,
+    HUB_SIGNER,
+    OTHER_SIGNER,
+    a_share,
+    audit_record,
+    hub_message,
+    signed,
+)
 from wire.audit import AuditRecord
 from wire.shares import Share
 from wire.signing import generate_signer
@@ -56,7 +65,7 @@ class SinkContract(abc.ABC):
 
     def batch(self, first: int, count: int, partition: int = 0) -> list[Message]:
         return [
-            Message(self.topic(), partition, n, 1_700_000_000_000 + n, self.value(n))
+            hub_message(self.topic(), n, self.value(n), partition, 1_700_000_000_000 + n)
             for n in range(first, first + count)
         ]
 
@@ -98,10 +107,10 @@ class SinkContract(abc.ABC):
         sink = self.sink(sql_engine)
         huge = b"[" * (1024 * 1024)
         poison = [
-            Message(self.topic(), 0, 0, 0, b"not json"),
-            Message(self.topic(), 0, 1, 0, None),
-            Message(self.topic(), 0, 2, 0, huge),
-            Message(self.topic(), 0, 3, 0, b'{"a": 1}'),
+            hub_message(self.topic(), 0, b"not json"),
+            hub_message(self.topic(), 1, None),
+            hub_message(self.topic(), 2, huge),
+            hub_message(self.topic(), 3, b'{"a": 1}'),
         ]
         done = sink.apply([*poison, *self.batch(4, 2)])
         assert done.rejected == 4
@@ -116,6 +125,30 @@ class SinkContract(abc.ABC):
         assert len(self.rejects(sink)) == 4
         assert sink.reject_count() == 4
 
+    def test_what_the_hub_did_not_sign_is_rejected_as_forged(self, sql_engine: Engine) -> None:
+        sink = self.sink(sql_engine)
+        valid = [self.value(n) for n in range(6)]
+        unsigned = Message(self.topic(), 0, 0, 0, valid[0])
+        by_another_key = signed(Message(self.topic(), 0, 1, 0, valid[1]), OTHER_SIGNER)
+        key_id, signature = HUB_SIGNER.sign(valid[2])
+        over_other_bytes = Message(
+            self.topic(), 0, 2, 0, valid[2], (key_id, (signature[0], HUB_SIGNER.sign(b"x")[1][1]))
+        )
+        twice = Message(self.topic(), 0, 3, 0, valid[3], (key_id, key_id, signature))
+        garbage = Message(self.topic(), 0, 4, 0, valid[4], (key_id, (signature[0], b"\x00" * 10)))
+        forgeries = [unsigned, by_another_key, over_other_bytes, twice, garbage]
+        done = sink.apply([*forgeries, hub_message(self.topic(), 5, valid[5])])
+        assert (done.rejected, done.forged) == (5, 5)
+        assert self.rows(sql_engine) == 1
+        assert [r["code"] for r in self.rejects(sink)] == [
+            "unsigned",
+            "unknown_key",
+            "bad_signature",
+            "duplicate_header",
+            "bad_header",
+        ]
+        assert sink.stored_offsets() == {(self.topic(), 0): 6}
+
     def test_a_failed_batch_leaves_nothing_behind(self, sql_engine: Engine) -> None:
         sink = self.sink(sql_engine)
         sink.apply(self.batch(0, 2))
@@ -127,7 +160,7 @@ class SinkContract(abc.ABC):
 
         sink.write = broken  # type: ignore[method-assign]
         with pytest.raises(RuntimeError):
-            sink.apply([Message(self.topic(), 0, 2, 0, b"poison"), *self.batch(3, 3)])
+            sink.apply([hub_message(self.topic(), 2, b"poison"), *self.batch(3, 3)])
         assert self.rows(sql_engine) == 2
         assert self.rejects(sink) == []
         assert sink.stored_offsets() == {(self.topic(), 0): 2}
@@ -141,7 +174,14 @@ class TestLedgerSink(SinkContract):
     signer = generate_signer("hub-audit-1", "hub")
 
     def sink(self, engine: Engine) -> Ledger:
-        return Ledger(engine, self.signer, every_records=1000, every_seconds=3600, names=NAMES)
+        return Ledger(
+            engine,
+            self.signer,
+            every_records=1000,
+            every_seconds=3600,
+            names=NAMES,
+            keys=HUB_KEYS,
+        )
 
     def topic(self) -> str:
         return NAMES.audit_decisions
@@ -171,7 +211,7 @@ class TestLedgerSink(SinkContract):
 
 class TestViewSink(SinkContract):
     def sink(self, engine: Engine) -> ViewBuilder:
-        return ViewBuilder(engine, NAMES)
+        return ViewBuilder(engine, NAMES, keys=HUB_KEYS)
 
     def topic(self) -> str:
         return NAMES.shared("vrp", "incident")
@@ -204,7 +244,7 @@ def test_consume_resumes_and_notices_a_topic_made_anew_or_cut_short(
     names = TopicNames(unique_namespace())
     topic = names.audit_decisions
     engine = create_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger = Ledger(engine, TestLedgerSink.signer, names=names)
+    ledger = Ledger(engine, TestLedgerSink.signer, names=names, keys=HUB_KEYS)
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="svdhub-tests")
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
 
@@ -219,7 +259,8 @@ def test_consume_resumes_and_notices_a_topic_made_anew_or_cut_short(
 
     def send(first: int, count: int) -> None:
         for n in range(first, first + count):
-            producer.send(topic, audit_record(n).to_bytes())
+            value = audit_record(n).to_bytes()
+            producer.send(topic, value, headers=HUB_SIGNER.sign(value))
         producer.flush()
 
     def run() -> None:

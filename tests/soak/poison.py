@@ -6,19 +6,22 @@ views running as processes (``svdhub enforcer run``, ``svdhub audit run``,
 
 1. malformed messages of every shape in ``tests.fixtures.poison`` go to a
    shared topic (``vrp``'s incidents), the audit topic and a raw topic
-   (``wmp``'s incidents), the same number to each;
+   (``wmp``'s incidents), the same number to each. On the shared and audit
+   topics they are signed with the hub's key (so each reaches the contract it
+   breaks), except the signature shapes: valid records the hub did not sign;
 2. every component must keep running while it consumes them, and record each
    exactly once: the enforcer as one quarantine entry and one quarantine audit
    record, the ledger as one row of ``audit_rejects``, the views as one row of
    ``view_rejects`` (with the code, message, SHA-256, size and an excerpt of at
    most 1024 bytes);
 3. then valid input follows (signed events through the enforcer, shares and
-   audit records written directly, some of each twice) and must all be
+   audit records written directly and signed with the hub's key, some of each
+   twice) and must all be
    applied, none lost and none twice: the ledger holds one row per distinct
    decision and ``svdhub audit verify`` passes, the views hold every share;
-4. whatever the enforcer produced is within its contract's size limits and
-   parses (a 1 MB raw value gives a quarantine entry of a hash and a bounded
-   excerpt).
+4. whatever the enforcer produced is signed with the hub's key, within its
+   contract's size limits and parses (a 1 MB raw value gives a quarantine
+   entry of a hash and a bounded excerpt).
 
 ``poison_run`` uses services that are already up (the test suite's);
 ``poison_soak`` starts a private stack for it (``make soak``).
@@ -70,6 +73,7 @@ from wire import audit, quarantine, shares
 from wire.audit import AuditRecord, quarantine_id
 from wire.canonical import CODE_PATTERN, ContractError, sha256
 from wire.envelope import EventWriter
+from wire.hub_signing import HubSignatureError, HubSigner
 from wire.quarantine import QuarantineEntry
 from wire.reading import partitions
 from wire.shares import Share
@@ -274,8 +278,9 @@ def sink_past(
 # ---------------------------------------------------------------------- the poison
 
 
-def targets(keys: helpers.Keys) -> dict[poison.Kind, poison.Target]:
-    """What the shapes break on each topic: shares, audit records and signed frames."""
+def targets(keys: helpers.Keys, hub: HubSigner) -> dict[poison.Kind, poison.Target]:
+    """What the shapes break on each topic: shares and audit records (``hub`` is the
+    hub's key the consumers trust), and signed frames."""
     forger = EventWriter(helpers.CODEC, generate_signer("wmp-test-1", "wmp"))  # same key id
     rogue = EventWriter(helpers.CODEC, generate_signer("rogue-1", "rogue"))  # not registered
 
@@ -305,20 +310,22 @@ def targets(keys: helpers.Keys) -> dict[poison.Kind, poison.Target]:
         "shared": poison.Target(
             "shared",
             share,
+            hub=hub,
             misplaced=lambda n: a_share(
                 POISON_BASE + n, recipient="csp-coventry", agreement="wmp-csps"
             ).to_bytes(),
             too_long=lambda n: a_share(POISON_BASE + n, offence_group="X" * 65).to_bytes(),
         ),
-        "audit": poison.Target("audit", decision),
+        "audit": poison.Target("audit", decision, hub=hub),
         "raw": poison.Target("raw", share, frames=frames),
     }
 
 
-def produce(
-    bootstrap: str, messages: Sequence[tuple[str, bytes | None, bytes | None]]
-) -> list[Where]:
-    """Write (topic, key, value) in order; where each one landed."""
+Outgoing = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def produce(bootstrap: str, messages: Sequence[Outgoing]) -> list[Where]:
+    """Write (topic, key, value, headers) in order; where each one landed."""
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -326,7 +333,10 @@ def produce(
         linger_ms=5,
     )
     try:
-        futures = [producer.send(topic, key=key, value=value) for topic, key, value in messages]
+        futures = [
+            producer.send(topic, key=key, value=value, headers=headers)
+            for topic, key, value, headers in messages
+        ]
         landed = [future.get(timeout=60) for future in futures]
     finally:
         producer.close()
@@ -438,6 +448,8 @@ class PoisonRun:
         self.report = report
         self.timeout = timeout
         self.pipeline = pipeline
+        self.hub = pipeline.hub_signer
+        self.hub_keys = self.hub.keys()
         self.components = components
         self.ledger_url = ledger_url
         self.ledger = create_engine(ledger_url)
@@ -476,11 +488,12 @@ class PoisonRun:
         started = time.monotonic()
         made = [
             (kind, message)
-            for kind, target in targets(self.pipeline.keys).items()
+            for kind, target in targets(self.pipeline.keys, self.hub).items()
             for message in poison.generate(target, per_topic, seed)
         ]
         landed = produce(
-            self.pipeline.bootstrap, [(self.topics[k], m.key, m.value) for k, m in made]
+            self.pipeline.bootstrap,
+            [(self.topics[k], m.key, m.value, poison.headers_for(m, k, self.hub)) for k, m in made],
         )
         for where, (kind, message) in zip(landed, made, strict=True):
             self.sent[where] = message
@@ -524,12 +537,16 @@ class PoisonRun:
         ]
         good_records = [audit_record(n) for n in range(count_each)]
         replays = max(1, count_each // 5)
+
+        def signed(topic: str, value: bytes) -> Outgoing:
+            return (topic, b"valid", value, self.hub.sign(value))
+
         produce(
             pipeline.bootstrap,
-            [(self.topics["shared"], b"valid", s.to_bytes()) for s in good_shares]
-            + [(self.topics["shared"], b"valid", s.to_bytes()) for s in good_shares[:replays]]
-            + [(self.topics["audit"], b"valid", r.to_bytes()) for r in good_records]
-            + [(self.topics["audit"], b"valid", r.to_bytes()) for r in good_records[:replays]],
+            [signed(self.topics["shared"], s.to_bytes()) for s in good_shares]
+            + [signed(self.topics["shared"], s.to_bytes()) for s in good_shares[:replays]]
+            + [signed(self.topics["audit"], r.to_bytes()) for r in good_records]
+            + [signed(self.topics["audit"], r.to_bytes()) for r in good_records[:replays]],
         )
         self.report.valid_sent.update(
             {
@@ -644,6 +661,7 @@ class PoisonRun:
         sizes = [0]
         for message in read_all(self.pipeline.bootstrap, [names.quarantine]):
             sizes.append(len(message.value or b""))
+            self._verify(message)
             entry = self._parse(QuarantineEntry.from_bytes, message.value, quarantine.MAX_BYTES)
             if entry is None:
                 continue
@@ -674,6 +692,7 @@ class PoisonRun:
             if not helpers.headers(message).get("decision_id"):
                 continue  # written by this run, not by the enforcer
             sizes.append(len(message.value))
+            self._verify(message)
             record = self._parse(AuditRecord.from_bytes, message.value, audit.MAX_BYTES)
             if record is None:
                 continue
@@ -700,6 +719,7 @@ class PoisonRun:
             if not helpers.headers(message).get("decision_id"):
                 continue  # written by this run, not by the enforcer
             sizes.append(len(message.value))
+            self._verify(message)
             share = self._parse(Share.from_bytes, message.value, shares.MAX_BYTES)
             if share is not None:
                 shared[share.share_id] += 1
@@ -767,6 +787,13 @@ class PoisonRun:
                 f"({len(wanted - set(found))} missing, {len(set(found) - wanted)} unexpected, "
                 f"{sum(1 for n in found.values() if n > 1)} more than once)"
             )
+
+    def _verify(self, message: Any) -> None:
+        """What the enforcer produced carries the hub's signature."""
+        try:
+            self.hub_keys.verify(message.value, message.headers)
+        except HubSignatureError as exc:
+            self.report.problems.append(f"the enforcer produced an unsigned message: {exc}")
 
     def _parse(
         self, parse: Callable[[bytes | None], T], value: bytes | None, limit: int

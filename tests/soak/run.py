@@ -43,6 +43,7 @@ from hub.enforcer.core import Enforcer, Incoming
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
+from hub.hub_key import hub_keys, hub_signer
 from hub.settings import opa_token_file, read_token
 from hub.sink import consume, new_consumer
 from hub.stack import Stack, StackConfig
@@ -469,7 +470,7 @@ def _expected(
     anonymiser = Anonymiser(
         GeographyLookup.synthetic_sample(), RecipientKeys(home / "keys" / "recipients")
     )
-    enforcer = Enforcer(reader, anonymiser, names)
+    enforcer = Enforcer(reader, anonymiser, names, signer=hub_signer(home))
     out: dict[str, AuditRecord] = {}
     token = read_token(opa_token_file("enforcer", home))
     with PolicyClient(opa_url, token) as client:
@@ -517,12 +518,17 @@ def _check(
         problems.append("a quarantined input has no reason")
     if never & shared_events:
         problems.append("something from a bad input was shared")
-    for recipient, result in reconcile(ledger, bootstrap, names).items():
+    keys = hub_keys(home)
+    for recipient, result in reconcile(ledger, bootstrap, names, keys).items():
         report.shares += result.shared
         if not result.exact:
             problems.append(f"reconcile is not exact for {recipient}")
+        if result.forged:
+            problems.append(f"reconcile found forgeries for {recipient}: {dict(result.forged)}")
     views = create_engine(f"sqlite:///{home / 'views.sqlite'}")
     rebuilt = create_engine(f"sqlite:///{home / 'views-rebuilt.sqlite'}")
-    consume(ViewBuilder(rebuilt, names), new_consumer(bootstrap, "svdhub-views"), once=True)
+    consume(
+        ViewBuilder(rebuilt, names, keys=keys), new_consumer(bootstrap, "svdhub-views"), once=True
+    )
     if snapshot(views) != snapshot(rebuilt):
         problems.append("the views differ from a rebuild")

@@ -17,6 +17,7 @@ from hub.enforcer.core import Checked, Enforcer, Incoming
 from hub.sink import Message
 from hub.views.builder import ViewBuilder
 from tests.fixtures import poison
+from tests.fixtures.records import HUB_KEYS, HUB_SIGNER
 from tests.hub.enforcer import helpers
 from tests.soak.poison import COMPONENTS, poison_run, targets
 from wire.envelope import EventReader
@@ -26,6 +27,12 @@ from wire.topics import TopicNames
 
 PER_TOPIC = 120
 NAMES = TopicNames("t")
+
+
+def as_consumed(topic: str, offset: int, made: poison.Poison, kind: poison.Kind) -> Message:
+    """A poison message as a sink consumes it, with the headers it was written with."""
+    headers = tuple(poison.headers_for(made, kind, HUB_SIGNER))
+    return Message(topic, 0, offset, 0, made.value, headers)
 
 
 @pytest.mark.slow
@@ -62,7 +69,7 @@ def test_every_topic_gets_at_least_twenty_shapes() -> None:
 
 
 def test_the_same_seed_makes_the_same_messages(tmp_path: Path) -> None:
-    made = targets(helpers.Keys(tmp_path))
+    made = targets(helpers.Keys(tmp_path), HUB_SIGNER)
     for kind in ("shared", "audit", "raw"):
         first = list(poison.generate(made[kind], 45, seed=3))
         assert first == list(poison.generate(made[kind], 45, seed=3)), kind
@@ -73,7 +80,7 @@ def made(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[helpers.Keys, dict[str, list[poison.Poison]]]:
     keys = helpers.Keys(tmp_path_factory.mktemp("keys"))
-    found = targets(keys)
+    found = targets(keys, HUB_SIGNER)
     twice = {kind: 2 * len(poison.shapes_for(kind)) for kind in found}
     return keys, {kind: list(poison.generate(t, twice[kind])) for kind, t in found.items()}
 
@@ -82,19 +89,23 @@ def test_every_shared_shape_is_refused_by_the_views(
     made: tuple[helpers.Keys, dict[str, list[poison.Poison]]],
 ) -> None:
     topic = NAMES.shared("vrp", "incident")
-    messages = [Message(topic, 0, i, 0, p.value) for i, p in enumerate(made[1]["shared"])]
-    done = ViewBuilder(create_engine("sqlite://"), NAMES).apply(messages)
+    messages = [as_consumed(topic, i, p, "shared") for i, p in enumerate(made[1]["shared"])]
+    done = ViewBuilder(create_engine("sqlite://"), NAMES, keys=HUB_KEYS).apply(messages)
     assert (done.shares, done.rejected) == (0, len(messages))
+    assert done.forged == 2 * len(poison.SIGNATURE_SHAPES)
 
 
 def test_every_audit_shape_is_refused_by_the_ledger(
     made: tuple[helpers.Keys, dict[str, list[poison.Poison]]],
 ) -> None:
     topic = NAMES.audit_decisions
-    messages = [Message(topic, 0, i, 0, p.value) for i, p in enumerate(made[1]["audit"])]
-    ledger = Ledger(create_engine("sqlite://"), generate_signer("hub-1", "hub"), names=NAMES)
+    messages = [as_consumed(topic, i, p, "audit") for i, p in enumerate(made[1]["audit"])]
+    ledger = Ledger(
+        create_engine("sqlite://"), generate_signer("hub-1", "hub"), names=NAMES, keys=HUB_KEYS
+    )
     done = ledger.apply(messages)
     assert (done.added, done.rejected) == (0, len(messages))
+    assert done.forged == 2 * len(poison.SIGNATURE_SHAPES)
 
 
 def test_every_raw_shape_is_quarantined_by_the_enforcer(
@@ -105,6 +116,7 @@ def test_every_raw_shape_is_quarantined_by_the_enforcer(
         EventReader(helpers.CODEC, Verifier(keys.registry())),
         Anonymiser(GeographyLookup.synthetic_sample(), RecipientKeys(keys.home / "recipients")),
         NAMES,
+        signer=HUB_SIGNER,
     )
     topic = NAMES.raw("wmp", "incident")
     for i, p in enumerate(poisons["raw"]):

@@ -3,7 +3,8 @@
 ``plan`` prints the principals' ACLs as the parties and agreements give them;
 ``apply`` makes the broker match (SCRAM credentials, ACLs, raw topics);
 ``check`` exits 1 on any drift; ``credentials`` prints a principal's client
-settings. Exit codes: 0 done or no drift; 1 drift, or the broker refused;
+settings; ``hub-key`` the hub's public key file, which recipients verify
+shares with. Exit codes: 0 done or no drift; 1 drift, or the broker refused;
 2 bad usage or missing settings.
 """
 
@@ -20,6 +21,7 @@ from hub.access.plan import AccessPlan, plan_from_policies
 from hub.access.store import ADMIN, CredentialStore
 from hub.bundle import BundleError
 from hub.cli_support import Credentials
+from hub.hub_key_cli import hub_key
 from wire.kafka_client import ClientSettings, CredentialsError
 from wire.topics import TopicNameError, TopicNames
 
@@ -27,6 +29,7 @@ app = typer.Typer(
     help="Kafka access: principals, SCRAM credentials and ACLs derived from the agreements.",
     no_args_is_help=True,
 )
+app.command("hub-key")(hub_key)
 
 Namespace = Annotated[
     str | None,

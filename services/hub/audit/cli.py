@@ -21,10 +21,11 @@ from hub.access.plan import LEDGER
 from hub.access.store import ADMIN
 from hub.audit.checkpoints import Checkpoint, CheckpointError, audit_signer
 from hub.audit.ledger import Appended, Ledger, entries, load_checkpoints, metadata
-from hub.audit.reports import Filters, query, reconcile, render
+from hub.audit.reports import Filters, forged_audit_records, query, reconcile, render
 from hub.audit.verify import ProofError, check_proof, prove, verify
 from hub.cli_support import Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
+from hub.hub_key_cli import HubKeyOption, keys_or_exit
 from hub.settings import state_home
 from wire.audit import AuditRecordError
 from wire.topics import TopicNames
@@ -73,6 +74,7 @@ def run(
     every_seconds: Annotated[
         float, typer.Option(min=0.1, help="...or after this many seconds.")
     ] = 10.0,
+    hub_key: HubKeyOption = None,
 ) -> None:
     """Consume svd.audit.decisions into the ledger (one row per decision_id)."""
     from hub.sink import consume, new_consumer  # noqa: PLC0415 - keeps `svdhub --help` quick
@@ -86,6 +88,7 @@ def run(
         audit_signer(state_home()),
         every_records=every_records,
         every_seconds=every_seconds,
+        keys=keys_or_exit(hub_key),
     )
     kafka = kafka_client(LEDGER, credentials, bootstrap)
     stopping = False
@@ -102,6 +105,7 @@ def run(
         totals.added += batch.added
         totals.replayed += batch.replayed
         totals.rejected += batch.rejected
+        totals.forged += batch.forged
         if batch.checkpoint is not None:
             typer.echo(
                 f"checkpoint: {batch.checkpoint.tree_size} rows, root {batch.checkpoint.root}",
@@ -118,7 +122,7 @@ def run(
     )
     typer.echo(
         f"ledger: {ledger.size} rows ({totals.added} added, {totals.replayed} replays "
-        f"skipped, {totals.rejected} rejected)"
+        f"skipped, {totals.rejected} rejected, {totals.forged} of them not signed by the hub)"
     )
 
 
@@ -223,7 +227,7 @@ def checkpoint_command(
     """Export a signed checkpoint (JSON)."""
     engine = engine_for(database)
     if issue:
-        Ledger(engine, audit_signer(state_home())).checkpoint()
+        Ledger(engine, audit_signer(state_home()), keys=keys_or_exit(None)).checkpoint()
     found = load_checkpoints(engine)
     chosen = [c for c in found if size is None or c.tree_size == size]
     if not chosen:
@@ -281,14 +285,25 @@ def query_command(
 
 @app.command("reconcile")
 def reconcile_command(
-    *, database: Database = None, credentials: Credentials = None, bootstrap: Bootstrap = None
+    *,
+    database: Database = None,
+    credentials: Credentials = None,
+    bootstrap: Bootstrap = None,
+    hub_key: HubKeyOption = None,
 ) -> None:
     """Per recipient: allow decisions in the ledger == shares in svd.shared.<recipient>.*?
 
-    It reads every shared topic, so it connects as the stack's admin by default."""
+    Only shares the hub signed count; forgeries in the shared topics (unsigned,
+    signed by another key, or on another recipient's topic) and audit records
+    the ledger rejected as forged are listed apart. Exit 1 on any difference
+    or forgery. It reads every shared topic, so it connects as the stack's
+    admin by default."""
+    keys = keys_or_exit(hub_key)
+    engine = engine_for(database)
     kafka = kafka_client(ADMIN, credentials, bootstrap)
-    results = reconcile(engine_for(database), kafka, TopicNames.from_env())
+    results = reconcile(engine, kafka, TopicNames.from_env(), keys)
     exact = True
+    forgeries = 0
     typer.echo(f"{'recipient':<20} {'allowed':>8} {'shared':>8} {'dups':>6}  result")
     for recipient, found in results.items():
         exact &= found.exact
@@ -307,5 +322,14 @@ def reconcile_command(
         for label, ids in (("not shared", found.not_shared), ("not allowed", found.not_allowed)):
             for decision_id in sorted(ids)[:10]:
                 typer.echo(f"    {label}: {decision_id}")
-    if not exact:
+        for topic, count in sorted(found.forged.items()):
+            forgeries += count
+            typer.echo(f"    forged: {count} in {topic} (rejected, not counted as shared)")
+    forged_records = forged_audit_records(engine)
+    forgeries += forged_records
+    typer.echo(
+        f"forgeries: {sum(sum(r.forged.values()) for r in results.values())} on shared topics, "
+        f"{forged_records} audit records rejected by the ledger (none counted as allowed)"
+    )
+    if not exact or forgeries:
         raise typer.Exit(1)

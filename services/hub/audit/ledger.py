@@ -3,6 +3,8 @@
 ``svdhub audit run`` keeps the ledger from ``svd.audit.decisions`` through the
 sink base (``hub.sink``). In one transaction a batch:
 
+* verifies each message's hub signature (:mod:`wire.hub_signing`): an audit
+  record not signed by the hub's key is rejected, never sealed;
 * adds a row per decision_id not yet in the ledger (a replayed decision is
   counted and skipped, so replays are harmless; the first record wins);
 * records anything that is not a valid audit record (``wire.audit``) in
@@ -50,6 +52,7 @@ from hub.audit.checkpoints import Checkpoint
 from hub.sink import Message, Outcome, Sink, offsets_table, rejects_table
 from wire.audit import QUERY_COLUMNS, AuditRecord
 from wire.canonical import iso
+from wire.hub_signing import HubKeys
 from wire.signing import Signer
 from wire.topics import TopicNames
 
@@ -134,9 +137,11 @@ class Ledger(Sink[AuditRecord, Appended]):
         every_seconds: float = 10.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         names: TopicNames | None = None,
+        keys: HubKeys,
     ) -> None:
         super().__init__(engine, offsets, rejects)
         self.signer = signer
+        self.keys = keys
         self.every_records = every_records
         self.every_seconds = every_seconds
         self.clock = clock
@@ -179,6 +184,8 @@ class Ledger(Sink[AuditRecord, Appended]):
         return [topic] if topic in available else []
 
     def parse(self, message: Message) -> AuditRecord:
+        """The audit record, if the hub's key signed it."""
+        self.keys.verify(message.value, message.headers)
         return AuditRecord.from_bytes(message.value)
 
     def write(self, conn: Connection, items: Sequence[tuple[Message, AuditRecord]]) -> Appended:

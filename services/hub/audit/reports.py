@@ -1,5 +1,12 @@
 """What IG leads ask of the ledger: a filtered list of decisions, and a
-reconciliation of allow decisions against what recipients actually received."""
+reconciliation of allow decisions against what recipients actually received.
+
+Reconciliation trusts only what the hub signed (``wire.hub_signing``): a
+message on a shared topic that is not signed by the hub's key, or a signed
+share that names another recipient or event type than its topic (a copy), is
+a forgery. Forgeries are counted per topic, apart from the match, and never
+count as shared. Forged audit records never reach the ledger (it rejects
+them), so they never count as allows; how many it rejected is reported too."""
 
 from __future__ import annotations
 
@@ -8,13 +15,16 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaConsumer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
-from hub.audit.ledger import INDEXED, entries
+from hub.audit.ledger import INDEXED, entries, rejects
 from wire.audit import AuditRecord
 from wire.canonical import ContractError
+from wire.hub_signing import CODES as FORGERY_CODES
+from wire.hub_signing import HubKeys, HubSignatureError
 from wire.kafka_client import ClientSettings
 from wire.reading import partitions, read_to_end
 from wire.shares import Share
@@ -99,16 +109,30 @@ class Reconciled:
     duplicates: int = 0  # the same share delivered more than once (at-least-once)
     not_shared: set[str] = field(default_factory=set)  # allowed, but no share found
     not_allowed: set[str] = field(default_factory=set)  # shared, but no allow decision
-    unreadable: int = 0  # messages in its topics that are not valid shares
+    unreadable: int = 0  # hub-signed messages in its topics that are not valid shares
+    forged: Counter[str] = field(default_factory=Counter)  # topic -> forgeries in it
 
     @property
     def exact(self) -> bool:
+        """Allow decisions and the hub's shares match (forgeries aside)."""
         return not self.not_shared and not self.not_allowed and not self.unreadable
 
 
-def reconcile(engine: Engine, kafka: ClientSettings, names: TopicNames) -> dict[str, Reconciled]:
+def forged_audit_records(engine: Engine) -> int:
+    """How many messages on the audit topic the ledger rejected as not signed by the hub."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(func.count()).select_from(rejects).where(rejects.c.code.in_(FORGERY_CODES))
+        ).scalar()
+    return int(found or 0)
+
+
+def reconcile(
+    engine: Engine, kafka: ClientSettings, names: TopicNames, keys: HubKeys
+) -> dict[str, Reconciled]:
     """Per recipient, compare the ledger's allow decisions with the share ids of
-    every message in ``svd.shared.<recipient>.*``."""
+    every message in ``svd.shared.<recipient>.*`` that the hub signed, and count
+    the forgeries in each of those topics."""
     allowed: dict[str, set[str]] = {}
     with engine.connect() as conn:
         rows = conn.execute(
@@ -118,14 +142,17 @@ def reconcile(engine: Engine, kafka: ClientSettings, names: TopicNames) -> dict[
             allowed.setdefault(str(recipient), set()).add(str(decision_id))
     shared: dict[str, Counter[str]] = {}
     unreadable: Counter[str] = Counter()
-    for topic, share_id in _shared_decisions(kafka, names):
+    forged: dict[str, Counter[str]] = {}
+    for topic, share_id in _shared_decisions(kafka, names, keys):
         recipient, _ = names.parse_shared(topic)
-        if share_id is None:
+        if share_id == FORGED:
+            forged.setdefault(recipient, Counter())[topic] += 1
+        elif share_id is None:
             unreadable[recipient] += 1
         else:
             shared.setdefault(recipient, Counter())[share_id] += 1
     result: dict[str, Reconciled] = {}
-    for recipient in sorted(set(allowed) | set(shared) | set(unreadable)):
+    for recipient in sorted(set(allowed) | set(shared) | set(unreadable) | set(forged)):
         ids, seen = allowed.get(recipient, set()), shared.get(recipient, Counter())
         result[recipient] = Reconciled(
             allowed=len(ids),
@@ -134,13 +161,36 @@ def reconcile(engine: Engine, kafka: ClientSettings, names: TopicNames) -> dict[
             not_shared=ids - set(seen),
             not_allowed=set(seen) - ids,
             unreadable=unreadable[recipient],
+            forged=forged.get(recipient, Counter()),
         )
     return result
 
 
-def _shared_decisions(kafka: ClientSettings, names: TopicNames) -> list[tuple[str, str | None]]:
-    """(topic, share id) of every message in the shared topics; None for a message
-    that is not a valid share."""
+#: What :func:`_shared_decisions` gives for a forged message.
+FORGED = "(forged)"
+
+
+def _share_id(message: Any, keys: HubKeys, names: TopicNames) -> str | None:
+    """The share id of a message on a shared topic; :data:`FORGED` if the hub did
+    not sign it or it names another recipient or event type than its topic;
+    None if the hub signed it but it is not a valid share."""
+    try:
+        keys.verify(message.value, message.headers)
+    except HubSignatureError:
+        return FORGED
+    try:
+        share = Share.from_bytes(message.value)
+    except ContractError:
+        return None
+    if (share.recipient, share.event_type.lower()) != names.parse_shared(message.topic):
+        return FORGED
+    return share.share_id
+
+
+def _shared_decisions(
+    kafka: ClientSettings, names: TopicNames, keys: HubKeys
+) -> list[tuple[str, str | None]]:
+    """(topic, :func:`_share_id`) of every message in the shared topics."""
     consumer = KafkaConsumer(
         **kafka.kafka_python(), client_id="svdhub-audit", enable_auto_commit=False
     )
@@ -154,10 +204,7 @@ def _shared_decisions(kafka: ClientSettings, names: TopicNames) -> list[tuple[st
                 continue
             topics.append(topic)
         for message in read_to_end(consumer, partitions(consumer, topics)):
-            try:
-                found.append((message.topic, Share.from_bytes(message.value).share_id))
-            except ContractError:
-                found.append((message.topic, None))
+            found.append((message.topic, _share_id(message, keys, names)))
         return found
     finally:
         consumer.close()

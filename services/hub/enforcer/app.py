@@ -3,7 +3,8 @@
 One agent consumes every raw topic (``svd.raw.<authority>.<event_type>``)
 and, for each message, runs :class:`~hub.enforcer.core.Enforcer` around the
 :class:`~hub.enforcer.decisions.Decider`, then produces the shares, audit
-records and quarantine entries that come out.
+records and quarantine entries that come out, each signed with the hub's key
+(``hub.hub_key``: ``$SVDHUB_HOME/keys/hub/signing.pem``, made on first use).
 
 Delivery is at-least-once, and faust's ``exactly_once`` is not used: faust
 acknowledges a message once the agent has moved past it, and before it commits
@@ -51,6 +52,7 @@ from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.enforcer.topic_admin import TopicAdmin, TopicAdminError
+from hub.hub_key import hub_signer
 from wire import schemas
 from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
@@ -108,7 +110,13 @@ class Service:
         anonymiser = Anonymiser(
             GeographyLookup.load(settings.geography), RecipientKeys(settings.recipient_keys)
         )
-        self.enforcer = Enforcer(reader, anonymiser, self.names, registry_path=settings.registry)
+        self.enforcer = Enforcer(
+            reader,
+            anonymiser,
+            self.names,
+            registry_path=settings.registry,
+            signer=hub_signer(settings.home),
+        )
         self.policy = PolicyClient(settings.opa_url, settings.opa_token)
         self.decider = Decider(self.policy)
         self.admin = TopicAdmin(
@@ -234,7 +242,9 @@ class Service:
         if revision is None:
             return None
         record = {"revision": revision, "seen_at": iso_now(), "by": self.settings.group}
-        return Outgoing(self.names.policy_revisions, revision.encode(), canonical_json(record))
+        return self.enforcer.signed(
+            self.names.policy_revisions, revision.encode(), canonical_json(record)
+        )
 
     def report(self) -> str:
         tally = self.enforcer.tally

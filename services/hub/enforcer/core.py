@@ -9,6 +9,11 @@ record per decision, allowed or denied. The faust app (``hub.enforcer.app``)
 calls these two around the Decider, and :meth:`Enforcer.process` chains all
 three for callers without an event loop (tests, benchmarks).
 
+Every message it makes carries the hub's signature headers
+(:class:`wire.hub_signing.HubSigner` over the exact value bytes), so the
+ledger, the views and recipients can tell the enforcer's output from a
+forgery.
+
 Nothing here raises for bad input: whatever is wrong with a message becomes
 a quarantine entry or a denial with a reason, so one bad record never stops
 the stream. Only PolicyUnavailable escapes (from the Decider), because then
@@ -44,6 +49,7 @@ from wire.canonical import ContractError, canonical_json, iso, sha256
 from wire.codec import CodecError
 from wire.envelope import Event, EventReader
 from wire.geography import GeographyLookup
+from wire.hub_signing import HubSigner
 from wire.quarantine import QuarantineEntry
 from wire.shares import Share
 from wire.signing import KeyRegistry, SignatureError, UnknownKey, Verifier
@@ -71,7 +77,7 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to produce."""
+    """One message to produce (its headers include the hub's signature)."""
 
     topic: str
     key: bytes
@@ -108,8 +114,11 @@ class Enforcer:
         names: TopicNames,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         registry_path: Path | None = None,
+        *,
+        signer: HubSigner,
     ) -> None:
         self.reader = reader
+        self.signer = signer
         self.anonymiser = anonymiser
         self.lookup: GeographyLookup = anonymiser.lookup
         self.names = names
@@ -268,11 +277,11 @@ class Enforcer:
         )
         source_key = checked.message.key.decode("utf-8", "replace") if checked.message.key else ""
         key = self.anonymiser.pseudonym(source_key or event.event_id, decision.recipient)
-        message = Outgoing(
-            topic=self.names.shared(decision.recipient, envelope["event_type"]),
-            key=key.encode(),
-            value=share.to_bytes(),
-            headers=(
+        message = self.signed(
+            self.names.shared(decision.recipient, envelope["event_type"]),
+            key.encode(),
+            share.to_bytes(),
+            (
                 ("decision_id", the_id.encode()),
                 ("agreement_id", decision.agreement_id.encode()),
                 ("policy_revision", decision.revision.encode()),
@@ -373,7 +382,7 @@ class Enforcer:
             shared_topic=None,
             payload_sha256=None,
         )
-        quarantined = Outgoing(
+        quarantined = self.signed(
             self.names.quarantine,
             the_id.encode(),
             entry.to_bytes(),
@@ -383,9 +392,15 @@ class Enforcer:
 
     def _audit_message(self, record: AuditRecord) -> Outgoing:
         the_id = record.decision_id.encode()
-        return Outgoing(
+        return self.signed(
             self.names.audit_decisions, the_id, record.to_bytes(), (("decision_id", the_id),)
         )
+
+    def signed(
+        self, topic: str, key: bytes, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
+    ) -> Outgoing:
+        """A message to produce, with the hub's signature over ``value`` in its headers."""
+        return Outgoing(topic, key, value, (*headers, *self.signer.sign(value)))
 
     # ------------------------------------------------------------------ all in one
 

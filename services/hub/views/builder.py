@@ -1,13 +1,14 @@
 """The view builder: the shared streams into the view tables (``hub.views.tables``).
 
 A :class:`ViewBuilder` is a sink (``hub.sink``) over every
-``svd.shared.<recipient>.<type>`` topic of the view recipients. It reads
-each message through the share contract (``wire.shares.Share``) and also
-refuses, as rejects recorded in ``view_rejects``, a share that sits on
-another recipient's or another event type's topic, and one whose fields do
-not fit the view columns (a value of the wrong type, or longer than its
-column): the views never trust more than the contract, and the database
-never refuses a row.
+``svd.shared.<recipient>.<type>`` topic of the view recipients. It verifies
+the hub's signature on each message (``wire.hub_signing``: a share that is
+unsigned or signed by any other key is a forgery), reads it through the
+share contract (``wire.shares.Share``) and also refuses, as rejects
+recorded in ``view_rejects``, a share that sits on another recipient's or
+another event type's topic, and one whose fields do not fit the view
+columns (a value of the wrong type, or longer than its column): the views
+never trust more than the contract, and the database never refuses a row.
 
 Each share is kept in ``view_shares`` (one row per share_id, so a replayed
 share changes nothing). Two agreements may each release part of one event to
@@ -39,6 +40,7 @@ from hub.views import tables
 from hub.views.freshness import beat
 from hub.views.tables import FACTS, incidents, outcomes, referrals, shares, withdrawn
 from wire.canonical import UUID_PATTERN, ContractError
+from wire.hub_signing import HubKeys
 from wire.shares import Share
 from wire.topics import TopicNameError, TopicNames
 
@@ -76,8 +78,11 @@ class ViewBuilder(Sink[Share, Applied]):
         engine: Engine,
         names: TopicNames | None = None,
         recipients: Collection[str] | None = None,
+        *,
+        keys: HubKeys,
     ) -> None:
         super().__init__(engine, tables.offsets, tables.rejects)
+        self.keys = keys
         self.names = names or TopicNames.from_env()
         self.recipients = None if recipients is None else frozenset(recipients)
         if tables.outdated(engine):
@@ -124,6 +129,10 @@ class ViewBuilder(Sink[Share, Applied]):
         return sorted(found)
 
     def parse(self, message: Message) -> Share:
+        """The share, if the hub signed it and it belongs on its topic: its
+        recipient and event type are the topic's (a signed share copied to
+        another recipient's topic still verifies, so this check binds it)."""
+        self.keys.verify(message.value, message.headers)
         share = Share.from_bytes(message.value)
         try:
             recipient, kind = self.names.parse_shared(message.topic)

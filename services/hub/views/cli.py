@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from hub.access.plan import VIEWS
 from hub.cli_support import Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
+from hub.hub_key_cli import HubKeyOption, keys_or_exit
 from hub.views import tables
 from hub.views.builder import Applied, ViewBuilder
 from wire.kafka_client import ClientSettings
@@ -50,6 +52,7 @@ def _run(
     kafka: ClientSettings,
     recipients: list[str] | None,
     once: bool,
+    hub_key: Path | None,
 ) -> None:
     from hub.sink import consume, new_consumer  # noqa: PLC0415 - keeps `svdhub --help` quick
 
@@ -57,7 +60,9 @@ def _run(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    builder = ViewBuilder(engine_for(database), TopicNames.from_env(), recipients)
+    builder = ViewBuilder(
+        engine_for(database), TopicNames.from_env(), recipients, keys=keys_or_exit(hub_key)
+    )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -72,6 +77,7 @@ def _run(
         totals.shares += batch.shares
         totals.replayed += batch.replayed
         totals.rejected += batch.rejected
+        totals.forged += batch.forged
 
     consume(
         builder,
@@ -82,7 +88,7 @@ def _run(
     )
     typer.echo(
         f"views: {totals.shares} shares applied, {totals.replayed} replays skipped, "
-        f"{totals.rejected} rejected (see view_rejects)"
+        f"{totals.rejected} rejected ({totals.forged} not signed by the hub; see view_rejects)"
     )
 
 
@@ -96,9 +102,10 @@ def run(
     once: Annotated[
         bool, typer.Option(help="Stop at the end of the topics instead of following them.")
     ] = False,
+    hub_key: HubKeyOption = None,
 ) -> None:
     """Apply svd.shared.<recipient>.* to the view tables (offsets in the same transaction)."""
-    _run(database, kafka_client(VIEWS, credentials, bootstrap), recipient, once)
+    _run(database, kafka_client(VIEWS, credentials, bootstrap), recipient, once, hub_key)
 
 
 @app.command()
@@ -108,8 +115,9 @@ def rebuild(
     credentials: Credentials = None,
     bootstrap: Bootstrap = None,
     recipient: Recipients = None,
+    hub_key: HubKeyOption = None,
 ) -> None:
     """Drop the view tables and replay every shared topic from the beginning."""
     kafka = kafka_client(VIEWS, credentials, bootstrap)
     tables.drop(engine_for(database))
-    _run(database, kafka, recipient, once=True)
+    _run(database, kafka, recipient, once=True, hub_key=hub_key)

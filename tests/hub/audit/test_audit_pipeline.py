@@ -14,7 +14,7 @@ from kafka import KafkaProducer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.fixtures.records import a_share
+from tests.fixtures.records import OTHER_SIGNER, a_share, an_id, audit_record
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
 
@@ -95,22 +95,84 @@ def test_ledger_replay_reconcile_and_verify(pipeline: Pipeline, database: str) -
     reconciled = audit(pipeline, database, "reconcile")
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
     lines = reconciled.stdout.splitlines()[1:]
-    assert {line.split()[0] for line in lines} >= {"vrp", "csp-birmingham", "public"}
-    assert all(line.endswith("exact") for line in lines)
+    assert lines[-1] == "forgeries: 0 on shared topics, 0 audit records rejected by the ledger " + (
+        "(none counted as allowed)"
+    )
+    assert {line.split()[0] for line in lines[:-1]} >= {"vrp", "csp-birmingham", "public"}
+    assert all(line.endswith("exact") for line in lines[:-1])
 
     quarantined = audit(pipeline, database, "query", "--decision", "quarantine", "--format", "json")
     assert quarantined.stdout.count("\n") == 1
 
 
+def test_forgeries_are_rejected_by_the_ledger_and_reported_by_reconcile(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Runs last in this module: it writes to the pipeline's topics, as anyone able
+    to write to the broker could. Forged audit records (unsigned, or signed by
+    another key) are never sealed; forged shares (unsigned, by another key, or
+    the hub's share for the VRP copied to Coventry's topic) never count as
+    shared; reconcile reports each per topic and fails."""
+    database = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    expected = pipeline.expected()
+    assert audit(pipeline, database, "run", "--once").returncode == 0
+    names = pipeline.names
+    vrp, coventry = names.shared("vrp", "incident"), names.shared("csp-coventry", "incident")
+    real = next(m for m in pipeline.shares() if m.topic == vrp)  # signed by the hub
+    allows = [audit_record(n, decision_id=an_id(f"forged-{n}")) for n in (1, 2)]
+    forged_share = a_share(424243)
+    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    for value, headers in [
+        (allows[0].to_bytes(), []),
+        (allows[1].to_bytes(), OTHER_SIGNER.sign(allows[1].to_bytes())),
+    ]:
+        producer.send(names.audit_decisions, value=value, headers=headers).get(timeout=30)
+    for topic, value, headers in [
+        (vrp, forged_share.to_bytes(), []),
+        (vrp, forged_share.to_bytes(), OTHER_SIGNER.sign(forged_share.to_bytes())),
+        (coventry, real.value, list(real.headers)),  # the hub's share for vrp, copied
+    ]:
+        producer.send(topic, value=value, headers=headers).get(timeout=30)
+    producer.close()
+
+    again = audit(pipeline, database, "run", "--once")
+    assert again.returncode == 0, again.stderr
+    assert "(0 added" in again.stdout and "2 rejected, 2 of them not signed" in again.stdout
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        ids = set(conn.execute(text("SELECT decision_id FROM audit_entries")).scalars())
+        codes = conn.execute(text("SELECT code FROM audit_rejects ORDER BY code")).scalars().all()
+        sealed = conn.execute(text("SELECT max(tree_size) FROM audit_checkpoints")).scalar()
+    engine.dispose()
+    assert ids == set(expected)
+    assert not ids & {record.decision_id for record in allows}
+    assert list(codes) == ["unknown_key", "unsigned"]
+    assert sealed == len(expected)
+    checked = audit(pipeline, database, "verify")
+    assert checked.returncode == 0 and checked.stdout.startswith(f"OK: {len(expected)} rows")
+
+    reconciled = audit(pipeline, database, "reconcile")
+    assert reconciled.returncode == 1, reconciled.stdout + reconciled.stderr
+    out = reconciled.stdout
+    assert f"forged: 2 in {vrp} (rejected, not counted as shared)" in out
+    assert f"forged: 1 in {coventry} (rejected, not counted as shared)" in out
+    assert "forgeries: 3 on shared topics, 2 audit records rejected by the ledger" in out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if not line.startswith(" ")}
+    assert rows["vrp"].endswith("exact") and rows["csp-coventry"].endswith("exact")
+    assert forged_share.share_id not in out
+
+
 def test_reconcile_finds_a_share_without_a_decision(pipeline: Pipeline, tmp_path: Path) -> None:
-    """Runs last in this module: it adds a stray share to the pipeline's topics."""
+    """Runs last in this module: it adds a stray share to the pipeline's topics,
+    signed with the hub's key (as a bug in the enforcer would make one)."""
     database = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     assert audit(pipeline, database, "run", "--once").returncode == 0
     producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
     stray = a_share(424242)  # a valid share that no decision allowed
     topic = pipeline.names.shared("vrp", "incident")
-    producer.send(topic, value=stray.to_bytes()).get(timeout=30)
-    producer.send(topic, value=b"{}").get(timeout=30)  # and one that is not a share at all
+    for value in (stray.to_bytes(), b"{}"):  # and one that is not a share at all
+        headers = pipeline.hub_signer.sign(value)
+        producer.send(topic, value=value, headers=headers).get(timeout=30)
     producer.close()
     reconciled = audit(pipeline, database, "reconcile")
     assert reconciled.returncode == 1

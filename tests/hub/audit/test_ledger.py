@@ -17,7 +17,14 @@ from hub.audit.checkpoints import Checkpoint
 from hub.audit.ledger import INDEXED, Ledger, checkpoints, entries, rejects
 from hub.audit.verify import ProofError, check_proof, prove, verify
 from hub.sink import Message
-from tests.fixtures.records import audit_record
+from tests.fixtures.records import (
+    HUB_KEYS,
+    OTHER_SIGNER,
+    an_id,
+    audit_record,
+    hub_message,
+    signed,
+)
 from wire.signing import generate_signer
 
 SIGNER = generate_signer("hub-audit-1", "hub")
@@ -26,13 +33,13 @@ TOPIC = "t.svd.audit.decisions"
 
 def messages(first: int, count: int, partition: int = 0) -> list[Message]:
     return [
-        Message(TOPIC, partition, n, 0, audit_record(n).to_bytes())
+        hub_message(TOPIC, n, audit_record(n).to_bytes(), partition)
         for n in range(first, first + count)
     ]
 
 
 def filled(engine: Engine, rows: int = 45) -> Ledger:
-    ledger = Ledger(engine, SIGNER, every_records=10, every_seconds=3600)
+    ledger = Ledger(engine, SIGNER, every_records=10, every_seconds=3600, keys=HUB_KEYS)
     for start in range(0, rows, 7):
         ledger.apply(messages(start, min(7, rows - start)))
     ledger.checkpoint()
@@ -56,7 +63,7 @@ def test_appends_checkpoint_and_verify(sql_engine: Engine) -> None:
 
 def test_a_replay_adds_no_row_and_a_reopened_ledger_continues(sql_engine: Engine) -> None:
     ledger = filled(sql_engine)
-    again = Ledger(sql_engine, SIGNER, every_records=10, every_seconds=3600)
+    again = Ledger(sql_engine, SIGNER, every_records=10, every_seconds=3600, keys=HUB_KEYS)
     assert again.frontier.root() == ledger.frontier.root()
     done = again.apply(messages(0, 45, partition=1))  # the same decisions, replayed
     assert (done.added, done.replayed) == (0, 45)
@@ -68,11 +75,11 @@ def test_a_replay_adds_no_row_and_a_reopened_ledger_continues(sql_engine: Engine
 
 
 def test_unreadable_messages_are_kept_with_a_reason(sql_engine: Engine) -> None:
-    ledger = Ledger(sql_engine, SIGNER)
+    ledger = Ledger(sql_engine, SIGNER, keys=HUB_KEYS)
     done = ledger.apply(
         [
-            Message(TOPIC, 0, 0, 0, b"not json"),
-            Message(TOPIC, 0, 1, 0, b'{"decision":"allow"}'),
+            hub_message(TOPIC, 0, b"not json"),
+            hub_message(TOPIC, 1, b'{"decision":"allow"}'),
             *messages(2, 1),
         ]
     )
@@ -88,6 +95,31 @@ def test_unreadable_messages_are_kept_with_a_reason(sql_engine: Engine) -> None:
         len(b'{"decision":"allow"}'),
     )
     assert ledger.stored_offsets() == {(TOPIC, 0): 3}
+
+
+def test_forged_audit_records_are_rejected_and_never_sealed(sql_engine: Engine) -> None:
+    """An allow decision the hub did not sign (unsigned, or by another key) is a
+    reject with its code; the tree, its checkpoints and verify never see it."""
+    ledger = Ledger(sql_engine, SIGNER, every_records=1000, every_seconds=3600, keys=HUB_KEYS)
+    forged = [audit_record(n, decision_id=an_id(f"forged-{n}")) for n in (1, 2)]
+    done = ledger.apply(
+        [
+            *messages(0, 3),
+            Message(TOPIC, 0, 3, 0, forged[0].to_bytes()),
+            signed(Message(TOPIC, 0, 4, 0, forged[1].to_bytes()), OTHER_SIGNER),
+            *messages(5, 2),
+        ]
+    )
+    assert (done.added, done.rejected, done.forged) == (5, 2, 2)
+    checkpoint = ledger.checkpoint()
+    assert checkpoint is not None and checkpoint.tree_size == 5
+    with sql_engine.connect() as conn:
+        ids = set(conn.execute(select(entries.c.decision_id)).scalars())
+        codes = conn.execute(select(rejects.c.offset, rejects.c.code).order_by("offset")).all()
+    assert not ids & {record.decision_id for record in forged}
+    assert [tuple(row) for row in codes] == [(3, "unsigned"), (4, "unknown_key")]
+    report = verify(sql_engine)
+    assert report.ok and report.rows == 5, report.problems
 
 
 def test_an_updated_record_is_named(sql_engine: Engine) -> None:

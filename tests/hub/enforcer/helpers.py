@@ -19,6 +19,7 @@ from wire import schemas
 from wire.audit import AuditRecord
 from wire.codec import AvroCodec
 from wire.envelope import EventWriter, event_id
+from wire.hub_signing import SIGNATURE_HEADER
 from wire.signing import KeyRegistry, Signer, generate_signer
 
 CODEC = AvroCodec(schemas.current(), schemas.released().values())
@@ -168,7 +169,10 @@ def wait_until(
 
 
 def headers(message: Any) -> dict[str, str]:
-    return {name: value.decode() for name, value in message.headers or ()}
+    """The text headers of a consumed message (the hub's signature is binary: left out)."""
+    return {
+        name: value.decode() for name, value in message.headers or () if name != SIGNATURE_HEADER
+    }
 
 
 def now() -> datetime:

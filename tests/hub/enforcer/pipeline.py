@@ -21,6 +21,7 @@ from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
+from hub.hub_key import hub_signer
 from tests.fixtures.kafka import message_count, read_all
 from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord
@@ -49,6 +50,9 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.keys = helpers.Keys(self.home)
+        # The hub's key, made in the pipeline's home before any process needs it:
+        # the enforcer signs with it, the ledger and the views verify with it.
+        self.hub_signer = hub_signer(self.home)
         self.sent: list[Incoming] = []
         TopicAdmin(self.bootstrap).ensure(
             self.names.raw(authority, kind)
@@ -181,7 +185,7 @@ class Pipeline:
         anonymiser = Anonymiser(
             GeographyLookup.synthetic_sample(), RecipientKeys(self.home / "keys" / "recipients")
         )
-        enforcer = Enforcer(reader, anonymiser, self.names)
+        enforcer = Enforcer(reader, anonymiser, self.names, signer=self.hub_signer)
         out: dict[str, Outgoing] = {}
         with PolicyClient(self.opa_url, self.opa_token) as client:
             decider = Decider(client)

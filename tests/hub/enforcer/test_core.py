@@ -21,6 +21,7 @@ from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
+from tests.fixtures.records import HUB_SIGNER
 from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord, Reason, decision_id, quarantine_id
 from wire.envelope import MAX_EVENT_BYTES, EventReader, EventWriter
@@ -59,7 +60,7 @@ def make_enforcer(keys: helpers.Keys, clock: datetime = TODAY) -> Enforcer:
     anonymiser = Anonymiser(
         GeographyLookup.synthetic_sample(), RecipientKeys(keys.home / "keys" / "recipients")
     )
-    return Enforcer(reader, anonymiser, NAMES, clock=lambda: clock)
+    return Enforcer(reader, anonymiser, NAMES, clock=lambda: clock, signer=HUB_SIGNER)
 
 
 def message(topic: str, value: bytes | None, offset: int = 0, key: bytes = b"k") -> Incoming:

@@ -23,7 +23,16 @@ from sqlalchemy import (
 from hub.sink import Message
 from hub.views.builder import ViewBuilder
 from hub.views.tables import incidents, outdated, rejects
-from tests.fixtures.records import a_retraction, a_share, an_id, share_messages
+from tests.fixtures.records import (
+    HUB_KEYS,
+    OTHER_SIGNER,
+    a_retraction,
+    a_share,
+    an_id,
+    hub_message,
+    share_messages,
+    signed,
+)
 from tests.fixtures.views import snapshot
 from wire.shares import Share
 from wire.topics import TopicNames
@@ -40,7 +49,7 @@ def messages(shares: list[Share], first_offset: int = 0) -> list[Message]:
 
 
 def builder(engine: Engine) -> ViewBuilder:
-    return ViewBuilder(engine, NAMES)
+    return ViewBuilder(engine, NAMES, keys=HUB_KEYS)
 
 
 def rows(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -114,11 +123,11 @@ def test_unusable_messages_are_recorded_not_fatal(sql_engine: Engine) -> None:
     too_long = a_share(5, offence_group="X" * 65)  # valid share, longer than its column
     done = builder(sql_engine).apply(
         [
-            Message(topic, 0, 0, 0, b"not json"),
-            Message(topic, 0, 1, 0, b"{}"),
-            Message(topic, 0, 2, 0, a_share(2).to_bytes().decode().encode("utf-16")),
-            Message(topic, 0, 3, 0, elsewhere.to_bytes()),
-            Message(topic, 0, 4, 0, too_long.to_bytes()),
+            hub_message(topic, 0, b"not json"),
+            hub_message(topic, 1, b"{}"),
+            hub_message(topic, 2, a_share(2).to_bytes().decode().encode("utf-16")),
+            hub_message(topic, 3, elsewhere.to_bytes()),
+            hub_message(topic, 4, too_long.to_bytes()),
             *messages([a_share(1)], 5),
         ]
     )
@@ -132,6 +141,42 @@ def test_unusable_messages_are_recorded_not_fatal(sql_engine: Engine) -> None:
         (3, "wrong_topic"),
         (4, "too_long"),
     ]
+
+
+def test_forged_shares_are_rejected_recorded_counted_and_never_applied(
+    sql_engine: Engine,
+) -> None:
+    """Unsigned, signed by another key, or a hub-signed share for the VRP on
+    Coventry's topic: none reaches the views, each is a reject with its code."""
+    coventry = NAMES.shared("csp-coventry", "incident")
+    vrp = NAMES.shared("vrp", "incident")
+    for_vrp = a_share(7)  # recipient vrp
+    views = builder(sql_engine)
+    done = views.apply(
+        [
+            Message(vrp, 0, 0, 0, a_share(1).to_bytes()),  # valid JSON, no signature
+            signed(Message(vrp, 0, 1, 0, a_share(2).to_bytes()), OTHER_SIGNER),
+            hub_message(coventry, 0, for_vrp.to_bytes()),  # claims vrp on coventry's topic
+            Message(coventry, 0, 1, 0, for_vrp.to_bytes()),  # the same, unsigned
+        ]
+    )
+    assert (done.shares, done.rejected, done.forged) == (0, 4, 3)
+    with sql_engine.connect() as conn:
+        found = conn.execute(
+            select(rejects.c.topic, rejects.c.offset, rejects.c.code).order_by(
+                rejects.c.topic, rejects.c.offset
+            )
+        ).all()
+    assert sorted(tuple(row) for row in found) == sorted(
+        [
+            (vrp, 0, "unsigned"),
+            (vrp, 1, "unknown_key"),
+            (coventry, 0, "wrong_topic"),
+            (coventry, 1, "unsigned"),
+        ]
+    )
+    assert rows(sql_engine) == {}
+    assert views.reject_count() == 4
 
 
 def test_times_at_the_ends_of_the_calendar_are_kept_without_a_week(sql_engine: Engine) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from hub.views import queries
 from hub.views.builder import ViewBuilder
-from tests.fixtures.records import a_retraction, a_share, share_messages
+from tests.fixtures.records import HUB_KEYS, a_retraction, a_share, share_messages
 from wire.shares import Share
 from wire.topics import TopicNames
 
@@ -25,7 +25,7 @@ def geo(lad: str, n: int) -> dict[str, Any]:
 
 
 def load(engine: Engine, shares: list[Share]) -> None:
-    ViewBuilder(engine, NAMES).apply(share_messages(shares, NAMES))
+    ViewBuilder(engine, NAMES, keys=HUB_KEYS).apply(share_messages(shares, NAMES))
 
 
 def referral(n: int, programme: str) -> Share:

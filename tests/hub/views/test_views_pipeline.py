@@ -13,9 +13,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine
+from kafka import KafkaProducer
+from sqlalchemy import create_engine, select
 
 from hub.views import queries
+from hub.views.tables import incidents, rejects, shares
+from tests.fixtures.records import OTHER_SIGNER, a_share
 from tests.fixtures.views import snapshot
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
@@ -142,3 +145,50 @@ def test_views_equal_a_recount_from_the_raw_events_and_rebuild_identically(
     engine.dispose()
     views(pipeline, database, "rebuild")
     assert snapshot(create_engine(database)) == before
+
+
+def test_forged_shares_are_rejected_recorded_and_never_counted(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Runs last in this module: it writes to the pipeline's shared topics, as
+    anyone able to write to the broker could. A share the hub did not sign (none,
+    or another key's) and the hub's own share for the VRP copied to Coventry's
+    topic are each a reject with its code, counted, and change no view."""
+    names = pipeline.names
+    vrp, coventry = names.shared("vrp", "incident"), names.shared("csp-coventry", "incident")
+    real = next(m for m in pipeline.shares() if m.topic == vrp)  # signed by the hub
+    forged = a_share(900001, recipient="vrp")  # valid JSON, claims vrp
+    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    sent = {}
+    for topic, value, headers, code in [
+        (vrp, forged.to_bytes(), [], "unsigned"),
+        (vrp, forged.to_bytes(), OTHER_SIGNER.sign(forged.to_bytes()), "unknown_key"),
+        (coventry, forged.to_bytes(), [], "unsigned"),
+        (coventry, real.value, list(real.headers), "wrong_topic"),
+    ]:
+        meta = producer.send(topic, value=value, headers=headers).get(timeout=30)
+        sent[(meta.topic, meta.partition, meta.offset)] = code
+    producer.close()
+
+    database = f"sqlite:///{tmp_path / 'views.sqlite'}"
+    out = views(pipeline, database, "run", "--once")
+    assert "4 rejected (3 not signed by the hub" in out
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        found = {
+            (row.topic, row.partition, row.offset): row.code
+            for row in conn.execute(
+                select(rejects.c.topic, rejects.c.partition, rejects.c.offset, rejects.c.code)
+            )
+        }
+        kept = set(conn.execute(select(shares.c.share_id)).scalars())
+        events = set(conn.execute(select(incidents.c.event_id)).scalars())
+    assert found == sent
+    assert forged.share_id not in kept and forged.event_id not in events
+    truth = Counter((t["lad"], t["week"]) for t in raw_incidents(pipeline))
+    got = {
+        (r["lad"], r["week"]): r["count"]
+        for r in queries.incident_counts(engine, "vrp", ["lad", "week"])
+    }
+    assert got == dict(truth)
+    engine.dispose()
