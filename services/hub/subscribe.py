@@ -277,13 +277,32 @@ class Checker:
             raise ContractError(
                 "event_type", "wrong_topic", f"a {share.event_type} share on {topic}"
             )
-        errors = sorted(
-            self.validators[topic].iter_errors(share.to_dict()), key=lambda e: list(e.path)
-        )
-        if errors:
-            where = "/".join(str(p) for p in errors[0].absolute_path) or "(share)"
-            raise ContractError(where, "schema", errors[0].message[:300])
+        validator = self.validators.get(topic)
+        if validator is None:
+            raise ContractError("topic", "no_schema", f"no published schema for {topic}")
+        error = _first_error(validator, share)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(share)"
+            raise ContractError(where, "schema", error.message[:300])
         return share
+
+
+def _first_error(validator: Draft202012Validator, share: Share) -> Any:
+    """The error that says why ``share`` fails its stream's schema, or None. A
+    stream's schema has one branch per agreement (``oneOf``); the error shown
+    is the first one of the branch for the share's own agreement."""
+    errors = sorted(validator.iter_errors(share.to_dict()), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    top = errors[0]
+    if top.validator == "oneOf" and top.context:
+        branches: dict[Any, list[Any]] = {}
+        for sub in top.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        for found in branches.values():
+            if not any(list(e.absolute_path) == ["agreement_id"] for e in found):
+                return found[0]
+    return top
 
 
 def published_schemas(
@@ -439,7 +458,7 @@ def _run(
     except KafkaError as exc:
         typer.echo(f"error: cannot connect to Kafka as {kafka.principal}: {exc}", err=True)
         raise typer.Exit(1) from exc
-    idle_since = time.monotonic()
+    started = time.monotonic()
     try:
         consumer.subscribe(topics)
         with _progress() as progress:
@@ -456,21 +475,20 @@ def _run(
                     tally.written += len(good)
                 if batch:
                     consumer.commit()
-                    idle_since = time.monotonic()
                 if progress is not None and task is not None:
                     progress.update(
                         task,
                         description=f"{tally.written} shares written, "
                         f"{sum(tally.refused.values())} refused",
                     )
-                if not follow and not batch and _caught_up(consumer, idle_since):
+                if not follow and not batch and _caught_up(consumer, topics, started):
                     break
     except (TopicAuthorizationFailedError, GroupAuthorizationFailedError) as exc:
         what = f"group {group}" if isinstance(exc, GroupAuthorizationFailedError) else ""
         what = what or f"topics {', '.join(topics)}"
         typer.echo(f"error: Kafka refused {kafka.principal} access to {what}: {exc}", err=True)
         raise typer.Exit(1) from exc
-    except KafkaError as exc:
+    except (KafkaError, TimeoutError) as exc:
         typer.echo(f"error: Kafka at {kafka.bootstrap_servers}: {exc}", err=True)
         raise typer.Exit(1) from exc
     finally:
@@ -494,11 +512,28 @@ def _take(
     good.append((share, message.value))
 
 
-def _caught_up(consumer: Any, idle_since: float) -> bool:
-    """Whether every assigned partition is read to its end (or, with nothing
-    assigned, nothing came for a few seconds: no stream has any share yet)."""
+def _caught_up(consumer: Any, topics: list[str], waiting_since: float) -> bool:
+    """Whether every assigned partition is read to its end. Before the group
+    has assigned anything (a new member waits for the members of a killed run
+    to time out), it is caught up only if no stream holds a message at all.
+    Raises TimeoutError when no assignment comes for :data:`JOIN_TIMEOUT` s."""
+    from kafka import TopicPartition  # noqa: PLC0415
+
     assigned = consumer.assignment()
-    if not assigned:
-        return time.monotonic() - idle_since > 5
-    ends = consumer.end_offsets(list(assigned))
-    return all(consumer.position(tp) >= end for tp, end in ends.items())
+    if assigned:
+        ends = consumer.end_offsets(list(assigned))
+        return all(consumer.position(tp) >= end for tp, end in ends.items())
+    parts = [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+    if not parts or not any(consumer.end_offsets(parts).values()):
+        return True
+    if time.monotonic() - waiting_since > JOIN_TIMEOUT:
+        raise TimeoutError(f"the consumer group gave this member no partition in {JOIN_TIMEOUT} s")
+    return False
+
+
+#: Seconds to wait for the consumer group to assign partitions.
+JOIN_TIMEOUT = 120
