@@ -1,5 +1,9 @@
 """The ledger on a real pipeline: enforcer output on Kafka -> `svdhub audit run`
--> reconcile, verify and replay, on SQLite and on PostgreSQL."""
+-> reconcile, verify and replay, on SQLite and on PostgreSQL.
+
+The enforcer runs as ``<namespace>.enforcer`` and the ledger as
+``<namespace>.ledger``; reconcile, which reads every shared topic, as the
+stack's admin (as it does by default)."""
 
 from __future__ import annotations
 
@@ -14,19 +18,21 @@ from kafka import KafkaProducer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from hub.access.plan import LEDGER
 from tests.fixtures.records import a_share
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
+from wire.kafka_client import ClientSettings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def pipeline(
-    kafka_bootstrap: str, opa_url: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_admin: ClientSettings, opa_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
     """Police and ED incidents plus two bad messages, all through the enforcer."""
-    made = Pipeline(kafka_bootstrap, opa_url, tmp_path_factory.mktemp("audit") / "home")
+    made = Pipeline(kafka_admin, opa_url, tmp_path_factory.mktemp("audit") / "home")
     try:
         made.publish("Incident", [helpers.incident("wmp", n) for n in range(40)])
         made.publish(
@@ -60,12 +66,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def audit(pipeline: Pipeline, database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``svdhub audit ...``: ``run`` as the ledger, ``reconcile`` as the admin."""
+    credentials = {
+        "run": pipeline.credentials(LEDGER),
+        "reconcile": pipeline.admin_credentials(),
+    }.get(args[0])
+    options = ["--credentials", str(credentials)] if credentials else []
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", "audit", *args, "--database", database],
+        [sys.executable, "-m", "hub.cli", "audit", *args, "--database", database, *options],
         capture_output=True,
         text=True,
         check=False,
-        env={**pipeline.env, "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap},
+        env=pipeline.env,
         timeout=300,
     )
 
@@ -106,7 +118,7 @@ def test_reconcile_finds_a_share_without_a_decision(pipeline: Pipeline, tmp_path
     """Runs last in this module: it adds a stray share to the pipeline's topics."""
     database = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     assert audit(pipeline, database, "run", "--once").returncode == 0
-    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    producer = KafkaProducer(**pipeline.admin.kafka_python(), acks="all")
     stray = a_share(424242)  # a valid share that no decision allowed
     topic = pipeline.names.shared("vrp", "incident")
     producer.send(topic, value=stray.to_bytes()).get(timeout=30)

@@ -1,6 +1,10 @@
 """The views on a real pipeline: synthetic extracts -> connectors -> enforcer ->
 `svdhub views run`, checked against an independent count from the raw events,
-then rebuilt from the beginning into identical tables."""
+then rebuilt from the beginning into identical tables.
+
+Each component connects as its own principal of the pipeline's namespace:
+the connectors as ``connector-<authority>``, the enforcer as ``enforcer``, the
+view builder as ``views``."""
 
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine
 
+from hub.access.plan import VIEWS
 from hub.views import queries
 from tests.fixtures.views import snapshot
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.kafka_client import ClientSettings
 from wire.signing import Verifier
 
 pytestmark = pytest.mark.slow
@@ -33,16 +39,16 @@ BIRMINGHAM = "E08000025"
 
 @pytest.fixture(scope="module")
 def pipeline(
-    kafka_bootstrap: str, opa_url: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_admin: ClientSettings, opa_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_bootstrap, opa_url, tmp_path_factory.mktemp("views") / "home")
+    made = Pipeline(kafka_admin, opa_url, tmp_path_factory.mktemp("views") / "home")
     try:
         made.svdhub(
             "generate", "--out", str(made.home / "synthetic"), "--days", "14", "--seed", "5"
         )
         made.svdhub("connector", "keys", *map(str, CONFIGS))
-        for config in CONFIGS:
-            made.svdhub("connector", "run", str(config), "--bootstrap", kafka_bootstrap)
+        for config in CONFIGS:  # each as connector-<authority>, its file in <home>/access
+            made.svdhub("connector", "run", str(config))
         made.start_enforcer()
         made.wait_for_audit(len(made.expected(made.raw_messages())), timeout=300)
     finally:
@@ -60,8 +66,8 @@ def views(pipeline: Pipeline, database: str, *args: str) -> str:
             *args,
             "--database",
             database,
-            "--bootstrap",
-            pipeline.bootstrap,
+            "--credentials",
+            str(pipeline.credentials(VIEWS)),
         ],
         capture_output=True,
         text=True,
