@@ -69,7 +69,7 @@ def test_up_is_idempotent_and_down_leaves_nothing_behind(
     second = svdhub("stack", "up", env=env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("already up") == 3, second.stdout
-    assert "(0 created, 0 deleted)" in second.stdout  # the access plan, applied again
+    assert "(0 created, 0 deleted)" in second.stderr  # the access plan, applied again
     assert sorted(stack_processes(config.state_dir)) == pids_before  # nothing restarted
 
     status = svdhub("stack", "status", env=env)
