@@ -31,6 +31,7 @@ from wire.geography import GeographyError, GeographyLookup
 from wire.kafka_client import CREDENTIALS_ENV, ClientSettings, CredentialsError, find_credentials
 from wire.private_files import write_private
 from wire.signing import KeyRegistry, KeyRegistryError, Signer, generate_signer
+from wire.topics import NAMESPACE_ENV
 
 EXIT_REJECTS = 4
 
@@ -47,8 +48,13 @@ def kafka_settings(
     """The connector's Kafka client settings: ``--credentials``, else
     $SVDHUB_KAFKA_CREDENTIALS, else ``access/connector-<authority>.properties``
     in the state folder (where `svdhub access apply` writes them on a machine
-    that runs the hub too). ``--bootstrap`` replaces the file's servers."""
-    default = home() / "access" / f"connector-{authority}.properties"
+    that runs the hub too; ``<namespace>.connector-<authority>`` under
+    $SVDHUB_TOPIC_NAMESPACE, whose principals are namespaced like its topics).
+    ``--bootstrap`` replaces the file's servers."""
+    namespace = os.environ.get(NAMESPACE_ENV, "")
+    principal = f"connector-{authority}"
+    name = f"{namespace}.{principal}" if namespace else principal
+    default = home() / "access" / f"{name}.properties"
     path = find_credentials(credentials, default, os.environ)
     return ClientSettings.load(path).with_bootstrap(bootstrap)
 

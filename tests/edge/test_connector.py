@@ -1,7 +1,9 @@
 """Connectors end to end against real Kafka, on synthetic extracts.
 
-Each test renames the authority (``wmp`` -> ``wmp-<random>``) so that it
-writes to a raw topic of its own.
+Each test runs under a topic namespace of its own (``t-<random>``), whose
+principals and raw topics the hub made first (``grant_access``), so the
+connector writes to a raw topic of its own as ``<namespace>.connector-<authority>``,
+with exactly the rights it has in production: write and describe its raw topics.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +34,14 @@ from edge.config import ConnectorConfig
 from edge.runner import Connector
 from edge.synthetic import generate
 from tests.edge.helpers import CONFIGS, Setup, prepare, topic_configs
-from tests.fixtures.kafka import message_count, read_all
+from tests.fixtures.kafka import Principals, message_count, read_all
 from tests.fixtures.services import free_port
 from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
+from wire.kafka_client import CREDENTIALS_ENV, ClientSettings
 from wire.signing import Verifier
-from wire.topics import MS_PER_DAY, TopicKind
+from wire.topics import NAMESPACE_ENV, TopicKind, TopicNames
 from wire.topics import topic_configs as raw_topic_configs
 
 SAMPLES = sorted(CONFIGS.glob("*.yaml"))
@@ -64,7 +69,33 @@ def home(tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -
     home.mkdir()
     (home / "synthetic").symlink_to(synthetic_dir)
     monkeypatch.setenv("SVDHUB_HOME", str(home))
+    monkeypatch.delenv(CREDENTIALS_ENV, raising=False)  # the connector's own, never admin's
     return home
+
+
+@pytest.fixture
+def names(monkeypatch: pytest.MonkeyPatch) -> TopicNames:
+    """A topic namespace of this test's own; the connector follows
+    $SVDHUB_TOPIC_NAMESPACE, in this process and in those it starts."""
+    names = TopicNames(f"t-{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv(NAMESPACE_ENV, names.namespace)
+    return names
+
+
+@pytest.fixture
+def principals(grant_access: Callable[[TopicNames], Principals], names: TopicNames) -> Principals:
+    """The namespace's principals, ACLs and raw topics, as `svdhub access apply` makes them."""
+    return grant_access(names)
+
+
+def credentials(setup: Setup, principals: Principals) -> list[str]:
+    """``--credentials`` of the setup's connector principal in this namespace."""
+    return ["--credentials", str(principals.file(setup.principal))]
+
+
+def new_connector(setup: Setup, principals: Principals) -> Connector:
+    """The connector, in this process, connecting as its own principal."""
+    return Connector(setup.config, principals.settings(setup.principal))
 
 
 def connector_command(setup: Setup, *options: str) -> list[str]:
@@ -107,9 +138,12 @@ def never_shared_values(setup: Setup, sample: str) -> set[str]:
 
 
 @pytest.mark.parametrize("sample", [p.stem for p in SAMPLES])
-def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, sample: str) -> None:
+def test_every_sample_config_runs_end_to_end(
+    kafka_admin: ClientSettings, principals: Principals, home: Path, sample: str
+) -> None:
     setup = prepare(home, sample)
-    connector = Connector(setup.config, kafka_bootstrap)
+    assert setup.topic.startswith(principals.names.prefix)
+    connector = new_connector(setup, principals)
     try:
         summary = connector.run()
     finally:
@@ -118,7 +152,7 @@ def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, s
     rows = source_rows(setup, sample)
     assert summary.read == summary.published == rows > 0
 
-    messages = read_all(kafka_bootstrap, [setup.topic])
+    messages = read_all(kafka_admin, [setup.topic])
     assert len(messages) == rows
     reader = EventReader(
         AvroCodec(schemas.current(), schemas.released().values()), Verifier(setup.registry)
@@ -128,9 +162,10 @@ def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, s
     assert {e.record_type for e in events} == {setup.config.record_type}
     for message, event in zip(messages, events, strict=True):
         assert dict(message.headers)["event_id"].decode() == event.event_id
-    # The connector made its raw topic, keeping data indefinitely (not the broker's 7 days).
+    # The hub made the raw topic (a connector may only write it), keeping data
+    # indefinitely (not the broker's 7 days).
     wanted = raw_topic_configs(TopicKind.RAW, None)
-    found = topic_configs(kafka_bootstrap, setup.topic)
+    found = topic_configs(kafka_admin, setup.topic)
     assert {key: found.get(key) for key in wanted} == wanted
     assert found["retention.ms"] == found["retention.bytes"] == "-1"
 
@@ -140,7 +175,7 @@ def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, s
     assert leaked == []
 
     # A second run publishes nothing new.
-    again = Connector(setup.config, kafka_bootstrap)
+    again = new_connector(setup, principals)
     try:
         second = again.run()
     finally:
@@ -150,27 +185,29 @@ def test_every_sample_config_runs_end_to_end(kafka_bootstrap: str, home: Path, s
         assert 0 < second.already_published < rows
     else:
         assert second.already_published == rows
-    assert len(read_all(kafka_bootstrap, [setup.topic])) == rows
+    assert len(read_all(kafka_admin, [setup.topic])) == rows
 
 
 def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
-    kafka_bootstrap: str, home: Path
+    kafka_admin: ClientSettings, principals: Principals, home: Path
 ) -> None:
+    """The connector cannot read its topic: after the kill, the rerun works out
+    which rows of the interrupted batch landed from the end offsets alone."""
     setup = prepare(home, "wmp-crime", batch_size=10)
-    command = connector_command(setup, "--bootstrap", kafka_bootstrap)
+    command = connector_command(setup, *credentials(setup, principals))
     env = {**os.environ, "SVDHUB_HOME": str(home)}
     rows = source_rows(setup, "wmp-crime")
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while first.poll() is None and time.monotonic() < deadline:
-            if message_count(kafka_bootstrap, [setup.topic]) >= 100:
+            if message_count(kafka_admin, [setup.topic]) >= 100:
                 break
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
     finally:
         first.wait(30)
-    interrupted = len(read_all(kafka_bootstrap, [setup.topic]))
+    interrupted = len(read_all(kafka_admin, [setup.topic]))
     assert first.returncode == -signal.SIGKILL, "the connector finished before it was killed"
     assert 0 < interrupted < rows
 
@@ -182,7 +219,8 @@ def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
         command, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert second.returncode == 0, second.stderr
-    messages = read_all(kafka_bootstrap, [setup.topic])
+    assert "do not fit" not in second.stderr  # recovered from the offsets, not sent again
+    messages = read_all(kafka_admin, [setup.topic])
     ids = [dict(m.headers)["event_id"] for m in messages]
     assert len(ids) == rows
     assert len(set(ids)) == rows
@@ -200,7 +238,7 @@ BAD_ROWS = [
 
 
 def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
-    kafka_bootstrap: str, home: Path
+    kafka_admin: ClientSettings, principals: Principals, home: Path
 ) -> None:
     good_file = home / "synthetic" / "wmp_crime.csv"
     lines = good_file.read_text(encoding="utf-8").splitlines()
@@ -222,7 +260,7 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     bad_file.write_bytes(out.getvalue().encode("utf-8") + undecodable)
     setup = prepare(home, "wmp-crime", source=bad_file)
 
-    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
+    result = invoke_run(setup, *credentials(setup, principals))
     assert result.exit_code == 4, result.output
     assert "rejected: 8" in result.output
     reject_files = list((home / "connectors" / setup.config.authority / "rejects").glob("*.jsonl"))
@@ -240,7 +278,7 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     assert "expected" in short["reason"]
     encoding = by_row[3 + len(good) + len(BAD_ROWS)]
     assert (encoding["field"], encoding["reason"]) == ("MOText", "not valid utf-8 text")
-    assert len(read_all(kafka_bootstrap, [setup.topic])) == len(good)
+    assert len(read_all(kafka_admin, [setup.topic])) == len(good)
 
 
 @pytest.mark.parametrize(
@@ -251,48 +289,54 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     ],
 )
 def test_unusable_files_are_reported_and_stop_nothing(
-    kafka_bootstrap: str, home: Path, content: bytes, exit_code: int, words: str
+    principals: Principals, home: Path, content: bytes, exit_code: int, words: str
 ) -> None:
     path = home / "unusable.csv"
     path.write_bytes(content)
     setup = prepare(home, "wmp-crime", source=path)
-    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
+    result = invoke_run(setup, *credentials(setup, principals))
     assert result.exit_code == exit_code, result.output
     assert words in result.output
     assert str(path) in result.output
 
 
 def test_a_header_only_file_publishes_nothing_and_succeeds(
-    kafka_bootstrap: str, home: Path
+    principals: Principals, home: Path
 ) -> None:
     path = home / "header-only.csv"
     header = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()[1]
     path.write_text(header + "\n", encoding="utf-8")
     setup = prepare(home, "wmp-crime", source=path)
-    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
+    # No --credentials: the namespaced principal's file in the state folder, as
+    # `svdhub access apply` writes it on a machine that runs the hub too.
+    default = home / "access" / f"{principals.name(setup.principal)}.properties"
+    default.parent.mkdir()
+    shutil.copyfile(principals.file(setup.principal), default)
+    result = invoke_run(setup)
     assert result.exit_code == 0, result.output
     assert "rows read: 0" in result.output
 
 
-def test_the_raw_topic_keeps_data_for_the_days_it_is_told(
-    kafka_bootstrap: str, home: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_connector_may_write_only_its_own_authoritys_topics(
+    kafka_admin: ClientSettings, principals: Principals, home: Path
 ) -> None:
-    path = home / "header-only.csv"
-    header = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()[1]
-    path.write_text(header + "\n", encoding="utf-8")
-    setup = prepare(home, "wmp-crime", source=path)
-    monkeypatch.setenv("SVDHUB_KEEP_DAYS", "30")
-    result = invoke_run(setup, "--bootstrap", kafka_bootstrap)
-    assert result.exit_code == 0, result.output
-    found = topic_configs(kafka_bootstrap, setup.topic)
-    assert found["retention.ms"] == str(30 * MS_PER_DAY)
-    assert found["retention.bytes"] == "-1"
-    assert found["cleanup.policy"] == "delete"
+    """The police connector's config with the ambulance service's credentials:
+    Kafka refuses, and the error says what to ask the hub for."""
+    setup = prepare(home, "wmp-crime")
+    other = ["--credentials", str(principals.file("connector-wmas"))]
+    result = invoke_run(setup, *other)
+    assert result.exit_code == 1, result.output
+    assert f"Kafka refused User:{principals.name('connector-wmas')} access" in result.output
+    assert setup.topic in result.output
+    assert message_count(kafka_admin, [setup.topic]) == 0
 
-    # Told nothing about it, a later run leaves the existing topic as it is.
-    monkeypatch.delenv("SVDHUB_KEEP_DAYS")
-    assert invoke_run(setup, "--bootstrap", kafka_bootstrap).exit_code == 0
-    assert topic_configs(kafka_bootstrap, setup.topic)["retention.ms"] == str(30 * MS_PER_DAY)
+
+def test_missing_credentials_fail_clearly(home: Path, names: TopicNames) -> None:
+    setup = prepare(home, "wmp-crime")
+    result = invoke_run(setup)
+    assert result.exit_code == 1, result.output
+    assert "no Kafka credentials" in result.output
+    assert f"{names.namespace}.connector-wmp.properties" in result.output
 
 
 def test_dry_run_prints_pseudonymised_records_and_publishes_nothing(home: Path) -> None:
@@ -307,11 +351,14 @@ def test_dry_run_prints_pseudonymised_records_and_publishes_nothing(home: Path) 
     assert not (home / "connectors" / setup.config.authority / "rejects").exists()
 
 
-def test_unreachable_kafka_fails_clearly(home: Path) -> None:
-
+def test_unreachable_kafka_fails_clearly(home: Path, tmp_path: Path) -> None:
     setup = prepare(home, "wmas-callouts")
+    settings = tmp_path / "connector-wmas.properties"
+    ClientSettings("127.0.0.1:9", "connector-wmas", "secret", tmp_path / "ca.pem").save(settings)
     result = subprocess.run(
-        connector_command(setup, "--bootstrap", f"127.0.0.1:{free_port()}"),
+        connector_command(
+            setup, "--credentials", str(settings), "--bootstrap", f"127.0.0.1:{free_port()}"
+        ),
         env={**os.environ, "SVDHUB_HOME": str(home)},
         capture_output=True,
         text=True,
@@ -323,29 +370,29 @@ def test_unreachable_kafka_fails_clearly(home: Path) -> None:
 
 
 def test_follow_publishes_rows_added_later_and_stops_on_ctrl_c(
-    kafka_bootstrap: str, home: Path
+    kafka_admin: ClientSettings, principals: Principals, home: Path
 ) -> None:
     lines = (home / "synthetic" / "wmas_callouts.csv").read_text(encoding="utf-8").splitlines()
     extract = home / "growing.csv"
     extract.write_text("\n".join(lines[:12]) + "\n", encoding="utf-8")  # comment, header, 10 rows
     setup = prepare(home, "wmas-callouts", source=extract, poll_seconds=1)
     follower = subprocess.Popen(
-        connector_command(setup, "--follow", "--bootstrap", kafka_bootstrap),
+        connector_command(setup, "--follow", *credentials(setup, principals)),
         env={**os.environ, "SVDHUB_HOME": str(home)},
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        wait_for(lambda: message_count(kafka_bootstrap, [setup.topic]) == 10)
+        wait_for(lambda: message_count(kafka_admin, [setup.topic]) == 10)
         with extract.open("a", encoding="utf-8") as handle:
             handle.write("\n".join(lines[12:17]) + "\n")
-        wait_for(lambda: message_count(kafka_bootstrap, [setup.topic]) == 15)
+        wait_for(lambda: message_count(kafka_admin, [setup.topic]) == 15)
         follower.send_signal(signal.SIGINT)
         _, stderr = follower.communicate(timeout=60)
     finally:
         follower.kill()
     assert follower.returncode == 0, stderr
-    assert len(read_all(kafka_bootstrap, [setup.topic])) == 15
+    assert len(read_all(kafka_admin, [setup.topic])) == 15
 
 
 def wait_for(condition: Any, seconds: float = 60) -> None:
@@ -356,7 +403,7 @@ def wait_for(condition: Any, seconds: float = 60) -> None:
 
 
 def test_a_sql_source_on_postgresql_reads_incrementally(
-    kafka_bootstrap: str, database_url: str, home: Path
+    kafka_admin: ClientSettings, principals: Principals, database_url: str, home: Path
 ) -> None:
     """The youth-service referrals, copied into a PostgreSQL table, through the same config."""
     schema = f"youth_{uuid.uuid4().hex[:8]}"
@@ -389,7 +436,7 @@ def test_a_sql_source_on_postgresql_reads_incrementally(
         config = ConnectorConfig.load(setup.config_file)
 
         def run_once() -> Any:
-            connector = Connector(config, kafka_bootstrap)
+            connector = Connector(config, principals.settings(setup.principal))
             try:
                 return connector.run()
             finally:
@@ -405,7 +452,7 @@ def test_a_sql_source_on_postgresql_reads_incrementally(
         second = run_once()
         assert second.published == len(rows) - 100
         assert second.already_published >= 1  # rows at the watermark are read again, not resent
-        assert message_count(kafka_bootstrap, [setup.topic]) == len(rows)
+        assert message_count(kafka_admin, [setup.topic]) == len(rows)
     finally:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from hub.cli import COMMANDS, LazyCommand, app, as_command
 from wire import compat, schemas, shares
+from wire.kafka_client import CREDENTIALS_ENV
+from wire.topics import NAMESPACE_ENV
 
 runner = CliRunner()
 
@@ -231,3 +233,39 @@ def test_schemas_freeze_shares_writes_a_new_version_only_for_a_real_change(
     result = runner.invoke(app, ["schemas", "check"])
     assert result.exit_code == 0, result.output
     assert "the share envelope matches shares/v2" in result.output
+
+
+def test_access_commands_are_all_there() -> None:
+    names = {tuple(p) for p in all_command_paths()}
+    for sub in ("plan", "apply", "check", "credentials"):
+        assert ("access", sub) in names
+
+
+@pytest.mark.parametrize(
+    ("args", "principal"),
+    [
+        (["enforcer", "run"], "enforcer"),
+        (["audit", "run", "--once"], "ledger"),
+        (["views", "run", "--once"], "views"),
+    ],
+    ids=["enforcer", "audit", "views"],
+)
+@pytest.mark.parametrize("namespace", ["", "t-1"], ids=["production", "namespaced"])
+def test_a_service_without_credentials_says_which_file_it_looked_for(
+    args: list[str],
+    principal: str,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each service connects as its own principal: with no --credentials and no
+    $SVDHUB_KAFKA_CREDENTIALS it looks for that principal's file in the state
+    folder (namespaced like the topics), and never falls back to another."""
+    monkeypatch.setenv("SVDHUB_HOME", str(tmp_path))
+    monkeypatch.setenv(NAMESPACE_ENV, namespace)
+    monkeypatch.delenv(CREDENTIALS_ENV, raising=False)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    name = f"{namespace}.{principal}" if namespace else principal
+    assert "no Kafka credentials" in result.output
+    assert str(tmp_path / "access" / f"{name}.properties") in result.output

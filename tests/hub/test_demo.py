@@ -79,8 +79,10 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
 
 def files_are_private(home: Path, env: dict[str, str]) -> None:
     """Everything in the state folder (keys, tokens, stack.env, the SQLite ledger,
-    views and checkpoints with their WAL, Kafka's and OPA's files) and in
-    PostgreSQL's data is 0600 in 0700 folders, including a connector's reject file."""
+    views and checkpoints with their WAL, Kafka's and OPA's files, the broker's
+    TLS files and every principal's credentials) and in PostgreSQL's data is
+    0600 in 0700 folders, including a connector's reject file. The connector
+    connects as connector-wmp, with the file `svdhub stack up` wrote."""
     extract = home / "synthetic" / "wmp_crime.csv"
     with extract.open("a", encoding="utf-8") as handle:
         handle.write("not,a,valid,row\n")
@@ -105,6 +107,16 @@ def files_are_private(home: Path, env: dict[str, str]) -> None:
         "audit/ledger.sqlite",
         "views/views.sqlite",
         "connectors/wmp/checkpoint.sqlite",
+        "tls/ca.pem",
+        "tls/ca-key.pem",
+        "tls/broker.p12",
+        "tls/broker.password",
+        "access/admin.properties",
+        "access/enforcer.properties",
+        "access/ledger.properties",
+        "access/views.properties",
+        "access/connector-wmp.properties",
+        "access/recipient-vrp.properties",
     ]
     for name in written:
         assert (home / name).is_file(), name

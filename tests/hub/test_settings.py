@@ -10,15 +10,18 @@ import pytest
 
 from hub import settings
 from hub.stack import StackConfig
+from wire.kafka_client import CREDENTIALS_ENV, ClientSettings, CredentialsError
+from wire.topics import NAMESPACE_ENV
 
 ADDRESS_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "DATABASE_URL", "OPA_TOKEN")
 
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty state folder as $SVDHUB_HOME, with no address in the environment."""
+    """An empty state folder as $SVDHUB_HOME, with no address, credentials or
+    topic namespace in the environment."""
     monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "state"))
-    for variable in ADDRESS_VARIABLES:
+    for variable in (*ADDRESS_VARIABLES, CREDENTIALS_ENV, NAMESPACE_ENV):
         monkeypatch.delenv(variable, raising=False)
     return tmp_path / "state"
 
@@ -126,3 +129,52 @@ def test_the_hubs_services_load_no_part_of_the_dev_stack() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def principal_file(path: Path, name: str, servers: str = "127.0.0.1:1") -> ClientSettings:
+    made = ClientSettings(servers, name, f"password-of-{name}", path.parent / "ca.pem")
+    made.save(path)
+    return made
+
+
+def test_a_principal_connects_with_its_file_in_the_state_folder(home: Path) -> None:
+    assert settings.credentials_file("enforcer") == home / "access" / "enforcer.properties"
+    enforcer = principal_file(home / "access" / "enforcer.properties", "enforcer")
+    assert settings.kafka_client("enforcer") == enforcer
+    moved = settings.kafka_client("enforcer", bootstrap="127.0.0.1:9")
+    assert (moved.bootstrap_servers, moved.username) == ("127.0.0.1:9", "enforcer")
+
+
+def test_under_a_topic_namespace_the_principal_is_namespaced_too(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(NAMESPACE_ENV, "t-1")
+    expected = home / "access" / "t-1.ledger.properties"
+    assert settings.credentials_file("ledger") == expected
+    unspaced = home / "access" / "ledger.properties"
+    assert settings.credentials_file("ledger", namespace="") == unspaced
+    principal_file(unspaced, "ledger")  # not this namespace's
+    with pytest.raises(CredentialsError, match=r"t-1\.ledger\.properties"):
+        settings.kafka_client("ledger")
+    ledger = principal_file(expected, "t-1.ledger")
+    assert settings.kafka_client("ledger") == ledger
+
+
+def test_an_option_beats_the_environment_which_beats_the_state_folder(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    principal_file(home / "access" / "views.properties", "views")
+    from_env = principal_file(tmp_path / "env.properties", "from-env")
+    given = principal_file(tmp_path / "given.properties", "given")
+    monkeypatch.setenv(CREDENTIALS_ENV, str(tmp_path / "env.properties"))
+    assert settings.kafka_client("views") == from_env
+    assert settings.kafka_client("views", tmp_path / "given.properties") == given
+
+
+def test_no_credentials_say_how_to_give_them(home: Path) -> None:
+    with pytest.raises(CredentialsError) as caught:
+        settings.kafka_client("views")
+    message = str(caught.value)
+    assert "--credentials FILE" in message
+    assert CREDENTIALS_ENV in message
+    assert str(home / "access" / "views.properties") in message

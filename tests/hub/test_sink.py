@@ -16,7 +16,7 @@ import abc
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -25,10 +25,12 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from sqlalchemy import Connection, Engine, create_engine, func, select
 
+from hub.access.plan import LEDGER
 from hub.audit.ledger import Appended, Ledger, entries
 from hub.sink import REJECT_EXCERPT_BYTES, Message, Outcome, Sink, consume, new_consumer
 from hub.views.builder import Applied, ViewBuilder
 from hub.views.tables import shares
+from tests.fixtures.kafka import Principals
 from tests.fixtures.records import (
     HUB_KEYS,
     HUB_SIGNER,
@@ -39,6 +41,7 @@ from tests.fixtures.records import (
     signed,
 )
 from wire.audit import AuditRecord
+from wire.kafka_client import ClientSettings
 from wire.shares import Share
 from wire.signing import generate_signer
 from wire.topics import TopicNames
@@ -236,17 +239,23 @@ class TestViewSink(SinkContract):
 
 
 def test_consume_resumes_and_notices_a_topic_made_anew_or_cut_short(
-    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, tmp_path: Any
+    kafka_admin: ClientSettings,
+    grant_access: Callable[[TopicNames], Principals],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Any,
 ) -> None:
-    """The loop on a real broker: it reads from the stored offsets; a topic deleted
-    and made again is read from its beginning; messages deleted before they were
-    read are reported."""
+    """The loop on a real broker, reading as the ledger's principal (no consumer
+    group: read and describe the audit topic only): it reads from the stored
+    offsets; a topic deleted and made again is read from its beginning;
+    messages deleted before they were read are reported. The topic is made,
+    written and cut short by the stack's admin."""
     names = TopicNames(unique_namespace())
+    ledger_kafka = grant_access(names).settings(LEDGER)
     topic = names.audit_decisions
     engine = create_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger = Ledger(engine, TestLedgerSink.signer, names=names, keys=HUB_KEYS)
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="svdhub-tests")
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    admin = KafkaAdminClient(**kafka_admin.kafka_python(), client_id="svdhub-tests")
+    producer = KafkaProducer(**kafka_admin.kafka_python(), acks="all")
 
     def make_topic() -> None:
         for _ in range(100):  # a deleted topic takes a moment to go
@@ -264,7 +273,7 @@ def test_consume_resumes_and_notices_a_topic_made_anew_or_cut_short(
         producer.flush()
 
     def run() -> None:
-        consume(ledger, new_consumer(kafka_bootstrap, "svdhub-tests"), once=True)
+        consume(ledger, new_consumer(ledger_kafka, "svdhub-tests"), once=True)
 
     try:
         make_topic()

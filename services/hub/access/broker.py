@@ -40,7 +40,7 @@ from kafka.errors import KafkaError, NoError
 from hub.access.plan import AccessPlan, Grant, principal_in_scope
 from hub.access.store import ADMIN, CredentialStore, new_password
 from wire.kafka_client import ClientSettings
-from wire.topics import EVENT_TYPES
+from wire.topics import EVENT_TYPES, TopicPlan
 
 log = logging.getLogger("svdhub.access")
 
@@ -291,8 +291,10 @@ def _check_altered(result: dict[str, object]) -> None:
 
 
 def raw_topics(plan: AccessPlan, admin: ClientSettings) -> list[str]:
-    """Create every authority's raw topics (a connector may only write to
-    them); return those created. Raises the topic admin's errors."""
+    """Create every authority's missing raw topics (a connector may only write
+    to them), keeping data indefinitely as raw topics do until the enforcer
+    gives them its ``--keep-days``; an existing topic is left as it is.
+    Return those created. Raises the topic admin's errors."""
     from hub.enforcer.topic_admin import TopicAdmin  # noqa: PLC0415
 
     topics = [
@@ -301,5 +303,7 @@ def raw_topics(plan: AccessPlan, admin: ClientSettings) -> list[str]:
         if p.role == "connector" and p.party
         for kind in EVENT_TYPES
     ]
-    changes = TopicAdmin(admin, client_id="svdhub-access").ensure(topics)
+    topic_admin = TopicAdmin(admin, client_id="svdhub-access", plan=TopicPlan(plan.names))
+    existing = topic_admin.topics()
+    changes = topic_admin.ensure(t for t in topics if t not in existing)
     return [change.topic for change in changes if change.created]

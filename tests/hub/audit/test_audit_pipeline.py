@@ -1,5 +1,9 @@
 """The ledger on a real pipeline: enforcer output on Kafka -> `svdhub audit run`
--> reconcile, verify and replay, on SQLite and on PostgreSQL."""
+-> reconcile, verify and replay, on SQLite and on PostgreSQL.
+
+The enforcer runs as ``<namespace>.enforcer`` and the ledger as
+``<namespace>.ledger``; reconcile, which reads every shared topic, as the
+stack's admin (as it does by default)."""
 
 from __future__ import annotations
 
@@ -14,19 +18,24 @@ from kafka import KafkaProducer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from hub.access.plan import LEDGER
 from tests.fixtures.records import OTHER_SIGNER, a_share, an_id, audit_record
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
+from wire.kafka_client import ClientSettings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def pipeline(
-    kafka_bootstrap: str, opa_url: str, opa_token: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_admin: ClientSettings,
+    opa_url: str,
+    opa_token: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
     """Police and ED incidents plus two bad messages, all through the enforcer."""
-    made = Pipeline(kafka_bootstrap, opa_url, opa_token, tmp_path_factory.mktemp("audit") / "home")
+    made = Pipeline(kafka_admin, opa_url, opa_token, tmp_path_factory.mktemp("audit") / "home")
     try:
         made.publish("Incident", [helpers.incident("wmp", n) for n in range(40)])
         made.publish(
@@ -60,12 +69,18 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def audit(pipeline: Pipeline, database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``svdhub audit ...``: ``run`` as the ledger, ``reconcile`` as the admin."""
+    credentials = {
+        "run": pipeline.credentials(LEDGER),
+        "reconcile": pipeline.admin_credentials(),
+    }.get(args[0])
+    options = ["--credentials", str(credentials)] if credentials else []
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", "audit", *args, "--database", database],
+        [sys.executable, "-m", "hub.cli", "audit", *args, "--database", database, *options],
         capture_output=True,
         text=True,
         check=False,
-        env={**pipeline.env, "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap},
+        env=pipeline.env,
         timeout=300,
     )
 
@@ -121,7 +136,7 @@ def test_forgeries_are_rejected_by_the_ledger_and_reported_by_reconcile(
     real = next(m for m in pipeline.shares() if m.topic == vrp)  # signed by the hub
     allows = [audit_record(n, decision_id=an_id(f"forged-{n}")) for n in (1, 2)]
     forged_share = a_share(424243)
-    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    producer = KafkaProducer(**pipeline.admin.kafka_python(), acks="all")
     for value, headers in [
         (allows[0].to_bytes(), []),
         (allows[1].to_bytes(), OTHER_SIGNER.sign(allows[1].to_bytes())),
@@ -167,7 +182,7 @@ def test_reconcile_finds_a_share_without_a_decision(pipeline: Pipeline, tmp_path
     signed with the hub's key (as a bug in the enforcer would make one)."""
     database = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     assert audit(pipeline, database, "run", "--once").returncode == 0
-    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    producer = KafkaProducer(**pipeline.admin.kafka_python(), acks="all")
     stray = a_share(424242)  # a valid share that no decision allowed
     topic = pipeline.names.shared("vrp", "incident")
     for value in (stray.to_bytes(), b"{}"):  # and one that is not a share at all

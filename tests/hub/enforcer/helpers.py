@@ -20,6 +20,7 @@ from wire.audit import AuditRecord
 from wire.codec import AvroCodec
 from wire.envelope import EventWriter, event_id
 from wire.hub_signing import SIGNATURE_HEADER
+from wire.kafka_client import ClientSettings
 from wire.signing import KeyRegistry, Signer, generate_signer
 
 CODEC = AvroCodec(schemas.current(), schemas.released().values())
@@ -146,16 +147,16 @@ def the_event_id(authority: str, key: str, version: int = 1) -> str:
     return event_id(authority, key, version)
 
 
-def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+def topics_with_prefix(kafka: ClientSettings, prefix: str) -> list[str]:
+    consumer = KafkaConsumer(**kafka.kafka_python())
     try:
         return sorted(t for t in consumer.topics() if t.startswith(prefix))
     finally:
         consumer.close()
 
 
-def audit_records(bootstrap: str, topic: str) -> list[AuditRecord]:
-    return [AuditRecord.from_bytes(m.value) for m in read_all(bootstrap, [topic])]
+def audit_records(kafka: ClientSettings, topic: str) -> list[AuditRecord]:
+    return [AuditRecord.from_bytes(m.value) for m in read_all(kafka, [topic])]
 
 
 def wait_until(

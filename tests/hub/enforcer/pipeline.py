@@ -1,6 +1,13 @@
 """A private enforcer pipeline for tests: its own topic namespace, state folder
 and keys, the enforcer running as a process (as in production), and the
-expected decisions worked out independently of Kafka and faust."""
+expected decisions worked out independently of Kafka and faust.
+
+The namespace gets its principals, ACLs and raw topics as `svdhub access apply`
+makes them, with every credentials file in the pipeline's own state folder
+(``<home>/access/<namespace>.<principal>.properties``), so each component
+started here connects as itself: the enforcer as ``<namespace>.enforcer``, a
+connector as ``<namespace>.connector-<authority>``. The pipeline's own
+plumbing (bad input, reading results) uses the stack's admin."""
 
 from __future__ import annotations
 
@@ -16,20 +23,22 @@ from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
 
+from hub.access.plan import ENFORCER, ENFORCER_GROUP
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.hub_key import hub_signer
-from tests.fixtures.kafka import message_count, read_all
+from tests.fixtures.kafka import Principals, grant, message_count, read_all
 from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.kafka_client import CREDENTIALS_ENV, ClientSettings
 from wire.shares import Share
 from wire.signing import Verifier
-from wire.topics import EVENT_TYPES, TopicNames
+from wire.topics import NAMESPACE_ENV, TopicNames
 
 
 class OpaEndpoint(NamedTuple):
@@ -41,7 +50,7 @@ class OpaEndpoint(NamedTuple):
 
 @dataclass
 class Pipeline:
-    bootstrap: str
+    admin: ClientSettings  # the stack's admin: the test's plumbing, never a component
     opa_url: str
     opa_token: str  # the enforcer's bearer token for OPA
     home: Path
@@ -54,30 +63,48 @@ class Pipeline:
         # the enforcer signs with it, the ledger and the views verify with it.
         self.hub_signer = hub_signer(self.home)
         self.sent: list[Incoming] = []
-        TopicAdmin(self.bootstrap).ensure(
-            self.names.raw(authority, kind)
-            for authority in helpers.AUTHORITIES
-            for kind in EVENT_TYPES
-        )
+        # Principals, ACLs and every authority's raw topics; credentials in home/access.
+        self.principals: Principals = grant(self.admin, self.home, self.names)
+
+    def credentials(self, principal: str) -> Path:
+        """The credentials file of ``principal`` (``enforcer``, ``connector-wmp``...)."""
+        return self.principals.file(principal)
+
+    def admin_credentials(self) -> Path:
+        """A credentials file of the stack's admin, for the commands that read as
+        the admin (``svdhub audit reconcile``)."""
+        path = self.home / "admin.properties"
+        if not path.is_file():
+            self.admin.save(path)
+        return path
 
     @property
     def env(self) -> dict[str, str]:
+        """The environment of a command in this pipeline: its home and namespace,
+        and no service address or credentials from the test's own environment
+        (each command connects as the principal whose file it is given, or finds
+        its own in ``<home>/access``)."""
         env = {
             **os.environ,
             "SVDHUB_HOME": str(self.home),
-            "SVDHUB_TOPIC_NAMESPACE": self.names.namespace,
+            NAMESPACE_ENV: self.names.namespace,
         }
-        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-        env.pop("OPA_URL", None)
-        env.pop("OPA_TOKEN", None)
+        for variable in ("KAFKA_BOOTSTRAP_SERVERS", CREDENTIALS_ENV, "OPA_URL", "OPA_TOKEN"):
+            env.pop(variable, None)
         return env
 
     # ------------------------------------------------------------ enforcer
 
+    def group(self, name: str = "") -> str:
+        """An enforcer deployment's consumer group: under the prefix its ACL allows
+        (``<namespace>.svdhub-enforcer``), ``-<name>`` after it when given."""
+        return self.names.prefix + ENFORCER_GROUP + (f"-{name}" if name else "")
+
     def start_enforcer(
-        self, group: str = "enforcer", opa_url: str | None = None, opa_token: str | None = None
+        self, group: str = "", opa_url: str | None = None, opa_token: str | None = None
     ) -> subprocess.Popen[bytes]:
-        """``svdhub enforcer run`` as a process; its OPA token goes in $OPA_TOKEN."""
+        """``svdhub enforcer run`` as its own process, connecting as the enforcer;
+        its OPA token goes in $OPA_TOKEN."""
         log = (self.home / f"enforcer-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
             [
@@ -86,12 +113,12 @@ class Pipeline:
                 "hub.cli",
                 "enforcer",
                 "run",
-                "--bootstrap",
-                self.bootstrap,
+                "--credentials",
+                str(self.credentials(ENFORCER)),
                 "--opa-url",
                 opa_url or self.opa_url,
                 "--group",
-                f"{self.names.namespace}-{group}",
+                self.group(group),
                 "--revision-interval",
                 "0.5",
                 "--max-backoff",
@@ -125,29 +152,35 @@ class Pipeline:
     # ------------------------------------------------------------ input
 
     def publish(self, record_type: str, records: Iterable[dict[str, Any]]) -> list[Incoming]:
-        """Sign and publish records to their raw topics, as a connector would."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        """Sign and publish records to their raw topics, as a connector would:
+        each authority's as its ``connector-<authority>`` principal."""
+        producers: dict[str, KafkaProducer] = {}
         sent = []
         try:
             futures = []
             for record in records:
                 authority = record["envelope"]["source_authority"]
+                if authority not in producers:
+                    settings = self.principals.settings(f"connector-{authority}")
+                    producers[authority] = KafkaProducer(**settings.kafka_python(), acks="all")
                 topic = self.names.raw(authority, record["envelope"]["event_type"])
                 value = self.keys.writer(authority).write(record_type, record)
                 key = record.get("subject_pseudo_id", "").encode()
-                futures.append((topic, key, value, producer.send(topic, key=key, value=value)))
+                future = producers[authority].send(topic, key=key, value=value)
+                futures.append((topic, key, value, future))
             for topic, key, value, future in futures:
                 meta = future.get(timeout=30)
                 sent.append(Incoming(topic, meta.partition, meta.offset, key, value))
         finally:
-            producer.close()
+            for producer in producers.values():
+                producer.close()
         self.sent += sent
         return sent
 
     def publish_raw(self, topic: str, value: bytes, key: bytes = b"bad") -> Incoming:
-        """Publish bytes as they are (bad input)."""
-        TopicAdmin(self.bootstrap).ensure([topic])
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        """Publish bytes as they are (bad input, from anyone: as the admin)."""
+        TopicAdmin(self.admin).ensure([topic])
+        producer = KafkaProducer(**self.admin.kafka_python(), acks="all")
         try:
             meta = producer.send(topic, key=key, value=value).get(timeout=30)
         finally:
@@ -170,10 +203,10 @@ class Pipeline:
 
     def raw_messages(self) -> list[Incoming]:
         """Everything now in this namespace's raw topics."""
-        topics = helpers.topics_with_prefix(self.bootstrap, self.names.prefix + "svd.raw.")
+        topics = helpers.topics_with_prefix(self.admin, self.names.prefix + "svd.raw.")
         return [
             Incoming(m.topic, m.partition, m.offset, m.key, m.value)
-            for m in read_all(self.bootstrap, topics)
+            for m in read_all(self.admin, topics)
         ]
 
     # ------------------------------------------------------------ output
@@ -196,13 +229,13 @@ class Pipeline:
         return out
 
     def audit(self) -> list[AuditRecord]:
-        return helpers.audit_records(self.bootstrap, self.names.audit_decisions)
+        return helpers.audit_records(self.admin, self.names.audit_decisions)
 
     def shared_topics(self) -> list[str]:
-        return helpers.topics_with_prefix(self.bootstrap, self.names.prefix + "svd.shared.")
+        return helpers.topics_with_prefix(self.admin, self.names.prefix + "svd.shared.")
 
     def shares(self) -> list[Any]:
-        return read_all(self.bootstrap, self.shared_topics())
+        return read_all(self.admin, self.shared_topics())
 
     def wait_for_audit(self, count: int, timeout: float = 120) -> list[AuditRecord]:
         """Wait until the audit topic holds at least ``count`` distinct decisions."""
@@ -215,7 +248,7 @@ class Pipeline:
                     raise AssertionError(
                         f"the enforcer exited {process.returncode}:\n{self.logs()}"
                     )
-            if message_count(self.bootstrap, [self.names.audit_decisions]) < count:
+            if message_count(self.admin, [self.names.audit_decisions]) < count:
                 return False
             seen = self.audit()
             return len({record.decision_id for record in seen}) >= count

@@ -1,5 +1,7 @@
 """The enforcer as it runs in production: a faust app in its own process,
-on the real Kafka and OPA, with at-least-once delivery and failing closed."""
+on the real Kafka and OPA, with at-least-once delivery and failing closed,
+connecting as its own principal (``<namespace>.enforcer``) with the ACLs the
+agreements give it."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.audit import Reason
 from wire.envelope import EventReader, EventWriter
+from wire.kafka_client import ClientSettings
 from wire.quarantine import QuarantineEntry
 from wire.signing import Verifier, generate_signer
 
@@ -28,9 +31,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def pipeline(
-    kafka_bootstrap: str, opa_url: str, opa_token: str, tmp_path: Path
+    kafka_admin: ClientSettings, opa_url: str, opa_token: str, tmp_path: Path
 ) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_bootstrap, opa_url, opa_token, tmp_path / "home")
+    made = Pipeline(kafka_admin, opa_url, opa_token, tmp_path / "home")
     yield made
     made.stop()
 
@@ -40,10 +43,10 @@ def incidents(first: int, count: int, **overrides: object) -> list[dict[str, obj
 
 
 def test_opa_outage_shares_nothing_then_everything(
-    kafka_bootstrap: str, private_opa: PrivateOpa, tmp_path: Path
+    kafka_admin: ClientSettings, private_opa: PrivateOpa, tmp_path: Path
 ) -> None:
     opa = private_opa.stack
-    pipeline = Pipeline(kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home")
+    pipeline = Pipeline(kafka_admin, private_opa.url, private_opa.token, tmp_path / "home")
     try:
         before = pipeline.publish("Incident", incidents(1, 100))
         expected_before = pipeline.expected(before)
@@ -77,10 +80,10 @@ def test_opa_outage_shares_nothing_then_everything(
 
 
 def test_a_new_policy_takes_effect_without_a_restart(
-    kafka_bootstrap: str, private_opa: PrivateOpa, tmp_path: Path
+    kafka_admin: ClientSettings, private_opa: PrivateOpa, tmp_path: Path
 ) -> None:
     bundle = private_opa.bundle
-    pipeline = Pipeline(kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home")
+    pipeline = Pipeline(kafka_admin, private_opa.url, private_opa.token, tmp_path / "home")
     try:
         pipeline.publish("Incident", incidents(1, 20))
         pipeline.start_enforcer()
@@ -97,7 +100,7 @@ def test_a_new_policy_takes_effect_without_a_restart(
         new = build(policies, bundle).revision
         revisions = pipeline.names.policy_revisions
         helpers.wait_until(
-            lambda: any(m.key == new.encode() for m in read_all(kafka_bootstrap, [revisions])),
+            lambda: any(m.key == new.encode() for m in read_all(kafka_admin, [revisions])),
             30,
             "the enforcer to see the new revision",
         )
@@ -132,7 +135,7 @@ def test_a_refused_token_shares_nothing_and_says_why(pipeline: Pipeline) -> None
     )
     assert wrong.poll() is None  # still waiting for OPA, not crashed
     assert "OPA_TOKEN" in pipeline.logs()  # says how to give the right one
-    assert message_count(pipeline.bootstrap, [pipeline.names.audit_decisions]) == 0
+    assert message_count(pipeline.admin, [pipeline.names.audit_decisions]) == 0
     assert pipeline.shares() == []
     wrong.terminate()  # ended while it waits for OPA, so not counted as a failure below
     wrong.wait(timeout=20)
@@ -176,8 +179,8 @@ def test_every_agreement_end_to_end_on_synthetic_data(pipeline: Pipeline) -> Non
     -> the enforcer -> shared, audit and quarantine topics."""
     pipeline.svdhub("generate", "--out", str(pipeline.home / "synthetic"), "--days", "7")
     pipeline.svdhub("connector", "keys", *map(str, CONFIGS))
-    for config in CONFIGS:
-        pipeline.svdhub("connector", "run", str(config), "--bootstrap", pipeline.bootstrap)
+    for config in CONFIGS:  # each as connector-<authority>, its file in <home>/access
+        pipeline.svdhub("connector", "run", str(config))
     genuine = pipeline.raw_messages()
     police = next(m for m in genuine if m.topic == pipeline.names.raw("wmp", "incident"))
     bad = bad_inputs(pipeline, police.value or b"")
@@ -214,7 +217,7 @@ def test_every_agreement_end_to_end_on_synthetic_data(pipeline: Pipeline) -> Non
     assert reasons[3].code == "unknown_key"
     assert reasons[3].message.startswith("signature by key 'rogue-1'")
     assert len(quarantined) == len(bad)
-    entries = read_all(pipeline.bootstrap, [pipeline.names.quarantine])
+    entries = read_all(pipeline.admin, [pipeline.names.quarantine])
     kept = [QuarantineEntry.from_bytes(m.value).value_excerpt() or b"" for m in entries]
     assert sorted(kept) == sorted(m.value or b"" for m in bad)
     shared_events = {payload(m).event_id for m in shares}

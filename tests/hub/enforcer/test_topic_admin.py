@@ -1,12 +1,16 @@
 """Topic settings on the real broker: TopicAdmin creates topics with the wire
 package's configs and corrects existing ones, and the enforcer gives each
-shared topic the retention of its agreements in the policy bundle."""
+shared topic the retention of its agreements in the policy bundle.
+
+TopicAdmin runs as the enforcer's principal (``<namespace>.enforcer``), with
+the rights the access plan gives it; the test sets topics up and reads their
+configs as the stack's admin."""
 
 from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +19,14 @@ import yaml
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from hub.access.plan import ENFORCER
 from hub.bundle import build
 from hub.enforcer.app import Service, Settings
 from hub.enforcer.topic_admin import TopicAdmin
+from tests.fixtures.kafka import Principals
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
+from wire.kafka_client import ClientSettings
 from wire.topics import (
     EVENT_TYPES,
     MS_PER_DAY,
@@ -44,8 +51,17 @@ def names() -> TopicNames:
 
 
 @pytest.fixture
-def admin_client(kafka_bootstrap: str) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="svdhub-tests")
+def enforcer_kafka(
+    grant_access: Callable[[TopicNames], Principals], names: TopicNames
+) -> ClientSettings:
+    """The enforcer's client settings in this namespace (whose raw topics, of
+    the parties' authorities, the access plan has already made)."""
+    return grant_access(names).settings(ENFORCER)
+
+
+@pytest.fixture
+def admin_client(kafka_admin: ClientSettings) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(**kafka_admin.kafka_python(), client_id="svdhub-tests")
     yield client
     client.close()
 
@@ -69,12 +85,13 @@ def days_ms(days: int) -> str:
 
 
 def test_topics_are_created_with_the_configs_of_their_kind(
-    kafka_bootstrap: str, admin_client: KafkaAdminClient, names: TopicNames
+    enforcer_kafka: ClientSettings, admin_client: KafkaAdminClient, names: TopicNames
 ) -> None:
     plan = TopicPlan.from_agreements(names, AGREEMENTS)
-    raw, audit = names.raw("wmp", "incident"), names.audit_decisions
+    # A raw topic of an authority the access plan has not made topics for yet.
+    raw, audit = names.raw("newcomer", "incident"), names.audit_decisions
     shared, uncovered = names.shared("vrp", "incident"), names.shared("vrp", "referral")
-    admin = TopicAdmin(kafka_bootstrap, partitions=2, plan=plan)
+    admin = TopicAdmin(enforcer_kafka, partitions=2, plan=plan)
 
     changes = admin.ensure([raw, audit, shared, uncovered])
 
@@ -92,9 +109,9 @@ def test_topics_are_created_with_the_configs_of_their_kind(
 
 
 def test_an_existing_topic_with_the_broker_default_retention_is_corrected(
-    kafka_bootstrap: str, admin_client: KafkaAdminClient, names: TopicNames
+    enforcer_kafka: ClientSettings, admin_client: KafkaAdminClient, names: TopicNames
 ) -> None:
-    raw, shared = names.raw("wmp", "incident"), names.shared("vrp", "incident")
+    raw, shared = names.raw("newcomer", "incident"), names.shared("vrp", "incident")
     week = {"retention.ms": WEEK_MS, "max.message.bytes": "2000000"}  # and a setting of its own
     admin_client.create_topics(
         {
@@ -104,7 +121,7 @@ def test_an_existing_topic_with_the_broker_default_retention_is_corrected(
     )
     plan = TopicPlan.from_agreements(names, AGREEMENTS)
 
-    changes = TopicAdmin(kafka_bootstrap, plan=plan).ensure([raw, shared])
+    changes = TopicAdmin(enforcer_kafka, plan=plan).ensure([raw, shared])
 
     by_topic = {change.topic: change for change in changes}
     assert set(by_topic) == {raw, shared}
@@ -120,15 +137,16 @@ def test_an_existing_topic_with_the_broker_default_retention_is_corrected(
     assert found[raw]["max.message.bytes"] == found[shared]["max.message.bytes"] == "2000000"
 
     # A second ensure, by a new admin that has to look, changes nothing.
-    assert TopicAdmin(kafka_bootstrap, plan=plan).ensure([raw, shared]) == []
+    assert TopicAdmin(enforcer_kafka, plan=plan).ensure([raw, shared]) == []
     assert configs_of(admin_client, raw, shared) == found
 
 
 def test_a_topic_outside_the_plan_is_created_with_broker_defaults_and_left_alone(
-    kafka_bootstrap: str, admin_client: KafkaAdminClient, names: TopicNames
+    kafka_admin: ClientSettings, admin_client: KafkaAdminClient, names: TopicNames
 ) -> None:
+    """As the stack's admin (the enforcer may create only the hub's topics)."""
     other = f"{names.namespace}.not-a-hub-topic"
-    admin = TopicAdmin(kafka_bootstrap, plan=TopicPlan(names))
+    admin = TopicAdmin(kafka_admin, plan=TopicPlan(names))
     assert [(c.topic, c.created, dict(c.configs)) for c in admin.ensure([other])] == [
         (other, True, {})
     ]
@@ -136,7 +154,7 @@ def test_a_topic_outside_the_plan_is_created_with_broker_defaults_and_left_alone
         [ConfigResource(ConfigResourceType.TOPIC, other, {"retention.ms": "1000"})],
         incremental=True,
     )
-    assert TopicAdmin(kafka_bootstrap, plan=TopicPlan(names)).ensure([other]) == []
+    assert TopicAdmin(kafka_admin, plan=TopicPlan(names)).ensure([other]) == []
     assert configs_of(admin_client, other)[other]["retention.ms"] == "1000"
 
 
@@ -161,13 +179,11 @@ def longest(agreements: list[dict[str, Any]], recipient: str, kind: str) -> int:
 
 
 def service(
-    kafka_bootstrap: str, opa_url: str, opa_token: str, home: Path, names: TopicNames
+    kafka: ClientSettings, opa_url: str, opa_token: str, home: Path, names: TopicNames
 ) -> Service:
     helpers.Keys(home)  # the registry the enforcer loads
     made = Service(
-        Settings(
-            bootstrap=kafka_bootstrap, opa_url=opa_url, opa_token=opa_token, home=home, names=names
-        )
+        Settings(kafka=kafka, opa_url=opa_url, opa_token=opa_token, home=home, names=names)
     )
     made.wait_for_policy()
     return made
@@ -175,7 +191,7 @@ def service(
 
 def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
     *,
-    kafka_bootstrap: str,
+    enforcer_kafka: ClientSettings,
     opa_url: str,
     opa_token: str,
     admin_client: KafkaAdminClient,
@@ -189,7 +205,7 @@ def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
         {gone: {"num_partitions": 1, "replication_factor": 1, "configs": two_years}}
     )
     admin_client.wait_for_topics([gone])
-    enforcer = service(kafka_bootstrap, opa_url, opa_token, tmp_path / "home", names)
+    enforcer = service(enforcer_kafka, opa_url, opa_token, tmp_path / "home", names)
 
     raw_topics = enforcer.prepare_topics()
 
@@ -225,16 +241,14 @@ def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
 
 
 def test_a_new_revision_brings_its_agreements_retention(
-    kafka_bootstrap: str,
+    enforcer_kafka: ClientSettings,
     private_opa: PrivateOpa,
     admin_client: KafkaAdminClient,
     names: TopicNames,
     tmp_path: Path,
 ) -> None:
     bundle = private_opa.bundle
-    enforcer = service(
-        kafka_bootstrap, private_opa.url, private_opa.token, tmp_path / "home", names
-    )
+    enforcer = service(enforcer_kafka, private_opa.url, private_opa.token, tmp_path / "home", names)
     enforcer.prepare_topics()
     birmingham = names.shared("csp-birmingham", "incident")
     assert configs_of(admin_client, birmingham)[birmingham]["retention.ms"] == days_ms(730)

@@ -1,7 +1,9 @@
 """`svdhub stack up|status|down` as a user runs them, on a stack of its own.
 
 This starts a second, private stack (its own state folder and free ports),
-so it does not disturb the session's services or a developer's stack.
+so it does not disturb the session's services or a developer's stack. The
+stack's Kafka is secured: `stack up` applies the access plan of the default
+namespace and writes every principal's credentials to ``<state>/access``.
 """
 
 import subprocess
@@ -10,10 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from kafka import KafkaConsumer
 
 from hub.stack import StackConfig
 from hub.stack.process import cmdline, port_open
 from tests.fixtures.services import stack_for_a_command, unavailable
+from wire.kafka_client import ClientSettings
+from wire.topics import EVENT_TYPES, TopicNames
 
 pytestmark = [pytest.mark.needs_services, pytest.mark.slow]
 
@@ -58,10 +64,12 @@ def test_up_is_idempotent_and_down_leaves_nothing_behind(
         assert f"{variable}=" in written
     pids_before = sorted(stack_processes(config.state_dir))
     assert pids_before, "no process refers to the stack's state folder"
+    access_is_applied(config, env)
 
     second = svdhub("stack", "up", env=env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("already up") == 3, second.stdout
+    assert "(0 created, 0 deleted)" in second.stderr  # the access plan, applied again
     assert sorted(stack_processes(config.state_dir)) == pids_before  # nothing restarted
 
     status = svdhub("stack", "status", env=env)
@@ -92,6 +100,34 @@ def test_up_is_idempotent_and_down_leaves_nothing_behind(
     assert purged.returncode == 0, purged.stderr
     assert not config.state_dir.exists()
     assert not cluster.exists()  # also when PostgreSQL's data lived under /var/tmp
+
+
+def access_is_applied(config: StackConfig, env: dict[str, str]) -> None:
+    """Every principal of the default namespace has its credentials file, the
+    broker matches the plan, and each authority's raw topics exist (a
+    connector may only write them), as the enforcer sees them."""
+    parties = yaml.safe_load((config.policies_dir / "parties.yaml").read_text(encoding="utf-8"))
+    access = config.state_dir / "access"
+    principals = ["admin", "enforcer", "ledger", "views", "recipient-vrp"]
+    principals += [f"connector-{authority}" for authority in parties["authorities"]]
+    for principal in principals:
+        assert (access / f"{principal}.properties").is_file(), principal
+    check = svdhub("access", "check", env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.startswith("ok: ")
+
+    enforcer = ClientSettings.load(access / "enforcer.properties")
+    assert enforcer.username == "enforcer"
+    consumer = KafkaConsumer(**enforcer.kafka_python(), client_id="svdhub-tests")
+    try:
+        topics = consumer.topics()
+    finally:
+        consumer.close()
+    names = TopicNames()
+    raw = {
+        names.raw(authority, kind) for authority in parties["authorities"] for kind in EVENT_TYPES
+    }
+    assert raw <= topics
 
 
 def test_two_fresh_starts_in_a_row_on_the_same_ports(

@@ -1,6 +1,10 @@
 """The views on a real pipeline: synthetic extracts -> connectors -> enforcer ->
 `svdhub views run`, checked against an independent count from the raw events,
-then rebuilt from the beginning into identical tables."""
+then rebuilt from the beginning into identical tables.
+
+Each component connects as its own principal of the pipeline's namespace:
+the connectors as ``connector-<authority>``, the enforcer as ``enforcer``, the
+view builder as ``views``."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy import create_engine, select
 
+from hub.access.plan import VIEWS
 from hub.views import queries
 from hub.views.tables import incidents, rejects, shares
 from tests.fixtures.records import OTHER_SIGNER, a_share
@@ -24,6 +29,7 @@ from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.kafka_client import ClientSettings
 from wire.signing import Verifier
 
 pytestmark = pytest.mark.slow
@@ -36,16 +42,19 @@ BIRMINGHAM = "E08000025"
 
 @pytest.fixture(scope="module")
 def pipeline(
-    kafka_bootstrap: str, opa_url: str, opa_token: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_admin: ClientSettings,
+    opa_url: str,
+    opa_token: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_bootstrap, opa_url, opa_token, tmp_path_factory.mktemp("views") / "home")
+    made = Pipeline(kafka_admin, opa_url, opa_token, tmp_path_factory.mktemp("views") / "home")
     try:
         made.svdhub(
             "generate", "--out", str(made.home / "synthetic"), "--days", "14", "--seed", "5"
         )
         made.svdhub("connector", "keys", *map(str, CONFIGS))
-        for config in CONFIGS:
-            made.svdhub("connector", "run", str(config), "--bootstrap", kafka_bootstrap)
+        for config in CONFIGS:  # each as connector-<authority>, its file in <home>/access
+            made.svdhub("connector", "run", str(config))
         made.start_enforcer()
         made.wait_for_audit(len(made.expected(made.raw_messages())), timeout=300)
     finally:
@@ -63,8 +72,8 @@ def views(pipeline: Pipeline, database: str, *args: str) -> str:
             *args,
             "--database",
             database,
-            "--bootstrap",
-            pipeline.bootstrap,
+            "--credentials",
+            str(pipeline.credentials(VIEWS)),
         ],
         capture_output=True,
         text=True,
@@ -158,7 +167,7 @@ def test_forged_shares_are_rejected_recorded_and_never_counted(
     vrp, coventry = names.shared("vrp", "incident"), names.shared("csp-coventry", "incident")
     real = next(m for m in pipeline.shares() if m.topic == vrp)  # signed by the hub
     forged = a_share(900001, recipient="vrp")  # valid JSON, claims vrp
-    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    producer = KafkaProducer(**pipeline.admin.kafka_python(), acks="all")
     sent = {}
     for topic, value, headers, code in [
         (vrp, forged.to_bytes(), [], "unsigned"),
