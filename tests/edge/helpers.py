@@ -1,5 +1,10 @@
 """Shared by the connector tests and benchmarks: a sample config with a
-fresh authority id and its keys, and ways to read what reached a topic."""
+fresh authority id and its keys, and ways to read what reached a topic.
+
+Keys follow the custody layout: each authority's signing key and its copy of
+the partnership linkage key are in its own folder under $SVDHUB_AUTHORITIES
+(which the caller sets); only the public key goes to the hub's registry in
+$SVDHUB_HOME."""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
-from edge.config import ConnectorConfig
+from edge.config import ConnectorConfig, authorities_home, authority_home
+from edge.config import home as hub_home
+from edge.pseudonymise import generate_key_file
 from wire.signing import KeyRegistry
 from wire.topics import raw_topic
 
@@ -33,24 +40,39 @@ class Setup:
 
 def prepare(home: Path, sample: str, source: Path | None = None, **overrides: Any) -> Setup:
     """A copy of a sample config with a fresh authority id (so a topic of its own),
-    optionally reading another CSV file, and its keys."""
+    reading another CSV file or else ``home/synthetic`` (as the authority's
+    ``extracts`` folder), and its keys in the authority's own folder."""
     raw = yaml.safe_load((CONFIGS / f"{sample}.yaml").read_text(encoding="utf-8"))
     if source is not None:
         raw["source"]["csv"]["path"] = str(source)
     authority = f"{raw['authority']}-{uuid.uuid4().hex[:6]}"
     raw["authority"] = authority
-    raw["keys"]["signing_key"] = f"${{SVDHUB_HOME}}/keys/{authority}/signing.pem"
     raw["keys"]["signing_key_id"] = f"{authority}-1"
     raw.update(overrides)
+    folder = authority_home(authority)
+    if (home / "synthetic").is_dir():
+        folder.mkdir(parents=True)
+        (folder / "extracts").symlink_to(home / "synthetic")
     path = home / f"{sample}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    registry = home / "keys" / "registry.yaml"
-    result = CliRunner().invoke(connector_app, ["keys", str(path), "--registry", str(registry)])
+    registry = hub_home() / "keys" / "registry.yaml"
+    result = CliRunner().invoke(
+        connector_app,
+        ["keys", str(path), "--linkage-key", str(partnership_key()), "--registry", str(registry)],
+    )
     assert result.exit_code == 0, result.output
     config = ConnectorConfig.load(path)
     return Setup(
         home, path, config, KeyRegistry.load(registry), raw_topic(authority, config.event_type)
     )
+
+
+def partnership_key() -> Path:
+    """The partnership's linkage key, made once under $SVDHUB_AUTHORITIES."""
+    path = authorities_home() / "partnership" / "linkage.key"
+    if not path.is_file():
+        generate_key_file(path)
+    return path
 
 
 def topic_configs(bootstrap: str, topic: str) -> dict[str, str]:
