@@ -198,12 +198,14 @@ def _publish(config: StackConfig, home: Path, bootstrap: str) -> None:
     linkage = authorities / "partnership" / "linkage.key"
     if not linkage.is_file():
         _svdhub(["connector", "linkage-key", str(linkage)], _authority_env(authorities, None))
-    public: list[str] = []
-    for path, authority in owners.items():
-        folder = authorities / authority
-        env = _authority_env(authorities, folder)
-        _svdhub(["connector", "keys", str(path), "--linkage-key", str(linkage)], env)
-        public += sorted(str(file) for file in (folder / "public").glob("*.yaml"))
+    # One run for every authority, each key in its own folder (<authorities>/<authority>).
+    args = ["connector", "keys", *map(str, configs), "--linkage-key", str(linkage)]
+    _svdhub(args, _authority_env(authorities, None))
+    public = [
+        str(file)
+        for authority in sorted(set(owners.values()))
+        for file in sorted((authorities / authority / "public").glob("*.yaml"))
+    ]
     registered = _svdhub(["keys", "register", *public], _env(home)).stdout.splitlines()
     typer.echo(f"   {registered[-1] if registered else ''}")
 
@@ -313,8 +315,8 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _authority_env(authorities: Path, folder: Path | None) -> dict[str, str]:
-    """An authority's environment: its own folder (``None``: the partnership's, to
-    make the linkage key), and the simulated authorities' root."""
+    """An authority's environment: its own folder (``None``: every authority in
+    ``<authorities>/<authority>``, and the partnership's own)."""
     env = {**os.environ, AUTHORITIES_ENV: str(authorities)}
     env.pop(AUTHORITY_HOME_ENV, None)
     if folder is not None:
