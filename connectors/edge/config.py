@@ -4,9 +4,18 @@ A config says where the extract is, how its columns map onto a wire record,
 which columns identify people or records (and are only ever pseudonymised),
 and where the keys are. It names key *paths*, never keys.
 
-Paths may use ``${SVDHUB_HOME}`` (default: ``.hub`` in the project) and other
-environment variables; relative paths are relative to the config file.
+Paths may use ``${SVDHUB_AUTHORITY_HOME}``, the authority's own state folder
+(:func:`authority_home`), and other environment variables; relative paths
+are relative to the config file. ``${SVDHUB_HOME}`` (the hub's state folder,
+default ``.hub`` in the project) is still expanded, but an authority's keys,
+extracts and connector state belong in its own folder, never in the hub's.
 Every problem is reported as ``<file>: <dotted.path>: <reason>``.
+
+Key custody: the authority's folder holds its Ed25519 signing key, its copy
+of the partnership linkage key, the connector's checkpoint and reject files
+(``<authority home>/connector/``) and, when they are local files, its
+extracts. Only the *public* key leaves it (``svdhub connector keys`` exports
+it to ``<authority home>/public/<key_id>.yaml`` for the hub to register).
 """
 
 from __future__ import annotations
@@ -125,7 +134,17 @@ class ConnectorConfig:
     partitions: int = 3
     batch_size: int = 500
     poll_seconds: float = 10.0
-    state_dir: Path = field(default_factory=Path)
+    authority_home: Path = field(default_factory=Path)  # the authority's own state folder
+
+    @property
+    def state_dir(self) -> Path:
+        """The connector's checkpoint and reject files, in the authority's folder."""
+        return self.authority_home / "connector"
+
+    @property
+    def public_key_file(self) -> Path:
+        """Where ``svdhub connector keys`` exports the public signing key for the hub."""
+        return self.authority_home / "public" / f"{self.keys.signing_key_id}.yaml"
 
     @property
     def event_type(self) -> str:
@@ -142,20 +161,47 @@ class ConnectorConfig:
         return _Parser(path).config(raw)
 
 
-def home() -> Path:
-    """The state folder: $SVDHUB_HOME, else .hub in the project."""
-    if value := os.environ.get("SVDHUB_HOME"):
-        return Path(value)
+AUTHORITY_HOME_ENV = "SVDHUB_AUTHORITY_HOME"
+AUTHORITIES_ENV = "SVDHUB_AUTHORITIES"
+
+
+def _project() -> Path:
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / "deploy" / "local" / "stack.toml").is_file():
-            return folder / ".hub"
-    return here / ".hub"
+            return folder
+    return here
+
+
+def home() -> Path:
+    """The hub's state folder: $SVDHUB_HOME, else .hub in the project. A connector
+    reads only the stack's addresses there (``stack.env``, local stack only)."""
+    if value := os.environ.get("SVDHUB_HOME"):
+        return Path(value)
+    return _project() / ".hub"
+
+
+def authorities_home() -> Path:
+    """The folder that holds one folder per simulated authority (demo and tests):
+    $SVDHUB_AUTHORITIES, else ``.authorities`` in the project."""
+    if value := os.environ.get(AUTHORITIES_ENV):
+        return Path(value).resolve()
+    return _project() / ".authorities"
+
+
+def authority_home(authority: str) -> Path:
+    """The authority's own state folder: $SVDHUB_AUTHORITY_HOME (set by an authority
+    that runs its connector; it names that authority's folder, whatever the
+    config), else ``<authorities_home()>/<authority>``."""
+    if value := os.environ.get(AUTHORITY_HOME_ENV):
+        return Path(value).resolve()
+    return authorities_home() / authority
 
 
 class _Parser:
     def __init__(self, file: Path) -> None:
         self.file = file
+        self.authority: str | None = None  # set once read: ${SVDHUB_AUTHORITY_HOME} needs it
 
     def fail(self, where: str, reason: str) -> ConfigError:
         return ConfigError(f"{self.file}: {where}: {reason}" if where else f"{self.file}: {reason}")
@@ -172,8 +218,11 @@ class _Parser:
         return value
 
     def expand(self, value: str) -> str:
-        """Substitute ${VARIABLE}s (SVDHUB_HOME defaults to the project's .hub)."""
+        """Substitute ${VARIABLE}s: SVDHUB_AUTHORITY_HOME is :func:`authority_home`
+        of the config's authority; SVDHUB_HOME defaults to the project's .hub."""
         env = {**os.environ, "SVDHUB_HOME": str(home())}
+        if self.authority is not None:
+            env[AUTHORITY_HOME_ENV] = str(authority_home(self.authority))
         return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), value)
 
     def path(self, value: str) -> Path:
@@ -207,6 +256,7 @@ class _Parser:
         authority = self.text(top, "authority", "")
         if not PARTY_ID.fullmatch(authority):
             raise self.fail("authority", f"{authority!r} must be lower-case letters, digits, '-'")
+        self.authority = authority
         authority_type = self.text(top, "authority_type", "")
         if authority_type not in AUTHORITY_TYPES:
             raise self.fail("authority_type", f"must be one of {', '.join(AUTHORITY_TYPES)}")
@@ -255,7 +305,7 @@ class _Parser:
             partitions=self.positive(top, "partitions", 3),
             batch_size=self.positive(top, "batch_size", 500),
             poll_seconds=float(self.positive(top, "poll_seconds", 10)),
-            state_dir=home() / "connectors" / authority,
+            authority_home=authority_home(authority),
         )
 
     def positive(self, table: dict[str, Any], key: str, default: int) -> int:

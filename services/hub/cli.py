@@ -61,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hub.policy_cli:app",
         "Build and check the agreements and Rego policies that OPA enforces.",
     ),
+    "keys": (
+        "hub.keys_cli:app",
+        "Register the authorities' public keys with the hub, and list them.",
+    ),
     "enforcer": (
         "hub.enforcer.cli:app",
         "The enforcer: verify every raw event, ask OPA, share what agreements allow, audit all.",

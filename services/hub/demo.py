@@ -15,6 +15,18 @@ records, makes dashboard tokens and serves the dashboard until Ctrl-C
 Connectors run as their own processes (``svdhub connector run``), as they
 would inside each authority, so the hub never imports connector code.
 Reruns are idempotent: nothing is published twice.
+
+Key custody, as the demo simulates it. Each authority has a folder of its own
+(``$SVDHUB_AUTHORITIES/<authority>``, default ``<project>/.authorities/<authority>``),
+standing for its own machine: its extract, its signing key, its copy of the
+partnership linkage key and its connector's checkpoint and rejects. Each
+connector runs with ``SVDHUB_AUTHORITY_HOME`` set to that folder. The
+partnership's linkage key is made once in ``.authorities/partnership/``
+(standing for the partnership's out-of-band hand-over) and copied into each
+authority's folder. Only each authority's exported *public* key reaches the
+hub, through ``svdhub keys register``. The hub's state folder
+(``SVDHUB_HOME``) holds public keys and the hub's own keys and credentials;
+the hub's processes run with no authority folder in their environment.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
@@ -41,6 +54,7 @@ from hub.views import queries
 from wire.audit import ALLOW, QUARANTINE, AuditRecord
 from wire.canonical import ContractError
 from wire.kafka_client import ClientSettings
+from wire.private_files import write_private
 from wire.reading import partitions, read_to_end
 from wire.topics import TopicNames
 
@@ -151,24 +165,79 @@ def _stack_up(config: StackConfig) -> dict[str, str]:
     return stack.env()
 
 
+AUTHORITIES_ENV = "SVDHUB_AUTHORITIES"
+AUTHORITY_HOME_ENV = "SVDHUB_AUTHORITY_HOME"
+
+
+def authorities_home(config: StackConfig) -> Path:
+    """Where the demo keeps the simulated authorities' folders: $SVDHUB_AUTHORITIES,
+    else ``<project>/.authorities``. Never inside the hub's state folder."""
+    if value := os.environ.get(AUTHORITIES_ENV):
+        return Path(value).resolve()
+    return config.project_root / ".authorities"
+
+
 def _publish(config: StackConfig, home: Path) -> None:
-    """Steps 2-4: synthetic extracts, keys, and every sample connector."""
+    """Steps 2-4: synthetic extracts, keys, and every sample connector, each
+    authority in a folder of its own."""
     configs = sorted((config.project_root / "connectors" / "config").glob("*.yaml"))
-    typer.echo(f"2. synthetic data ({DAYS} days, seed {SEED}) in {home / 'synthetic'}")
-    for name, rows in _synthetic(home / "synthetic").items():
+    owners = {path: _authority_of(path) for path in configs}
+    authorities = authorities_home(config)
+    if authorities.is_relative_to(home):
+        typer.echo(f"error: ${AUTHORITIES_ENV} ({authorities}) is inside {home}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"2. synthetic data ({DAYS} days, seed {SEED}) in {authorities / 'synthetic'}, "
+        f"each extract copied to its authority's folder, {authorities}/<authority>/extracts"
+    )
+    for name, rows in _synthetic(authorities, set(owners.values())).items():
         typer.echo(f"   {rows:>6} rows  {name}")
 
-    typer.echo("3. keys (made once, kept in .hub/keys)")
-    _svdhub(["connector", "keys", *map(str, configs)], home)
+    typer.echo(
+        "3. keys: each authority's signing key and its copy of the partnership linkage key\n"
+        f"   in its own folder; only public keys are registered with the hub ({home / 'keys'})"
+    )
+    linkage = authorities / "partnership" / "linkage.key"
+    if not linkage.is_file():
+        _svdhub(["connector", "linkage-key", str(linkage)], _authority_env(authorities, None))
+    # One run for every authority, each key in its own folder (<authorities>/<authority>).
+    args = ["connector", "keys", *map(str, configs), "--linkage-key", str(linkage)]
+    _svdhub(args, _authority_env(authorities, None))
+    public = [
+        str(file)
+        for authority in sorted(set(owners.values()))
+        for file in sorted((authorities / authority / "public").glob("*.yaml"))
+    ]
+    registered = _svdhub(["keys", "register", *public], _env(home)).stdout.splitlines()
+    typer.echo(f"   {registered[-1] if registered else ''}")
 
     typer.echo("4. connectors: extract -> pseudonymise -> sign -> svd.raw.<authority>.<type>")
-    for path in configs:
-        done = _svdhub(["connector", "run", str(path)], home, check=False)
+    access = CredentialStore(home)
+    for path, authority in owners.items():
+        # The hub's operator hands each authority its connector's Kafka settings.
+        folder = authorities / authority
+        write_private(
+            folder / "kafka.properties",
+            access.load(f"connector-{authority}").to_properties(),
+        )
+        env = _authority_env(authorities, folder)
+        done = _svdhub(["connector", "run", str(path)], env, check=False)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
         fallback = lines[-1] if lines else ""
         accepted = next((line for line in lines if line.startswith("accepted")), fallback)
         typer.echo(f"   {path.stem:<26} {status:<7} {accepted}")
+
+
+def _authority_of(config: Path) -> str:
+    """The ``authority`` a connector config names (read as plain YAML: the hub
+    never imports connector code)."""
+    document = yaml.safe_load(config.read_text(encoding="utf-8"))
+    authority = document.get("authority") if isinstance(document, dict) else None
+    if not isinstance(authority, str):
+        typer.echo(f"error: {config}: no authority", err=True)
+        raise typer.Exit(1)
+    return authority
 
 
 def _enforce(home: Path, admin: ClientSettings, opa_url: str) -> None:
@@ -228,13 +297,17 @@ def _views(home: Path) -> None:
     )
 
 
-def _svdhub(args: list[str], home: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _svdhub(
+    args: list[str], env: Path | dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``svdhub``: as the hub (``env`` the hub's state folder) or, given a whole
+    environment, as an authority (:func:`_authority_env`)."""
     done = subprocess.run(
         [sys.executable, "-m", "hub.cli", *args],
         capture_output=True,
         text=True,
         check=False,
-        env=_env(home),
+        env=_env(env) if isinstance(env, Path) else env,
     )
     if check and done.returncode != 0:
         typer.echo(f"error: svdhub {' '.join(args)} failed:\n{done.stderr}", err=True)
@@ -243,20 +316,35 @@ def _svdhub(args: list[str], home: Path, check: bool = True) -> subprocess.Compl
 
 
 def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "SVDHUB_HOME": str(home)}
+    """A hub process's environment: its state folder, and no authority's folder."""
+    env = {**os.environ, "SVDHUB_HOME": str(home)}
+    env.pop(AUTHORITY_HOME_ENV, None)
+    env.pop(AUTHORITIES_ENV, None)
+    return env
 
 
-def _synthetic(out: Path) -> dict[str, int]:
-    """Write the synthetic extracts unless this seed and length are there already;
-    return the rows per file."""
+def _authority_env(authorities: Path, folder: Path | None) -> dict[str, str]:
+    """An authority's environment: its own folder (``None``: every authority in
+    ``<authorities>/<authority>``, and the partnership's own)."""
+    env = {**os.environ, AUTHORITIES_ENV: str(authorities)}
+    env.pop(AUTHORITY_HOME_ENV, None)
+    if folder is not None:
+        env[AUTHORITY_HOME_ENV] = str(folder)
+    return env
+
+
+def _synthetic(authorities: Path, owners: set[str]) -> dict[str, int]:
+    """Write the synthetic extracts (and copy each to its authority's folder) unless
+    this seed and length are there already; return the rows per file."""
+    out = authorities / "synthetic"
     manifest_file = out / "manifest.json"
     manifest: dict[str, Any] = {}
     if manifest_file.is_file():
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    if manifest.get("seed") != SEED or manifest.get("days") != DAYS:
-        _svdhub(
-            ["generate", "--out", str(out), "--days", str(DAYS), "--seed", str(SEED)], out.parent
-        )
+    copied = all((authorities / owner / "extracts").is_dir() for owner in owners)
+    if manifest.get("seed") != SEED or manifest.get("days") != DAYS or not copied:
+        args = ["generate", "--out", str(out), "--days", str(DAYS), "--seed", str(SEED)]
+        _svdhub([*args, "--authorities", str(authorities)], _authority_env(authorities, None))
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     return {str(name): int(rows) for name, rows in manifest["files"].items()}
 

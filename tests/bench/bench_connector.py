@@ -51,7 +51,7 @@ def peak_memory_mib(config: Path, home: Path) -> tuple[float, float]:
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "connector", "run", str(config), "--dry-run"],
-        env={**os.environ, "SVDHUB_HOME": str(home)},
+        env=dict(os.environ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -61,7 +61,10 @@ def peak_memory_mib(config: Path, home: Path) -> tuple[float, float]:
 
 
 def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]:
-    os.environ["SVDHUB_HOME"] = str(home)
+    # The hub's state and the authority's own folder, apart (keys stay at the authority).
+    os.environ["SVDHUB_HOME"] = str(home / "hub")
+    os.environ["SVDHUB_AUTHORITIES"] = str(home / "authorities")
+    os.environ.pop("SVDHUB_AUTHORITY_HOME", None)
     # A namespace of its own, so a hub running on the same broker never sees these events.
     os.environ[NAMESPACE_ENV] = f"bench-{uuid.uuid4().hex[:8]}"
     synthetic = home / "synthetic"

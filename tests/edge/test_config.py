@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config import ConfigError, ConnectorConfig
+from edge.config import ConfigError, ConnectorConfig, CsvSource
 
 SAMPLES = sorted((Path(__file__).parents[2] / "connectors" / "config").glob("*.yaml"))
 
@@ -72,8 +72,41 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         ConnectorConfig.load(bad)
 
 
-def test_paths_expand_svdhub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "home"))
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.stem)
+def test_sample_keys_and_state_are_in_the_authoritys_folder_never_the_hubs(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = tmp_path / "hub"
+    monkeypatch.setenv("SVDHUB_HOME", str(hub))
+    monkeypatch.setenv("SVDHUB_AUTHORITIES", str(tmp_path / "authorities"))
+    monkeypatch.delenv("SVDHUB_AUTHORITY_HOME", raising=False)
+    config = ConnectorConfig.load(path)
+    folder = tmp_path / "authorities" / config.authority
+    assert config.authority_home == folder
+    source = config.source.path if isinstance(config.source, CsvSource) else config.source.url
+    for where in (
+        config.keys.signing_key,
+        config.keys.linkage_key,
+        config.state_dir,
+        config.public_key_file,
+        Path(source.removeprefix("sqlite:///")),
+    ):
+        assert where.is_relative_to(folder), where
+        assert not where.is_relative_to(hub), where
+
+
+def test_svdhub_authority_home_names_the_authoritys_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVDHUB_AUTHORITIES", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("SVDHUB_AUTHORITY_HOME", str(tmp_path / "police"))
     config = ConnectorConfig.load(SAMPLES[0])
-    assert str(config.keys.linkage_key).startswith(str(tmp_path / "home"))
-    assert config.state_dir == tmp_path / "home" / "connectors" / config.authority
+    assert config.keys.signing_key == tmp_path / "police" / "keys" / "signing.pem"
+    assert config.keys.linkage_key == tmp_path / "police" / "keys" / "linkage.key"
+    assert config.state_dir == tmp_path / "police" / "connector"
+
+
+def test_paths_still_expand_svdhub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "home"))
+    path = edited(tmp_path, {"geography": "${SVDHUB_HOME}/lookup.csv"})
+    assert ConnectorConfig.load(path).geography == tmp_path / "home" / "lookup.csv"

@@ -65,10 +65,14 @@ def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def home(tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch folder with the synthetic extracts; the hub's state folder
+    (``hub``) and the authorities' folders (``authorities``) inside it."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "synthetic").symlink_to(synthetic_dir)
-    monkeypatch.setenv("SVDHUB_HOME", str(home))
+    monkeypatch.setenv("SVDHUB_HOME", str(home / "hub"))
+    monkeypatch.setenv("SVDHUB_AUTHORITIES", str(home / "authorities"))
+    monkeypatch.delenv("SVDHUB_AUTHORITY_HOME", raising=False)
     monkeypatch.delenv(CREDENTIALS_ENV, raising=False)  # the connector's own, never admin's
     return home
 
@@ -195,7 +199,7 @@ def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
     which rows of the interrupted batch landed from the end offsets alone."""
     setup = prepare(home, "wmp-crime", batch_size=10)
     command = connector_command(setup, *credentials(setup, principals))
-    env = {**os.environ, "SVDHUB_HOME": str(home)}
+    env = dict(os.environ)
     rows = source_rows(setup, "wmp-crime")
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -263,7 +267,7 @@ def test_malformed_rows_are_rejected_with_reasons_and_good_rows_still_publish(
     result = invoke_run(setup, *credentials(setup, principals))
     assert result.exit_code == 4, result.output
     assert "rejected: 8" in result.output
-    reject_files = list((home / "connectors" / setup.config.authority / "rejects").glob("*.jsonl"))
+    reject_files = list((setup.config.state_dir / "rejects").glob("*.jsonl"))
     (reject_file,) = reject_files
     entries = [json.loads(line) for line in reject_file.read_text(encoding="utf-8").splitlines()]
     by_row = {entry["row"]: entry for entry in entries}
@@ -348,7 +352,7 @@ def test_dry_run_prints_pseudonymised_records_and_publishes_nothing(home: Path) 
     text = result.stdout
     for secret in sorted(never_shared_values(setup, "uhb-ed-istv"))[:200]:
         assert secret not in text
-    assert not (home / "connectors" / setup.config.authority / "rejects").exists()
+    assert not (setup.config.state_dir / "rejects").exists()
 
 
 def test_unreachable_kafka_fails_clearly(home: Path, tmp_path: Path) -> None:
@@ -359,7 +363,7 @@ def test_unreachable_kafka_fails_clearly(home: Path, tmp_path: Path) -> None:
         connector_command(
             setup, "--credentials", str(settings), "--bootstrap", f"127.0.0.1:{free_port()}"
         ),
-        env={**os.environ, "SVDHUB_HOME": str(home)},
+        env=dict(os.environ),
         capture_output=True,
         text=True,
         timeout=120,
@@ -378,7 +382,7 @@ def test_follow_publishes_rows_added_later_and_stops_on_ctrl_c(
     setup = prepare(home, "wmas-callouts", source=extract, poll_seconds=1)
     follower = subprocess.Popen(
         connector_command(setup, "--follow", *credentials(setup, principals)),
-        env={**os.environ, "SVDHUB_HOME": str(home)},
+        env=dict(os.environ),
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -1,5 +1,6 @@
 """`svdhub demo` as a user runs it, on a stack of its own (free ports, its own state);
-then every file it and a connector wrote is checked to be owner-only."""
+then every file it and a connector wrote is checked to be owner-only, and the
+hub's state folder is checked to hold no private key but the hub's own."""
 
 import re
 import signal
@@ -12,10 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from hub.stack import StackConfig
 from tests.fixtures.modes import not_private
 from tests.fixtures.services import stack_for_a_command, unavailable
+from wire.signing import KeyRegistry
 
 pytestmark = [pytest.mark.needs_services, pytest.mark.slow]
 
@@ -23,10 +27,17 @@ pytestmark = [pytest.mark.needs_services, pytest.mark.slow]
 CONFIGS = Path(__file__).resolve().parents[2] / "connectors" / "config"
 
 
+AUTHORITIES = ("bcc-youth", "swbh-ed", "uhb-ed", "wmas", "wmp", "yos-birmingham")
+
+
 @pytest.fixture
 def demo_stack(tmp_path: Path) -> Iterator[tuple[StackConfig, dict[str, str]]]:
-    with stack_for_a_command("demo", tmp_path) as stack:
-        yield stack
+    """The stack, and the demo's environment: the hub's state folder and, apart
+    from it, the folder of the simulated authorities."""
+    with stack_for_a_command("demo", tmp_path) as (config, env):
+        env["SVDHUB_AUTHORITIES"] = str(tmp_path / "authorities")
+        env.pop("SVDHUB_AUTHORITY_HOME", None)
+        yield config, env
 
 
 def demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -40,6 +51,7 @@ def demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.timeout(600)  # two demo runs and a connector run, on a shared machine
 def test_the_demo_runs_end_to_end_and_reruns_idempotently(
     demo_stack: tuple[StackConfig, dict[str, str]],
 ) -> None:
@@ -49,7 +61,7 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
         unavailable("local stack", first.stderr[-2000:])
     assert first.returncode == 0, first.stderr
     events = section(first.stdout, "events in, per authority:")
-    assert set(events) == {"bcc-youth", "swbh-ed", "uhb-ed", "wmas", "wmp", "yos-birmingham"}
+    assert set(events) == set(AUTHORITIES)
     assert all(count > 0 for count in events.values())
     shares = section(first.stdout, "shares, per recipient:")
     assert {"vrp", "public", "csp-birmingham"} <= set(shares)
@@ -74,16 +86,18 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
     assert len(children) == 4  # the enforcer, the ledger, the views and the API
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
 
-    files_are_private(config.state_dir, demo_env)
+    authorities = Path(demo_env["SVDHUB_AUTHORITIES"])
+    files_are_private(config.state_dir, authorities, demo_env)
+    the_hub_holds_no_private_key_but_its_own(config.state_dir, authorities)
 
 
-def files_are_private(home: Path, env: dict[str, str]) -> None:
+def files_are_private(home: Path, authorities: Path, env: dict[str, str]) -> None:
     """Everything in the state folder (keys, tokens, stack.env, the SQLite ledger,
     views and checkpoints with their WAL, Kafka's and OPA's files, the broker's
-    TLS files and every principal's credentials) and in PostgreSQL's data is
-    0600 in 0700 folders, including a connector's reject file. The connector
-    connects as connector-wmp, with the file `svdhub stack up` wrote."""
-    extract = home / "synthetic" / "wmp_crime.csv"
+    TLS files and every principal's credentials), in PostgreSQL's data and in
+    the authorities' folders (keys, extracts, Kafka settings, a connector's
+    checkpoint and reject file) is 0600 in 0700 folders."""
+    extract = authorities / "wmp" / "extracts" / "wmp_crime.csv"
     with extract.open("a", encoding="utf-8") as handle:
         handle.write("not,a,valid,row\n")
     run = subprocess.run(
@@ -99,14 +113,11 @@ def files_are_private(home: Path, env: dict[str, str]) -> None:
         "stack.env",
         "postgres/password",
         "keys/registry.yaml",
-        "keys/partnership/linkage.key",
-        "keys/wmp/signing.pem",
         "keys/audit/checkpoint.pem",
         "keys/recipients/vrp.key",
         "api/tokens.yaml",
         "audit/ledger.sqlite",
         "views/views.sqlite",
-        "connectors/wmp/checkpoint.sqlite",
         "tls/ca.pem",
         "tls/ca-key.pem",
         "tls/broker.p12",
@@ -120,13 +131,69 @@ def files_are_private(home: Path, env: dict[str, str]) -> None:
     ]
     for name in written:
         assert (home / name).is_file(), name
-    assert list((home / "connectors" / "wmp" / "rejects").glob("*.jsonl"))
-    roots = [home]
+    at_the_authority = [
+        "partnership/linkage.key",
+        "wmp/keys/linkage.key",
+        "wmp/keys/signing.pem",
+        "wmp/public/wmp-local-1.yaml",
+        "wmp/connector/checkpoint.sqlite",
+    ]
+    for name in at_the_authority:
+        assert (authorities / name).is_file(), name
+    assert list((authorities / "wmp" / "connector" / "rejects").glob("*.jsonl"))
+    roots = [home, authorities]
     cluster = Path((home / "postgres" / "data-location").read_text(encoding="utf-8").strip())
     if not cluster.is_relative_to(home):  # run as root: PostgreSQL's data is in /var/tmp
         roots.append(cluster)
     offenders = not_private(*roots)
     assert offenders == [], "not private:\n" + "\n".join(offenders)
+
+
+# The hub's own private keys: the audit checkpoint key, the per-recipient
+# pseudonym keys, the hub's signing key; and the local stack's own TLS keys.
+HUB_OWN_KEYS = ("keys/audit/", "keys/recipients/", "keys/hub/", "tls/")
+
+
+def the_hub_holds_no_private_key_but_its_own(home: Path, authorities: Path) -> None:
+    """Key custody after a demo run: every authority's signing key and its copy of
+    the partnership linkage key are in its own folder; in the hub's state
+    folder, every PEM private key and raw key file is one of the hub's own, and
+    no file holds an authority's private key or the linkage key, in any form."""
+    linkage = (authorities / "partnership" / "linkage.key").read_bytes()
+    secrets = {
+        "the linkage key": linkage,
+        "the linkage key (bytes)": bytes.fromhex(linkage.decode()),
+    }
+    secrets["the linkage key (hex)"] = linkage.strip()
+    for authority in AUTHORITIES:
+        keys = authorities / authority / "keys"
+        assert (keys / "linkage.key").read_bytes() == linkage, authority
+        pem = (keys / "signing.pem").read_bytes()
+        private = load_pem_private_key(pem, password=None)
+        assert isinstance(private, Ed25519PrivateKey)
+        secrets[f"{authority}'s signing key"] = pem
+        secrets[f"{authority}'s signing key (raw)"] = private.private_bytes_raw()
+    # Kafka's offset and time indexes hold numbers only, and a live segment's are
+    # preallocated (10 MiB each, per partition): not worth reading.
+    files = [
+        path
+        for path in home.rglob("*")
+        if path.is_file() and not path.is_symlink() and path.suffix not in (".index", ".timeindex")
+    ]
+    assert len(files) > 20
+    own = []
+    for path in files:
+        name = path.relative_to(home).as_posix()
+        data = path.read_bytes()
+        if b"PRIVATE KEY-----" in data or path.suffix in (".pem", ".key"):
+            assert name.startswith(HUB_OWN_KEYS), f"a private key not the hub's own: {name}"
+            own.append(name)
+        for what, secret in secrets.items():
+            assert secret not in data, f"{name} holds {what}"
+    assert "keys/audit/checkpoint.pem" in own
+    assert any(name.startswith("keys/recipients/") for name in own)
+    registry = KeyRegistry.load(home / "keys" / "registry.yaml")
+    assert {registry.get(key_id).authority for key_id in registry.key_ids()} >= set(AUTHORITIES)
 
 
 def serve(env: dict[str, str]) -> tuple[str, list[int]]:

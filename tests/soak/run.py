@@ -184,6 +184,7 @@ def soak(
         env = {
             **os.environ,
             "SVDHUB_HOME": str(home),
+            "SVDHUB_AUTHORITIES": str(workdir / "authorities"),
             "SVDHUB_AUDIT_DATABASE": f"sqlite:///{home / 'ledger.sqlite'}",
             "SVDHUB_VIEWS_DATABASE": f"sqlite:///{home / 'views.sqlite'}",
         }
@@ -193,6 +194,7 @@ def soak(
             "OPA_TOKEN",  # the enforcer reads the stack's own, in SVDHUB_HOME
             "DATABASE_URL",
             "SVDHUB_TOPIC_NAMESPACE",
+            "SVDHUB_AUTHORITY_HOME",
         ):
             env.pop(name, None)
         keys = helpers.Keys(home)
@@ -204,7 +206,7 @@ def soak(
         supervisor = Supervisor(home, env, bootstrap, opa_url)
         supervisor.start_all()
 
-        rejected = _malformed_rows(home, env, bootstrap, rng=rng, count=max(10, bad // 20))
+        rejected = _malformed_rows(env, bootstrap, rng=rng, count=max(10, bad // 20))
         report.rejected_rows = rejected
         report.bad["malformed rows"] = rejected
         plan = _plan(events, bad - rejected, rng)
@@ -355,29 +357,30 @@ def _send(producer: KafkaProducer, topic: str, value: bytes, supervisor: Supervi
     raise RuntimeError(f"could not publish to {topic} for minutes")
 
 
-def _malformed_rows(
-    home: Path, env: dict[str, str], bootstrap: str, *, rng: random.Random, count: int
-) -> int:
-    """A police extract with ``count`` malformed rows through the real connector;
-    returns the rows it rejected (each kept at the authority with its reason)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "generate",
-            "--out",
-            str(home / "synthetic"),
-            "--days",
-            "2",
-            "--seed",
-            "9",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
+def _malformed_rows(env: dict[str, str], bootstrap: str, *, rng: random.Random, count: int) -> int:
+    """A police extract with ``count`` malformed rows through the real connector,
+    run as the police would (its keys and extract in its own folder); returns
+    the rows it rejected (each kept at the authority with its reason)."""
+    authorities = Path(env["SVDHUB_AUTHORITIES"])
+
+    def svdhub(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args], env=env, check=True, capture_output=True
+        )
+
+    synthetic = str(authorities / "synthetic")
+    svdhub(
+        "generate",
+        "--out",
+        synthetic,
+        "--authorities",
+        str(authorities),
+        "--days",
+        "2",
+        "--seed",
+        "9",
     )
-    path = home / "synthetic" / "wmp_crime.csv"
+    path = authorities / "wmp" / "extracts" / "wmp_crime.csv"
     lines = path.read_text(encoding="utf-8").splitlines()
     body = [i for i, line in enumerate(lines) if line and not line.startswith("#")][1:]
     for i in rng.sample(body, min(count, len(body))):
@@ -386,12 +389,10 @@ def _malformed_rows(
         lines[i] = ",".join(cells)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = helpers.POLICIES.parent / "connectors" / "config" / "wmp-crime.yaml"
-    subprocess.run(
-        [sys.executable, "-m", "hub.cli", "connector", "keys", str(config)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    linkage = authorities / "partnership" / "linkage.key"
+    svdhub("connector", "linkage-key", str(linkage))
+    svdhub("connector", "keys", str(config), "--linkage-key", str(linkage))
+    svdhub("keys", "register", str(authorities / "wmp" / "public" / "wmp-local-1.yaml"))
     done = subprocess.run(
         [
             sys.executable,
@@ -408,7 +409,7 @@ def _malformed_rows(
         text=True,
         check=False,
     )
-    rejects = list((home / "connectors" / "wmp" / "rejects").glob("*.jsonl"))
+    rejects = list((authorities / "wmp" / "connector" / "rejects").glob("*.jsonl"))
     rows = [
         json.loads(line) for f in rejects for line in f.read_text(encoding="utf-8").splitlines()
     ]

@@ -67,6 +67,7 @@ the NHS check digit.
 
 from edge.synthetic.manifest import (
     MANIFEST,
+    OWNERS,
     SWBH_ISTV,
     UHB_ISTV,
     WMAS_CALLOUTS,
@@ -89,6 +90,7 @@ from edge.synthetic.writers import (
 
 __all__ = [
     "MANIFEST",
+    "OWNERS",
     "REFERRALS_COLUMNS",
     "SWBH_HEADER",
     "SWBH_ISTV",

@@ -21,6 +21,18 @@ YOUTH_SERVICE = "youth_service.sqlite"
 YOS_OUTCOMES = "yos_outcomes.csv"
 MANIFEST = "manifest.json"
 
+# Whose extract each file is: the authority of the sample connector config that
+# reads it (connectors/config/*.yaml), so ``svdhub generate --authorities`` can
+# put each one in that authority's own folder.
+OWNERS = {
+    WMP_CRIME: "wmp",
+    UHB_ISTV: "uhb-ed",
+    SWBH_ISTV: "swbh-ed",
+    WMAS_CALLOUTS: "wmas",
+    YOUTH_SERVICE: "bcc-youth",
+    YOS_OUTCOMES: "yos-birmingham",
+}
+
 
 def synthetic_marker(seed: int) -> str:
     """The first line of every generated CSV (and the SQLite marker row)."""

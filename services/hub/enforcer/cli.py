@@ -90,8 +90,8 @@ def run(
     registry = home / "keys" / "registry.yaml"
     if not registry.is_file():
         typer.echo(
-            f"error: {registry} not found: run `svdhub connector keys CONFIG...` for each "
-            "authority (or copy the partnership's registry there)",
+            f"error: {registry} not found: register each authority's public key with "
+            "`svdhub keys register FILE` (exported by `svdhub connector keys`)",
             err=True,
         )
         raise typer.Exit(1)

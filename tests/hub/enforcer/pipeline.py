@@ -79,6 +79,11 @@ class Pipeline:
         return path
 
     @property
+    def authorities(self) -> Path:
+        """The sample authorities' own folders, apart from the hub's state folder."""
+        return self.home.with_name(f"{self.home.name}-authorities")
+
+    @property
     def env(self) -> dict[str, str]:
         """The environment of a command in this pipeline: its home and namespace,
         and no service address or credentials from the test's own environment
@@ -87,9 +92,16 @@ class Pipeline:
         env = {
             **os.environ,
             "SVDHUB_HOME": str(self.home),
+            "SVDHUB_AUTHORITIES": str(self.authorities),
             NAMESPACE_ENV: self.names.namespace,
         }
-        for variable in ("KAFKA_BOOTSTRAP_SERVERS", CREDENTIALS_ENV, "OPA_URL", "OPA_TOKEN"):
+        for variable in (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            CREDENTIALS_ENV,
+            "OPA_URL",
+            "OPA_TOKEN",
+            "SVDHUB_AUTHORITY_HOME",
+        ):
             env.pop(variable, None)
         return env
 
@@ -200,6 +212,25 @@ class Pipeline:
         )
         assert done.returncode == 0, f"svdhub {' '.join(args)}: {done.stderr[-3000:]}"
         return done
+
+    def publish_samples(self, configs: Iterable[Path], *generate: str) -> None:
+        """Every sample authority as the demo runs it, each in its own folder:
+        synthetic extracts (``generate`` options), its keys and its copy of the
+        partnership linkage key; the public keys registered with this hub; then
+        each connector's run."""
+        paths = [str(config) for config in configs]
+        synthetic = str(self.authorities / "synthetic")
+        self.svdhub(
+            "generate", "--out", synthetic, "--authorities", str(self.authorities), *generate
+        )
+        linkage = self.authorities / "partnership" / "linkage.key"
+        if not linkage.is_file():
+            self.svdhub("connector", "linkage-key", str(linkage))
+        self.svdhub("connector", "keys", *paths, "--linkage-key", str(linkage))
+        public = sorted(self.authorities.glob("*/public/*.yaml"))
+        self.svdhub("keys", "register", *map(str, public))
+        for path in paths:
+            self.svdhub("connector", "run", path)  # as <namespace>.connector-<authority>
 
     def raw_messages(self) -> list[Incoming]:
         """Everything now in this namespace's raw topics."""

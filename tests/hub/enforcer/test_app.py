@@ -177,10 +177,7 @@ CONFIGS = sorted((helpers.POLICIES.parent / "connectors" / "config").glob("*.yam
 def test_every_agreement_end_to_end_on_synthetic_data(pipeline: Pipeline) -> None:
     """Synthetic extracts -> the sample connectors -> raw topics (plus bad input)
     -> the enforcer -> shared, audit and quarantine topics."""
-    pipeline.svdhub("generate", "--out", str(pipeline.home / "synthetic"), "--days", "7")
-    pipeline.svdhub("connector", "keys", *map(str, CONFIGS))
-    for config in CONFIGS:  # each as connector-<authority>, its file in <home>/access
-        pipeline.svdhub("connector", "run", str(config))
+    pipeline.publish_samples(CONFIGS, "--days", "7")
     genuine = pipeline.raw_messages()
     police = next(m for m in genuine if m.topic == pipeline.names.raw("wmp", "incident"))
     bad = bad_inputs(pipeline, police.value or b"")

@@ -49,12 +49,7 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     made = Pipeline(kafka_admin, opa_url, opa_token, tmp_path_factory.mktemp("views") / "home")
     try:
-        made.svdhub(
-            "generate", "--out", str(made.home / "synthetic"), "--days", "14", "--seed", "5"
-        )
-        made.svdhub("connector", "keys", *map(str, CONFIGS))
-        for config in CONFIGS:  # each as connector-<authority>, its file in <home>/access
-            made.svdhub("connector", "run", str(config))
+        made.publish_samples(CONFIGS, "--days", "14", "--seed", "5")
         made.start_enforcer()
         made.wait_for_audit(len(made.expected(made.raw_messages())), timeout=300)
     finally:
