@@ -131,7 +131,6 @@ class ConnectorConfig:
     fields: dict[str, FieldSpec]
     never_share: tuple[str, ...] = ()  # identifier and free-text columns
     geography: Path | None = None
-    partitions: int = 3
     batch_size: int = 500
     poll_seconds: float = 10.0
     authority_home: Path = field(default_factory=Path)  # the authority's own state folder
@@ -247,10 +246,15 @@ class _Parser:
             "fields",
             "never_share",
             "geography",
-            "partitions",
             "batch_size",
             "poll_seconds",
         }
+        if "partitions" in top:
+            raise self.fail(
+                "partitions",
+                "a connector no longer creates its raw topic (the hub does, with "
+                "`svdhub access apply`); remove this key",
+            )
         if unknown := sorted(set(top) - known):
             raise self.fail("", f"unknown keys: {', '.join(unknown)}")
         authority = self.text(top, "authority", "")
@@ -302,7 +306,6 @@ class _Parser:
             fields=fields,
             never_share=tuple(never_share),
             geography=self.path(geography) if isinstance(geography, str) else None,
-            partitions=self.positive(top, "partitions", 3),
             batch_size=self.positive(top, "batch_size", 500),
             poll_seconds=float(self.positive(top, "poll_seconds", 10)),
             authority_home=authority_home(authority),

@@ -110,3 +110,14 @@ def test_paths_still_expand_svdhub_home(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "home"))
     path = edited(tmp_path, {"geography": "${SVDHUB_HOME}/lookup.csv"})
     assert ConnectorConfig.load(path).geography == tmp_path / "home" / "lookup.csv"
+
+
+def test_a_config_that_still_sets_partitions_is_told_the_hub_makes_topics(
+    tmp_path: Path,
+) -> None:
+    raw = yaml.safe_load(SAMPLES[0].read_text(encoding="utf-8"))
+    raw["partitions"] = 3
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError, match="svdhub access apply"):
+        ConnectorConfig.load(path)
