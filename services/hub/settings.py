@@ -5,9 +5,12 @@ Every hub command and service reads these here:
 * the *state* folder, :func:`state_home`: ``$SVDHUB_HOME``, else
   ``<project>/.hub``. Keys, the ledger, the views, API tokens and the policy
   bundle live under it;
-* service addresses, :func:`service_address`: ``KAFKA_BOOTSTRAP_SERVERS``,
-  ``OPA_URL`` and ``DATABASE_URL`` from the environment, else the values
-  ``svdhub stack up`` wrote to ``<state>/stack.env``;
+* service addresses, :func:`service_address`: ``OPA_URL`` and
+  ``DATABASE_URL`` from the environment, else the values ``svdhub stack up``
+  wrote to ``<state>/stack.env``;
+* a Kafka principal's client settings, :func:`kafka_client`: ``--credentials``,
+  else ``$SVDHUB_KAFKA_CREDENTIALS``, else
+  ``<state>/access/<principal>.properties`` (:func:`credentials_file`);
 * the *project* folder, :func:`project_root` (``$SVDHUB_PROJECT``, else found
   from the working directory), for ``policies/``;
 * OPA's bearer token, :func:`opa_token`: ``--opa-token-file``, else
@@ -37,7 +40,6 @@ HOME_ENV = "SVDHUB_HOME"
 TOOLS_ENV = "SVDHUB_TOOLS"
 PROJECT_ENV = "SVDHUB_PROJECT"
 
-KAFKA_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 OPA_ENV = "OPA_URL"
 DATABASE_ENV = "DATABASE_URL"
 OPA_TOKEN_ENV = "OPA_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -123,15 +125,6 @@ def service_address(variable: str, state_dir: Path | None = None) -> str | None:
             if key.strip() == variable:
                 return value.strip()
     return None
-
-
-def kafka_address(given: str | None = None) -> str:
-    """Kafka's bootstrap servers: ``given``, else :func:`service_address`;
-    raises :class:`AddressMissing` when there is none."""
-    found = given or service_address(KAFKA_ENV)
-    if not found:
-        raise AddressMissing("Kafka", KAFKA_ENV)
-    return found
 
 
 def opa_address(given: str | None = None) -> str:

@@ -365,7 +365,13 @@ def subscribe_command(
         ),
     ] = None,
 ) -> None:
-    """Copy a recipient's shares to a file, verifying the hub's signature and schema."""
+    """Copy a recipient's shares to a file (JSON Lines, CSV, SQLite, Parquet),
+    verifying the hub's signature and each stream's schema.
+
+    Reads svd.shared.<recipient>.* as recipient-<recipient>, in the consumer
+    group <recipient>.<group>; resumes where the last run stopped. Exit codes:
+    0 done; 1 Kafka refused or is unreachable; 2 bad usage; 4 some messages
+    were refused (forged or invalid) and the rest were written."""
     from hub.hub_key import hub_keys  # noqa: PLC0415
 
     try:

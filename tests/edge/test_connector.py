@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
-from edge.config import ConnectorConfig
+from edge.config import ConnectorConfig, authority_home
 from edge.runner import Connector
 from edge.synthetic import generate
 from tests.edge.helpers import CONFIGS, Setup, prepare, topic_configs
@@ -304,17 +304,23 @@ def test_unusable_files_are_reported_and_stop_nothing(
     assert str(path) in result.output
 
 
+@pytest.mark.parametrize("kept_by", ["authority", "hub"])
 def test_a_header_only_file_publishes_nothing_and_succeeds(
-    principals: Principals, home: Path
+    principals: Principals, home: Path, kept_by: str
 ) -> None:
     path = home / "header-only.csv"
     header = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()[1]
     path.write_text(header + "\n", encoding="utf-8")
     setup = prepare(home, "wmp-crime", source=path)
-    # No --credentials: the namespaced principal's file in the state folder, as
-    # `svdhub access apply` writes it on a machine that runs the hub too.
-    default = home / "access" / f"{principals.name(setup.principal)}.properties"
-    default.parent.mkdir()
+    # No --credentials: the file the hub's operator handed to the authority, in
+    # its own folder; else the namespaced principal's file in the hub's state
+    # folder, as `svdhub access apply` writes it on a machine that runs both.
+    if kept_by == "authority":
+        default = authority_home(setup.config.authority) / "kafka.properties"
+    else:
+        hub = Path(os.environ["SVDHUB_HOME"])
+        default = hub / "access" / f"{principals.name(setup.principal)}.properties"
+    default.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(principals.file(setup.principal), default)
     result = invoke_run(setup)
     assert result.exit_code == 0, result.output

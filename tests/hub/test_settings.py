@@ -56,7 +56,7 @@ def test_addresses_come_from_stack_env(home: Path) -> None:
     (home / "stack.env").write_text(
         "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1\nOPA_URL=http://127.0.0.1:2\n", encoding="utf-8"
     )
-    assert settings.kafka_address() == "127.0.0.1:1"
+    assert settings.service_address("KAFKA_BOOTSTRAP_SERVERS") == "127.0.0.1:1"
     assert settings.opa_address() == "http://127.0.0.1:2"
     assert settings.service_address("DATABASE_URL") is None
 
@@ -67,8 +67,8 @@ def test_the_environment_beats_stack_env_and_an_option_beats_both(
     home.mkdir()
     (home / "stack.env").write_text("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1\n", encoding="utf-8")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:3")
-    assert settings.kafka_address() == "127.0.0.1:3"
-    assert settings.kafka_address("127.0.0.1:4") == "127.0.0.1:4"
+    assert settings.service_address("KAFKA_BOOTSTRAP_SERVERS") == "127.0.0.1:3"
+    assert settings.opa_address("http://127.0.0.1:4") == "http://127.0.0.1:4"
 
 
 def test_a_missing_address_says_how_to_give_one(home: Path) -> None:
