@@ -31,6 +31,7 @@ the hub's processes run with no authority folder in their environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -54,7 +55,7 @@ from hub.views import queries
 from wire.audit import ALLOW, QUARANTINE, AuditRecord
 from wire.canonical import ContractError
 from wire.kafka_client import ClientSettings
-from wire.private_files import write_private
+from wire.private_files import private_dir, write_private
 from wire.reading import partitions, read_to_end
 from wire.topics import TopicNames
 
@@ -197,6 +198,7 @@ def _publish(config: StackConfig, home: Path) -> None:
         "3. keys: each authority's signing key and its copy of the partnership linkage key\n"
         f"   in its own folder; only public keys are registered with the hub ({home / 'keys'})"
     )
+    _move_old_keys(home, authorities, set(owners.values()))
     linkage = authorities / "partnership" / "linkage.key"
     if not linkage.is_file():
         _svdhub(["connector", "linkage-key", str(linkage)], _authority_env(authorities, None))
@@ -227,6 +229,38 @@ def _publish(config: StackConfig, home: Path) -> None:
         fallback = lines[-1] if lines else ""
         accepted = next((line for line in lines if line.startswith("accepted")), fallback)
         typer.echo(f"   {path.stem:<26} {status:<7} {accepted}")
+
+
+def _move_old_keys(home: Path, authorities: Path, owners: set[str]) -> None:
+    """Move private keys that an older demo kept in the hub's folder
+    (``keys/<authority>/signing.pem``, ``keys/partnership/linkage.key``) to the
+    authorities' folders, where they belong. Their public keys are already
+    registered, so they replace any key made there since."""
+    old = home / "keys"
+    moved = False
+    for authority in sorted(owners):
+        key = old / authority / "signing.pem"
+        if key.is_file():
+            _move(key, authorities / authority / "keys" / "signing.pem")
+            moved = True
+    linkage = old / "partnership" / "linkage.key"
+    if linkage.is_file():
+        for authority in sorted(owners):
+            copy = authorities / authority / "keys" / "linkage.key"
+            if copy.is_file():
+                write_private(copy, linkage.read_bytes())
+        _move(linkage, authorities / "partnership" / "linkage.key")
+        moved = True
+    if moved:
+        typer.echo(f"   moved private keys an older demo kept in {old} to {authorities}")
+
+
+def _move(old: Path, new: Path) -> None:
+    private_dir(new.parent)
+    write_private(new, old.read_bytes())
+    old.unlink()
+    with contextlib.suppress(OSError):
+        old.parent.rmdir()  # the authority's old key folder, if nothing else is in it
 
 
 def _authority_of(config: Path) -> str:

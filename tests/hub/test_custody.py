@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hub import settings
+from hub.demo import _move_old_keys
 from hub.enforcer.app import Settings
 from hub.keys_cli import registry_file
 from hub.views.api_cli import tokens_file
@@ -80,3 +81,27 @@ def test_no_hub_module_but_the_demo_names_an_authoritys_folder() -> None:
         )
     ]
     assert named == []
+
+
+def test_the_demo_moves_keys_an_older_version_kept_in_the_hubs_folder(
+    homes: tuple[Path, Path],
+) -> None:
+    hub, authorities = homes
+    old_key = hub / "keys" / "wmp" / "signing.pem"
+    old_linkage = hub / "keys" / "partnership" / "linkage.key"
+    for path, data in ((old_key, b"old signing key"), (old_linkage, b"old linkage key")):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+    newer_copy = authorities / "wmp" / "keys" / "linkage.key"
+    newer_copy.parent.mkdir(parents=True)
+    newer_copy.write_bytes(b"a key made since")
+    _move_old_keys(hub, authorities, {"wmp", "wmas"})
+    assert not old_key.exists()
+    assert not old_linkage.exists()
+    assert (authorities / "wmp" / "keys" / "signing.pem").read_bytes() == b"old signing key"
+    assert (authorities / "partnership" / "linkage.key").read_bytes() == b"old linkage key"
+    assert newer_copy.read_bytes() == b"old linkage key"
+    assert not (authorities / "wmas" / "keys").exists()
+    for path in [*authorities.rglob("*.pem"), *authorities.rglob("*.key")]:
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert (authorities / "partnership").stat().st_mode & 0o077 == 0
