@@ -4,14 +4,19 @@ needs, and nobody without credentials does anything (real Kafka, SASL_SSL)."""
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import os
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -349,3 +354,50 @@ def test_rotating_a_password_locks_out_the_old_one(
     assert read(new, topic) == 0
     with failed_clients(), pytest.raises(KafkaError):
         KafkaAdminClient(**old.kafka_python(), bootstrap_timeout_ms=5000).list_topics()
+
+
+def test_the_access_commands_report_and_repair_drift(
+    space: Principals, kafka_admin: ClientSettings, kafka_state: Path
+) -> None:
+    names = space.names
+    admin_file = kafka_state / "access" / "admin.properties"
+    env = {**os.environ, "SVDHUB_HOME": str(kafka_state)}
+
+    def access(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", "access", *args, "--namespace", names.namespace],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert access("check", "--credentials", str(admin_file)).returncode == 0
+    client = KafkaAdminClient(**kafka_admin.kafka_python())
+    try:
+        client.create_acls(
+            [
+                ACL(
+                    principal=f"User:{space.name('connector-wmp')}",
+                    host="*",
+                    operation=ACLOperation.READ,
+                    permission_type=ACLPermissionType.ALLOW,
+                    resource_pattern=ResourcePattern(
+                        ResourceType.TOPIC, names.prefix + "svd.", ACLResourcePatternType.PREFIXED
+                    ),
+                )
+            ]
+        )
+    finally:
+        client.close()
+    drifted = access("check", "--credentials", str(admin_file))
+    assert drifted.returncode == 1
+    assert f"ACL not in the plan: User:{space.name('connector-wmp')} ALLOW READ" in drifted.stdout
+    repaired = access("apply", "--credentials", str(admin_file))
+    assert repaired.returncode == 0, repaired.stderr
+    assert "deleted ACL not in the plan" in repaired.stdout
+    assert access("check", "--credentials", str(admin_file)).returncode == 0
+    plan = access("plan", "--json")
+    assert plan.returncode == 0
+    assert json.loads(plan.stdout)["namespace"] == names.namespace
