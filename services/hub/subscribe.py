@@ -50,25 +50,13 @@ from wire.canonical import ContractError
 from wire.hub_signing import HubKeyFileError, HubKeys, HubSignatureError
 from wire.kafka_client import ClientSettings
 from wire.private_files import private_dir
-from wire.shares import Share
+from wire.shares import KEYS, Share
 from wire.topics import TopicNameError, TopicNames
 
 EXIT_REFUSED_MESSAGES = 4
 
-#: The envelope columns of CSV, SQLite and Parquet outputs, then ``fields``.
-COLUMNS = (
-    "share_id",
-    "event_id",
-    "event_type",
-    "record_type",
-    "source_authority",
-    "source_authority_type",
-    "supersedes",
-    "recipient",
-    "agreement_id",
-    "policy_revision",
-    "fields",
-)
+#: The columns of CSV, SQLite and Parquet outputs: a share's keys, ``fields`` last.
+COLUMNS = KEYS
 
 
 class Format(StrEnum):
