@@ -2,30 +2,44 @@
 verification and no anonymisation, that copies each raw message to the same
 number of output messages the enforcer produces for it.
 
-Run as ``python -m tests.bench.bare --bootstrap B --group G --out T --fanout N RAW...``.
+It connects as the enforcer's principal (``--credentials``), over SASL_SSL
+with SCRAM-SHA-512 as the enforcer does, so the ratio leaves out neither TLS
+nor the broker's ACL checks.
+
+Run as ``python -m tests.bench.bare --credentials F --group G --out T --fanout N RAW...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import faust
 
+from wire.kafka_client import SASL_MECHANISM, ClientSettings
+
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--credentials", required=True, help="Kafka client settings file")
     parser.add_argument("--group", required=True)
     parser.add_argument("--out", required=True, help="output topic prefix")
     parser.add_argument("--fanout", type=int, required=True)
     parser.add_argument("--datadir", required=True)
     parser.add_argument("raw", nargs="+")
     args = parser.parse_args(argv)
+    kafka = ClientSettings.load(Path(args.credentials))
     app = faust.App(
         args.group,
-        broker=f"kafka://{args.bootstrap}",
+        broker=f"kafka://{kafka.bootstrap_servers}",
+        broker_credentials=faust.SASLCredentials(
+            username=kafka.username,
+            password=kafka.password,
+            ssl_context=kafka.ssl_context(),
+            mechanism=SASL_MECHANISM,
+        ),
         autodiscover=False,
         datadir=args.datadir,
         processing_guarantee="at_least_once",

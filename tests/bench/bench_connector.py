@@ -2,7 +2,9 @@
 
 * Throughput: a police CSV of N rows through map -> pseudonymise -> encode ->
   sign -> publish, beside producing the very same events (already encoded)
-  with the same producer settings, in the same run.
+  with the same producer settings, in the same run. Both connect as the
+  authority's connector principal (``connector-wmp``, which may only write and
+  describe its raw topics), over SASL_SSL with SCRAM-SHA-512.
 * Memory: the connector's peak resident memory (``--dry-run``, output
   discarded) for a file of N rows and one of 10 x N rows. Streaming keeps it
   flat, so the ratio should stay near 1.
@@ -18,14 +20,13 @@ import time
 import uuid
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-
 from edge.runner import Connector
 from edge.synthetic import generate
+from hub.enforcer.topic_admin import TopicAdmin
 from tests.bench.harness import Result
 from tests.edge.helpers import prepare
-from tests.fixtures.kafka import read_all
+from tests.fixtures.kafka import grant, producer, read_all, revoke
+from wire.kafka_client import ClientSettings
 from wire.topics import NAMESPACE_ENV, TopicNames
 
 
@@ -60,52 +61,20 @@ def peak_memory_mib(config: Path, home: Path) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, time.monotonic() - started
 
 
-def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]:
+def run(admin: ClientSettings, home: Path, rows: int, memory_rows: int) -> list[Result]:
+    """``admin`` sets up the topics and reads back; the connector and the
+    baseline producer connect as ``connector-wmp``."""
     # The hub's state and the authority's own folder, apart (keys stay at the authority).
     os.environ["SVDHUB_HOME"] = str(home / "hub")
     os.environ["SVDHUB_AUTHORITIES"] = str(home / "authorities")
     os.environ.pop("SVDHUB_AUTHORITY_HOME", None)
     # A namespace of its own, so a hub running on the same broker never sees these events.
-    os.environ[NAMESPACE_ENV] = f"bench-{uuid.uuid4().hex[:8]}"
-    synthetic = home / "synthetic"
-    generate(synthetic, days=30, seed=3)
-    data = home / f"police-{rows}.csv"
-    police_csv(synthetic / "wmp_crime.csv", data, rows)
-    config = prepare(home, "wmp-crime", source=data).config
-
-    connector = Connector(config, bootstrap)
+    names = TopicNames(f"bench-{uuid.uuid4().hex[:8]}")
+    os.environ[NAMESPACE_ENV] = names.namespace
     try:
-        started = time.perf_counter()
-        summary = connector.run()
-        ours = summary.published / (time.perf_counter() - started)
+        ours, baseline = throughput(admin, home, names, rows)
     finally:
-        connector.close()
-    topic = TopicNames.from_env().raw(config.authority, "incident")
-    messages = [(m.key, m.value, list(m.headers)) for m in read_all(bootstrap, [topic])]
-
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=20,
-        batch_size=256 * 1024,
-    )
-    baseline_topic = f"bench.baseline.{config.authority}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics(
-        [NewTopic(baseline_topic, num_partitions=config.partitions, replication_factor=1)]
-    )
-    admin.close()
-    try:
-        started = time.perf_counter()
-        futures = [producer.send(baseline_topic, key=k, value=v, headers=h) for k, v, h in messages]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=60)
-        baseline = len(messages) / (time.perf_counter() - started)
-    finally:
-        producer.close()
-
+        revoke(admin, home / "hub", names)
     results = [
         Result(
             "connector",
@@ -117,6 +86,7 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
         )
     ]
 
+    synthetic = home / "synthetic"
     small = home / f"police-{memory_rows}.csv"
     large = home / f"police-{memory_rows * 10}.csv"
     police_csv(synthetic / "wmp_crime.csv", small, memory_rows)
@@ -134,3 +104,42 @@ def run(bootstrap: str, home: Path, rows: int, memory_rows: int) -> list[Result]
         )
     )
     return results
+
+
+def throughput(
+    admin: ClientSettings, home: Path, names: TopicNames, rows: int
+) -> tuple[float, float]:
+    """Rows/s through the connector, and producing the same events as it did."""
+    # The sample authority itself (the namespace is fresh), so that it has a
+    # principal and ACLs, and raw topics made for it.
+    connector_kafka = grant(admin, home / "hub", names).settings("connector-wmp")
+    synthetic = home / "synthetic"
+    generate(synthetic, days=30, seed=3)
+    data = home / f"police-{rows}.csv"
+    police_csv(synthetic / "wmp_crime.csv", data, rows)
+    config = prepare(home, "wmp-crime", source=data, authority="wmp").config
+
+    connector = Connector(config, connector_kafka)
+    try:
+        started = time.perf_counter()
+        summary = connector.run()
+        ours = summary.published / (time.perf_counter() - started)
+    finally:
+        connector.close()
+    topic = names.raw(config.authority, "incident")
+    messages = [(m.key, m.value, list(m.headers)) for m in read_all(admin, [topic])]
+
+    # A topic the connector may write to (its prefix), made by the admin.
+    baseline_topic = f"{names.raw(config.authority, 'incident')}-baseline"
+    TopicAdmin(admin).ensure([baseline_topic])  # as many partitions as the raw topics
+    out = producer(connector_kafka, enable_idempotence=True, linger_ms=20, batch_size=256 * 1024)
+    try:
+        started = time.perf_counter()
+        futures = [out.send(baseline_topic, key=k, value=v, headers=h) for k, v, h in messages]
+        out.flush()
+        for future in futures:
+            future.get(timeout=60)
+        baseline = len(messages) / (time.perf_counter() - started)
+    finally:
+        out.close()
+    return ours, baseline

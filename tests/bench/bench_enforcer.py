@@ -4,8 +4,10 @@
   csp-birmingham, public) and audited 9 times (one per candidate pair),
   through ``svdhub enforcer run``; beside a bare faust app that copies each
   raw message to the same 12 outputs with no verification, policy or
-  anonymisation. Rates are taken between the first and the last output
-  message's broker timestamps, so start-up is left out.
+  anonymisation. Both connect as the enforcer's principal, over SASL_SSL
+  with SCRAM-SHA-512, with the ACLs the agreements give it. Rates are taken
+  between the first and the last output message's broker timestamps, so
+  start-up is left out.
 * Decision cost: a cached decision (the Decider's LRU) beside an uncached one
   (an HTTP query to OPA for the same input).
 * Latency: raw -> shared, p50 and p99, with events published at a steady
@@ -26,15 +28,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer
-
+from hub.access.plan import ENFORCER
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
 from tests.bench.harness import Result, kept_up
-from tests.fixtures.kafka import message_count, read_all
+from tests.fixtures.kafka import message_count, producer, read_all
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import OpaEndpoint, Pipeline, payload
+from wire.kafka_client import ClientSettings
 
 FANOUT = 12  # 3 shares + 9 audit records per police incident in Birmingham
 DECISIONS = 9
@@ -44,36 +46,41 @@ def incidents(first: int, count: int) -> list[dict[str, Any]]:
     return [helpers.incident("wmp", n) for n in range(first, first + count)]
 
 
-def run(bootstrap: str, opa: OpaEndpoint, folder: Path, events: int, seconds: int) -> list[Result]:
-    results = throughput(bootstrap, opa, folder / "throughput", events)
+def run(
+    admin: ClientSettings, opa: OpaEndpoint, folder: Path, events: int, seconds: int
+) -> list[Result]:
+    """``admin`` sets up topics and reads back; the enforcer and the bare copier
+    connect as the enforcer, the raw events are published as ``connector-wmp``."""
+    results = throughput(admin, opa, folder / "throughput", events)
     results += decision_cost(opa, 200)
     for per_second in (1000, 200):
-        results += latency(bootstrap, opa, folder / f"latency-{per_second}", seconds, per_second)
+        results += latency(admin, opa, folder / f"latency-{per_second}", seconds, per_second)
     return results
 
 
 # ------------------------------------------------------------------ throughput
 
 
-def throughput(bootstrap: str, opa: OpaEndpoint, folder: Path, events: int) -> list[Result]:
-    pipeline = Pipeline(bootstrap, opa.url, opa.token, folder)
+def throughput(admin: ClientSettings, opa: OpaEndpoint, folder: Path, events: int) -> list[Result]:
+    pipeline = Pipeline(admin, opa.url, opa.token, folder)
     try:
-        pipeline.publish("Incident", incidents(1, events))
-        pipeline.start_enforcer()
-        pipeline.wait_for_audit(events * DECISIONS, timeout=600)
-        enforcer = events / span(bootstrap, [pipeline.names.audit_decisions])
+        try:
+            pipeline.publish("Incident", incidents(1, events))
+            pipeline.start_enforcer()
+            pipeline.wait_for_audit(events * DECISIONS, timeout=600)
+            enforcer = events / span(admin, [pipeline.names.audit_decisions])
+        finally:
+            pipeline.stop()
+        with Bare(pipeline, folder, "bare") as copier:
+            helpers.wait_until(
+                lambda: message_count(admin, copier.outputs) >= events * FANOUT,
+                600,
+                "the bare copier",
+                every=1.0,
+            )
+            bare = events / span(admin, copier.outputs)
     finally:
-        pipeline.stop()
-    bare_out = f"{pipeline.names.prefix}bare"
-    with Bare(bootstrap, pipeline, folder, bare_out):
-        outputs = [f"{bare_out}.{n}" for n in range(4)]
-        helpers.wait_until(
-            lambda: message_count(bootstrap, outputs) >= events * FANOUT,
-            600,
-            "the bare copier",
-            every=1.0,
-        )
-        bare = events / span(bootstrap, outputs)
+        pipeline.revoke()
     return [
         Result(
             "enforcer",
@@ -86,35 +93,39 @@ def throughput(bootstrap: str, opa: OpaEndpoint, folder: Path, events: int) -> l
     ]
 
 
-def span(bootstrap: str, topics: list[str]) -> float:
+def span(admin: ClientSettings, topics: list[str]) -> float:
     """Seconds between the first and the last message in ``topics`` (broker timestamps)."""
-    stamps: list[int] = [m.timestamp for m in read_all(bootstrap, topics)]
+    stamps: list[int] = [m.timestamp for m in read_all(admin, topics)]
     return max((max(stamps) - min(stamps)) / 1000, 1e-3)
 
 
 class Bare:
-    """The baseline copier as a process, on the pipeline's raw topics."""
+    """The baseline copier as a process, on the pipeline's raw topics, as the
+    pipeline's enforcer principal: it reads the raw topics in an enforcer
+    consumer group and writes to shared topics (``svd.shared.<name>.0`` to
+    ``.3``) that the harness creates."""
 
-    def __init__(self, bootstrap: str, pipeline: Pipeline, folder: Path, out: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, pipeline: Pipeline, folder: Path, name: str) -> None:
         self.pipeline = pipeline
         self.folder = folder
-        self.out = out
+        self.name = name
+        self.out = f"{pipeline.names.prefix}svd.shared.{name}"
+        self.outputs = [f"{self.out}.{n}" for n in range(4)]
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Bare:
-        TopicAdmin(self.bootstrap).ensure(f"{self.out}.{n}" for n in range(4))
+        TopicAdmin(self.pipeline.admin).ensure(self.outputs)
         raw = [self.pipeline.names.raw("wmp", "incident")]
-        self.log = (self.folder / "bare.log").open("wb")
+        self.log = (self.folder / f"{self.name}.log").open("wb")
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "tests.bench.bare",
-                "--bootstrap",
-                self.bootstrap,
+                "--credentials",
+                str(self.pipeline.credentials(ENFORCER)),
                 "--group",
-                f"{self.out}-group",
+                self.pipeline.group(self.name),
                 "--out",
                 self.out,
                 "--fanout",
@@ -189,10 +200,10 @@ def decision_cost(opa: OpaEndpoint, count: int) -> list[Result]:
 
 
 def latency(
-    bootstrap: str, opa: OpaEndpoint, folder: Path, seconds: int, per_second: int
+    admin: ClientSettings, opa: OpaEndpoint, folder: Path, seconds: int, per_second: int
 ) -> list[Result]:
     count = per_second * seconds
-    pipeline = Pipeline(bootstrap, opa.url, opa.token, folder)
+    pipeline = Pipeline(admin, opa.url, opa.token, folder)
     try:
         pipeline.publish("Incident", incidents(0, 1))  # warm-up: wait until it is through
         pipeline.start_enforcer()
@@ -202,6 +213,7 @@ def latency(
         shared = pipeline.shares()
     finally:
         pipeline.stop()
+        pipeline.revoke()
     by_event = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
     ours = [
         m.timestamp - by_event[payload(m).event_id]
@@ -212,21 +224,23 @@ def latency(
         per_second, count, [m.timestamp for m in shared if payload(m).event_id in by_event]
     )
 
-    bare_out = f"{pipeline.names.prefix}bare-latency"
-    bare_pipeline = Pipeline(bootstrap, opa.url, opa.token, folder / "bare")
-    with Bare(bootstrap, bare_pipeline, folder, bare_out):
-        outputs = [f"{bare_out}.{n}" for n in range(4)]
-        warm = bare_pipeline.publish("Incident", incidents(0, 1))
-        helpers.wait_until(lambda: message_count(bootstrap, outputs) >= FANOUT, 120, "bare warm-up")
-        sent = paced(bare_pipeline, incidents(1, count), per_second)
-        helpers.wait_until(
-            lambda: message_count(bootstrap, outputs) >= (count + 1) * FANOUT,
-            600,
-            "the bare copier",
-            every=1.0,
-        )
-        copies = read_all(bootstrap, outputs)
-    del warm
+    bare_pipeline = Pipeline(admin, opa.url, opa.token, folder / "bare")
+    try:
+        with Bare(bare_pipeline, folder, "bare-latency") as copier:
+            bare_pipeline.publish("Incident", incidents(0, 1))
+            helpers.wait_until(
+                lambda: message_count(admin, copier.outputs) >= FANOUT, 120, "bare warm-up"
+            )
+            sent = paced(bare_pipeline, incidents(1, count), per_second)
+            helpers.wait_until(
+                lambda: message_count(admin, copier.outputs) >= (count + 1) * FANOUT,
+                600,
+                "the bare copier",
+                every=1.0,
+            )
+            copies = read_all(admin, copier.outputs)
+    finally:
+        bare_pipeline.revoke()
     by_key = {f"s-wmp-{n}".encode(): t for n, t in sent.items()}
     bare = [m.timestamp - by_key[m.key] for m in copies if m.key in by_key]
     return [
@@ -254,7 +268,7 @@ def paced(pipeline: Pipeline, records: list[dict[str, Any]], per_second: int) ->
     """Publish signed records at a steady rate, in 10 ms slices.
 
     Returns each record number -> its send timestamp (ms)."""
-    producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all", linger_ms=0)
+    out = producer(pipeline.principals.settings("connector-wmp"), linger_ms=0)
     topic = pipeline.names.raw("wmp", "incident")
     writer = pipeline.keys.writer("wmp")
     values = [(r, writer.write("Incident", r)) for r in records]
@@ -266,12 +280,12 @@ def paced(pipeline: Pipeline, records: list[dict[str, Any]], per_second: int) ->
             for record, value in values[index : index + per_slice]:
                 n = int(record["incident_pseudo_id"].rsplit("-", 1)[1])
                 key = record["subject_pseudo_id"].encode()
-                futures.append((n, producer.send(topic, key=key, value=value)))
+                futures.append((n, out.send(topic, key=key, value=value)))
             due = started + (index + per_slice) / per_second
             time.sleep(max(0.0, due - time.perf_counter()))
         return {n: future.get(timeout=60).timestamp for n, future in futures}
     finally:
-        producer.close()
+        out.close()
 
 
 def percentile(values: Sequence[float], q: int) -> float:

@@ -1,12 +1,19 @@
 """The broker's ceiling on this machine: Kafka's own ProducerPerformance and
 ConsumerPerformance (from the kafka-tools jar), beside kafka-python producing
-and consuming the same number of records of the same size in the same run."""
+and consuming the same number of records of the same size in the same run.
+
+All of them connect as the stack's admin over SASL_SSL with SCRAM-SHA-512, as
+every client of the hub does (the broker has no other listener), so these are
+the ceiling with TLS; the report sets them beside the figures recorded before
+Kafka was secured."""
 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -14,14 +21,43 @@ from hub.enforcer.topic_admin import TopicAdmin
 from hub.stack import StackConfig
 from hub.stack.kafka import Kafka
 from tests.bench.harness import Result
+from wire.kafka_client import SASL_MECHANISM, SECURITY_PROTOCOL, ClientSettings
+from wire.private_files import write_private
 
 RECORD_BYTES = 600  # about one signed police incident
 
 
-def run(bootstrap: str, records: int) -> list[Result]:
+def java_client_config(admin: ClientSettings, path: Path) -> Path:
+    """The Java client's properties for ``admin`` (SCRAM's JAAS line, the CA as
+    a PEM trust store), written 0600: it holds the password."""
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{admin.username}" password="{admin.password}";'
+    )
+    write_private(
+        path,
+        f"bootstrap.servers={admin.bootstrap_servers}\n"
+        f"security.protocol={SECURITY_PROTOCOL}\n"
+        f"sasl.mechanism={SASL_MECHANISM}\n"
+        f"sasl.jaas.config={jaas}\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={admin.ca_location}\n",
+    )
+    return path
+
+
+def run(admin: ClientSettings, records: int) -> list[Result]:
+    with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
+        return measure(
+            admin, java_client_config(admin, Path(folder) / "client.properties"), records
+        )
+
+
+def measure(admin: ClientSettings, client_config: Path, records: int) -> list[Result]:
     kafka = Kafka(StackConfig.load())
+    bootstrap = admin.bootstrap_servers
     tool_topic, client_topic = (f"bench-ceiling-{uuid.uuid4().hex[:8]}-{n}" for n in (1, 2))
-    TopicAdmin(bootstrap).ensure([tool_topic, client_topic])
+    TopicAdmin(admin).ensure([tool_topic, client_topic])
 
     produced = (
         subprocess.run(
@@ -35,8 +71,9 @@ def run(bootstrap: str, records: int) -> list[Result]:
                 str(RECORD_BYTES),
                 "--throughput",
                 "-1",
-                "--producer-props",
-                f"bootstrap.servers={bootstrap}",
+                "--command-config",
+                str(client_config),
+                "--command-property",
                 "acks=all",
             ),
             capture_output=True,
@@ -55,6 +92,8 @@ def run(bootstrap: str, records: int) -> list[Result]:
                 "org.apache.kafka.tools.ConsumerPerformance",
                 "--bootstrap-server",
                 bootstrap,
+                "--command-config",
+                str(client_config),
                 "--topic",
                 tool_topic,
                 "--messages",
@@ -74,7 +113,10 @@ def run(bootstrap: str, records: int) -> list[Result]:
     tool_consume = float(values[[h.strip() for h in header].index("nMsg.sec")])
 
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024
+        **admin.kafka_python(),
+        acks="all",
+        linger_ms=5,
+        batch_size=256 * 1024,
     )
     value = b"x" * RECORD_BYTES
     started = time.perf_counter()
@@ -85,7 +127,9 @@ def run(bootstrap: str, records: int) -> list[Result]:
     producer.close()
 
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000
+        **admin.kafka_python(),
+        enable_auto_commit=False,
+        max_poll_records=2000,
     )
     parts = [
         TopicPartition(client_topic, p) for p in consumer.partitions_for_topic(client_topic) or ()

@@ -2,12 +2,12 @@
 
 * Rebuild: N shared events (police incidents for the VRP, spread over LSOAs,
   weeks and hours) replayed into new SQLite views, beside a bare kafka-python
-  consume of the same topic.
+  consume of the same topic; both as the views' principal, over SASL_SSL.
 * End to end: police incidents published at a steady rate; the latency from
   the publish to the VRP's view row being committed, p50 and p99, beside the
   raw -> shared latency of the same events (the enforcer's part of it). The
   builder runs as a process of its own, as `svdhub views run` does, so that
-  it does not slow the publisher.
+  it does not slow the publisher, and connects as the views' principal.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
+from hub.access.plan import VIEWS
 from hub.database import open_engine
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.hub_key import hub_keys
@@ -33,20 +34,26 @@ from hub.sink import Message, consume, new_consumer
 from hub.views.builder import Applied, ViewBuilder
 from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile
 from tests.bench.harness import Result, kept_up
+from tests.fixtures.kafka import grant, producer, revoke
 from tests.fixtures.records import HUB_KEYS, HUB_SIGNER
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import OpaEndpoint, Pipeline, payload
 from wire.canonical import ContractError
 from wire.hub_signing import HubKeys
+from wire.kafka_client import ClientSettings
 from wire.reading import partitions, read_to_end
 from wire.shares import Share
 from wire.topics import TopicNames
 
 
-def run(bootstrap: str, opa: OpaEndpoint, folder: Path, shared: int, seconds: int) -> list[Result]:
-    results = rebuild(bootstrap, folder, shared)
+def run(
+    admin: ClientSettings, opa: OpaEndpoint, folder: Path, shared: int, seconds: int
+) -> list[Result]:
+    """``admin`` sets up topics and reads back; the views connect as the views,
+    the enforcer as the enforcer."""
+    results = rebuild(admin, folder, shared)
     for per_second in (1000, 200):
-        results += end_to_end(bootstrap, opa, folder / f"e2e-{per_second}", seconds, per_second)
+        results += end_to_end(admin, opa, folder / f"e2e-{per_second}", seconds, per_second)
     return results
 
 
@@ -83,34 +90,38 @@ def a_share(n: int, rng: random.Random) -> bytes:
     ).to_bytes()
 
 
-def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
+def rebuild(admin: ClientSettings, folder: Path, count: int) -> list[Result]:
     folder.mkdir(parents=True, exist_ok=True)
     names = TopicNames(f"bench-{uuid.uuid4().hex[:8]}")
+    views = grant(admin, folder, names).settings(VIEWS)
     topic = names.shared("vrp", "incident")
-    TopicAdmin(bootstrap).ensure([topic])
-    rng = random.Random(7)  # noqa: S311 - synthetic data, not a secret
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512 * 1024
-    )
-    for n in range(count):
-        value = a_share(n, rng)
-        producer.send(topic, value=value, headers=HUB_SIGNER.sign(value))
-    producer.flush()
-    producer.close()
+    try:
+        TopicAdmin(admin).ensure([topic])
+        rng = random.Random(7)  # noqa: S311 - synthetic data, not a secret
+        # The shares, signed with the hub key, written as the admin (in the
+        # enforcer's stead).
+        out = producer(admin, acks=1, linger_ms=20, batch_size=512 * 1024)
+        for n in range(count):
+            value = a_share(n, rng)
+            out.send(topic, value=value, headers=HUB_SIGNER.sign(value))
+        out.flush()
+        out.close()
 
-    started = time.perf_counter()
-    consumed = bare_consume(bootstrap, topic)
-    bare = consumed / (time.perf_counter() - started)
+        started = time.perf_counter()
+        consumed = bare_consume(views, topic)
+        bare = consumed / (time.perf_counter() - started)
 
-    builder = ViewBuilder(
-        open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False),
-        names,
-        {"vrp"},
-        keys=HUB_KEYS,
-    )
-    started = time.perf_counter()
-    consume(builder, new_consumer(bootstrap, "svdhub-views"), once=True)
-    ours = count / (time.perf_counter() - started)
+        builder = ViewBuilder(
+            open_engine(f"sqlite:///{folder / 'views.sqlite'}", durable=False),
+            names,
+            {"vrp"},
+            keys=HUB_KEYS,
+        )
+        started = time.perf_counter()
+        consume(builder, new_consumer(views, "svdhub-views"), once=True)
+        ours = count / (time.perf_counter() - started)
+    finally:
+        revoke(admin, folder, names)
     return [
         Result(
             "views",
@@ -123,9 +134,9 @@ def rebuild(bootstrap: str, folder: Path, count: int) -> list[Result]:
     ]
 
 
-def bare_consume(bootstrap: str, topic: str) -> int:
+def bare_consume(kafka: ClientSettings, topic: str) -> int:
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=1000
+        **kafka.kafka_python(), enable_auto_commit=False, max_poll_records=1000
     )
     try:
         return sum(1 for _ in read_to_end(consumer, partitions(consumer, [topic]), poll_ms=500))
@@ -157,9 +168,10 @@ class TimedBuilder(ViewBuilder):
         return done
 
 
-def follow(bootstrap: str, namespace: str, database: Path, log: Path, home: Path) -> None:
+def follow(credentials: Path, namespace: str, database: Path, log: Path, home: Path) -> None:
     """The views builder for the VRP, as its own process (as `svdhub views run`
-    is), until SIGTERM; it trusts the hub key of the state folder ``home``."""
+    is) and as the views' principal, until SIGTERM; it trusts the hub key of
+    the state folder ``home``."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with log.open("a", encoding="utf-8") as out:
@@ -171,7 +183,7 @@ def follow(bootstrap: str, namespace: str, database: Path, log: Path, home: Path
         )
         consume(
             builder,
-            new_consumer(bootstrap, "svdhub-views"),
+            new_consumer(ClientSettings.load(credentials), "svdhub-views"),
             should_stop=stopping.is_set,
             discover_every=1.0,
         )
@@ -189,10 +201,10 @@ def committed(log: Path) -> dict[str, float]:
 
 
 def end_to_end(
-    bootstrap: str, opa: OpaEndpoint, folder: Path, seconds: int, per_second: int
+    admin: ClientSettings, opa: OpaEndpoint, folder: Path, seconds: int, per_second: int
 ) -> list[Result]:
     count = per_second * seconds
-    pipeline = Pipeline(bootstrap, opa.url, opa.token, folder)
+    pipeline = Pipeline(admin, opa.url, opa.token, folder)
     log = folder / "committed.txt"
     views = None
     by_event: dict[str, int] = {}
@@ -205,7 +217,7 @@ def end_to_end(
                 sys.executable,
                 "-m",
                 "tests.bench.bench_views",
-                bootstrap,
+                str(pipeline.credentials(VIEWS)),
                 pipeline.names.namespace,
                 str(folder / "views.sqlite"),
                 str(log),
@@ -228,6 +240,7 @@ def end_to_end(
             views.terminate()
             views.wait(timeout=30)
         pipeline.stop()
+        pipeline.revoke()
     done = committed(log)
     ours = [done[e] - t for e, t in by_event.items()]
     note = kept_up(per_second, count, [done[e] for e in by_event])
@@ -255,5 +268,5 @@ def end_to_end(
 
 
 if __name__ == "__main__":
-    bootstrap, namespace, database, log, home = sys.argv[1:6]
-    follow(bootstrap, namespace, Path(database), Path(log), Path(home))
+    credentials, namespace, database, log, home = sys.argv[1:6]
+    follow(Path(credentials), namespace, Path(database), Path(log), Path(home))

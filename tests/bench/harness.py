@@ -3,6 +3,13 @@
 These machines are shared and noisy, so absolute rates mean little; the
 ratio to a baseline measured moments before, on the same data, is what a
 change can be judged by. Each measurement takes the best of several rounds.
+
+A report can also be set beside an earlier one (``previous``, e.g. the figures
+recorded before Kafka was secured): one line per measurement with the figure
+then and now, and both same-run ratios. The ratio of the two figures mixes the
+change with the machine's noise between the runs; the ratio of the same-run
+ratios leaves the noise out where the baseline pays the same change (as the
+Kafka baselines pay TLS and SCRAM), and so shows the change's cost beyond it.
 """
 
 from __future__ import annotations
@@ -10,9 +17,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,20 +77,83 @@ def kept_up(offered: int, count: int, done_ms: Sequence[float]) -> str:
     )
 
 
-def write_report(results: list[Result], folder: Path) -> tuple[Path, Path]:
+@dataclass(frozen=True)
+class Previous:
+    """An earlier report's figures: what it was (``label``) and each measurement's
+    (rate, baseline rate), by (group, name)."""
+
+    label: str
+    figures: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+
+    def find(self, group: str, name: str) -> tuple[str, tuple[float, float]] | None:
+        """The same measurement: by its name, else by its name with every number
+        left out (sizes differ between ``--quick`` and a full run, and some
+        names hold a figure); its name there, and figures."""
+        if (group, name) in self.figures:
+            return name, self.figures[(group, name)]
+        for (g, n), figures in self.figures.items():
+            if g == group and _sizeless(n) == _sizeless(name):
+                return n, figures
+        return None
+
+
+def _sizeless(name: str) -> str:
+    return re.sub(r"\d[\d,.]*", "N", name)
+
+
+def load_previous(path: Path | None) -> Previous | None:
+    """The figures of a ``report.json`` (None if there is no such file). Its
+    ``label``, if any, says what it measured (else its machine line does)."""
+    if path is None or not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    label = data.get("label") or ", ".join(f"{k}: {v}" for k, v in data["machine"].items())
+    return Previous(
+        label,
+        {(r["group"], r["name"]): (r["rate"], r["baseline_rate"]) for r in data["results"]},
+    )
+
+
+def compared(result: Result, previous: Previous) -> str:
+    """One line: this figure beside the same measurement in ``previous``."""
+    found = previous.find(result.group, result.name)
+    head = f"- {result.group} | {result.name}: "
+    if found is None:
+        return head + "not in the previous report"
+    name, (rate, baseline) = found
+    then = _over(rate, baseline)
+    return (
+        head
+        + f"now {result.rate:,.0f} {result.unit}, before {rate:,.0f} {result.unit} "
+        + f"(x{_over(result.rate, rate):.2f}); same-run ratio now {result.ratio:.2f}, "
+        + f"before {then:.2f} (x{_over(result.ratio, then):.2f})"
+        + ("" if name == result.name else f" [before: {name}]")
+    )
+
+
+def _over(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def write_report(
+    results: list[Result], folder: Path, previous: Previous | None = None
+) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     info = machine()
     json_path = folder / "report.json"
-    json_path.write_text(
-        json.dumps(
-            {
-                "machine": info,
-                "results": [{**asdict(r), "ratio": r.ratio} for r in results],
-            },
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
+    report: dict[str, object] = {
+        "machine": info,
+        "results": [{**asdict(r), "ratio": r.ratio} for r in results],
+    }
+    if previous is not None:
+        report["previous"] = {
+            "label": previous.label,
+            "results": [
+                {"group": g, "name": n, "rate": r, "baseline_rate": b}
+                for (g, n), (r, b) in previous.figures.items()
+            ],
+        }
+    json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     lines = [
         "# svdhub benchmark report",
         "",
@@ -104,6 +175,19 @@ def write_report(results: list[Result], folder: Path) -> tuple[Path, Path]:
         "ratio = figure / baseline. For rates, below 1 is slower than the baseline; "
         "for latencies (ms), above 1 is slower.",
     ]
+    if previous is not None:
+        lines += [
+            "",
+            "## Beside the previous figures",
+            "",
+            f"Previous: {previous.label}",
+            "",
+            *(compared(r, previous) for r in results),
+            "",
+            "xN = now / before. The first compares the figures (the change and the "
+            "machine's noise between runs); the second the same-run ratios (the "
+            "change beyond what the baseline pays too).",
+        ]
     md_path = folder / "report.md"
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return md_path, json_path

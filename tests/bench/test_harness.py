@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bench.harness import Result, kept_up, write_report
+from tests.bench.harness import Result, kept_up, load_previous, write_report
 
 
 def test_kept_up_is_silent_when_the_rate_was_kept() -> None:
@@ -33,3 +33,53 @@ def test_report_has_every_figure_its_ratio_and_the_notes(tmp_path: Path) -> None
     data = json.loads(js.read_text(encoding="utf-8"))
     assert [r["ratio"] for r in data["results"]] == [0.5, 3.0]
     assert data["machine"]["cpus"]
+
+
+def test_each_figure_has_a_line_beside_the_previous_report(tmp_path: Path) -> None:
+    before = [
+        Result("enforcer", "events/s", 400.0, "bare", 800.0, "events/s"),
+        Result("wire", "encode", 1000.0, "fastavro", 2000.0, "events/s"),
+    ]
+    _, old = write_report(before, tmp_path / "before")
+    data = json.loads(old.read_text(encoding="utf-8"))
+    old.write_text(json.dumps({**data, "label": "PLAINTEXT, commit abc"}), encoding="utf-8")
+    previous = load_previous(old)
+    assert previous is not None
+    assert previous.label == "PLAINTEXT, commit abc"
+
+    now = [
+        Result("enforcer", "events/s", 300.0, "bare", 500.0, "events/s"),
+        Result("kafka", "new one", 1.0, "base", 1.0, "records/s"),
+    ]
+    md, js = write_report(now, tmp_path / "now", previous)
+    text = md.read_text(encoding="utf-8")
+    assert "Previous: PLAINTEXT, commit abc" in text
+    assert (
+        "- enforcer | events/s: now 300 events/s, before 400 events/s (x0.75); "
+        "same-run ratio now 0.60, before 0.50 (x1.20)"
+    ) in text
+    assert "- kafka | new one: not in the previous report" in text
+    assert "[before" not in text
+    assert json.loads(js.read_text(encoding="utf-8"))["previous"]["label"] == previous.label
+
+
+def test_no_previous_report_is_no_comparison(tmp_path: Path) -> None:
+    assert load_previous(tmp_path / "missing.json") is None
+    md, _ = write_report([Result("g", "x", 1.0, "b", 1.0)], tmp_path)
+    assert "previous" not in md.read_text(encoding="utf-8")
+
+
+def test_a_measurement_at_other_sizes_is_compared_and_says_so(tmp_path: Path) -> None:
+    _, old = write_report(
+        [Result("views", "rebuild from 20,000 shared events", 900.0, "bare", 3000.0)],
+        tmp_path / "before",
+    )
+    previous = load_previous(old)
+    assert previous is not None
+    now = [Result("views", "rebuild from 1,000,000 shared events", 1000.0, "bare", 2500.0)]
+    md, _ = write_report(now, tmp_path / "now", previous)
+    assert (
+        "- views | rebuild from 1,000,000 shared events: now 1,000 ops/s, before 900 ops/s "
+        "(x1.11); same-run ratio now 0.40, before 0.30 (x1.33) "
+        "[before: rebuild from 20,000 shared events]"
+    ) in md.read_text(encoding="utf-8")

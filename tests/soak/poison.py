@@ -2,7 +2,8 @@
 
 In a topic namespace of its own, with the enforcer, the audit ledger and the
 views running as processes (``svdhub enforcer run``, ``svdhub audit run``,
-``svdhub views run``), as a user starts them:
+``svdhub views run``), as a user starts them, each as its own principal with
+the ACLs the agreements give it (the harness writes the poison as ``admin``):
 
 1. malformed messages of every shape in ``tests.fixtures.poison`` go to a
    shared topic (``vrp``'s incidents), the audit topic and a raw topic
@@ -46,12 +47,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError
 from sqlalchemy import Engine, Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from hub.access.plan import LEDGER, VIEWS
+from hub.access.store import ADMIN, CredentialStore
 from hub.audit.ledger import entries
 from hub.audit.ledger import offsets as audit_offsets
 from hub.audit.ledger import rejects as audit_rejects
@@ -64,7 +67,7 @@ from hub.views.tables import offsets as view_offsets
 from hub.views.tables import rejects as view_rejects
 from hub.views.tables import shares as view_shares
 from tests.fixtures import poison
-from tests.fixtures.kafka import read_all
+from tests.fixtures.kafka import producer, read_all
 from tests.fixtures.records import a_share, audit_record
 from tests.fixtures.services import stack_config_on_free_ports
 from tests.hub.enforcer import helpers
@@ -74,6 +77,7 @@ from wire.audit import AuditRecord, quarantine_id
 from wire.canonical import CODE_PATTERN, ContractError, sha256
 from wire.envelope import EventWriter
 from wire.hub_signing import HubSignatureError, HubSigner
+from wire.kafka_client import ClientSettings
 from wire.quarantine import QuarantineEntry
 from wire.reading import partitions
 from wire.shares import Share
@@ -159,6 +163,7 @@ class Components:
     def __init__(self, pipeline: Pipeline, ledger_url: str, views_url: str) -> None:
         self.pipeline = pipeline
         self.urls = {"audit": ledger_url, "views": views_url}
+        self.principals = {"audit": LEDGER, "views": VIEWS}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def log(self, name: str) -> Path:
@@ -178,8 +183,8 @@ class Components:
                         "hub.cli",
                         name,
                         "run",
-                        "--bootstrap",
-                        self.pipeline.bootstrap,
+                        "--credentials",
+                        str(self.pipeline.credentials(self.principals[name])),
                         "--database",
                         self.urls[name],
                         *options,
@@ -236,9 +241,9 @@ def wait_for(
 Ends = dict[tuple[str, int], int]
 
 
-def ends(bootstrap: str, topics: Sequence[str]) -> Ends:
+def ends(admin: ClientSettings, topics: Sequence[str]) -> Ends:
     """The end offset of every partition of ``topics`` that holds messages."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(**admin.kafka_python())
     try:
         found = consumer.end_offsets(partitions(consumer, topics)) if topics else {}
         return {(tp.topic, tp.partition): int(end) for tp, end in found.items() if end}
@@ -324,22 +329,17 @@ def targets(keys: helpers.Keys, hub: HubSigner) -> dict[poison.Kind, poison.Targ
 Outgoing = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
-def produce(bootstrap: str, messages: Sequence[Outgoing]) -> list[Where]:
-    """Write (topic, key, value, headers) in order; where each one landed."""
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        max_request_size=2 * 1024 * 1024,
-        linger_ms=5,
-    )
+def produce(admin: ClientSettings, messages: Sequence[Outgoing]) -> list[Where]:
+    """Write (topic, key, value, headers) in order, as ``admin``; where each one landed."""
+    out = producer(admin, max_request_size=2 * 1024 * 1024, linger_ms=5)
     try:
         futures = [
-            producer.send(topic, key=key, value=value, headers=headers)
+            out.send(topic, key=key, value=value, headers=headers)
             for topic, key, value, headers in messages
         ]
         landed = [future.get(timeout=60) for future in futures]
     finally:
-        producer.close()
+        out.close()
     return [(meta.topic, meta.partition, meta.offset) for meta in landed]
 
 
@@ -386,7 +386,7 @@ def column(engine: Engine, table: Table, name: str) -> list[Any]:
 def poison_run(
     workdir: Path,
     *,
-    bootstrap: str,
+    admin: ClientSettings,
     opa_url: str,
     opa_token: str,
     database_url: str | None,
@@ -398,16 +398,19 @@ def poison_run(
 ) -> PoisonReport:
     """Poison then valid input through the three running components; see the module.
 
+    ``admin`` is the broker's super user: the harness sets up, writes and
+    reads back as it, and gives the namespace its principals and ACLs.
+
     ``database_url`` is a PostgreSQL server for the ledger and the views (a
     schema each, dropped afterwards); None puts them in SQLite files. Each
     phase may take ``timeout`` seconds."""
     began = time.monotonic()
     names = TopicNames(f"poison-{uuid.uuid4().hex[:10]}")
     report = PoisonReport(namespace=names.namespace)
-    pipeline = Pipeline(bootstrap, opa_url, opa_token, workdir / "home", names)
+    pipeline = Pipeline(admin, opa_url, opa_token, workdir / "home", names)
     # Every topic the components read exists before they start, so none waits
     # for its next look for new topics.
-    TopicAdmin(bootstrap).ensure(
+    TopicAdmin(admin).ensure(
         [names.audit_decisions, names.quarantine]
         + [names.shared(r, k) for r in _recipients() for k in EVENT_TYPES]
     )
@@ -469,8 +472,8 @@ class PoisonRun:
 
     def enforcer_past(self, wanted: Ends) -> bool:
         """Whether the enforcer committed offsets at or past ``wanted`` everywhere."""
-        group = f"{self.pipeline.names.namespace}-enforcer"  # as Pipeline starts it
-        admin = KafkaAdminClient(bootstrap_servers=self.pipeline.bootstrap)
+        group = self.pipeline.group()  # as Pipeline starts it
+        admin = KafkaAdminClient(**self.pipeline.admin.kafka_python())
         try:
             committed = admin.list_group_offsets({group: None}).get(group, {})
         except KafkaError:  # no coordinator yet (a broker just started)
@@ -492,7 +495,7 @@ class PoisonRun:
             for message in poison.generate(target, per_topic, seed)
         ]
         landed = produce(
-            self.pipeline.bootstrap,
+            self.pipeline.admin,
             [(self.topics[k], m.key, m.value, poison.headers_for(m, k, self.hub)) for k, m in made],
         )
         for where, (kind, message) in zip(landed, made, strict=True):
@@ -542,7 +545,7 @@ class PoisonRun:
             return (topic, b"valid", value, self.hub.sign(value))
 
         produce(
-            pipeline.bootstrap,
+            pipeline.admin,
             [signed(self.topics["shared"], s.to_bytes()) for s in good_shares]
             + [signed(self.topics["shared"], s.to_bytes()) for s in good_shares[:replays]]
             + [signed(self.topics["audit"], r.to_bytes()) for r in good_records]
@@ -574,16 +577,16 @@ class PoisonRun:
         }
         self.want_rows = set(self.expected) | {r.decision_id for r in good_records}
         self.want_shares = to_views | {s.share_id for s in good_shares}
-        raw = helpers.topics_with_prefix(pipeline.bootstrap, pipeline.names.prefix + "svd.raw.")
+        raw = helpers.topics_with_prefix(pipeline.admin, pipeline.names.prefix + "svd.raw.")
         wait_for(
-            lambda: self.enforcer_past(ends(pipeline.bootstrap, raw)),
+            lambda: self.enforcer_past(ends(pipeline.admin, raw)),
             "the enforcer to read every raw topic to its end",
             self.components,
             self.timeout,
         )
         # The enforcer flushes what it produced before it commits: these ends are final.
-        audit_ends = ends(pipeline.bootstrap, [self.topics["audit"]])
-        shared_ends = ends(pipeline.bootstrap, pipeline.shared_topics())
+        audit_ends = ends(pipeline.admin, [self.topics["audit"]])
+        shared_ends = ends(pipeline.admin, pipeline.shared_topics())
         wait_for(
             lambda: (
                 sink_past(self.ledger, audit_offsets, audit_ends)
@@ -659,7 +662,7 @@ class PoisonRun:
         found: Counter[Where] = Counter()
         codes: dict[Where, str] = {}
         sizes = [0]
-        for message in read_all(self.pipeline.bootstrap, [names.quarantine]):
+        for message in read_all(self.pipeline.admin, [names.quarantine]):
             sizes.append(len(message.value or b""))
             self._verify(message)
             entry = self._parse(QuarantineEntry.from_bytes, message.value, quarantine.MAX_BYTES)
@@ -688,7 +691,7 @@ class PoisonRun:
         the place and the code of their entry."""
         produced: Counter[str] = Counter()
         sizes = [0]
-        for message in read_all(self.pipeline.bootstrap, [self.pipeline.names.audit_decisions]):
+        for message in read_all(self.pipeline.admin, [self.pipeline.names.audit_decisions]):
             if not helpers.headers(message).get("decision_id"):
                 continue  # written by this run, not by the enforcer
             sizes.append(len(message.value))
@@ -835,7 +838,7 @@ def poison_soak(
         env = stack.env()
         return poison_run(
             workdir,
-            bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"],
+            admin=CredentialStore(config.state_dir).load(ADMIN),
             opa_url=env["OPA_URL"],
             opa_token=read_token(opa_token_file("enforcer", config.state_dir)),
             database_url=env["DATABASE_URL"],

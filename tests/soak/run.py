@@ -1,8 +1,12 @@
 """Fault injection on the running pipeline (``make soak``; a small size runs in ``make test``).
 
 On a stack of its own (Kafka, OPA and PostgreSQL on free ports, so restarting
-the broker disturbs nothing else), with the enforcer, the audit ledger and the
-views running as processes:
+the broker disturbs nothing else; Kafka over SASL_SSL with SCRAM-SHA-512 and
+ACLs, as ``svdhub stack up`` sets it up), with the enforcer, the audit ledger
+and the views running as processes, each as its own principal (``enforcer``,
+``ledger``, ``views``) with the credentials file the stack wrote for it, and
+the police connector as ``connector-wmp``; the harness publishes, reads back
+and reconciles as ``admin``:
 
 * valid events are published at a steady pace, and bad input among them:
   corrupted Avro, forged signatures, events from an unknown authority, and
@@ -36,6 +40,8 @@ from typing import Any
 from kafka import KafkaProducer
 from sqlalchemy import create_engine, select
 
+from hub.access.plan import ENFORCER, LEDGER, VIEWS
+from hub.access.store import ADMIN, CredentialStore
 from hub.audit.ledger import entries
 from hub.audit.reports import reconcile
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
@@ -48,15 +54,16 @@ from hub.settings import opa_token_file, read_token
 from hub.sink import consume, new_consumer
 from hub.stack import Stack, StackConfig
 from hub.views.builder import ViewBuilder
-from tests.fixtures.kafka import read_all
+from tests.fixtures.kafka import producer, read_all
 from tests.fixtures.services import stack_config_on_free_ports
 from tests.fixtures.views import snapshot
 from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord
 from wire.envelope import EventReader, EventWriter
 from wire.geography import GeographyLookup
+from wire.kafka_client import CREDENTIALS_ENV, ClientSettings
 from wire.signing import Verifier, generate_signer
-from wire.topics import EVENT_TYPES, TopicNames
+from wire.topics import EVENT_TYPES, NAMESPACE_ENV, TopicNames
 
 LADS = ["E08000025", "E08000026", "E08000027", "E08000028", "E08000029", "E08000030", "E08000031"]
 
@@ -99,17 +106,19 @@ class Report:
 
 
 class Supervisor:
-    """Runs the enforcer, the ledger and the views as processes; restarts any that stop."""
+    """Runs the enforcer, the ledger and the views as processes, each as its own
+    principal; restarts any that stop."""
 
-    def __init__(self, home: Path, env: dict[str, str], bootstrap: str, opa_url: str) -> None:
+    def __init__(self, home: Path, env: dict[str, str], opa_url: str) -> None:
         self.home = home
         self.env = env
+        store = CredentialStore(home)
         self.commands = {
             "enforcer": [
                 "enforcer",
                 "run",
-                "--bootstrap",
-                bootstrap,
+                "--credentials",
+                str(store.path(ENFORCER)),
                 "--opa-url",
                 opa_url,
                 "--revision-interval",
@@ -117,8 +126,15 @@ class Supervisor:
                 "--max-backoff",
                 "2",
             ],
-            "audit": ["audit", "run", "--bootstrap", bootstrap, "--every-seconds", "2"],
-            "views": ["views", "run", "--bootstrap", bootstrap],
+            "audit": [
+                "audit",
+                "run",
+                "--credentials",
+                str(store.path(LEDGER)),
+                "--every-seconds",
+                "2",
+            ],
+            "views": ["views", "run", "--credentials", str(store.path(VIEWS))],
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.lock = threading.Lock()
@@ -179,8 +195,9 @@ def soak(
     try:
         say("stack: starting a private Kafka, OPA and PostgreSQL")
         stack.up()
-        env_addresses = stack.env()
-        bootstrap, opa_url = env_addresses["KAFKA_BOOTSTRAP_SERVERS"], env_addresses["OPA_URL"]
+        opa_url = stack.env()["OPA_URL"]
+        # The stack's own admin (stack up wrote it, and every principal's file).
+        admin = CredentialStore(home).load(ADMIN)
         env = {
             **os.environ,
             "SVDHUB_HOME": str(home),
@@ -190,23 +207,24 @@ def soak(
         }
         for name in (
             "KAFKA_BOOTSTRAP_SERVERS",
+            CREDENTIALS_ENV,  # each component is given its own credentials file
             "OPA_URL",
             "OPA_TOKEN",  # the enforcer reads the stack's own, in SVDHUB_HOME
             "DATABASE_URL",
-            "SVDHUB_TOPIC_NAMESPACE",
+            NAMESPACE_ENV,
             "SVDHUB_AUTHORITY_HOME",
         ):
             env.pop(name, None)
         keys = helpers.Keys(home)
         names = TopicNames()
-        TopicAdmin(bootstrap).ensure(
+        TopicAdmin(admin).ensure(
             [names.raw(a, k) for a in helpers.AUTHORITIES for k in EVENT_TYPES]
             + [names.raw("rogue", "incident")]
         )
-        supervisor = Supervisor(home, env, bootstrap, opa_url)
+        supervisor = Supervisor(home, env, opa_url)
         supervisor.start_all()
 
-        rejected = _malformed_rows(env, bootstrap, rng=rng, count=max(10, bad // 20))
+        rejected = _malformed_rows(home, env, rng=rng, count=max(10, bad // 20))
         report.rejected_rows = rejected
         report.bad["malformed rows"] = rejected
         plan = _plan(events, bad - rejected, rng)
@@ -228,17 +246,16 @@ def soak(
         chaos.start()
         say(f"publishing {events} events and {bad - rejected} bad inputs while faults happen")
         never = _publish(
-            bootstrap, keys=keys, names=names, plan=plan, report=report, supervisor=supervisor
+            admin, keys=keys, names=names, plan=plan, report=report, supervisor=supervisor
         )
         chaos.join(timeout=600)
         stop_chaos.set()
         supervisor.revive()
 
         say("waiting for the ledger to hold every expected decision")
-        raw = [t for t in helpers.topics_with_prefix(bootstrap, "svd.raw.")]
+        raw = helpers.topics_with_prefix(admin, "svd.raw.")
         sent = [
-            Incoming(m.topic, m.partition, m.offset, m.key, m.value)
-            for m in read_all(bootstrap, raw)
+            Incoming(m.topic, m.partition, m.offset, m.key, m.value) for m in read_all(admin, raw)
         ]
         expected = _expected(keys, names, opa_url, sent, home)
         report.decisions = len(expected)
@@ -258,7 +275,7 @@ def soak(
             report,
             ledger=ledger,
             expected=expected,
-            bootstrap=bootstrap,
+            admin=admin,
             names=names,
             home=home,
             never=never,
@@ -285,7 +302,7 @@ def _plan(events: int, bad: int, rng: random.Random) -> list[tuple[str, int]]:
 
 
 def _publish(
-    bootstrap: str,
+    admin: ClientSettings,
     *,
     keys: helpers.Keys,
     names: TopicNames,
@@ -300,9 +317,7 @@ def _publish(
     wmp = names.raw("wmp", "incident")
     valid: list[bytes] = []
     never: set[str] = set()
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", retries=20, reconnect_backoff_max_ms=2000
-    )
+    out = producer(admin, retries=20, reconnect_backoff_max_ms=2000)
     try:
         for kind, n in plan:
             topic = wmp
@@ -339,17 +354,17 @@ def _publish(
                 value = valid[n % len(valid)]
             if kind != "valid":
                 report.bad[kind] += 1
-            _send(producer, topic, value, supervisor)
+            _send(out, topic, value, supervisor)
             time.sleep(0.002)
     finally:
-        producer.close()
+        out.close()
     return never
 
 
-def _send(producer: KafkaProducer, topic: str, value: bytes, supervisor: Supervisor) -> Incoming:
+def _send(out: KafkaProducer, topic: str, value: bytes, supervisor: Supervisor) -> Incoming:
     for attempt in range(60):
         try:
-            meta = producer.send(topic, key=b"soak", value=value).get(timeout=30)
+            meta = out.send(topic, key=b"soak", value=value).get(timeout=30)
             return Incoming(topic, meta.partition, meta.offset, b"soak", value)
         except Exception:  # the broker is restarting: try again
             time.sleep(min(5.0, 0.5 * (attempt + 1)))
@@ -357,10 +372,11 @@ def _send(producer: KafkaProducer, topic: str, value: bytes, supervisor: Supervi
     raise RuntimeError(f"could not publish to {topic} for minutes")
 
 
-def _malformed_rows(env: dict[str, str], bootstrap: str, *, rng: random.Random, count: int) -> int:
+def _malformed_rows(home: Path, env: dict[str, str], *, rng: random.Random, count: int) -> int:
     """A police extract with ``count`` malformed rows through the real connector,
-    run as the police would (its keys and extract in its own folder); returns
-    the rows it rejected (each kept at the authority with its reason)."""
+    run as the police would (its keys and extract in its own folder), as
+    ``connector-wmp`` (its credentials file from the stack in ``home``);
+    returns the rows it rejected (each kept at the authority with its reason)."""
     authorities = Path(env["SVDHUB_AUTHORITIES"])
 
     def svdhub(*args: str) -> None:
@@ -401,8 +417,8 @@ def _malformed_rows(env: dict[str, str], bootstrap: str, *, rng: random.Random, 
             "connector",
             "run",
             str(config),
-            "--bootstrap",
-            bootstrap,
+            "--credentials",
+            str(CredentialStore(home).path("connector-wmp")),
         ],
         env=env,
         capture_output=True,
@@ -488,7 +504,7 @@ def _check(
     *,
     ledger: Any,
     expected: dict[str, AuditRecord],
-    bootstrap: str,
+    admin: ClientSettings,
     names: TopicNames,
     home: Path,
     never: set[str],
@@ -520,7 +536,8 @@ def _check(
     if never & shared_events:
         problems.append("something from a bad input was shared")
     keys = hub_keys(home)
-    for recipient, result in reconcile(ledger, bootstrap, names, keys).items():
+    # As `svdhub audit reconcile` does: as the admin, who may read every shared topic.
+    for recipient, result in reconcile(ledger, admin, names, keys).items():
         report.shares += result.shared
         if not result.exact:
             problems.append(f"reconcile is not exact for {recipient}")
@@ -528,8 +545,9 @@ def _check(
             problems.append(f"reconcile found forgeries for {recipient}: {dict(result.forged)}")
     views = create_engine(f"sqlite:///{home / 'views.sqlite'}")
     rebuilt = create_engine(f"sqlite:///{home / 'views-rebuilt.sqlite'}")
+    views_kafka = CredentialStore(home).load(VIEWS)
     consume(
-        ViewBuilder(rebuilt, names, keys=keys), new_consumer(bootstrap, "svdhub-views"), once=True
+        ViewBuilder(rebuilt, names, keys=keys), new_consumer(views_kafka, "svdhub-views"), once=True
     )
     if snapshot(views) != snapshot(rebuilt):
         problems.append("the views differ from a rebuild")

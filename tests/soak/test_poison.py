@@ -22,6 +22,7 @@ from tests.hub.enforcer import helpers
 from tests.soak.poison import COMPONENTS, poison_run, targets
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
+from wire.kafka_client import ClientSettings
 from wire.signing import Verifier, generate_signer
 from wire.topics import TopicNames
 
@@ -37,11 +38,11 @@ def as_consumed(topic: str, offset: int, made: poison.Poison, kind: poison.Kind)
 
 @pytest.mark.slow
 def test_no_malformed_message_stops_a_component_and_each_is_rejected_once(
-    kafka_bootstrap: str, opa_url: str, opa_token: str, database_url: str, tmp_path: Path
+    kafka_admin: ClientSettings, opa_url: str, opa_token: str, database_url: str, tmp_path: Path
 ) -> None:
     report = poison_run(
         tmp_path,
-        bootstrap=kafka_bootstrap,
+        admin=kafka_admin,
         opa_url=opa_url,
         opa_token=opa_token,
         database_url=database_url,

@@ -30,7 +30,7 @@ from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.hub_key import hub_signer
-from tests.fixtures.kafka import Principals, grant, message_count, read_all
+from tests.fixtures.kafka import Principals, grant, message_count, read_all, revoke
 from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord
 from wire.envelope import EventReader
@@ -69,6 +69,11 @@ class Pipeline:
     def credentials(self, principal: str) -> Path:
         """The credentials file of ``principal`` (``enforcer``, ``connector-wmp``...)."""
         return self.principals.file(principal)
+
+    def revoke(self) -> None:
+        """Delete the namespace's principals and ACLs from the broker (a long run
+        that makes many pipelines on one broker leaves none behind)."""
+        revoke(self.admin, self.home, self.names)
 
     def admin_credentials(self) -> Path:
         """A credentials file of the stack's admin, for the commands that read as
