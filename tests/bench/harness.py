@@ -85,20 +85,29 @@ class Previous:
     label: str
     figures: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
-    def find(self, group: str, name: str) -> tuple[str, tuple[float, float]] | None:
-        """The same measurement: by its name, else by its name with every number
+    def find(
+        self, group: str, name: str, names: Sequence[tuple[str, str]] = ()
+    ) -> tuple[str, tuple[float, float]] | None:
+        """The same measurement: by its name, else by its name with its sizes
         left out (sizes differ between ``--quick`` and a full run, and some
-        names hold a figure); its name there, and figures."""
+        names hold a figure), when that names one measurement here and one
+        among ``names`` (this run's): its name there, and figures."""
         if (group, name) in self.figures:
             return name, self.figures[(group, name)]
-        for (g, n), figures in self.figures.items():
-            if g == group and _sizeless(n) == _sizeless(name):
-                return n, figures
+        key = _sizeless(name)
+        mine = [n for g, n in names if g == group and _sizeless(n) == key]
+        theirs = [
+            (n, f) for (g, n), f in self.figures.items() if g == group and _sizeless(n) == key
+        ]
+        if len(theirs) == 1 and len(mine) <= 1:
+            return theirs[0]
         return None
 
 
 def _sizeless(name: str) -> str:
-    return re.sub(r"\d[\d,.]*", "N", name)
+    """``name`` with its sizes left out: numbers not part of a word (``p99``
+    and ``age5`` stay)."""
+    return re.sub(r"(?<![A-Za-z])\d[\d,.]*", "N", name)
 
 
 def load_previous(path: Path | None) -> Previous | None:
@@ -114,12 +123,14 @@ def load_previous(path: Path | None) -> Previous | None:
     )
 
 
-def compared(result: Result, previous: Previous) -> str:
-    """One line: this figure beside the same measurement in ``previous``."""
-    found = previous.find(result.group, result.name)
+def compared(result: Result, previous: Previous, names: Sequence[tuple[str, str]] = ()) -> str:
+    """One line: this figure beside the same measurement in ``previous``
+    (``names``: every measurement of this run, to tell when sizes alone cannot
+    say which one it was)."""
+    found = previous.find(result.group, result.name, names)
     head = f"- {result.group} | {result.name}: "
     if found is None:
-        return head + "not in the previous report"
+        return head + "no like measurement in the previous report"
     name, (rate, baseline) = found
     then = _over(rate, baseline)
     return (
@@ -182,7 +193,7 @@ def write_report(
             "",
             f"Previous: {previous.label}",
             "",
-            *(compared(r, previous) for r in results),
+            *(compared(r, previous, [(x.group, x.name) for x in results]) for r in results),
             "",
             "xN = now / before. The first compares the figures (the change and the "
             "machine's noise between runs); the second the same-run ratios (the "

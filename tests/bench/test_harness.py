@@ -58,7 +58,7 @@ def test_each_figure_has_a_line_beside_the_previous_report(tmp_path: Path) -> No
         "- enforcer | events/s: now 300 events/s, before 400 events/s (x0.75); "
         "same-run ratio now 0.60, before 0.50 (x1.20)"
     ) in text
-    assert "- kafka | new one: not in the previous report" in text
+    assert "- kafka | new one: no like measurement in the previous report" in text
     assert "[before" not in text
     assert json.loads(js.read_text(encoding="utf-8"))["previous"]["label"] == previous.label
 
@@ -83,3 +83,25 @@ def test_a_measurement_at_other_sizes_is_compared_and_says_so(tmp_path: Path) ->
         "(x1.11); same-run ratio now 0.40, before 0.30 (x1.33) "
         "[before: rebuild from 20,000 shared events]"
     ) in md.read_text(encoding="utf-8")
+
+
+def test_measurements_that_differ_only_in_rate_or_percentile_are_not_matched(
+    tmp_path: Path,
+) -> None:
+    _, old = write_report(
+        [Result("enforcer", "p50 latency at 1,000 events/s for 3 s", 16000.0, "bare", 10.0, "ms")],
+        tmp_path / "before",
+    )
+    previous = load_previous(old)
+    assert previous is not None
+    now = [
+        Result("enforcer", "p50 latency at 1,000 events/s for 10 s", 900.0, "bare", 9.0, "ms"),
+        Result("enforcer", "p99 latency at 1,000 events/s for 10 s", 990.0, "bare", 9.0, "ms"),
+        Result("enforcer", "p50 latency at 200 events/s for 10 s", 7.0, "bare", 3.0, "ms"),
+    ]
+    md, _ = write_report(now, tmp_path / "now", previous)
+    text = md.read_text(encoding="utf-8")
+    # p99 is never p50; with two p50 figures at other rates, neither is guessed.
+    assert "- enforcer | p99 latency at 1,000 events/s for 10 s: no like measurement" in text
+    assert "- enforcer | p50 latency at 200 events/s for 10 s: no like measurement" in text
+    assert "- enforcer | p50 latency at 1,000 events/s for 10 s: no like measurement" in text
