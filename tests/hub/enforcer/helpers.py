@@ -37,6 +37,20 @@ AUTHORITIES = {
 
 #: Birmingham and Coventry, with one LSOA each from the synthetic lookup.
 BIRMINGHAM = {"lsoa21cd": "E01900001", "msoa21cd": None, "lad_cd": "E08000025", "ward_cd": None}
+
+#: A decision input as the enforcer builds it: a police incident in Birmingham.
+DECISION_INPUT = {
+    "event": {
+        "authority": "wmp",
+        "event_type": "INCIDENT",
+        "record_type": "Incident",
+        "lad_cd": "E08000025",
+        "domestic_abuse": False,
+        "sexual_offence": False,
+        "location_type": "PUBLIC_PLACE",
+    },
+    "today": "2026-11-28",
+}
 COVENTRY = {"lsoa21cd": None, "msoa21cd": None, "lad_cd": "E08000026", "ward_cd": None}
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"

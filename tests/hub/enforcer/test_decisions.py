@@ -17,18 +17,7 @@ from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
 from wire.audit import Reason
 
-INPUT = {
-    "event": {
-        "authority": "wmp",
-        "event_type": "INCIDENT",
-        "record_type": "Incident",
-        "lad_cd": "E08000025",
-        "domestic_abuse": False,
-        "sexual_offence": False,
-        "location_type": "PUBLIC_PLACE",
-    },
-    "today": "2026-11-28",
-}
+INPUT = helpers.DECISION_INPUT
 
 
 def decision(**overrides: Any) -> dict[str, Any]:

@@ -11,21 +11,11 @@ import requests
 from hub.enforcer.decisions import Decider
 from hub.enforcer.policy import PolicyClient, PolicyRefused, PolicyUnavailable
 from tests.fixtures.services import free_port
+from tests.hub.enforcer import helpers
 
 REFUSED = {401}  # OPA answers 401 "unauthorized" to whatever system.authz denies
 SHARE = "/v1/data/svd/share/decisions"
-INPUT = {
-    "event": {
-        "authority": "wmp",
-        "event_type": "INCIDENT",
-        "record_type": "Incident",
-        "lad_cd": "E08000025",
-        "domestic_abuse": False,
-        "sexual_offence": False,
-        "location_type": "PUBLIC_PLACE",
-    },
-    "today": "2026-11-28",
-}
+INPUT = helpers.DECISION_INPUT
 
 
 def test_rejects_a_url_that_is_not_http() -> None:
