@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ def load_agreements(folder: Path, parties: dict[str, Any]) -> dict[str, dict[str
         record: {f["name"] for f in current.expanded(record)["fields"]}
         for record in schemas.PAYLOADS.values()
     }
+    classified = classifications()
     agreements: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.yaml")):
         raw = _read_yaml(path)
@@ -132,10 +134,42 @@ def load_agreements(folder: Path, parties: dict[str, Any]) -> dict[str, dict[str
             raise BundleError(f"{path}: review_by: {raw['review_by']} is before valid_from")
         agreement = dict(raw)
         agreement["fields"] = {k: normalise_action(v) for k, v in raw["fields"].items()}
+        _check_releases(path, agreement, classified)
         agreements[raw["id"]] = agreement
     if not agreements:
         raise BundleError(f"{folder}: no agreements (*.yaml)")
     return agreements
+
+
+#: Classifications of fields never shared, whatever an agreement says.
+NEVER_SHARED = frozenset({"direct_identifier", "free_text"})
+
+
+def release_problem(classification: str, action: Mapping[str, str]) -> str | None:
+    """Why releasing a field of this classification with this (normalised)
+    action is never allowed, or None. The Rego policy denies the same, and
+    the enforcer checks every answer against it again."""
+    if action.get("action") == "drop":
+        return None
+    if classification in NEVER_SHARED:
+        return f"classified {classification}, so it is never shared (only drop)"
+    if classification == "pseudonym" and action != {"action": "pseudonymise", "scope": "recipient"}:
+        return (
+            f"a pseudonym may only be dropped or re-keyed for the recipient "
+            f"(pseudonymise: recipient), not {action.get('action')}"
+        )
+    return None
+
+
+def _check_releases(
+    path: Path, agreement: Mapping[str, Any], classified: Mapping[str, Mapping[str, str]]
+) -> None:
+    """Raise BundleError for a field an agreement would release that no
+    agreement may (see :func:`release_problem`)."""
+    for name, action in agreement["fields"].items():
+        for record in (schemas.PAYLOADS[t] for t in agreement["event_types"]):
+            if problem := release_problem(classified.get(record, {}).get(name, ""), action):
+                raise BundleError(f"{path}: fields.{name}: {problem} ({record})")
 
 
 def classifications() -> dict[str, dict[str, str]]:

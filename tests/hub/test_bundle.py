@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub.bundle import BundleError, build, normalise_action
+from hub.bundle import BundleError, build, normalise_action, release_problem
 from hub.stack import StackConfig
 
 POLICIES = StackConfig.load().policies_dir
@@ -84,6 +84,12 @@ def test_rebuilding_in_place_rewrites_only_what_changed(policies: Path, tmp_path
             r"fields.victim_name: no such field in Incident",
         ),
         ("wmas-vrp", {"fields": {"geo": {"generalise": "street"}}}, r"fields.geo: "),
+        (
+            "wmas-vrp",
+            {"fields": {"incident_pseudo_id": "keep"}},
+            r"fields.incident_pseudo_id: a pseudonym may only be dropped or re-keyed for the "
+            r"recipient \(pseudonymise: recipient\), not keep \(Incident\)",
+        ),
         ("wmas-vrp", {"lawful_basis": "BECAUSE"}, r"lawful_basis: 'BECAUSE' is not one of"),
         ("wmas-vrp", {"review_by": "2025-01-01"}, r"review_by: 2025-01-01 is before valid_from"),
         ("wmas-vrp", {"valid_from": "soon"}, r"valid_from: 'soon' is not a 'date'"),
@@ -107,3 +113,23 @@ def test_actions_are_normalised() -> None:
         "action": "pseudonymise",
         "scope": "recipient",
     }
+
+
+@pytest.mark.parametrize(
+    ("classification", "action", "refused"),
+    [
+        ("pseudonym", {"action": "pseudonymise", "scope": "recipient"}, False),
+        ("pseudonym", {"action": "drop"}, False),
+        ("pseudonym", {"action": "keep"}, True),
+        ("pseudonym", {"action": "pseudonymise", "scope": "partnership"}, True),
+        ("direct_identifier", {"action": "keep"}, True),
+        ("direct_identifier", {"action": "drop"}, False),
+        ("free_text", {"action": "truncate", "unit": "hour"}, True),
+        ("quasi_identifier", {"action": "keep"}, False),
+        ("", {"action": "keep"}, False),
+    ],
+)
+def test_what_no_agreement_may_release(
+    classification: str, action: dict[str, str], refused: bool
+) -> None:
+    assert (release_problem(classification, action) is not None) is refused

@@ -160,6 +160,26 @@ denials contains [agreement_id, recipient, reason] if {
 
 # METADATA
 # description: |
+#   The agreement names a field of the event's record type classified
+#   pseudonym with an action other than drop or pseudonymise for the
+#   recipient: a partnership-wide pseudonym would let recipients link.
+# custom:
+#   code: unscoped_pseudonym
+#   reason: field <name> is a pseudonym and is shared only re-keyed for the recipient
+denials contains [agreement_id, recipient, reason] if {
+	some [agreement_id, recipient] in candidates
+	some field, action in data.svd.agreements[agreement_id].fields
+	data.svd.classifications[input.event.record_type][field] == "pseudonym"
+	not _is_drop(action)
+	not _rekeyed(action)
+	reason := {
+		"code": rego.metadata.rule().custom.code,
+		"message": sprintf("field %v is a pseudonym and is shared only re-keyed for the recipient", [field]),
+	}
+}
+
+# METADATA
+# description: |
 #   The agreement is scoped to the recipient's area, the recipient is local,
 #   the event is not a retraction, and the event's lad_cd is not the
 #   recipient's area (a missing lad_cd is outside). A retraction carries no
@@ -197,6 +217,11 @@ _valid_today if {
 }
 
 _is_drop(action) if action.action == "drop"
+
+_rekeyed(action) if {
+	action.action == "pseudonymise"
+	action.scope == "recipient"
+}
 
 _local(recipient) if data.svd.parties.recipients[recipient].level == "local"
 

@@ -293,6 +293,21 @@ test_never_shared_field_dropped_allowed if {
 	decision.obligations.fields == istv_shared
 }
 
+test_pseudonym_kept_denied if {
+	fields := object.union(istv_fields, {"incident_pseudo_id": {"action": "keep"}})
+	decision := istv_decision(istv_with("fields", fields), incident, "csp-birmingham")
+	not decision.allow
+	decision.reasons == [{"code": "unscoped_pseudonym", "message": "field incident_pseudo_id is a pseudonym and is shared only re-keyed for the recipient"}]
+	decision.obligations.fields == {}
+}
+
+test_pseudonym_dropped_allowed if {
+	fields := object.union(istv_fields, {"incident_pseudo_id": {"action": "drop"}})
+	decision := istv_decision(istv_with("fields", fields), incident, "vrp")
+	decision.allow
+	not decision.obligations.fields.incident_pseudo_id
+}
+
 test_free_text_of_other_record_type_allowed if {
 	fields := object.union(istv_fields, {"referrer_notes": {"action": "keep"}})
 	decision := istv_decision(istv_with("fields", fields), incident, "vrp")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hub.bundle import classifications, release_problem
 from hub.enforcer.anonymise import AnonymiseError, Anonymiser
 from hub.enforcer.decisions import Decider, Decision
 from wire.audit import (
@@ -56,6 +57,9 @@ from wire.signing import KeyRegistry, SignatureError, UnknownKey, Verifier
 from wire.topics import TopicNameError, TopicNames
 
 log = logging.getLogger(__name__)
+
+#: The quarantine code of an event whose decisions break the global rules.
+POLICY_VIOLATION = "policy_violation"
 
 #: Quarantined messages of one kind logged one by one before only every 1000th is.
 QUIET_AFTER = 20
@@ -119,6 +123,7 @@ class Enforcer:
     ) -> None:
         self.reader = reader
         self.signer = signer
+        self.classifications = classifications()
         self.anonymiser = anonymiser
         self.lookup: GeographyLookup = anonymiser.lookup
         self.names = names
@@ -203,11 +208,33 @@ class Enforcer:
     def route(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
         """The shares and audit records for one event's decisions; or, for a verified
         event whose values cannot make a valid audit record (say a subject
-        pseudonym of 300 characters), its quarantine entry instead."""
+        pseudonym of 300 characters), its quarantine entry instead.
+
+        Whatever OPA answers, an allowed decision that would release a field
+        classified ``direct_identifier`` or ``free_text``, or a ``pseudonym``
+        not re-keyed for the recipient, shares nothing: the event is
+        quarantined with the code ``policy_violation`` (audited), because the
+        policy in force is wrong."""
+        if problem := self._policy_violation(checked.event.record_type, decisions):
+            return self._quarantine(checked.message, Reason.bounded(POLICY_VIOLATION, problem))
         try:
             return self._route(checked, decisions)
         except ContractError as exc:
             return self._quarantine(checked.message, Reason.bounded(exc.code, str(exc)))
+
+    def _policy_violation(self, record_type: str, decisions: tuple[Decision, ...]) -> str | None:
+        """Why one of ``decisions`` may not be carried out, or None."""
+        classified = self.classifications.get(record_type, {})
+        for decision in decisions:
+            if not decision.allow:
+                continue
+            for name, action in sorted(decision.fields.items()):
+                if problem := release_problem(classified.get(name, ""), action):
+                    return (
+                        f"OPA allowed {decision.agreement_id} to release {record_type}.{name} "
+                        f"to {decision.recipient}, but it is {problem}"
+                    )
+        return None
 
     def _route(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
         event = checked.event

@@ -19,7 +19,7 @@ import pytest
 
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming, Outgoing
-from hub.enforcer.decisions import Decider
+from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.policy import PolicyClient
 from tests.fixtures.records import HUB_SIGNER
 from tests.hub.enforcer import helpers
@@ -327,3 +327,38 @@ def test_a_signed_event_whose_values_break_the_contracts_is_quarantined_or_denie
 
     shares, _, _ = split(enforcer.process(published(keys, "Incident", helpers.incident()), decider))
     assert len(shares) == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "action"),
+    [
+        ("subject_pseudo_id", {"action": "keep"}),
+        ("incident_pseudo_id", {"action": "truncate", "unit": "hour"}),
+        ("subject_pseudo_id", {"action": "pseudonymise", "scope": "partnership"}),
+    ],
+)
+def test_a_wrong_policy_answer_is_refused_by_the_enforcers_own_check(
+    keys: helpers.Keys, field: str, action: dict[str, str]
+) -> None:
+    """Whatever OPA says: a decision that would release a pseudonym other than
+    re-keyed for the recipient shares nothing; the event is quarantined and
+    audited as a policy violation. (The wire schemas carry no direct
+    identifier or free text, so the unit tests of the check cover those.)"""
+    enforcer = make_enforcer(keys)
+    checked = enforcer.check(published(keys, "Incident", helpers.incident()))
+    assert not isinstance(checked, list)
+    wrong = Decision(
+        allow=True,
+        reasons=(),
+        agreement_id="wmp-csps",
+        recipient="csp-birmingham",
+        lawful_basis="DPA_PART3",
+        purpose="a policy with a bug",
+        revision="sha256:wrong",
+        fields={"offence_group": {"action": "keep"}, field: action},
+    )
+    shares, audits, quarantined = split(enforcer.route(checked, (wrong,)))
+    assert shares == []
+    assert [a.decision for a in audits] == ["quarantine"]
+    assert [a.reasons[0].code for a in audits] == [quarantined[0].code] == ["policy_violation"]
+    assert f"Incident.{field} to csp-birmingham" in audits[0].reasons[0].message
