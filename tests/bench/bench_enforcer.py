@@ -154,19 +154,7 @@ class Bare:
 
 def decision_cost(opa: OpaEndpoint, count: int) -> list[Result]:
     inputs = [
-        {
-            "event": {
-                "authority": "wmp",
-                "event_type": "INCIDENT",
-                "record_type": "Incident",
-                "lad_cd": "E08000025",
-                "domestic_abuse": False,
-                "sexual_offence": False,
-                "location_type": "PUBLIC_PLACE",
-            },
-            "today": f"2026-11-{1 + n % 28:02d}",
-        }
-        for n in range(count)
+        {**helpers.DECISION_INPUT, "today": f"2026-11-{1 + n % 28:02d}"} for n in range(count)
     ]
     with PolicyClient(opa.url, opa.token) as client:
         decider = Decider(client)
