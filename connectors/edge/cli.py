@@ -19,8 +19,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
+import click
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from typer.core import TyperGroup
 
 from edge import commands, synthetic
 from edge.config import AUTHORITY_HOME_ENV, ConfigError, ConnectorConfig, authority_home, home
@@ -36,6 +38,28 @@ from wire.topics import NAMESPACE_ENV
 EXIT_REJECTS = 4
 
 connector_app = typer.Typer(help=commands.CONNECTOR_HELP, no_args_is_help=True)
+
+
+class _KeysGroup(TyperGroup):
+    """``connector keys``: a group whose default command is ``create``, so
+    ``connector keys CONFIG...`` still makes the keys, beside subcommands such
+    as ``connector keys revoke KEY_ID``."""
+
+    default = "create"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+keys_app = typer.Typer(
+    cls=_KeysGroup,
+    help="The authority's keys: its signing key and its copy of the partnership linkage key. "
+    "`connector keys CONFIG...` is `connector keys create CONFIG...`.",
+    no_args_is_help=True,
+)
+connector_app.add_typer(keys_app, name="keys")
 
 Configs = Annotated[
     list[Path], typer.Argument(help="Connector config file(s) (YAML).", exists=True, dir_okay=False)
@@ -191,7 +215,7 @@ def _progress() -> Progress | _NoProgress:
     )
 
 
-@connector_app.command()
+@keys_app.command("create")
 def keys(
     configs: Configs,
     linkage_key: Annotated[
