@@ -19,9 +19,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
-import click
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from typer._click import Context
 from typer.core import TyperGroup
 
 from edge import commands, synthetic
@@ -47,7 +47,7 @@ class _KeysGroup(TyperGroup):
 
     default = "create"
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = [self.default, *args]
         return super().parse_args(ctx, args)
