@@ -14,6 +14,14 @@ sent. Why a pair was denied, or a message quarantined, is a list of
 :class:`Reason`: a machine-readable ``code`` (for a denial, the Rego rule's
 ``custom.code``) and a message for people. Code reads codes, never messages.
 
+Identifiers are hub-internal: ``event_id``, ``decision_id``, ``supersedes``
+(the event a correction replaces) and ``retracts`` (the event a retraction
+withdraws). A share carries none of them: each recipient receives its own
+keyed hash of each id (``hub.enforcer.anonymise``), so two recipients'
+streams cannot be joined. An allow record therefore also names those
+recipient-scoped ids, in ``shared_ids`` (:class:`SharedIds`), so an auditor
+can go from what a recipient holds to the decision that sent it.
+
 Ids are deterministic (UUIDv5), so a replay after a crash produces the same
 ids and every sink can be idempotent:
 
@@ -172,7 +180,46 @@ KEYS = (
     "fields_released",
     "shared_topic",
     "payload_sha256",
+    "supersedes",
+    "retracts",
+    "shared_ids",
 )
+
+#: Every key of ``shared_ids``, in order.
+SHARED_ID_KEYS = ("event_id", "share_id", "supersedes", "retracted_event_id", "message_key")
+
+
+@dataclass(frozen=True)
+class SharedIds:
+    """The recipient-scoped identifiers one share carries (``wire.shares``), beside
+    the hub-internal ones in the rest of the record, so an auditor can prove
+    who received what without the recipients' streams being linkable."""
+
+    event_id: str
+    share_id: str
+    supersedes: str | None
+    retracted_event_id: str | None
+    message_key: str
+
+    def __post_init__(self) -> None:
+        _check_shared_ids(ObjectReader(self.to_dict(), AuditRecordError, "shared_ids"))
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {key: getattr(self, key) for key in SHARED_ID_KEYS}
+
+
+def _check_shared_ids(reader: ObjectReader) -> SharedIds:
+    values = {
+        "event_id": reader.text("event_id", 36, pattern=UUID_PATTERN),
+        "share_id": reader.text("share_id", 36, pattern=UUID_PATTERN),
+        "supersedes": reader.text("supersedes", 36, pattern=UUID_PATTERN, optional=True),
+        "retracted_event_id": reader.text(
+            "retracted_event_id", 36, pattern=UUID_PATTERN, optional=True
+        ),
+        "message_key": reader.text("message_key", 128, pattern=PSEUDONYM),
+    }
+    reader.done()
+    return checked(SharedIds, values)
 
 
 @dataclass(frozen=True)
@@ -200,6 +247,9 @@ class AuditRecord:
     fields_released: tuple[str, ...]
     shared_topic: str | None
     payload_sha256: str | None
+    supersedes: str | None = None  # the event this one corrects (hub-internal id)
+    retracts: str | None = None  # the event this retraction withdraws (hub-internal id)
+    shared_ids: SharedIds | None = None  # what the share carries instead (allow only)
     seq: int | None = None  # the record's position in the ledger; never on the topic
 
     def __post_init__(self) -> None:
@@ -212,6 +262,7 @@ class AuditRecord:
         out = {key: getattr(self, key) for key in KEYS}
         out["reasons"] = [reason.to_dict() for reason in self.reasons]
         out["fields_released"] = list(self.fields_released)
+        out["shared_ids"] = None if self.shared_ids is None else self.shared_ids.to_dict()
         if self.seq is not None:
             out["seq"] = self.seq
         return out
@@ -234,15 +285,16 @@ class AuditRecord:
         where it carries its ``seq``), or AuditRecordError naming the field and the reason."""
         value = load_object(data, AuditRecordError, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH)
         check_keys(value, (*KEYS, "seq") if sequenced else KEYS, AuditRecordError)
-        reasons = _check(value, sequenced)
+        reasons, shared_ids = _check(value, sequenced)
         value["reasons"] = reasons
+        value["shared_ids"] = shared_ids
         value["fields_released"] = tuple(value["fields_released"])
         value.setdefault("seq", None)
         return checked(cls, value)
 
 
-def _check(value: dict[str, Any], sequenced: bool) -> tuple[Reason, ...]:
-    """Check a record's values; return its reasons."""
+def _check(value: dict[str, Any], sequenced: bool) -> tuple[tuple[Reason, ...], SharedIds | None]:
+    """Check a record's values; return its reasons and its shared ids."""
     reader = ObjectReader(value, AuditRecordError)
     reader.text("decision_id", 36, pattern=UUID_PATTERN)
     reader.time("decided_at")
@@ -273,13 +325,27 @@ def _check(value: dict[str, Any], sequenced: bool) -> tuple[Reason, ...]:
     released = reader.texts("fields_released", MAX_FIELDS, 64, FIELD_NAME)
     shared_topic = reader.text("shared_topic", 249, pattern=TOPIC, optional=True)
     payload = reader.text("payload_sha256", 64, pattern=SHA256_PATTERN, optional=True)
+    reader.text("supersedes", 36, pattern=UUID_PATTERN, optional=True)
+    reader.text("retracts", 36, pattern=UUID_PATTERN, optional=True)
+    found = reader.any("shared_ids")
+    shared_ids = (
+        None
+        if found is None
+        else _check_shared_ids(ObjectReader(found, AuditRecordError, "shared_ids"))
+    )
     if sequenced:
         reader.integer("seq", 0)
     reader.done()
     _check_verdict(
         reader, decision, reasons, released, (recipient, agreement, shared_topic, payload)
     )
-    return reasons
+    if (decision == ALLOW) != (shared_ids is not None):
+        reader.fail(
+            "shared_ids",
+            "bad_value" if shared_ids is not None else "missing",
+            "an allow decision names the ids its share carries, and only an allow decision",
+        )
+    return reasons, shared_ids
 
 
 def _check_verdict(

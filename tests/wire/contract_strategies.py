@@ -32,7 +32,7 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from wire import audit, shares
-from wire.audit import ALLOW, DECISIONS, NO_AGREEMENT, AuditRecord, Reason
+from wire.audit import ALLOW, DECISIONS, NO_AGREEMENT, AuditRecord, Reason, SharedIds
 from wire.canonical import ContractError, canonical_json
 from wire.quarantine import EXCERPT_BYTES, KEY_EXCERPT_BYTES, QuarantineEntry
 from wire.schemas import PAYLOADS
@@ -202,7 +202,15 @@ def audit_values(draw: st.DrawFn, *, sequenced: bool = False) -> dict[str, Any]:
         agreement = draw(AGREEMENT_IDS)
         released = tuple(draw(st.lists(FIELD_NAMES, max_size=audit.MAX_FIELDS)))
         shared_topic, payload = draw(TOPICS), draw(SHA256S)
+        shared_ids: SharedIds | None = SharedIds(
+            event_id=draw(UUIDS),
+            share_id=draw(UUIDS),
+            supersedes=draw(optional(UUIDS)),
+            retracted_event_id=draw(optional(UUIDS)),
+            message_key=draw(st.one_of(UUIDS, PSEUDONYMS)),
+        )
     else:
+        shared_ids = None
         reasons = tuple(draw(st.lists(REASONS, min_size=1, max_size=audit.MAX_REASONS)))
         recipient = draw(optional(st.one_of(st.just(NO_AGREEMENT), PARTY_IDS)))
         agreement = draw(optional(st.one_of(st.just(NO_AGREEMENT), AGREEMENT_IDS)))
@@ -229,6 +237,9 @@ def audit_values(draw: st.DrawFn, *, sequenced: bool = False) -> dict[str, Any]:
         "fields_released": released,
         "shared_topic": shared_topic,
         "payload_sha256": payload,
+        "supersedes": draw(optional(UUIDS)),
+        "retracts": draw(optional(UUIDS)),
+        "shared_ids": shared_ids,
         "seq": draw(OFFSETS) if sequenced else None,
     }
 
@@ -237,6 +248,8 @@ def audit_json(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` as the record's JSON object (what ``AuditRecord.to_dict`` gives)."""
     out = {**values, "reasons": [r.to_dict() for r in values["reasons"]]}
     out["fields_released"] = list(values["fields_released"])
+    ids = values["shared_ids"]
+    out["shared_ids"] = None if ids is None else ids.to_dict()
     if out["seq"] is None:
         del out["seq"]
     return out

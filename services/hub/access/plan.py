@@ -170,6 +170,8 @@ def plan(
     allow(enforcer, "TOPIC", "PREFIXED", f"{p}svd.shared.", "WRITE", "DESCRIBE", *_TOPIC_ADMIN)
     for internal in (AUDIT_DECISIONS, QUARANTINE, POLICY_REVISIONS):
         allow(enforcer, "TOPIC", "LITERAL", p + internal, "WRITE", "DESCRIBE", *_TOPIC_ADMIN)
+    # It reads back its own audit at start: what it routed, to whom (hub.enforcer.index).
+    allow(enforcer, "TOPIC", "LITERAL", p + AUDIT_DECISIONS, "READ")
     allow(enforcer, "GROUP", "PREFIXED", p + ENFORCER_GROUP, "READ")
 
     ledger = add(LEDGER, "ledger")

@@ -132,14 +132,18 @@ def reconcile(
 ) -> dict[str, Reconciled]:
     """Per recipient, compare the ledger's allow decisions with the share ids of
     every message in ``svd.shared.<recipient>.*`` that the hub signed, and count
-    the forgeries in each of those topics."""
+    the forgeries in each of those topics. A share carries the recipient's own
+    share id, which each allow record names beside its decision id
+    (``shared_ids``), so the two are compared through the record."""
     allowed: dict[str, set[str]] = {}
     with engine.connect() as conn:
         rows = conn.execute(
-            select(entries.c.recipient, entries.c.decision_id).where(entries.c.decision == "allow")
+            select(entries.c.recipient, entries.c.record).where(entries.c.decision == "allow")
         )
-        for recipient, decision_id in rows:
-            allowed.setdefault(str(recipient), set()).add(str(decision_id))
+        for recipient, text in rows:
+            record = AuditRecord.from_bytes(text.encode(), sequenced=True)
+            the_id = record.shared_ids.share_id if record.shared_ids else record.decision_id
+            allowed.setdefault(str(recipient), set()).add(the_id)
     shared: dict[str, Counter[str]] = {}
     unreadable: Counter[str] = Counter()
     forged: dict[str, Counter[str]] = {}

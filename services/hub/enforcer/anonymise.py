@@ -48,6 +48,7 @@ import os
 import secrets
 import stat
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -59,6 +60,9 @@ from wire.topics import PARTY_ID
 
 #: Recipient ids as ``policies/parties.yaml`` and the agreement schema allow them.
 KEY_BYTES = 32
+
+#: What a scoped id's HMAC input starts with (a pseudonym's input never does).
+_ID_PREFIX = b"svdhub-id\x1f"
 
 #: Wire AgeBand symbol -> Serious Violence Duty age band.
 AGE_SVD: dict[str, str] = {
@@ -289,6 +293,23 @@ class Anonymiser:
         """``HMAC-SHA256(recipient_key, source_pseudonym)`` as hex."""
         key = self.keys.key(recipient)
         return hmac.new(key, source_pseudonym.encode(), hashlib.sha256).hexdigest()
+
+    def scoped_id(self, internal_id: str, recipient: str) -> str:
+        """The id ``recipient`` sees for a hub-internal id (an event, decision or
+        retraction id): the first 128 bits of ``HMAC-SHA256(recipient_key,
+        "svdhub-id" 0x1F internal_id)`` as a UUID (version 8, RFC 9562).
+
+        The same internal id always gives the same scoped id for one recipient
+        (so a correction's ``supersedes`` and a retraction's
+        ``retracted_event_id`` name the event that recipient received), and
+        unrelated ids for two recipients. The prefix keeps ids apart from
+        pseudonyms made with the same key."""
+        key = self.keys.key(recipient)
+        message = _ID_PREFIX + internal_id.encode()
+        digest = bytearray(hmac.new(key, message, hashlib.sha256).digest())
+        digest[6] = (digest[6] & 0x0F) | 0x80  # version 8
+        digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 9562 variant
+        return str(uuid.UUID(bytes=bytes(digest[:16])))
 
 
 # ------------------------------------------------------------------ helpers

@@ -50,9 +50,10 @@ from kafka.errors import KafkaError
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
+from hub.enforcer.index import EventIndex, rebuild
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.enforcer.topic_admin import TopicAdmin, TopicAdminError
-from hub.hub_key import hub_signer
+from hub.hub_key import hub_keys, hub_signer
 from wire import schemas
 from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
@@ -110,15 +111,20 @@ class Service:
         anonymiser = Anonymiser(
             GeographyLookup.load(settings.geography), RecipientKeys(settings.recipient_keys)
         )
+        private_dir(settings.datadir)
+        self.index = EventIndex(settings.datadir / "waiting-retractions.json")
         self.enforcer = Enforcer(
             reader,
             anonymiser,
             self.names,
             registry_path=settings.registry,
             signer=hub_signer(settings.home),
+            index=self.index,
         )
         self.policy = PolicyClient(settings.opa_url, settings.opa_token)
         self.decider = Decider(self.policy)
+        # A retraction that waited for its event is decided when the event comes.
+        self.enforcer.decide = self.decider.decide
         self.admin = TopicAdmin(
             settings.kafka,
             settings.partitions,
@@ -143,6 +149,20 @@ class Service:
             else:
                 log.info("policy revision %s", self.decider.revision)
                 return
+
+    def rebuild_index(self) -> None:
+        """Read back every audit record so far: which authority published each
+        event, and who received it (see ``hub.enforcer.index``)."""
+        started = time.monotonic()
+        keys = hub_keys(self.settings.home)
+        used = rebuild(self.index, self.settings.kafka, self.names.audit_decisions, keys)
+        log.info(
+            "read %d audit records: %d events known, %d retractions waiting (%.1f s)",
+            used,
+            len(self.index),
+            sum(1 for _ in self.index.pending()),
+            time.monotonic() - started,
+        )
 
     def prepare_topics(self) -> list[str]:
         """Create the topics of every party in the bundle, give every hub topic the
@@ -362,6 +382,7 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     service = Service(settings)
     service.wait_for_policy()
     raw_topics = service.prepare_topics()
+    service.rebuild_index()
     if not raw_topics:
         raise RuntimeError("no raw topics to consume")
     log.info("consuming %d raw topics: %s", len(raw_topics), ", ".join(raw_topics))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo
 from hub.bundle import classifications, release_problem
 from hub.enforcer.anonymise import AnonymiseError, Anonymiser
 from hub.enforcer.decisions import Decider, Decision
+from hub.enforcer.index import AWAITING_EVENT, Entry, EventIndex, Pending
 from wire.audit import (
     ALLOW,
     DENY,
@@ -43,6 +45,7 @@ from wire.audit import (
     QUARANTINE,
     AuditRecord,
     Reason,
+    SharedIds,
     decision_id,
     quarantine_id,
 )
@@ -60,6 +63,18 @@ log = logging.getLogger(__name__)
 
 #: The quarantine code of an event whose decisions break the global rules.
 POLICY_VIOLATION = "policy_violation"
+#: The quarantine code of a correction or retraction of another authority's event,
+#: and of an event whose id another authority published first.
+FOREIGN_CHANGE = "foreign_change"
+#: The denial code of a retraction for a recipient that never received the event.
+NOT_RECEIVED = "not_received"
+
+#: Namespace of the ids of the retractions the hub makes (UUIDv5).
+WITHDRAWAL_NAMESPACE = uuid.UUID("6f1d2c8e-3b7a-5e41-9c05-d2a8b4e7f613")
+
+#: The Retraction reason of a withdrawal the hub makes for a correction that
+#: moved an event out of a recipient's scope.
+OUT_OF_SCOPE = "OUT_OF_SCOPE"
 
 #: Quarantined messages of one kind logged one by one before only every 1000th is.
 QUIET_AFTER = 20
@@ -98,6 +113,21 @@ class Checked:
     input: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Change:
+    """What an event changes: the earlier event it supersedes or retracts (both
+    hub-internal ids, checked to be the same authority's), and the pairs that
+    earlier event was shared under."""
+
+    supersedes: str | None = None
+    retracts: str | None = None
+    earlier: Entry | None = None
+
+    def received(self, recipient: str) -> bool:
+        """Whether ``recipient`` received the earlier event."""
+        return self.earlier is not None and recipient in self.earlier.recipients()
+
+
 @dataclass
 class Tally:
     """Counts since start, for the log and the demo summary."""
@@ -120,8 +150,13 @@ class Enforcer:
         registry_path: Path | None = None,
         *,
         signer: HubSigner,
+        index: EventIndex | None = None,
     ) -> None:
         self.reader = reader
+        self.index = index if index is not None else EventIndex()
+        #: How a waiting retraction gets its decisions when its event arrives
+        #: (set by the app and by :meth:`process`); None: it keeps waiting.
+        self.decide: Callable[[dict[str, Any]], tuple[Decision, ...]] | None = None
         self.signer = signer
         self.classifications = classifications()
         self.anonymiser = anonymiser
@@ -214,13 +249,115 @@ class Enforcer:
         classified ``direct_identifier`` or ``free_text``, or a ``pseudonym``
         not re-keyed for the recipient, shares nothing: the event is
         quarantined with the code ``policy_violation`` (audited), because the
-        policy in force is wrong."""
+        policy in force is wrong.
+
+        A correction or retraction of another authority's event is quarantined
+        (``foreign_change``); a retraction whose event has not arrived yet
+        waits for it (audited as ``awaiting_event``), and is routed after it.
+        Every id a share carries is the recipient's own (:meth:`Anonymiser.scoped_id`)."""
+        out = self._route_one(checked, decisions)
+        if self.index.get(checked.event.event_id) is not None:
+            for pending in self.index.waiting_for(checked.event.event_id):
+                out += self._resume(pending)
+        for pending in self.index.ready():
+            out += self._resume(pending)
+        return out
+
+    def _route_one(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
         if problem := self._policy_violation(checked.event.record_type, decisions):
             return self._quarantine(checked.message, Reason.bounded(POLICY_VIOLATION, problem))
+        change = self._change(checked)
+        if not isinstance(change, Change):
+            return change
+        for decision in decisions:
+            self.index.revision = decision.revision
+            if decision.allow and decision.lawful_basis is not None:
+                self.index.agreements[decision.agreement_id] = (
+                    decision.lawful_basis,
+                    decision.purpose,
+                )
         try:
-            return self._route(checked, decisions)
+            return self._route(checked, decisions, change)
         except ContractError as exc:
             return self._quarantine(checked.message, Reason.bounded(exc.code, str(exc)))
+
+    def _resume(self, pending: Pending) -> list[Outgoing]:
+        """Route a retraction that waited for its event, which has arrived now.
+        Its own decisions come from the policy as it stands (a retraction's
+        decision input names no area, so the event's decisions do not apply),
+        through :attr:`decide`."""
+        message = Incoming(
+            pending.topic, pending.partition, pending.offset, pending.key, pending.value
+        )
+        checked = self.check(message)
+        if not isinstance(checked, Checked):
+            return checked
+        if self.decide is None:
+            return []
+        return self._route_one(checked, self.decide(checked.input))
+
+    def _change(self, checked: Checked) -> Change | list[Outgoing]:
+        """What the event changes, or its quarantine (a foreign change) or its
+        waiting audit record (a retraction ahead of its event)."""
+        event = checked.event
+        authority = event.envelope["source_authority"]
+        known = self.index.get(event.event_id)
+        if known is not None and known.authority != authority:
+            return self._quarantine(
+                checked.message,
+                Reason(
+                    FOREIGN_CHANGE,
+                    f"event id {event.event_id} was published by {known.authority} first; "
+                    f"{authority} cannot publish under it",
+                ),
+            )
+        if event.record_type == "Retraction":
+            target = str(event.record["retracted_event_id"])
+            earlier = self.index.get(target)
+            if earlier is None:
+                return self._await(checked, target)
+            kind = "retract"
+            change = Change(retracts=target, earlier=earlier)
+        else:
+            supersedes = event.envelope["supersedes"]
+            if supersedes is None:
+                return Change()
+            target = str(supersedes)
+            earlier = self.index.get(target)
+            kind = "correct"
+            # An unknown earlier version: the event is shared as a first version.
+            change = Change(supersedes=target, earlier=earlier)
+        if earlier is not None and earlier.authority != authority:
+            return self._quarantine(
+                checked.message,
+                Reason(
+                    FOREIGN_CHANGE,
+                    f"{authority} cannot {kind} event {target}: only {earlier.authority}, "
+                    "which published it, can",
+                ),
+            )
+        return change
+
+    def _await(self, checked: Checked, target: str) -> list[Outgoing]:
+        """Keep a retraction until its event arrives; audit that it waits."""
+        message = checked.message
+        self.index.wait(
+            Pending(
+                target,
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value or b"",
+            )
+        )
+        base = self._audit_base(checked, Change(retracts=target))
+        reason = Reason(
+            AWAITING_EVENT,
+            f"the retracted event {target} has not arrived; the retraction is routed when it does",
+        )
+        the_id = decision_id(checked.event.event_id, NO_AGREEMENT, NO_AGREEMENT)
+        return [self._audit(base, the_id, DENY, (reason,), decision=None)]
 
     def _policy_violation(self, record_type: str, decisions: tuple[Decision, ...]) -> str | None:
         """Why one of ``decisions`` may not be carried out, or None."""
@@ -236,29 +373,46 @@ class Enforcer:
                     )
         return None
 
-    def _route(self, checked: Checked, decisions: tuple[Decision, ...]) -> list[Outgoing]:
+    def _route(
+        self, checked: Checked, decisions: tuple[Decision, ...], change: Change
+    ) -> list[Outgoing]:
         event = checked.event
         event_id = event.event_id
-        self.tally.events[event.envelope["source_authority"]] += 1
-        base = self._audit_base(checked)
+        authority = event.envelope["source_authority"]
+        self.tally.events[authority] += 1
+        base = self._audit_base(checked, change)
         if not decisions:
+            self.index.record(event_id, authority)
             reason = Reason(
                 "no_agreement",
-                f"no agreement shares {event.envelope['event_type']} events "
-                f"from {event.envelope['source_authority']}",
+                f"no agreement shares {event.envelope['event_type']} events from {authority}",
             )
             self.tally.denials[str(reason)] += 1
             the_id = decision_id(event_id, NO_AGREEMENT, NO_AGREEMENT)
-            return [self._audit(base, the_id, DENY, (reason,), decision=None)]
+            denied = self._audit(base, the_id, DENY, (reason,), decision=None)
+            return [denied, *self._withdrawals(checked, change, frozenset(), base)]
         out: list[Outgoing] = []
+        received: list[tuple[str, str]] = []
         for decision in decisions:
             the_id = decision_id(event_id, decision.recipient, decision.agreement_id)
             reasons = decision.reasons
             share: Outgoing | None = None
             released: tuple[str, ...] = ()
-            if decision.allow:
+            ids: SharedIds | None = None
+            if (
+                decision.allow
+                and change.retracts is not None
+                and not change.received(decision.recipient)
+            ):
+                reasons = (
+                    Reason(
+                        NOT_RECEIVED,
+                        f"{decision.recipient} never received event {change.retracts}",
+                    ),
+                )
+            elif decision.allow:
                 try:
-                    share, released = self._share(checked, decision, the_id)
+                    share, released, ids = self._share(checked, decision, the_id, change)
                 except (AnonymiseError, TypeError, ValueError) as exc:
                     reasons = (
                         Reason.bounded(
@@ -271,52 +425,181 @@ class Enforcer:
                 out.append(self._audit(base, the_id, DENY, reasons, decision=decision))
                 continue
             self.tally.shares[decision.recipient] += 1
+            received.append((decision.recipient, decision.agreement_id))
             out.append(share)
             out.append(
                 self._audit(
-                    base, the_id, ALLOW, (), decision=decision, share=share, released=released
+                    base,
+                    the_id,
+                    ALLOW,
+                    (),
+                    decision=decision,
+                    share=share,
+                    released=released,
+                    ids=ids,
                 )
             )
+        self.index.record(event_id, authority, received)
+        return out + self._withdrawals(checked, change, frozenset(r for r, _ in received), base)
+
+    def _withdrawals(
+        self,
+        checked: Checked,
+        change: Change,
+        recipients: frozenset[str],
+        base: dict[str, Any],
+    ) -> list[Outgoing]:
+        """For a correction: a retraction of the earlier version for every recipient
+        that received it but does not receive this one (the correction moved the
+        event out of its scope), so every view counts the incident once. Sent
+        under the agreement the recipient received the earlier version under."""
+        if change.supersedes is None or change.earlier is None:
+            return []
+        event = checked.event
+        withdrawal = str(uuid.uuid5(WITHDRAWAL_NAMESPACE, event.event_id))
+        revision = self.index.revision
+        out: list[Outgoing] = []
+        for recipient, agreement in sorted(change.earlier.received):
+            if recipient in recipients or revision is None:
+                continue
+            the_id = decision_id(withdrawal, recipient, agreement)
+            fields = {
+                "retracted_event_id": self.anonymiser.scoped_id(change.supersedes, recipient),
+                "reason": OUT_OF_SCOPE,
+            }
+            share, ids = self._make_share(
+                checked,
+                internal_id=withdrawal,
+                the_id=the_id,
+                recipient=recipient,
+                agreement_id=agreement,
+                revision=revision,
+                event_type="RETRACTION",
+                record_type="Retraction",
+                supersedes=None,
+                fields=fields,
+                key=None,
+            )
+            lawful_basis, purpose = self.index.agreements.get(agreement, (None, None))
+            record = AuditRecord(
+                **{
+                    **base,
+                    "event_id": withdrawal,
+                    "event_type": "RETRACTION",
+                    "record_type": "Retraction",
+                    "supersedes": None,
+                    "retracts": change.supersedes,
+                },
+                decision_id=the_id,
+                decision=ALLOW,
+                reasons=(),
+                recipient=recipient,
+                agreement_id=agreement,
+                lawful_basis=lawful_basis,
+                purpose=purpose,
+                policy_revision=revision,
+                fields_released=tuple(sorted(fields)),
+                shared_topic=share.topic,
+                payload_sha256=sha256(share.value),
+                shared_ids=ids,
+            )
+            self.index.record(
+                withdrawal, event.envelope["source_authority"], [(recipient, agreement)]
+            )
+            self.tally.shares[recipient] += 1
+            out += [share, self._audit_message(record)]
         return out
 
     def _share(
-        self, checked: Checked, decision: Decision, the_id: str
-    ) -> tuple[Outgoing, tuple[str, ...]]:
-        """The share for an allowed decision, and the names of the fields it releases.
+        self, checked: Checked, decision: Decision, the_id: str, change: Change
+    ) -> tuple[Outgoing, tuple[str, ...], SharedIds]:
+        """The share for an allowed decision, the names of the fields it releases,
+        and the recipient-scoped ids it carries.
 
         Raises ValueError (a ShareError) when the anonymised fields break the
         share contract (say, a value longer than it allows): then nothing is shared."""
         event = checked.event
-        envelope = event.envelope
-        fields = self.anonymiser.apply(event.record, decision.fields, decision.recipient)
-        share = Share(
-            share_id=the_id,
-            event_id=event.event_id,
-            event_type=envelope["event_type"],
+        recipient = decision.recipient
+        fields = self.anonymiser.apply(event.record, decision.fields, recipient)
+        if change.retracts is not None and "retracted_event_id" in fields:
+            fields["retracted_event_id"] = self.anonymiser.scoped_id(change.retracts, recipient)
+        supersedes = (
+            self.anonymiser.scoped_id(change.supersedes, recipient)
+            if change.supersedes is not None and change.received(recipient)
+            else None
+        )
+        # The Kafka key: the recipient's subject pseudonym where the agreement
+        # releases it (so one person's events stay in order), else the scoped
+        # event id, which never repeats across events.
+        subject = fields.get("subject_pseudo_id")
+        action = decision.fields.get("subject_pseudo_id", {})
+        keyed = isinstance(subject, str) and action.get("action") == "pseudonymise"
+        share, ids = self._make_share(
+            checked,
+            internal_id=event.event_id,
+            the_id=the_id,
+            recipient=recipient,
+            agreement_id=decision.agreement_id,
+            revision=decision.revision,
+            event_type=event.envelope["event_type"],
             record_type=event.record_type,
+            supersedes=supersedes,
+            fields=fields,
+            key=subject if keyed else None,
+        )
+        return share, tuple(sorted(fields)), ids
+
+    def _make_share(
+        self,
+        checked: Checked,
+        *,
+        internal_id: str,
+        the_id: str,
+        recipient: str,
+        agreement_id: str,
+        revision: str,
+        event_type: str,
+        record_type: str,
+        supersedes: str | None,
+        fields: dict[str, Any],
+        key: str | None,
+    ) -> tuple[Outgoing, SharedIds]:
+        envelope = checked.event.envelope
+        scoped = self.anonymiser.scoped_id
+        share = Share(
+            share_id=scoped(the_id, recipient),
+            event_id=scoped(internal_id, recipient),
+            event_type=event_type,
+            record_type=record_type,
             source_authority=envelope["source_authority"],
             source_authority_type=envelope["source_authority_type"],
-            supersedes=None if envelope["supersedes"] is None else str(envelope["supersedes"]),
-            recipient=decision.recipient,
-            agreement_id=decision.agreement_id,
-            policy_revision=decision.revision,
+            supersedes=supersedes,
+            recipient=recipient,
+            agreement_id=agreement_id,
+            policy_revision=revision,
             fields=json.loads(canonical_json(fields)),
         )
-        source_key = checked.message.key.decode("utf-8", "replace") if checked.message.key else ""
-        key = self.anonymiser.pseudonym(source_key or event.event_id, decision.recipient)
+        retracted = share.fields.get("retracted_event_id") if record_type == "Retraction" else None
+        ids = SharedIds(
+            event_id=share.event_id,
+            share_id=share.share_id,
+            supersedes=supersedes,
+            retracted_event_id=retracted if isinstance(retracted, str) else None,
+            message_key=key or share.event_id,
+        )
         message = self.signed(
-            self.names.shared(decision.recipient, envelope["event_type"]),
-            key.encode(),
+            self.names.shared(recipient, event_type),
+            ids.message_key.encode(),
             share.to_bytes(),
             (
-                ("decision_id", the_id.encode()),
-                ("agreement_id", decision.agreement_id.encode()),
-                ("policy_revision", decision.revision.encode()),
+                ("share_id", share.share_id.encode()),
+                ("agreement_id", agreement_id.encode()),
+                ("policy_revision", revision.encode()),
             ),
         )
-        return message, tuple(sorted(fields))
+        return message, ids
 
-    def _audit_base(self, checked: Checked) -> dict[str, Any]:
+    def _audit_base(self, checked: Checked, change: Change) -> dict[str, Any]:
         """The parts of an audit record that every decision on one event shares."""
         event, message = checked.event, checked.message
         return {
@@ -332,6 +615,8 @@ class Enforcer:
             # The source pseudonym, so an IG lead can find every share about one
             # person (the authority computes it with the partnership key).
             "subject_pseudonym": event.record.get("subject_pseudo_id"),
+            "supersedes": change.supersedes,
+            "retracts": change.retracts,
         }
 
     def _audit(
@@ -344,6 +629,7 @@ class Enforcer:
         decision: Decision | None,
         share: Outgoing | None = None,
         released: tuple[str, ...] = (),
+        ids: SharedIds | None = None,
     ) -> Outgoing:
         record = AuditRecord(
             **base,
@@ -358,6 +644,7 @@ class Enforcer:
             fields_released=released,
             shared_topic=share.topic if share is not None else None,
             payload_sha256=sha256(share.value) if share is not None else None,
+            shared_ids=ids,
         )
         return self._audit_message(record)
 
@@ -433,6 +720,7 @@ class Enforcer:
 
     def process(self, message: Incoming, decider: Decider) -> list[Outgoing]:
         """check -> decide -> route, synchronously. Raises PolicyUnavailable."""
+        self.decide = decider.decide
         checked = self.check(message)
         if not isinstance(checked, Checked):
             return checked

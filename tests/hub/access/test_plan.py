@@ -57,13 +57,15 @@ def test_the_ledger_reads_only_the_audit_topic_and_the_views_only_shared_topics(
     }
 
 
-def test_the_enforcer_reads_raw_and_writes_hub_topics_but_never_reads_them(
+def test_the_enforcer_reads_raw_and_its_audit_and_never_reads_shares(
     production: AccessPlan,
 ) -> None:
     found = rights(production, "enforcer")
     reads = {r for r in found if r[0] == "READ"}
     assert reads == {
         ("READ", "TOPIC", "PREFIXED", "svd.raw."),
+        # read back at start: who published each event and who received it
+        ("READ", "TOPIC", "LITERAL", "svd.audit.decisions"),
         ("READ", "GROUP", "PREFIXED", "svdhub-enforcer"),
     }
     assert ("WRITE", "TOPIC", "PREFIXED", "svd.raw.") not in found

@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 from hub.bundle import build
-from hub.enforcer.core import Incoming
+from hub.enforcer.core import Incoming, Outgoing
 from tests.fixtures.kafka import message_count, read_all
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
-from wire.audit import Reason
+from wire.audit import AuditRecord, Reason
 from wire.envelope import EventReader, EventWriter
 from wire.kafka_client import ClientSettings
 from wire.quarantine import QuarantineEntry
@@ -70,9 +70,8 @@ def test_opa_outage_shares_nothing_then_everything(
         ids = [record.decision_id for record in audit]
         assert len(ids) == len(set(ids)), "a decision_id appears twice in the audit topic"
         assert set(ids) == set(expected)
-        allowed = {i for i, out in expected.items() if b'"decision":"allow"' in out.value}
-        shared = {helpers.headers(m)["decision_id"] for m in pipeline.shares()}
-        assert shared == allowed
+        shared = {helpers.headers(m)["share_id"] for m in pipeline.shares()}
+        assert shared == set(share_ids(expected).values())
         assert len(during) == 100
         assert "OPA answers again" in pipeline.logs()
     finally:
@@ -162,13 +161,22 @@ def test_sigkill_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
     audit = pipeline.wait_for_audit(len(expected), timeout=300)
 
     assert {record.decision_id for record in audit} == set(expected)
-    allowed = {i for i, out in expected.items() if b'"decision":"allow"' in out.value}
     by_id: dict[str, set[bytes]] = collections.defaultdict(set)
     for message in pipeline.shares():
-        by_id[helpers.headers(message)["decision_id"]].add(message.value)
-    assert set(by_id) == allowed
+        by_id[helpers.headers(message)["share_id"]].add(message.value)
+    assert set(by_id) == set(share_ids(expected).values())
     # A share sent twice (before and after the kill) is the same share.
     assert all(len(values) == 1 for values in by_id.values())
+
+
+def share_ids(expected: dict[str, Outgoing]) -> dict[str, str]:
+    """decision_id -> the share id its share carries, for every allow decision."""
+    found = {}
+    for the_id, out in expected.items():
+        record = AuditRecord.from_bytes(out.value)
+        if record.shared_ids is not None:
+            found[the_id] = record.shared_ids.share_id
+    return found
 
 
 CONFIGS = sorted((helpers.POLICIES.parent / "connectors" / "config").glob("*.yaml"))

@@ -131,8 +131,13 @@ def test_a_share_carries_its_decision_and_only_named_fields(
     for share in shares:
         head = dict(share.headers)
         payload = read(share)
-        audit = by_id[payload.share_id]
-        assert head["decision_id"].decode() == payload.share_id
+        audit = next(
+            a for a in audits if a.shared_ids and a.shared_ids.share_id == payload.share_id
+        )
+        assert audit.decision_id in by_id
+        assert head["share_id"].decode() == payload.share_id
+        assert audit.shared_ids is not None and audit.shared_ids.event_id == payload.event_id
+        assert share.key.decode() == audit.shared_ids.message_key
         assert head["agreement_id"].decode() == audit.agreement_id == payload.agreement_id
         assert head["policy_revision"].decode() == decider.revision == payload.policy_revision
         assert set(payload.fields) <= named[payload.agreement_id]
@@ -227,10 +232,21 @@ def test_youth_referral_and_retraction(keys: helpers.Keys, decider: Decider) -> 
 
     withdrawn = helpers.the_event_id("uhb-ed", "uhb-ed-incident-1")
     retraction = helpers.retraction("uhb-ed", withdrawn)
-    shares, _, _ = split(enforcer.process(published(keys, "Retraction", retraction), decider))
-    recipients = {read(s).recipient for s in shares}
-    assert recipients == {"vrp", *CSPS}  # a retraction has no place, so every CSP gets it
-    assert all(read(s).fields["retracted_event_id"] == withdrawn for s in shares)
+    shares, audits, _ = split(enforcer.process(published(keys, "Retraction", retraction), decider))
+    # uhb-ed-incident-1 never reached the enforcer: the retraction waits for it
+    assert shares == []
+    assert [r.code for a in audits for r in a.reasons] == ["awaiting_event"]
+
+    out = enforcer.process(published(keys, "Incident", helpers.incident("uhb-ed")), decider)
+    shares, _, _ = split(out)
+    received = {read(s).recipient: read(s) for s in shares if read(s).record_type == "Incident"}
+    retractions = [read(s) for s in shares if read(s).record_type == "Retraction"]
+    # the retraction reaches exactly the recipients of the incident (not every CSP),
+    # naming the incident as each of them knows it
+    assert {r.recipient for r in retractions} == set(received) - {"public"}
+    for share in retractions:
+        assert share.fields["retracted_event_id"] == received[share.recipient].event_id
+        assert share.fields["retracted_event_id"] != withdrawn
 
 
 def test_bad_messages_are_quarantined_and_audited(keys: helpers.Keys, decider: Decider) -> None:

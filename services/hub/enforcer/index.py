@@ -1,0 +1,232 @@
+"""What the enforcer remembers of the events it has routed: who published each,
+and who received it.
+
+Three rules need that memory:
+
+* a correction (``supersedes``) or a retraction is accepted only from the
+  authority that published the original event;
+* a retraction reaches only the recipients that received the event;
+* a correction that moves an event out of a recipient's scope reaches that
+  recipient as a retraction of the version it holds.
+
+:class:`EventIndex` keeps, per hub-internal event id, the publishing authority
+and the (recipient, agreement) pairs the event was shared under. It is a
+function of the audit records the enforcer writes (:meth:`EventIndex.apply`),
+so at start the enforcer rebuilds it from ``svd.audit.decisions``
+(:func:`rebuild`, which verifies the hub's signature on every record) and then
+keeps it up to date as it routes. An event older than the audit topic's
+retention is forgotten, and can then no longer be corrected or retracted.
+
+A retraction can arrive before its event: each raw topic is consumed on its
+own, so after an outage the retraction topic may be read ahead of the
+event's. Such a retraction waits (:class:`Pending`) until the event arrives,
+then is routed as if it had come after it. Waiting retractions are kept in a
+file in the enforcer's state folder, because their offsets are committed
+while they wait.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from wire.audit import ALLOW, QUARANTINE, AuditRecord
+from wire.canonical import ContractError
+from wire.hub_signing import HubKeys, HubSignatureError
+from wire.kafka_client import ClientSettings
+from wire.private_files import write_private
+from wire.reading import partitions, read_to_end
+
+log = logging.getLogger(__name__)
+
+#: The reason code of a retraction whose event has not arrived yet.
+AWAITING_EVENT = "awaiting_event"
+
+#: One (recipient, agreement_id) pair an event was shared under.
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One routed event: who published it, and the pairs it was shared under."""
+
+    authority: str
+    received: frozenset[Pair]
+
+    def recipients(self) -> frozenset[str]:
+        return frozenset(recipient for recipient, _ in self.received)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A raw retraction message that waits for the event it withdraws."""
+
+    target: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "key": None if self.key is None else base64.b64encode(self.key).decode(),
+            "value": base64.b64encode(self.value).decode(),
+            "timestamp": self.timestamp,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Pending:
+        key = value.get("key")
+        timestamp = value.get("timestamp")
+        return cls(
+            target=str(value["target"]),
+            topic=str(value["topic"]),
+            partition=int(value["partition"]),
+            offset=int(value["offset"]),
+            key=None if key is None else base64.b64decode(key),
+            value=base64.b64decode(value["value"]),
+            timestamp=None if timestamp is None else float(timestamp),
+        )
+
+
+class EventIndex:
+    """Per hub-internal event id, its authority and the pairs it was shared under.
+
+    Pair sets repeat a great deal (most events of one kind from one authority
+    reach the same recipients), so equal sets are stored once."""
+
+    def __init__(self, pending_file: Path | None = None) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._shapes: dict[Entry, Entry] = {}
+        #: agreement id -> (lawful basis, purpose), as its decisions gave them.
+        self.agreements: dict[str, tuple[str | None, str | None]] = {}
+        #: The latest policy revision seen in a decision.
+        self.revision: str | None = None
+        self.pending_file = pending_file
+        self._pending: dict[str, list[Pending]] = {}
+        if pending_file is not None and pending_file.is_file():
+            self._load_pending(pending_file)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._entries
+
+    def get(self, event_id: str) -> Entry | None:
+        return self._entries.get(event_id)
+
+    def record(self, event_id: str, authority: str, received: Iterable[Pair] = ()) -> None:
+        """Remember that ``authority`` published ``event_id`` and that it was shared
+        under ``received`` (added to any pairs already known, since a replay
+        or a second agreement only ever adds)."""
+        known = self._entries.get(event_id)
+        pairs = frozenset(received)
+        if known is not None:
+            if pairs <= known.received:
+                return
+            pairs |= known.received
+            authority = known.authority  # the first publisher keeps the id
+        entry = Entry(authority, pairs)
+        self._entries[event_id] = self._shapes.setdefault(entry, entry)
+
+    def apply(self, record: AuditRecord) -> None:
+        """Learn from one audit record (in the order they were written)."""
+        if record.policy_revision is not None:
+            self.revision = record.policy_revision
+        if record.decision == QUARANTINE or record.event_id is None:
+            return
+        if record.source_authority is None:
+            return
+        if any(reason.code == AWAITING_EVENT for reason in record.reasons):
+            return
+        if record.agreement_id is not None and record.lawful_basis is not None:
+            self.agreements[record.agreement_id] = (record.lawful_basis, record.purpose)
+        pairs: tuple[Pair, ...] = ()
+        if record.decision == ALLOW and record.recipient and record.agreement_id:
+            pairs = ((record.recipient, record.agreement_id),)
+        self.record(record.event_id, record.source_authority, pairs)
+
+    # ------------------------------------------------------------ waiting
+
+    def wait(self, pending: Pending) -> None:
+        """Keep a retraction until its event arrives (saved at once)."""
+        waiting = self._pending.setdefault(pending.target, [])
+        if any(
+            (p.topic, p.partition, p.offset) == (pending.topic, pending.partition, pending.offset)
+            for p in waiting
+        ):
+            return
+        waiting.append(pending)
+        self._save_pending()
+
+    def waiting_for(self, event_id: str) -> list[Pending]:
+        """The retractions waiting for ``event_id``, removed from the waiting list."""
+        found = self._pending.pop(event_id, [])
+        if found:
+            self._save_pending()
+        return found
+
+    def ready(self) -> list[Pending]:
+        """Waiting retractions whose event is known now (after a restart that
+        came between the event and them), removed from the waiting list."""
+        found = [
+            p for target in list(self._pending) if target in self for p in self.waiting_for(target)
+        ]
+        return found
+
+    def pending(self) -> Iterator[Pending]:
+        for waiting in self._pending.values():
+            yield from waiting
+
+    def _save_pending(self) -> None:
+        if self.pending_file is None:
+            return
+        text = json.dumps([p.to_json() for p in self.pending()], sort_keys=True)
+        write_private(self.pending_file, text + "\n")
+
+    def _load_pending(self, path: Path) -> None:
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            for value in loaded:
+                pending = Pending.from_json(value)
+                self._pending.setdefault(pending.target, []).append(pending)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: cannot read the waiting retractions: {exc}") from exc
+
+
+def rebuild(index: EventIndex, kafka: ClientSettings, topic: str, keys: HubKeys) -> int:
+    """Read every audit record on ``topic`` into ``index``, in order per partition;
+    return how many were used. A message the hub did not sign, or that is not an
+    audit record, is skipped with a warning (the ledger reports it too)."""
+    consumer = KafkaConsumer(
+        **kafka.kafka_python(), client_id="svdhub-enforcer-index", enable_auto_commit=False
+    )
+    used = skipped = 0
+    try:
+        for message in read_to_end(consumer, partitions(consumer, [topic])):
+            try:
+                keys.verify(message.value, message.headers)
+                index.apply(AuditRecord.from_bytes(message.value))
+            except (HubSignatureError, ContractError):
+                skipped += 1
+            else:
+                used += 1
+    finally:
+        consumer.close()
+    if skipped:
+        log.warning("skipped %d audit records that are unsigned or unreadable", skipped)
+    return used
