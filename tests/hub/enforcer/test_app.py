@@ -6,6 +6,7 @@ agreements give it."""
 from __future__ import annotations
 
 import collections
+import json
 import shutil
 import signal
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from hub.bundle import build
 from hub.enforcer.core import Incoming, Outgoing
 from tests.fixtures.kafka import message_count, read_all
 from tests.fixtures.services import PrivateOpa
-from tests.hub.enforcer import helpers
+from tests.hub.enforcer import helpers, linkage
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.audit import AuditRecord, Reason
 from wire.envelope import EventReader, EventWriter
@@ -209,6 +210,15 @@ def test_every_agreement_end_to_end_on_synthetic_data(pipeline: Pipeline) -> Non
         text = message.value.decode()
         leaked = [p for p in source_pseudonyms if p in text]
         assert not leaked, f"source pseudonyms passed on to {share.recipient}: {leaked[:3]}"
+
+    # No identifier joins two recipients' streams, and no key spans two events
+    # in a stream that releases no subject pseudonym (the figures: -s shows them).
+    found = linkage.figures(shares)
+    print("linkage figures:", json.dumps(found, sort_keys=True))
+    assert found["recipients"] >= 3
+    assert found["shared_identifier_values"] == 0
+    assert found["joinable_events_by_pair"] == {}
+    assert found["keys_spanning_events"] == {}
 
     # Each bad input: quarantined once, with its reason, and never shared.
     quarantined = {
