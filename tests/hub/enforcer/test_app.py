@@ -8,19 +8,25 @@ from __future__ import annotations
 import collections
 import shutil
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from kafka import KafkaProducer
 
 from hub.bundle import build
+from hub.enforcer.app import LOG_APPEND_TIME
 from hub.enforcer.core import Incoming
+from tests.edge.helpers import topic_configs
 from tests.fixtures.kafka import message_count, read_all
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
-from wire.audit import Reason
+from wire.audit import AuditRecord, Reason
+from wire.canonical import parse_time
 from wire.envelope import EventReader, EventWriter
 from wire.kafka_client import ClientSettings
 from wire.quarantine import QuarantineEntry
@@ -250,3 +256,151 @@ def pseudonyms_in(pipeline: Pipeline, messages: list[Incoming]) -> set[str]:
             if name.endswith("_pseudo_id") and isinstance(value, str):
                 found.add(value)
     return found
+
+
+def test_a_key_revoked_while_the_enforcer_runs_is_refused_within_seconds(
+    pipeline: Pipeline,
+) -> None:
+    """``svdhub keys revoke`` while the enforcer runs: events the broker appended
+    after the revocation time are quarantined as ``revoked_key`` within the
+    bound (REVOCATION_BOUND), events appended before it are shared as usual.
+    The delay from the command returning to the first such quarantine's
+    audit record is printed and kept in ``<home>/revocation-delay.txt``."""
+    raw = pipeline.names.raw("wmp", "incident")
+    for topic in (raw, pipeline.names.raw("wmas", "incident")):
+        assert topic_configs(pipeline.admin, topic)["message.timestamp.type"] == "LogAppendTime"
+    warm = pipeline.publish("Incident", incidents(1, 3))
+    pipeline.start_enforcer()
+    pipeline.wait_for_audit(len(pipeline.expected(warm)))
+    before = pipeline.publish("Incident", incidents(4, 5))
+    expected = pipeline.expected(warm + before)  # worked out with the key still good
+    # The default revocation time is now, to the second: start it after `before`.
+    time.sleep(1.05 - time.time() % 1)
+
+    pipeline.svdhub("keys", "revoke", "wmp-test-1", "--reason", "test: key leaked")
+    returned = time.time()
+    revoked_at = pipeline.keys.registry().get("wmp-test-1").revoked_at
+    assert revoked_at is not None and revoked_at.timestamp() <= returned
+
+    after = Publishing(pipeline, first=100)
+    after.start()
+    try:
+        first: AuditRecord | None = None
+        while first is None:
+            assert time.time() - returned < 60, f"no revoked_key quarantine\n{pipeline.logs()}"
+            first = next(
+                (
+                    r
+                    for r in pipeline.audit()
+                    if r.decision == "quarantine" and r.reasons[0].code == "revoked_key"
+                ),
+                None,
+            )
+            time.sleep(0.1)
+        observed = time.time() - returned
+    finally:
+        after.stop()
+    delay = parse_time(first.decided_at).timestamp() - returned
+    report = (
+        f"revocation delay: {delay:.2f} s from `svdhub keys revoke` returning to the first "
+        f"revoked_key audit record (seen by the test after {observed:.2f} s)"
+    )
+    print(report)
+    (pipeline.home / "revocation-delay.txt").write_text(report + "\n", encoding="utf-8")
+    assert delay < REVOCATION_BOUND, report
+
+    # Everything is audited; what was appended before the revocation was decided
+    # as without it, and every allowed share of it made.
+    sent_after = after.sent
+    by_place = {(m.partition, m.offset): n for n, m in sent_after}
+
+    def settled() -> bool:
+        audit = pipeline.audit()
+        ids = {r.decision_id for r in audit}
+        places = {(r.source_partition, r.source_offset) for r in audit if r.source_topic == raw}
+        return set(expected) <= ids and set(by_place) <= places
+
+    helpers.wait_until(settled, 60, "every event to be audited")
+    audit = pipeline.audit()
+    decided = {r.decision_id: r.decision for r in audit}
+    for the_id, out in expected.items():
+        assert decided[the_id] == AuditRecord.from_bytes(out.value).decision
+    allowed = {i for i, out in expected.items() if b'"decision":"allow"' in out.value}
+    assert allowed and allowed <= {helpers.headers(m)["decision_id"] for m in pipeline.shares()}
+
+    # Every event appended after the revocation and decided after the first refusal
+    # is refused; only the first moments may still have been shared.
+    refused = {
+        (r.source_partition, r.source_offset): r
+        for r in audit
+        if r.decision == "quarantine" and r.source_topic == raw
+    }
+    assert all(r.reasons[0].code == "revoked_key" for r in refused.values())
+    by_event = collections.defaultdict(list)
+    for record in audit:
+        by_event[record.event_id].append(record)
+    for place, n in by_place.items():
+        if place in refused:
+            continue
+        records = by_event[helpers.the_event_id("wmp", f"wmp-incident-{n}")]
+        assert records, f"event {n} was not audited"
+        took_effect = parse_time(first.decided_at)
+        assert all(parse_time(r.decided_at) < took_effect for r in records), (
+            f"event {n} was shared after the revocation took effect"
+        )
+
+    # The hub judged by the broker's time: every raw message carries one.
+    stamped = {(m.partition, m.offset): m for m in read_all(pipeline.admin, [raw])}
+    assert {m.timestamp_type for m in stamped.values()} == {LOG_APPEND_TIME}
+    for message in before:
+        broker_ms = stamped[(message.partition, message.offset)].timestamp
+        assert broker_ms < revoked_at.timestamp() * 1000
+    for place in by_place:
+        assert stamped[place].timestamp >= revoked_at.timestamp() * 1000
+
+
+#: A revocation must take effect within this many seconds (issue 15).
+REVOCATION_BOUND = 5.0
+
+
+class Publishing:
+    """Publishes one wmp incident every 0.1 s on a thread, as wmp's connector,
+    until stopped; ``sent`` holds (n, message) of each."""
+
+    def __init__(self, pipeline: Pipeline, first: int) -> None:
+        self.pipeline = pipeline
+        self.next = first
+        self.sent: list[tuple[int, Incoming]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        settings = self.pipeline.principals.settings("connector-wmp")
+        producer = KafkaProducer(**settings.kafka_python(), acks="all")
+        writer = self.pipeline.keys.writer("wmp")
+        topic = self.pipeline.names.raw("wmp", "incident")
+        try:
+            while not self.stopping.is_set():
+                record = helpers.incident("wmp", self.next)
+                value = writer.write("Incident", record)
+                key = record["subject_pseudo_id"].encode()
+                meta = producer.send(topic, key=key, value=value).get(timeout=30)
+                self.sent.append(
+                    (self.next, Incoming(topic, meta.partition, meta.offset, key, value))
+                )
+                self.next += 1
+                self.stopping.wait(0.1)
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+        finally:
+            producer.close()
