@@ -32,7 +32,10 @@
     **What signing does NOT protect against.**
 
     * A **compromised connector key**: whoever holds it can sign anything as
-      that authority until operators revoke the key in the registry.
+      that authority until operators revoke the key in the registry, and
+      until the enforcer next looks at the registry (about a second later).
+    * A wrong **broker clock**: the broker's time is the hub's own measure of
+      "received", trusted as the hub trusts its other services.
     * **Replay** of a validly signed event: the same bytes verify again. Replays
       are absorbed downstream by deterministic event ids (idempotent processing).
     * **Disclosure**: signing gives integrity and origin, not confidentiality.

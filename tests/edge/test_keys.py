@@ -12,6 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
+from edge.config import ConnectorConfig
+from edge.runner import Connector, RevokedSigningKey
 from wire.signing import KeyRegistry, PublicKey
 
 CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
@@ -196,3 +198,17 @@ def test_the_connector_refuses_to_sign_with_a_revoked_key(places: tuple[Path, Pa
     assert code == 1
     assert "signing key wmp-local-1 was revoked" in output and "(host retired)" in output
     assert "new key id" in output and "IT team" in output
+
+
+def test_a_running_connector_stops_at_its_next_run_once_its_key_is_revoked(
+    places: tuple[Path, Path],
+) -> None:
+    _, authorities = places
+    made_keys(authorities, POLICE)
+    connector = Connector(ConnectorConfig.load(POLICE), None, dry_run=True, echo=lambda _: None)
+    try:
+        assert invoke("keys", "revoke", "wmp-local-1")[0] == 0
+        with pytest.raises(RevokedSigningKey, match="wmp-local-1"):
+            connector.run()
+    finally:
+        connector.close()
