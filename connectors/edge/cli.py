@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -25,14 +25,30 @@ from typer._click import Context
 from typer.core import TyperGroup
 
 from edge import commands, synthetic
-from edge.config import AUTHORITY_HOME_ENV, ConfigError, ConnectorConfig, authority_home, home
+from edge.config import (
+    AUTHORITY_HOME_ENV,
+    ConfigError,
+    ConnectorConfig,
+    authorities_home,
+    authority_home,
+    home,
+)
 from edge.pseudonymise import PseudonymError, Pseudonymiser, generate_key_file
 from edge.publisher import PublishError
-from edge.runner import Connector
+from edge.runner import Connector, RevokedSigningKey
 from wire.geography import GeographyError, GeographyLookup
 from wire.kafka_client import CREDENTIALS_ENV, ClientSettings, CredentialsError, find_credentials
 from wire.private_files import write_private
-from wire.signing import KeyRegistry, KeyRegistryError, PublicKey, Signer, generate_signer
+from wire.signing import (
+    KeyRegistry,
+    KeyRegistryError,
+    PublicKey,
+    Signer,
+    UnknownKey,
+    format_time,
+    generate_signer,
+    parse_revocation_time,
+)
 from wire.topics import NAMESPACE_ENV
 
 EXIT_REJECTS = 4
@@ -184,7 +200,7 @@ def run(
                         typer.echo(line, err=True)
                 if not follow or stopping.wait(settings.poll_seconds):
                     break
-        except PublishError as exc:
+        except (PublishError, RevokedSigningKey) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
         finally:
@@ -260,7 +276,7 @@ def keys(
             signer = generate_signer(config.keys.signing_key_id, config.authority)
             signer.save(key_file)
             typer.echo(f"{config.authority}: new signing key {signer.key_id} in {key_file}")
-        public = signer.public_key()
+        public = _recorded_revocation(config.public_key_file, signer.public_key())
         write_private(config.public_key_file, KeyRegistry([public]).to_yaml())
         typer.echo(f"{config.authority}: public key {public.key_id} in {config.public_key_file}")
         exported.append(public)
@@ -315,16 +331,123 @@ def _register(target: Path, exported: list[PublicKey]) -> None:
     known = {key_id: loaded.get(key_id) for key_id in loaded.key_ids()}
     for public in exported:
         existing = known.get(public.key_id)
-        if existing is not None and existing.raw_bytes() != public.raw_bytes():
+        if existing is not None and (
+            existing.raw_bytes() != public.raw_bytes() or existing.authority != public.authority
+        ):
             typer.echo(
                 f"error: {target}: key {public.key_id} is registered with another "
                 "public key; give the new key a new key id",
                 err=True,
             )
             raise typer.Exit(1)
-        known[public.key_id] = existing or public
+        known[public.key_id] = existing.merge(public) if existing else public
     write_private(target, KeyRegistry(known.values()).to_yaml())
     typer.echo(f"registry: {target} ({len(known)} keys)")
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The signing key id to revoke.")],
+    config: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config",
+            help="A connector config that signs with the key (finds the authority's "
+            "folder). Default: the one authority folder whose public/ holds KEY_ID.yaml.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="From when (ISO 8601 with a time zone, e.g. 2026-03-01T09:30:00Z); "
+            "default now. Give the time a leak may have begun.",
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept with the key).")] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(
+            "--registry",
+            help="Also apply the revocation to this public key registry (a hub on the "
+            "same machine), as `svdhub keys register` would.",
+        ),
+    ] = None,
+) -> None:
+    """Revoke a signing key (it leaked, or its host is retired): record it in the
+    exported public key file <authority home>/public/<key_id>.yaml, for the
+    hub's operator to apply with `svdhub keys register FILE`. From then on
+    `connector run` refuses to sign with it; make a new key under a new key id.
+    A revocation is never undone, and the earliest time given wins."""
+    try:
+        moment = parse_revocation_time(at) if at is not None else datetime.now(UTC)
+    except ValueError as exc:
+        typer.echo(f"error: --at: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    path = _public_key_file(key_id, config or [])
+    try:
+        key = KeyRegistry.load(path).get(key_id)
+    except (KeyRegistryError, UnknownKey) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    revoked = key.revoke(moment, reason)
+    if key.revoked_at is not None and revoked.revoked_at == key.revoked_at:
+        typer.echo(
+            f"{key_id} was already {key.revocation()}; kept the earlier time "
+            f"(asked: {format_time(moment)})"
+        )
+    if revoked != key:
+        write_private(path, KeyRegistry([revoked]).to_yaml())
+    if revoked.revoked_at != key.revoked_at:
+        typer.echo(f"{key.authority}: {key_id} {revoked.revocation()}, recorded in {path}")
+    typer.echo(
+        f"hand {path} to the hub's operator (`svdhub keys register {path.name}`); "
+        "give the connector a new key under a new key id"
+    )
+    if registry is not None:
+        _register(registry, [revoked])
+
+
+def _public_key_file(key_id: str, configs: list[Path]) -> Path:
+    """Where ``connector keys`` exported ``key_id``: from a config that signs with
+    it, else the one authority folder (``$SVDHUB_AUTHORITY_HOME``, or any under
+    the authorities' folder) whose ``public/`` holds it."""
+    if configs:
+        paths = {
+            settings.public_key_file
+            for settings in map(_load, configs)
+            if settings.keys.signing_key_id == key_id
+        }
+        if not paths:
+            typer.echo(f"error: none of the configs signs with key {key_id}", err=True)
+            raise typer.Exit(1)
+    elif own := os.environ.get(AUTHORITY_HOME_ENV):
+        paths = {Path(own).resolve() / "public" / f"{key_id}.yaml"}
+    else:
+        paths = set(authorities_home().glob(f"*/public/{key_id}.yaml"))
+    found = sorted(path for path in paths if path.is_file())
+    if len(found) != 1:
+        where = ", ".join(map(str, sorted(paths))) or f"{authorities_home()}/*/public/"
+        problem = "several exported keys" if found else "no exported public key"
+        typer.echo(
+            f"error: {problem} for {key_id} ({where}); pass the connector config that "
+            "signs with it (--config FILE), after `svdhub connector keys create`",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return found[0]
+
+
+def _recorded_revocation(path: Path, public: PublicKey) -> PublicKey:
+    """``public`` with the revocation already recorded in its exported file, if
+    any: making the keys again never undoes a revocation."""
+    try:
+        exported = KeyRegistry.load(path) if path.is_file() else KeyRegistry([])
+        return public.merge(exported.get(public.key_id))
+    except (KeyRegistryError, UnknownKey, ValueError):
+        return public
 
 
 @connector_app.command("linkage-key")

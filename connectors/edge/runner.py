@@ -35,7 +35,7 @@ from wire.envelope import EventWriter
 from wire.geography import GeographyLookup
 from wire.kafka_client import ClientSettings
 from wire.private_files import append_private
-from wire.signing import Signer
+from wire.signing import KeyRegistry, Signer
 from wire.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,40 @@ def reason_key(field_name: str, reason: str) -> str:
     return f"{field_name}: " + re.sub(r"'[^']*'(?:\.\.\.)?", "'…'", reason)
 
 
+class RevokedSigningKey(ValueError):
+    """The connector's signing key is revoked: it signs nothing more."""
+
+
+def check_not_revoked(config: ConnectorConfig) -> None:
+    """Raise :class:`RevokedSigningKey` if the authority's exported public key
+    file (``<authority home>/public/<key_id>.yaml``, where ``svdhub connector
+    keys revoke`` records a revocation) says the config's signing key is
+    revoked, and a ``wire.signing.KeyRegistryError`` if that file is unreadable.
+    No file: nothing recorded."""
+    path = config.public_key_file
+    if not path.is_file():
+        return
+    exported = KeyRegistry.load(path)
+    key_id = config.keys.signing_key_id
+    if key_id not in exported:
+        return
+    key = exported.get(key_id)
+    if key.revoked_at is None:
+        return
+    raise RevokedSigningKey(
+        f"signing key {key_id} was {key.revocation()} (recorded in {path}), so it signs "
+        "nothing more and the hub refuses what it signed. Ask your IT team for a new key "
+        "with a new key id: a new keys.signing_key_id (and keys.signing_key file) in the "
+        "config, then `svdhub connector keys create`, and the new public key registered "
+        "with the hub (`svdhub keys register`)"
+    )
+
+
 class Connector:
-    """One configured connector. ``run`` processes whatever is new, once."""
+    """One configured connector. ``run`` processes whatever is new, once.
+
+    It refuses to start, and each run refuses to begin, while its signing key
+    is revoked (:func:`check_not_revoked`)."""
 
     def __init__(
         self,
@@ -132,6 +164,7 @@ class Connector:
         self.pseudonymiser = Pseudonymiser.load(
             config.keys.linkage_key, config.keys.linkage_key_version
         )
+        check_not_revoked(config)
         self.signer = Signer.load(
             config.keys.signing_key, config.keys.signing_key_id, config.authority
         )
@@ -153,6 +186,9 @@ class Connector:
         self.checkpoint.close()
 
     def run(self) -> Summary:
+        """Process whatever is new. Raises RevokedSigningKey (nothing read),
+        PublishError."""
+        check_not_revoked(self.config)
         started = time.monotonic()
         summary = Summary()
         rejects = RejectFile(self.config.state_dir / "rejects", enabled=not self.dry_run)

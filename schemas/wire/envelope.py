@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from wire.codec import AvroCodec, CodecError
@@ -121,14 +122,21 @@ class EventReader:
         self.codec = codec
         self.verifier = verifier
 
-    def read(self, data: bytes, authority: str | None = None) -> Event:
+    def read(
+        self, data: bytes, authority: str | None = None, received_at: datetime | None = None
+    ) -> Event:
         """Verify and decode one published value. ``authority`` is the one the
-        topic belongs to; when given, a key of any other authority is refused."""
+        topic belongs to; when given, a key of any other authority is refused.
+        ``received_at`` is when the hub received it (the raw message's broker
+        timestamp; None: now): a key revoked by then is refused
+        (:meth:`wire.signing.Verifier.verify`)."""
         if len(data) > MAX_EVENT_BYTES:
             raise TooLarge(f"{len(data)} bytes is more than {MAX_EVENT_BYTES}")
         _, frame = self.codec.decode(data, expect=FRAME)
         key_id, body, signature = frame["key_id"], frame["body"], frame["signature"]
-        key = self.verifier.verify(key_id, body, signature, authority=authority)
+        key = self.verifier.verify(
+            key_id, body, signature, authority=authority, received_at=received_at
+        )
         record_type, record = self.codec.decode(body)
         if record_type not in _RECORD_EVENT_TYPES:
             raise EnvelopeError(f"a SignedEvent body must hold an event record, not {record_type}")

@@ -18,14 +18,24 @@
     * The signature covers the **exact encoded bytes** of the event. Any change
       to any byte, including re-encoding an equal value differently, fails
       verification. Sign after encoding, verify before decoding.
-    * **Revocation:** a revoked key verifies nothing, whatever the event's date.
-      Event dates are claimed by the signer, so a leaked key could backdate;
-      events signed before the revocation must be re-signed with a new key.
+    * **Revocation** has a time, ``revoked_at``. An event the hub *received*
+      before that time still verifies; one received at or after it raises
+      :class:`RevokedKey`. "Received" is the time the hub observed, never a
+      time the event claims: the enforcer passes the raw topic's broker
+      timestamp (raw topics are ``message.timestamp.type=LogAppendTime``, so
+      the broker stamps each message as it appends it) as ``received_at``.
+      Envelope times are written by the signer, and whoever stole the key
+      could backdate them. Events a thief appended before the revocation
+      still verify: revoke as soon as a leak is suspected, with ``--at`` the
+      time it may have begun, and find what was shared since in the audit.
 
     **What signing does NOT protect against.**
 
     * A **compromised connector key**: whoever holds it can sign anything as
-      that authority until operators revoke the key in the registry.
+      that authority until operators revoke the key in the registry, and
+      until the enforcer next looks at the registry (about a second later).
+    * A wrong **broker clock**: the broker's time is the hub's own measure of
+      "received", trusted as the hub trusts its other services.
     * **Replay** of a validly signed event: the same bytes verify again. Replays
       are absorbed downstream by deterministic event ids (idempotent processing).
     * **Disclosure**: signing gives integrity and origin, not confidentiality.
@@ -40,8 +50,12 @@ Registry format (:meth:`KeyRegistry.load`; :meth:`KeyRegistry.to_yaml` writes it
       - key_id: wmp-2026-01
         authority: wmp
         public_key: <base64 of the 32 raw public key bytes>
-        revoked_on: 2026-03-01        # optional (YAML date)
-        revoked_reason: key leaked     # optional, only with revoked_on
+        revoked_at: '2026-03-01T09:30:00Z'  # optional: UTC, ISO 8601 with Z, to the second
+        revoked_reason: key leaked           # optional, only with a revocation
+
+Registries written before revocation times read ``revoked_on: 2026-03-01`` (a
+YAML date), meaning 00:00 UTC that day; :meth:`KeyRegistry.to_yaml` writes it
+back as ``revoked_at``. An entry gives one or the other, not both.
 
 Private keys (:meth:`Signer.save` / :meth:`Signer.load`) are unencrypted PEM
 PKCS8 files readable by their owner only (mode 0600): the connector's host and
@@ -57,7 +71,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +90,15 @@ PUBLIC_KEY_SIZE = 32
 AUTHORITY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 _REGISTRY_HEADER = "# Public keys of the authorities' connectors.\n"
-_ENTRY_FIELDS = ("key_id", "authority", "public_key", "revoked_on", "revoked_reason")
+_ENTRY_FIELDS = (
+    "key_id",
+    "authority",
+    "public_key",
+    "revoked_at",
+    "revoked_on",
+    "revoked_reason",
+)
+_REVOKED_AT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 
 
 # ---------------------------------------------------------------- errors
@@ -98,7 +120,7 @@ class UnknownKey(SignatureError):
 
 
 class RevokedKey(SignatureError):
-    """The key is revoked: it verifies nothing, whatever the event's date."""
+    """The key was revoked at or before the time the hub received the event."""
 
 
 class BadSignature(SignatureError):
@@ -128,17 +150,82 @@ class PublicKey:
     authority: str
     # Not hashable itself; equality still compares it.
     public_key: Ed25519PublicKey = field(hash=False)
-    revoked_on: datetime.date | None = None
+    #: From this time on (UTC, whole seconds) the key verifies nothing.
+    revoked_at: datetime.datetime | None = None
     revoked_reason: str | None = None
 
     def __post_init__(self) -> None:
         _check_names(self.key_id, self.authority)
-        if self.revoked_reason is not None and self.revoked_on is None:
-            raise ValueError(f"key {self.key_id!r}: revoked_reason given without revoked_on")
+        if self.revoked_at is not None and self.revoked_at != revocation_time(self.revoked_at):
+            raise ValueError(
+                f"key {self.key_id!r}: revoked_at must be a UTC time in whole seconds, "
+                f"not {self.revoked_at!r}"
+            )
+        if self.revoked_reason is not None and self.revoked_at is None:
+            raise ValueError(f"key {self.key_id!r}: revoked_reason given without revoked_at")
 
     def raw_bytes(self) -> bytes:
         """The 32 raw public key bytes (base64 of these goes in the registry)."""
         return self.public_key.public_bytes_raw()
+
+    def revoked_by(self, moment: datetime.datetime) -> bool:
+        """Whether the key is revoked for an event the hub received at ``moment``
+        (timezone-aware): revoked at that moment or earlier."""
+        return self.revoked_at is not None and moment >= self.revoked_at
+
+    def revoke(self, at: datetime.datetime, reason: str | None = None) -> PublicKey:
+        """This key revoked at ``at`` (made UTC, whole seconds), unless it was
+        revoked earlier already: the earliest revocation always wins, so no
+        later step can narrow or undo one. ``reason`` goes with the time kept,
+        and fills in a missing reason."""
+        at = revocation_time(at)
+        if self.revoked_at is not None and self.revoked_at <= at:
+            return replace(self, revoked_reason=self.revoked_reason or reason)
+        return replace(self, revoked_at=at, revoked_reason=reason or self.revoked_reason)
+
+    def merge(self, other: PublicKey) -> PublicKey:
+        """This key with ``other``'s revocation applied (the earliest wins); ``other``
+        must be the same key (same id, authority and public key) or ValueError."""
+        if (other.key_id, other.authority, other.raw_bytes()) != (
+            self.key_id,
+            self.authority,
+            self.raw_bytes(),
+        ):
+            raise ValueError(f"key {other.key_id!r} is not key {self.key_id!r}")
+        if other.revoked_at is None:
+            return self
+        return self.revoke(other.revoked_at, other.revoked_reason)
+
+    def revocation(self) -> str:
+        """``revoked 2026-03-01T09:30:00Z (reason)``, or "" when not revoked."""
+        if self.revoked_at is None:
+            return ""
+        reason = f" ({self.revoked_reason})" if self.revoked_reason else ""
+        return f"revoked {format_time(self.revoked_at)}{reason}"
+
+
+def revocation_time(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` in UTC, cut to the whole second (never later than given, so a
+    revocation never starts later than asked). ValueError for a naive time."""
+    if moment.utcoffset() is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone; give one, such as Z for UTC")
+    return moment.astimezone(datetime.UTC).replace(microsecond=0)
+
+
+def parse_revocation_time(text: str) -> datetime.datetime:
+    """A revocation time given by a person (``--at``): ISO 8601 with a time zone
+    (``2026-03-01T09:30:00Z``, ``2026-03-01T10:30+01:00``), made UTC and cut to
+    the whole second; ValueError saying what to give otherwise."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time such as 2026-03-01T09:30:00Z") from None
+    return revocation_time(moment)
+
+
+def format_time(moment: datetime.datetime) -> str:
+    """A revocation time as the registry writes it: ``2026-03-01T09:30:00Z``."""
+    return revocation_time(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_names(key_id: str, authority: str) -> None:
@@ -215,8 +302,8 @@ class KeyRegistry:
                 "authority": key.authority,
                 "public_key": base64.b64encode(key.raw_bytes()).decode("ascii"),
             }
-            if key.revoked_on is not None:
-                entry["revoked_on"] = key.revoked_on
+            if key.revoked_at is not None:
+                entry["revoked_at"] = format_time(key.revoked_at)
             if key.revoked_reason is not None:
                 entry["revoked_reason"] = key.revoked_reason
             entries.append(entry)
@@ -240,18 +327,46 @@ def _parse_entry(entry: object, where: str) -> PublicKey:
             f"{where}: authority: {authority!r} must match {AUTHORITY_PATTERN.pattern}"
         )
     public_key = _parse_public_key(_required_string(entry, "public_key", where), where)
-    revoked_on = entry.get("revoked_on")
-    if revoked_on is not None and (
-        not isinstance(revoked_on, datetime.date) or isinstance(revoked_on, datetime.datetime)
-    ):
-        raise KeyRegistryError(f"{where}: revoked_on: {revoked_on!r} is not a date (YYYY-MM-DD)")
+    revoked_at = _parse_revoked(entry, where)
     revoked_reason = entry.get("revoked_reason")
     if revoked_reason is not None:
         if not isinstance(revoked_reason, str):
             raise KeyRegistryError(f"{where}: revoked_reason: not a string")
-        if revoked_on is None:
-            raise KeyRegistryError(f"{where}: revoked_reason: given without revoked_on")
-    return PublicKey(key_id, authority, public_key, revoked_on, revoked_reason)
+        if revoked_at is None:
+            raise KeyRegistryError(f"{where}: revoked_reason: given without revoked_at")
+    return PublicKey(key_id, authority, public_key, revoked_at, revoked_reason)
+
+
+def _parse_revoked(entry: dict[Any, Any], where: str) -> datetime.datetime | None:
+    """The entry's revocation time: ``revoked_at`` (UTC with Z, to the second;
+    YAML reads it unquoted as a time, quoted as text) or the older
+    ``revoked_on`` (a date: 00:00 UTC that day)."""
+    revoked_at, revoked_on = entry.get("revoked_at"), entry.get("revoked_on")
+    if revoked_at is not None and revoked_on is not None:
+        raise KeyRegistryError(f"{where}: revoked_on: give revoked_at or revoked_on, not both")
+    if revoked_on is not None:
+        if not isinstance(revoked_on, datetime.date) or isinstance(revoked_on, datetime.datetime):
+            raise KeyRegistryError(
+                f"{where}: revoked_on: {revoked_on!r} is not a date (YYYY-MM-DD)"
+            )
+        return datetime.datetime.combine(revoked_on, datetime.time(), datetime.UTC)
+    if revoked_at is None:
+        return None
+    problem = f"{where}: revoked_at: {revoked_at!r} is not a UTC time like 2026-03-01T09:30:00Z"
+    if isinstance(revoked_at, str):
+        if not _REVOKED_AT.fullmatch(revoked_at):
+            raise KeyRegistryError(problem)
+        try:
+            return datetime.datetime.fromisoformat(revoked_at.replace("Z", "+00:00"))
+        except ValueError:
+            raise KeyRegistryError(problem) from None
+    if (
+        isinstance(revoked_at, datetime.datetime)
+        and revoked_at.utcoffset() == datetime.timedelta(0)
+        and revoked_at.microsecond == 0
+    ):
+        return revoked_at.astimezone(datetime.UTC)
+    raise KeyRegistryError(problem)
 
 
 def _required_string(entry: dict[Any, Any], name: str, where: str) -> str:
@@ -397,18 +512,32 @@ class Verifier:
         self.registry = registry
 
     def verify(
-        self, key_id: str, data: bytes, signature: bytes, authority: str | None = None
+        self,
+        key_id: str,
+        data: bytes,
+        signature: bytes,
+        authority: str | None = None,
+        received_at: datetime.datetime | None = None,
     ) -> PublicKey:
         """Return the key that signed ``data``, or raise why the signature is not accepted.
+
+        ``received_at`` is when the hub received the event, as the hub observed
+        it (the raw message's broker timestamp), never a time the event
+        claims; None means now. A key revoked at or before that time is
+        refused; one revoked later still verifies.
 
         Raises, in this order of checking: :class:`UnknownKey`, :class:`RevokedKey`,
         :class:`WrongAuthority` (only when ``authority`` is given), :class:`BadSignature`.
         """
         key = self.registry.get(key_id)
-        if key.revoked_on is not None:
-            reason = f" ({key.revoked_reason})" if key.revoked_reason else ""
+        moment = datetime.datetime.now(datetime.UTC) if received_at is None else received_at
+        if moment.utcoffset() is None:
+            raise ValueError(f"received_at {moment.isoformat()} has no time zone")
+        if key.revoked_by(moment):
             raise RevokedKey(
-                key_id, f"key of {key.authority!r} was revoked on {key.revoked_on}{reason}"
+                key_id,
+                f"key of {key.authority!r} was {key.revocation()}; the hub received "
+                f"this event at {moment.astimezone(datetime.UTC).isoformat()}",
             )
         if authority is not None and key.authority != authority:
             raise WrongAuthority(

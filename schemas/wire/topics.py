@@ -199,6 +199,12 @@ MS_PER_DAY = 86_400_000
 #: and at least once per retention period.
 MAX_SEGMENT_MS = 7 * MS_PER_DAY
 
+#: Raw topics take their messages' timestamps from the broker, as it appends
+#: each one, never from the producer: that time is when the hub received the
+#: event, and it decides whether a revoked key still vouches for it
+#: (:meth:`wire.signing.Verifier.verify`). A producer could claim any time.
+BROKER_TIME = {"message.timestamp.type": "LogAppendTime"}
+
 
 class TopicKind(enum.StrEnum):
     """The hub's kinds of topic; each kind has its own retention rule."""
@@ -229,7 +235,8 @@ def topic_configs(kind: TopicKind, retention_days: int | None) -> dict[str, str]
     :attr:`TopicKind.SHARED` raises TopicConfigError. Every topic deletes
     (never compacts: compaction would keep only each key's last event, and
     keys are subject pseudonyms) and has no size limit. A finite retention
-    also sets ``segment.ms`` (see :data:`MAX_SEGMENT_MS`).
+    also sets ``segment.ms`` (see :data:`MAX_SEGMENT_MS`). A raw topic's
+    messages carry the broker's time (:data:`BROKER_TIME`).
 
     The creators of topics (the enforcer's TopicAdmin, a connector's
     publisher) pass the result as the topic's configs on creation; the
@@ -251,6 +258,8 @@ def topic_configs(kind: TopicKind, retention_days: int | None) -> dict[str, str]
     }
     if retention_ms > 0:
         configs["segment.ms"] = str(min(retention_ms, MAX_SEGMENT_MS))
+    if kind is TopicKind.RAW:
+        configs |= BROKER_TIME
     return configs
 
 

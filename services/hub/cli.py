@@ -63,7 +63,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "keys": (
         "hub.keys_cli:app",
-        "Register the authorities' public keys with the hub, and list them.",
+        "Register, list and revoke the authorities' public keys the hub trusts.",
     ),
     "enforcer": (
         "hub.enforcer.cli:app",

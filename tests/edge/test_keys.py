@@ -5,13 +5,16 @@ only public keys."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
-from wire.signing import KeyRegistry
+from edge.config import ConnectorConfig
+from edge.runner import Connector, RevokedSigningKey
+from wire.signing import KeyRegistry, PublicKey
 
 CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
 POLICE = CONFIGS / "wmp-crime.yaml"
@@ -116,3 +119,96 @@ def test_one_authority_home_takes_one_authoritys_configs(
     assert code == 0, output
     assert (tmp_path / "police" / "keys" / "signing.pem").is_file()
     assert (tmp_path / "police" / "public" / "wmp-local-1.yaml").is_file()
+
+
+# ---------------------------------------------------------------- revocation
+
+
+def made_keys(authorities: Path, *configs: Path) -> None:
+    linkage = partnership_key(authorities)
+    code, output = invoke("keys", *map(str, configs), "--linkage-key", str(linkage))
+    assert code == 0, output
+
+
+def exported_key(authorities: Path, authority: str = "wmp") -> PublicKey:
+    path = authorities / authority / "public" / f"{authority}-local-1.yaml"
+    return KeyRegistry.load(path).get(f"{authority}-local-1")
+
+
+def test_a_revocation_is_recorded_in_the_exported_public_key(places: tuple[Path, Path]) -> None:
+    hub, authorities = places
+    made_keys(authorities, POLICE, AMBULANCE)
+    code, output = invoke(
+        "keys", "revoke", "wmp-local-1", "--at", "2026-03-01T09:30:00Z", "--reason", "leaked"
+    )
+    assert code == 0, output
+    assert "revoked 2026-03-01T09:30:00Z (leaked)" in output
+    assert "svdhub keys register wmp-local-1.yaml" in output
+    key = exported_key(authorities)
+    assert key.revoked_at == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    assert key.revoked_reason == "leaked"
+    assert exported_key(authorities, "wmas").revoked_at is None
+    assert not hub.exists()  # the hub's operator registers it
+    # Making the keys again never undoes it; revoking later keeps the earlier time.
+    assert invoke("keys", str(POLICE))[0] == 0
+    assert exported_key(authorities).revoked_at == key.revoked_at
+    code, output = invoke("keys", "revoke", "wmp-local-1", "--config", str(POLICE))
+    assert code == 0, output
+    assert "kept the earlier time" in output
+    assert exported_key(authorities) == key
+
+
+def test_a_revocation_goes_straight_into_a_registry_given(places: tuple[Path, Path]) -> None:
+    hub, authorities = places
+    registry = hub / "keys" / "registry.yaml"
+    made_keys(authorities, POLICE)
+    linkage = authorities / "partnership" / "linkage.key"
+    assert (
+        invoke("keys", str(POLICE), "--linkage-key", str(linkage), "--registry", str(registry))[0]
+        == 0
+    )
+    assert KeyRegistry.load(registry).get("wmp-local-1").revoked_at is None
+    code, output = invoke("keys", "revoke", "wmp-local-1", "--registry", str(registry))
+    assert code == 0, output
+    revoked_at = KeyRegistry.load(registry).get("wmp-local-1").revoked_at
+    assert revoked_at is not None and revoked_at == exported_key(authorities).revoked_at
+    assert registry.stat().st_mode & 0o777 == 0o600
+    # Registering the keys again (without revocation) keeps it.
+    assert invoke("keys", str(POLICE), "--registry", str(registry))[0] == 0
+    assert KeyRegistry.load(registry).get("wmp-local-1").revoked_at == revoked_at
+
+
+def test_an_unknown_key_id_is_refused(places: tuple[Path, Path]) -> None:
+    _, authorities = places
+    made_keys(authorities, POLICE)
+    code, output = invoke("keys", "revoke", "wmp-local-9")
+    assert code == 1 and "no exported public key for wmp-local-9" in output
+    code, output = invoke("keys", "revoke", "wmp-local-9", "--config", str(POLICE))
+    assert code == 1 and "none of the configs signs with key wmp-local-9" in output
+    code, output = invoke("keys", "revoke", "wmp-local-1", "--at", "yesterday")
+    assert code == 2 and "--at" in output
+    assert exported_key(authorities).revoked_at is None
+
+
+def test_the_connector_refuses_to_sign_with_a_revoked_key(places: tuple[Path, Path]) -> None:
+    _, authorities = places
+    made_keys(authorities, POLICE)
+    assert invoke("keys", "revoke", "wmp-local-1", "--reason", "host retired")[0] == 0
+    code, output = invoke("run", str(POLICE), "--dry-run")
+    assert code == 1
+    assert "signing key wmp-local-1 was revoked" in output and "(host retired)" in output
+    assert "new key id" in output and "IT team" in output
+
+
+def test_a_running_connector_stops_at_its_next_run_once_its_key_is_revoked(
+    places: tuple[Path, Path],
+) -> None:
+    _, authorities = places
+    made_keys(authorities, POLICE)
+    connector = Connector(ConnectorConfig.load(POLICE), None, dry_run=True, echo=lambda _: None)
+    try:
+        assert invoke("keys", "revoke", "wmp-local-1")[0] == 0
+        with pytest.raises(RevokedSigningKey, match="wmp-local-1"):
+            connector.run()
+    finally:
+        connector.close()

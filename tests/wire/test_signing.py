@@ -22,7 +22,9 @@ from wire.signing import (
     UnknownKey,
     Verifier,
     WrongAuthority,
+    format_time,
     generate_signer,
+    parse_revocation_time,
 )
 
 MESSAGE = bytes(range(200))
@@ -31,8 +33,13 @@ SIGNER = generate_signer("wmp-2026-01", "wmp")
 VERIFIER = Verifier(KeyRegistry([SIGNER.public_key()]))
 
 
+#: When the keys revoked in these tests stop verifying.
+REVOKED_AT = datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.UTC)
+SECOND = datetime.timedelta(seconds=1)
+
+
 def revoked(key: PublicKey, reason: str | None = "key leaked") -> PublicKey:
-    return PublicKey(key.key_id, key.authority, key.public_key, datetime.date(2026, 3, 1), reason)
+    return PublicKey(key.key_id, key.authority, key.public_key, REVOKED_AT, reason)
 
 
 def b64_key(size: int = 32) -> str:
@@ -82,13 +89,57 @@ def test_unknown_key_id() -> None:
     assert "nobody-1" in str(info.value)
 
 
-def test_revoked_key_verifies_nothing() -> None:
+def test_a_revoked_key_verifies_nothing_received_from_its_revocation_on() -> None:
     verifier = Verifier(KeyRegistry([revoked(SIGNER.public_key())]))
-    with pytest.raises(RevokedKey) as info:
-        verifier.verify(SIGNER.key_id, MESSAGE, SIGNER.sign(MESSAGE))
-    assert info.value.key_id == SIGNER.key_id
-    assert "key leaked" in str(info.value)
-    assert "2026-03-01" in str(info.value)
+    signature = SIGNER.sign(MESSAGE)
+    for received in (REVOKED_AT, REVOKED_AT + datetime.timedelta(microseconds=1), None):
+        with pytest.raises(RevokedKey) as info:
+            verifier.verify(SIGNER.key_id, MESSAGE, signature, received_at=received)
+        assert info.value.key_id == SIGNER.key_id
+        assert "revoked 2026-03-01T09:30:00Z (key leaked)" in str(info.value)
+
+
+def test_a_revoked_key_still_verifies_what_the_hub_received_before() -> None:
+    verifier = Verifier(KeyRegistry([revoked(SIGNER.public_key())]))
+    signature = SIGNER.sign(MESSAGE)
+    before = REVOKED_AT - datetime.timedelta(microseconds=1)
+    assert verifier.verify(SIGNER.key_id, MESSAGE, signature, received_at=before).key_id == (
+        SIGNER.key_id
+    )
+    # Any time zone: the instant counts.
+    in_paris = (REVOKED_AT - SECOND).astimezone(datetime.timezone(datetime.timedelta(hours=1)))
+    assert verifier.verify(SIGNER.key_id, MESSAGE, signature, received_at=in_paris)
+    # Revoked or not, the signature must still match.
+    with pytest.raises(BadSignature):
+        verifier.verify(SIGNER.key_id, MESSAGE + b"x", signature, received_at=before)
+    with pytest.raises(ValueError, match="no time zone"):
+        verifier.verify(SIGNER.key_id, MESSAGE, signature, received_at=before.replace(tzinfo=None))
+
+
+def test_the_earliest_revocation_wins() -> None:
+    key = SIGNER.public_key()
+    first = key.revoke(REVOKED_AT + datetime.timedelta(microseconds=999_999), "leaked")
+    assert first.revoked_at == REVOKED_AT  # cut to the second, never later
+    assert first.revoke(REVOKED_AT + SECOND, "again") == first
+    assert first.revoke(REVOKED_AT - SECOND).revoked_at == REVOKED_AT - SECOND
+    assert first.revoke(REVOKED_AT - SECOND).revoked_reason == "leaked"
+    assert key.revoke(REVOKED_AT).revoke(REVOKED_AT, "found why").revoked_reason == "found why"
+    assert key.merge(first) == first and first.merge(key) == first
+    with pytest.raises(ValueError, match="not key"):
+        key.merge(generate_signer(SIGNER.key_id, "wmp").public_key())
+    with pytest.raises(ValueError, match="time zone"):
+        key.revoke(datetime.datetime(2026, 3, 1))
+    with pytest.raises(ValueError, match="whole seconds"):
+        PublicKey(key.key_id, key.authority, key.public_key, REVOKED_AT.replace(microsecond=5))
+
+
+def test_a_revocation_time_needs_a_time_zone() -> None:
+    assert parse_revocation_time("2026-03-01T09:30:00Z") == REVOKED_AT
+    assert parse_revocation_time("2026-03-01T10:30:00.7+01:00") == REVOKED_AT
+    for bad in ("2026-03-01T09:30:00", "last tuesday", ""):
+        with pytest.raises(ValueError):
+            parse_revocation_time(bad)
+    assert format_time(REVOKED_AT) == "2026-03-01T09:30:00Z"
 
 
 def test_wrong_authority() -> None:
@@ -151,15 +202,42 @@ def test_registry_yaml_is_the_documented_format(tmp_path: Path) -> None:
         "  - key_id: wmp-2026-01\n"
         "    authority: wmp\n"
         f"    public_key: {b64_key()}\n"
-        "    revoked_on: 2026-03-01\n"
+        "    revoked_at: '2026-03-01T09:30:00Z'\n"
         "    revoked_reason: key leaked\n",
         encoding="utf-8",
     )
     key = KeyRegistry.load(path).get("wmp-2026-01")
     assert key.authority == "wmp"
     assert key.raw_bytes() == bytes(range(32))
-    assert key.revoked_on == datetime.date(2026, 3, 1)
+    assert key.revoked_at == REVOKED_AT
     assert key.revoked_reason == "key leaked"
+    assert "  revoked_at: '2026-03-01T09:30:00Z'\n" in KeyRegistry([key]).to_yaml()
+
+
+@pytest.mark.parametrize("written", ["2026-03-01T09:30:00Z", "'2026-03-01T09:30:00Z'"])
+def test_revoked_at_reads_quoted_or_not(tmp_path: Path, written: str) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("keys:\n" + entry(revoked_at=written), encoding="utf-8")
+    assert KeyRegistry.load(path).get("wmp-2026-01").revoked_at == REVOKED_AT
+
+
+def test_an_old_revoked_on_date_means_midnight_utc(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text("keys:\n" + entry(revoked_on="2026-03-01", revoked_reason="old"), "utf-8")
+    key = KeyRegistry.load(path).get("wmp-2026-01")
+    midnight = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
+    assert key.revoked_at == midnight
+    verifier = Verifier(
+        KeyRegistry(
+            [PublicKey(SIGNER.key_id, "wmp", SIGNER.public_key().public_key, key.revoked_at)]
+        )
+    )
+    signature = SIGNER.sign(MESSAGE)
+    assert verifier.verify(SIGNER.key_id, MESSAGE, signature, received_at=midnight - SECOND)
+    with pytest.raises(RevokedKey):
+        verifier.verify(SIGNER.key_id, MESSAGE, signature, received_at=midnight)
+    # Written back as a revocation time.
+    assert "revoked_at: '2026-03-01T00:00:00Z'" in KeyRegistry([key]).to_yaml()
 
 
 def test_empty_registry_is_allowed(tmp_path: Path) -> None:
@@ -201,6 +279,34 @@ MALFORMED: dict[str, tuple[Callable[[], str], list[str]]] = {
     "revoked_on not a date": (
         lambda: "keys:\n" + entry(revoked_on="last-march"),
         ["key 1", "revoked_on"],
+    ),
+    "revoked_on a time": (
+        lambda: "keys:\n" + entry(revoked_on="2026-03-01T09:30:00Z"),
+        ["key 1", "revoked_on", "not a date"],
+    ),
+    "revoked_at and revoked_on": (
+        lambda: "keys:\n" + entry(revoked_at="2026-03-01T09:30:00Z", revoked_on="2026-03-01"),
+        ["key 1", "not both"],
+    ),
+    "revoked_at without a zone": (
+        lambda: "keys:\n" + entry(revoked_at="2026-03-01T09:30:00"),
+        ["key 1", "revoked_at", "UTC time"],
+    ),
+    "revoked_at in another zone": (
+        lambda: "keys:\n" + entry(revoked_at="'2026-03-01T10:30:00+01:00'"),
+        ["key 1", "revoked_at"],
+    ),
+    "revoked_at with a fraction": (
+        lambda: "keys:\n" + entry(revoked_at="2026-03-01T09:30:00.5Z"),
+        ["key 1", "revoked_at"],
+    ),
+    "revoked_at a date": (
+        lambda: "keys:\n" + entry(revoked_at="2026-03-01"),
+        ["key 1", "revoked_at"],
+    ),
+    "revoked_at not a real time": (
+        lambda: "keys:\n" + entry(revoked_at="'2026-02-30T09:30:00Z'"),
+        ["key 1", "revoked_at"],
     ),
     "reason without date": (
         lambda: "keys:\n" + entry(revoked_reason="leaked"),

@@ -55,13 +55,25 @@ FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": 
 def test_raw_and_internal_topics_keep_data_indefinitely_unless_told(
     kind: topics.TopicKind,
 ) -> None:
-    assert topics.topic_configs(kind, None) == FOREVER
+    broker_time = topics.BROKER_TIME if kind is topics.TopicKind.RAW else {}
+    assert topics.topic_configs(kind, None) == FOREVER | broker_time
     assert topics.topic_configs(kind, 3650) == {
         "cleanup.policy": "delete",
         "retention.ms": str(3650 * DAY_MS),
         "retention.bytes": "-1",
         "segment.ms": str(7 * DAY_MS),
+        **broker_time,
     }
+
+
+def test_only_raw_topics_take_the_brokers_time() -> None:
+    """The time a raw message reached the broker is when the hub received the
+    event: what a key's revocation is measured against."""
+    assert topics.BROKER_TIME == {"message.timestamp.type": "LogAppendTime"}
+    for kind in topics.TopicKind:
+        configs = topics.topic_configs(kind, 30)
+        wanted = "LogAppendTime" if kind is topics.TopicKind.RAW else None
+        assert configs.get("message.timestamp.type") == wanted, kind
 
 
 def test_a_shared_topic_always_keeps_data_for_a_period() -> None:
@@ -136,7 +148,7 @@ def test_a_plan_gives_every_hub_topic_its_configs() -> None:
     plan = topics.TopicPlan.from_agreements(
         names, [agreement("a", ["vrp"], ["INCIDENT"], 395)], keep_days=None
     )
-    assert plan.configs(names.raw("wmp", "incident")) == FOREVER
+    assert plan.configs(names.raw("wmp", "incident")) == FOREVER | topics.BROKER_TIME
     assert plan.configs(names.audit_decisions) == FOREVER
     assert plan.configs(names.quarantine) == FOREVER
     assert plan.configs(names.policy_revisions) == FOREVER

@@ -40,7 +40,7 @@ from kafka.errors import KafkaError, NoError
 from hub.access.plan import AccessPlan, Grant, principal_in_scope
 from hub.access.store import ADMIN, CredentialStore, new_password
 from wire.kafka_client import ClientSettings
-from wire.topics import EVENT_TYPES, TopicPlan
+from wire.topics import BROKER_TIME, EVENT_TYPES, TopicPlan
 
 log = logging.getLogger("svdhub.access")
 
@@ -292,9 +292,12 @@ def _check_altered(result: dict[str, object]) -> None:
 
 def raw_topics(plan: AccessPlan, admin: ClientSettings) -> list[str]:
     """Create every authority's missing raw topics (a connector may only write
-    to them), keeping data indefinitely as raw topics do until the enforcer
-    gives them its ``--keep-days``; an existing topic is left as it is.
-    Return those created. Raises the topic admin's errors."""
+    to them) with the raw topics' configs: data kept indefinitely until the
+    enforcer gives them its ``--keep-days``, and the broker's time on every
+    message (:data:`wire.topics.BROKER_TIME`, which key revocation relies
+    on). An existing raw topic gets the broker's time if it lacks it; its
+    retention is left as it is. Return the topics created. Raises the topic
+    admin's errors."""
     from hub.enforcer.topic_admin import TopicAdmin  # noqa: PLC0415
 
     topics = [
@@ -306,4 +309,5 @@ def raw_topics(plan: AccessPlan, admin: ClientSettings) -> list[str]:
     topic_admin = TopicAdmin(admin, client_id="svdhub-access", plan=TopicPlan(plan.names))
     existing = topic_admin.topics()
     changes = topic_admin.ensure(t for t in topics if t not in existing)
+    topic_admin.correct((t for t in topics if t in existing), BROKER_TIME)
     return [change.topic for change in changes if change.created]

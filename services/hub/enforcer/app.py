@@ -20,6 +20,13 @@ offset moves past the event until OPA answers. An unexpected error in the
 enforcer's own code ends the process at once, without committing, so the
 event is processed again after a restart instead of being lost.
 
+Key revocation: the enforcer looks at the key registry file
+(``$SVDHUB_HOME/keys/registry.yaml``) at most once a second while messages
+arrive, and reloads it when it changed, so a key revoked with ``svdhub keys
+revoke`` is refused within about a second, without a restart. Whether a key
+was revoked for an event is judged at the raw message's broker timestamp
+(raw topics are ``LogAppendTime``), never at a time the event claims.
+
 Topics: at start the enforcer creates the raw and shared topics of every
 authority and recipient in the policy bundle's parties, and its own topics
 (``svd.audit.decisions``, ``svd.quarantine``, ``svd.policy.revisions``); it
@@ -282,6 +289,18 @@ def iso_now() -> str:
     return iso(datetime.now(UTC))
 
 
+#: Kafka's timestamp type of a message stamped by the broker as it appended it.
+LOG_APPEND_TIME = 1
+
+
+def broker_time(timestamp: float | None, timestamp_type: int | None) -> float | None:
+    """A raw message's timestamp (epoch seconds) if the broker gave it
+    (``LogAppendTime``), else None. A producer's own time (``CreateTime``,
+    a message written before its topic took the broker's time) is never
+    trusted: whoever holds a revoked key could backdate it."""
+    return timestamp if timestamp_type == LOG_APPEND_TIME else None
+
+
 def build_app(service: Service, raw_topics: list[str]) -> faust.App:
     """The faust app: one agent over ``raw_topics``, and the revision and report timers."""
     settings = service.settings
@@ -338,7 +357,12 @@ def build_app(service: Service, raw_topics: list[str]) -> faust.App:
         async for event in stream.events():
             message = event.message
             incoming = Incoming(
-                message.topic, message.partition, message.offset, message.key, message.value
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                broker_time(message.timestamp, message.timestamp_type),
             )
             try:
                 outgoing = await service.handle(incoming)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -56,7 +57,7 @@ from wire.geography import GeographyLookup
 from wire.hub_signing import HubSigner
 from wire.quarantine import QuarantineEntry
 from wire.shares import Share
-from wire.signing import KeyRegistry, SignatureError, UnknownKey, Verifier
+from wire.signing import KeyRegistry, KeyRegistryError, SignatureError, UnknownKey, Verifier
 from wire.topics import TopicNameError, TopicNames
 
 log = logging.getLogger(__name__)
@@ -82,16 +83,28 @@ QUIET_AFTER = 20
 #: Agreements' dates (valid_from, review_by) are dates in England.
 LOCAL_TIME = ZoneInfo("Europe/London")
 
+#: How often, at most, the enforcer looks at the key registry file for a change
+#: (while messages arrive). A revocation takes effect within this, plus the
+#: time the enforcer takes to reach the next message.
+REGISTRY_CHECK_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class Incoming:
-    """One message from a raw topic."""
+    """One message from a raw topic.
+
+    ``timestamp`` is when the broker appended it (epoch seconds; raw topics
+    are ``LogAppendTime``): the time the hub received the event, which a key's
+    revocation is measured against. None when the broker did not stamp it
+    (a message from before its topic took the broker's time): then the
+    enforcer's clock, now, stands in for it."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: float | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,7 @@ class Enforcer:
         *,
         signer: HubSigner,
         index: EventIndex | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reader = reader
         self.index = index if index is not None else EventIndex()
@@ -163,8 +177,11 @@ class Enforcer:
         self.lookup: GeographyLookup = anonymiser.lookup
         self.names = names
         self.clock = clock
+        # The key registry file is watched: see _watch_registry.
         self.registry_path = registry_path
-        self._registry_mtime = _mtime(registry_path)
+        self.monotonic = monotonic
+        self._registry_stamp = _file_stamp(registry_path)
+        self._registry_checked = monotonic()
         self.tally = Tally()
 
     # ------------------------------------------------------------------ check
@@ -177,8 +194,9 @@ class Enforcer:
             return self._quarantine(message, Reason.bounded("not_a_raw_topic", str(exc)))
         if message.value is None:
             return self._quarantine(message, Reason("empty", "the message has no value"))
+        self._watch_registry()
         try:
-            event = self._read(message.value, authority)
+            event = self._read(message.value, authority, self._received_at(message))
         except (CodecError, SignatureError) as exc:
             return self._quarantine(message, Reason.bounded(_code(exc), str(exc)))
         except Exception as exc:  # one bad record never stops the stream
@@ -199,22 +217,57 @@ class Enforcer:
             )
         return Checked(message, event, self.decision_input(event))
 
-    def _read(self, value: bytes, authority: str) -> Event:
+    def _read(self, value: bytes, authority: str, received_at: datetime) -> Event:
         try:
-            return self.reader.read(value, authority=authority)
+            return self.reader.read(value, authority=authority, received_at=received_at)
         except UnknownKey:
             if not self._reload_registry():
                 raise
-            return self.reader.read(value, authority=authority)
+            return self.reader.read(value, authority=authority, received_at=received_at)
+
+    def _received_at(self, message: Incoming) -> datetime:
+        """When the hub received ``message``: the broker's time, else now."""
+        if message.timestamp is None:
+            return self.clock()
+        return datetime.fromtimestamp(message.timestamp, UTC)
+
+    def _watch_registry(self) -> None:
+        """Reload the key registry if its file changed, looking at the file at
+        most every :data:`REGISTRY_CHECK_SECONDS` (one ``stat``). So a key
+        added, or revoked, applies to every message checked from a second or
+        so after the file is written, without a restart."""
+        if self.registry_path is None:
+            return
+        now = self.monotonic()
+        if now - self._registry_checked < REGISTRY_CHECK_SECONDS:
+            return
+        self._registry_checked = now
+        self._reload_registry()
 
     def _reload_registry(self) -> bool:
-        """Reload the key registry if its file changed (a key was added); say whether."""
-        mtime = _mtime(self.registry_path)
-        if self.registry_path is None or mtime is None or mtime == self._registry_mtime:
+        """Reload the key registry if its file changed since it was last read
+        (modification time, size or inode: a file replaced by a rename is a
+        new inode); say whether the registry in use changed.
+
+        A changed file that cannot be used (missing, not valid) leaves the
+        last good registry in use: the error is logged once per change, and
+        the stream goes on."""
+        path = self.registry_path
+        stamp = _file_stamp(path)
+        if path is None or stamp == self._registry_stamp:
             return False
-        self._registry_mtime = mtime
-        self.reader = EventReader(self.reader.codec, Verifier(KeyRegistry.load(self.registry_path)))
-        log.info("reloaded the key registry %s", self.registry_path)
+        self._registry_stamp = stamp
+        try:
+            registry = KeyRegistry.load(path)
+        except (KeyRegistryError, ValueError) as exc:
+            log.error(
+                "the key registry changed but cannot be used; still verifying with the "
+                "last good one: %s",
+                exc,
+            )
+            return False
+        self.reader = EventReader(self.reader.codec, Verifier(registry))
+        log.info("reloaded the key registry %s (%d keys)", path, len(registry))
         return True
 
     def decision_input(self, event: Event) -> dict[str, Any]:
@@ -287,7 +340,12 @@ class Enforcer:
         decision input names no area, so the event's decisions do not apply),
         through :attr:`decide`."""
         message = Incoming(
-            pending.topic, pending.partition, pending.offset, pending.key, pending.value
+            pending.topic,
+            pending.partition,
+            pending.offset,
+            pending.key,
+            pending.value,
+            pending.timestamp,  # the broker's time, which a key's revocation is measured against
         )
         checked = self.check(message)
         if not isinstance(checked, Checked):
@@ -349,6 +407,7 @@ class Enforcer:
                 message.offset,
                 message.key,
                 message.value or b"",
+                message.timestamp,
             )
         )
         base = self._audit_base(checked, Change(retracts=target))
@@ -737,8 +796,12 @@ def _where(message: Incoming) -> str:
     return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
-def _mtime(path: Path | None) -> float | None:
+def _file_stamp(path: Path | None) -> tuple[int, int, int, int] | None:
+    """What tells a changed file: device, inode, size, modification time (ns)."""
     try:
-        return path.stat().st_mtime if path is not None else None
+        found = path.stat() if path is not None else None
     except OSError:
         return None
+    if found is None:
+        return None
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)

@@ -131,6 +131,25 @@ class TopicAdmin:
             self._settled.update(todo)
         return changes
 
+    def correct(self, names: Iterable[str], configs: Mapping[str, str]) -> list[TopicChange]:
+        """Give the existing topics ``names`` just ``configs``, altering those
+        that differ and leaving every other config as it is, whatever the
+        plan says; return what changed. ``svdhub access apply`` uses it to
+        give raw topics made before :data:`wire.topics.BROKER_TIME` the
+        broker's time without touching the retention the enforcer gave them.
+        Raises as :meth:`ensure` does."""
+        wanted = {name: dict(configs) for name in set(names)}
+        if not wanted or not configs:
+            return []
+        client = self._client()
+        try:
+            changes = self._correct(client, wanted)
+        finally:
+            client.close()
+        for change in changes:
+            log.info("%s", change)
+        return changes
+
     def _create(
         self, client: KafkaAdminClient, missing: dict[str, dict[str, str] | None]
     ) -> list[str]:

@@ -9,19 +9,25 @@ import collections
 import json
 import shutil
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from kafka import KafkaProducer
 
 from hub.bundle import build
+from hub.enforcer.app import LOG_APPEND_TIME
 from hub.enforcer.core import Incoming, Outgoing
+from tests.edge.helpers import topic_configs
 from tests.fixtures.kafka import message_count, read_all
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers, linkage
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.audit import AuditRecord, Reason
+from wire.canonical import parse_time
 from wire.envelope import EventReader, EventWriter
 from wire.kafka_client import ClientSettings
 from wire.quarantine import QuarantineEntry
@@ -268,3 +274,149 @@ def pseudonyms_in(pipeline: Pipeline, messages: list[Incoming]) -> set[str]:
             if name.endswith("_pseudo_id") and isinstance(value, str):
                 found.add(value)
     return found
+
+
+def test_a_key_revoked_while_the_enforcer_runs_is_refused_within_seconds(
+    pipeline: Pipeline,
+) -> None:
+    """``svdhub keys revoke`` while wmp's connector publishes and the enforcer
+    runs: events the broker appended from the revocation time on are
+    quarantined as ``revoked_key`` within REVOCATION_BOUND, and events it
+    appended before are decided as ever, shares included. The delay from the
+    command returning to the first such quarantine's audit record is printed
+    and kept in ``<home>/revocation-delay.txt``."""
+    raw = pipeline.names.raw("wmp", "incident")
+    for topic in (raw, pipeline.names.raw("wmas", "incident")):
+        assert topic_configs(pipeline.admin, topic)["message.timestamp.type"] == "LogAppendTime"
+    warm = pipeline.publish("Incident", incidents(1, 3))
+    pipeline.start_enforcer()
+    pipeline.wait_for_audit(len(pipeline.expected(warm)))
+
+    stream = Publishing(pipeline, first=100)  # one event every 0.1 s, throughout
+    stream.start()
+    try:
+        time.sleep(2.5)  # the enforcer busy, looking at the registry every second
+        pipeline.svdhub("keys", "revoke", "wmp-test-1", "--reason", "test: key leaked")
+        returned = time.time()
+        first = first_refusal(pipeline, returned)
+        observed = time.time() - returned
+        time.sleep(1)  # and some more after it
+    finally:
+        stream.stop()
+    delay = parse_time(first.decided_at).timestamp() - returned
+    report = (
+        f"revocation delay: {delay:.2f} s from `svdhub keys revoke` returning to the first "
+        f"revoked_key audit record (seen by the test after {observed:.2f} s)"
+    )
+    print(report)
+    (pipeline.home / "revocation-delay.txt").write_text(report + "\n", encoding="utf-8")
+    assert delay < REVOCATION_BOUND, report
+    revoked_at = pipeline.keys.registry().get("wmp-test-1").revoked_at
+    assert revoked_at is not None and revoked_at.timestamp() <= returned
+
+    # What each raw message should get, judged in-process at its broker time.
+    received = [
+        Incoming(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp / 1000)
+        for m in read_all(pipeline.admin, [raw])
+        if m.timestamp_type == LOG_APPEND_TIME
+    ]
+    assert len(received) == len(warm) + len(stream.sent)
+    before = [m for m in received if (m.timestamp or 0) < revoked_at.timestamp()]
+    after = [m for m in received if m not in before]
+    assert len(before) > len(warm) and after, "published on both sides of the revocation"
+    expected_before = pipeline.expected(before)
+    expected_after = pipeline.expected(after)
+    assert {AuditRecord.from_bytes(o.value).reasons[0].code for o in expected_after.values()} == {
+        "revoked_key"
+    }
+    places_after = {(m.partition, m.offset) for m in after}
+
+    def settled() -> bool:
+        audit = pipeline.audit()
+        places = {(r.source_partition, r.source_offset) for r in audit if r.source_topic == raw}
+        return set(expected_before) <= {r.decision_id for r in audit} and places_after <= places
+
+    helpers.wait_until(settled, 60, "every event to be audited")
+    audit = pipeline.audit()
+
+    # Received before the revocation: decided as ever, and every allowed share made.
+    decided = {r.decision_id: r.decision for r in audit}
+    for the_id, out in expected_before.items():
+        assert decided[the_id] == AuditRecord.from_bytes(out.value).decision
+    allowed = {i for i, out in expected_before.items() if b'"decision":"allow"' in out.value}
+    assert allowed <= {helpers.headers(m)["decision_id"] for m in pipeline.shares()}
+    assert not {
+        (r.source_partition, r.source_offset) for r in audit if r.decision == "quarantine"
+    } & {(m.partition, m.offset) for m in before}
+
+    # Received from the revocation on: refused, but for those decided before it
+    # took effect (at most the bound after the command).
+    took_effect = parse_time(first.decided_at)
+    for record in audit:
+        if (record.source_partition, record.source_offset) not in places_after:
+            continue
+        if record.decision == "quarantine":
+            assert record.reasons[0].code == "revoked_key"
+        else:
+            assert parse_time(record.decided_at) < took_effect, record
+
+
+def first_refusal(pipeline: Pipeline, since: float) -> AuditRecord:
+    """The first ``revoked_key`` quarantine in the audit topic (waiting up to a minute)."""
+    while True:
+        assert time.time() - since < 60, f"no revoked_key quarantine\n{pipeline.logs()}"
+        refused = [
+            r
+            for r in pipeline.audit()
+            if r.decision == "quarantine" and r.reasons[0].code == "revoked_key"
+        ]
+        if refused:
+            return min(refused, key=lambda r: parse_time(r.decided_at))
+        time.sleep(0.1)
+
+
+#: A revocation must take effect within this many seconds (issue 15).
+REVOCATION_BOUND = 5.0
+
+
+class Publishing:
+    """Publishes one wmp incident every 0.1 s on a thread, as wmp's connector,
+    until stopped; ``sent`` holds (n, message) of each."""
+
+    def __init__(self, pipeline: Pipeline, first: int) -> None:
+        self.pipeline = pipeline
+        self.next = first
+        self.sent: list[tuple[int, Incoming]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        settings = self.pipeline.principals.settings("connector-wmp")
+        producer = KafkaProducer(**settings.kafka_python(), acks="all")
+        writer = self.pipeline.keys.writer("wmp")
+        topic = self.pipeline.names.raw("wmp", "incident")
+        try:
+            while not self.stopping.is_set():
+                record = helpers.incident("wmp", self.next)
+                value = writer.write("Incident", record)
+                key = record["subject_pseudo_id"].encode()
+                meta = producer.send(topic, key=key, value=value).get(timeout=30)
+                self.sent.append(
+                    (self.next, Incoming(topic, meta.partition, meta.offset, key, value))
+                )
+                self.next += 1
+                self.stopping.wait(0.1)
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+        finally:
+            producer.close()

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
-from hub.enforcer.core import Enforcer, Incoming, Outgoing
+from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.policy import PolicyClient
 from tests.fixtures.records import HUB_SIGNER
@@ -26,6 +28,7 @@ from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord, Reason, decision_id, quarantine_id
 from wire.envelope import MAX_EVENT_BYTES, EventReader, EventWriter
 from wire.geography import GeographyLookup
+from wire.private_files import write_private
 from wire.quarantine import QuarantineEntry
 from wire.shares import Share
 from wire.signing import KeyRegistry, Verifier, generate_signer
@@ -378,3 +381,124 @@ def test_a_wrong_policy_answer_is_refused_by_the_enforcers_own_check(
     assert [a.decision for a in audits] == ["quarantine"]
     assert [a.reasons[0].code for a in audits] == [quarantined[0].code] == ["policy_violation"]
     assert f"Incident.{field} to csp-birmingham" in audits[0].reasons[0].message
+
+
+# ------------------------------------------------------------------ key revocation
+
+REVOKED_AT = TODAY  # 2026-11-28T12:00:00Z
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def watching(keys: helpers.Keys, ticks: Ticks) -> Enforcer:
+    """An enforcer that watches its registry file, on the test's monotonic clock."""
+    reader = EventReader(helpers.CODEC, Verifier(keys.registry()))
+    anonymiser = Anonymiser(
+        GeographyLookup.synthetic_sample(), RecipientKeys(keys.home / "keys" / "recipients")
+    )
+    return Enforcer(
+        reader,
+        anonymiser,
+        NAMES,
+        clock=lambda: TODAY,
+        registry_path=keys.home / "keys" / "registry.yaml",
+        signer=HUB_SIGNER,
+        monotonic=ticks,
+    )
+
+
+def received(incoming: Incoming, moment: datetime | None, offset: int) -> Incoming:
+    """``incoming`` as the broker stamped it at ``moment`` (None: not stamped)."""
+    return replace(incoming, offset=offset, timestamp=moment.timestamp() if moment else None)
+
+
+def revoke_in_file(keys: helpers.Keys, key_id: str, at: datetime) -> None:
+    registry = keys.registry()
+    revoked = [
+        registry.get(k).revoke(at, "leaked") if k == key_id else registry.get(k)
+        for k in registry.key_ids()
+    ]
+    write_private(keys.home / "keys" / "registry.yaml", KeyRegistry(revoked).to_yaml())
+
+
+def outcome(result: Checked | list[Outgoing]) -> str:
+    """``checked``, or the quarantine reason's code."""
+    if isinstance(result, Checked):
+        return "checked"
+    _, audits, _ = split(result)
+    return audits[0].reasons[0].code
+
+
+def test_a_revocation_applies_within_a_second_without_a_restart(keys: helpers.Keys) -> None:
+    ticks = Ticks()
+    enforcer = watching(keys, ticks)
+    event = published(keys, "Incident", helpers.incident())
+    before, after = REVOKED_AT - timedelta(seconds=1), REVOKED_AT + timedelta(seconds=1)
+    assert outcome(enforcer.check(received(event, after, 0))) == "checked"
+
+    revoke_in_file(keys, "wmp-test-1", REVOKED_AT)
+    ticks.now = 0.9  # the file is looked at no more than once a second
+    assert outcome(enforcer.check(received(event, after, 1))) == "checked"
+    ticks.now = 1.0
+    assert outcome(enforcer.check(received(event, after, 2))) == "revoked_key"
+    # Judged by when the broker received each message, not when it is checked:
+    assert outcome(enforcer.check(received(event, before, 3))) == "checked"
+    assert outcome(enforcer.check(received(event, REVOKED_AT, 4))) == "revoked_key"
+    # Not stamped by the broker: the enforcer's clock (here REVOKED_AT) stands in.
+    assert outcome(enforcer.check(received(event, None, 5))) == "revoked_key"
+    # Another authority's key is untouched.
+    other = published(keys, "Incident", helpers.incident("wmas"))
+    assert outcome(enforcer.check(received(other, after, 6))) == "checked"
+
+
+def test_the_envelope_times_do_not_count(keys: helpers.Keys) -> None:
+    """A thief with the key can backdate every time in the event: only the
+    broker's time decides."""
+    ticks = Ticks()
+    enforcer = watching(keys, ticks)
+    revoke_in_file(keys, "wmp-test-1", REVOKED_AT)
+    ticks.now = 1.0
+    backdated = helpers.incident(when=REVOKED_AT - timedelta(days=300))
+    event = published(keys, "Incident", backdated)
+    after = REVOKED_AT + timedelta(seconds=1)
+    assert outcome(enforcer.check(received(event, after, 0))) == "revoked_key"
+
+
+def test_a_registry_that_cannot_be_read_leaves_the_last_good_one_in_use(
+    keys: helpers.Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticks = Ticks()
+    enforcer = watching(keys, ticks)
+    event = published(keys, "Incident", helpers.incident())
+    after = REVOKED_AT + timedelta(seconds=1)
+    path = keys.home / "keys" / "registry.yaml"
+    good = path.read_text(encoding="utf-8")
+
+    write_private(path, good.replace("public_key:", "publik_key:", 1))
+    with caplog.at_level(logging.ERROR, logger="hub.enforcer.core"):
+        for offset in range(5):
+            ticks.now += 1.5
+            assert outcome(enforcer.check(received(event, after, offset))) == "checked"
+    problems = [r for r in caplog.records if "cannot be used" in r.getMessage()]
+    assert len(problems) == 1, "logged once per change, not once per look"
+    assert "publik_key" in problems[0].getMessage()
+
+    path.unlink()  # gone: still the last good registry, and said once more
+    with caplog.at_level(logging.ERROR, logger="hub.enforcer.core"):
+        for offset in range(5, 8):
+            ticks.now += 1.5
+            assert outcome(enforcer.check(received(event, after, offset))) == "checked"
+    assert len([r for r in caplog.records if "cannot be used" in r.getMessage()]) == 2
+
+    write_private(path, good)
+    revoke_in_file(keys, "wmp-test-1", REVOKED_AT)  # a good file again: used at once
+    ticks.now += 1.5
+    assert outcome(enforcer.check(received(event, after, 9))) == "revoked_key"

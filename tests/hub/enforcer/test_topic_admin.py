@@ -19,10 +19,12 @@ import yaml
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from hub.access.plan import ENFORCER
+from hub.access.broker import raw_topics
+from hub.access.plan import ENFORCER, plan_from_policies
 from hub.bundle import build
 from hub.enforcer.app import Service, Settings
 from hub.enforcer.topic_admin import TopicAdmin
+from hub.settings import policies_dir
 from tests.fixtures.kafka import Principals
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
@@ -99,8 +101,10 @@ def test_topics_are_created_with_the_configs_of_their_kind(
         (t, True) for t in (raw, audit, shared, uncovered)
     }
     found = configs_of(admin_client, raw, audit, shared, uncovered)
-    for topic in (raw, audit):
-        assert has(found[topic], FOREVER)
+    assert has(found[raw], FOREVER)
+    assert found[raw]["message.timestamp.type"] == "LogAppendTime"
+    assert has(found[audit], topic_configs(TopicKind.AUDIT, None))
+    assert found[audit]["message.timestamp.type"] == "CreateTime"
     assert has(found[shared], {"retention.ms": days_ms(730), "retention.bytes": "-1"})
     assert has(found[shared], {"segment.ms": WEEK_MS, "cleanup.policy": "delete"})
     assert has(found[uncovered], {"retention.ms": days_ms(UNCOVERED_SHARED_DAYS)})
@@ -127,9 +131,15 @@ def test_an_existing_topic_with_the_broker_default_retention_is_corrected(
     assert set(by_topic) == {raw, shared}
     assert not any(change.created for change in changes)
     # Only what differs is altered, and the change names the old value and the new.
-    assert by_topic[raw].configs == {"retention.ms": (WEEK_MS, "-1")}
+    assert by_topic[raw].configs == {
+        "retention.ms": (WEEK_MS, "-1"),
+        "message.timestamp.type": ("CreateTime", "LogAppendTime"),
+    }
     assert by_topic[shared].configs == {"retention.ms": (WEEK_MS, days_ms(730))}
-    assert str(by_topic[raw]) == f"corrected topic {raw}: retention.ms {WEEK_MS} -> -1"
+    assert str(by_topic[raw]) == (
+        f"corrected topic {raw}: message.timestamp.type CreateTime -> LogAppendTime, "
+        f"retention.ms {WEEK_MS} -> -1"
+    )
     found = configs_of(admin_client, raw, shared)
     assert has(found[raw], FOREVER)
     assert has(found[shared], {"retention.ms": days_ms(730), "segment.ms": WEEK_MS})
@@ -156,6 +166,32 @@ def test_a_topic_outside_the_plan_is_created_with_broker_defaults_and_left_alone
     )
     assert TopicAdmin(kafka_admin, plan=TopicPlan(names)).ensure([other]) == []
     assert configs_of(admin_client, other)[other]["retention.ms"] == "1000"
+
+
+def test_access_apply_gives_existing_raw_topics_the_brokers_time_and_keeps_their_retention(
+    kafka_admin: ClientSettings,
+    admin_client: KafkaAdminClient,
+    names: TopicNames,
+    grant_access: Callable[[TopicNames], Principals],
+) -> None:
+    """A raw topic made before raw topics took the broker's time, and given a
+    retention by the enforcer's ``--keep-days``: the next ``svdhub access
+    apply`` gives it the broker's time and leaves its retention alone."""
+    grant_access(names)  # makes the raw topics, as `svdhub access apply` does
+    raw = names.raw("wmp", "incident")
+    assert configs_of(admin_client, raw)[raw]["message.timestamp.type"] == "LogAppendTime"
+    old = {"message.timestamp.type": "CreateTime", "retention.ms": WEEK_MS}
+    admin_client.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, raw, old)], incremental=True
+    )
+    helpers.wait_until(lambda: has(configs_of(admin_client, raw)[raw], old), 10, "the old settings")
+
+    plan = plan_from_policies(policies_dir(), names)
+    assert raw_topics(plan, kafka_admin) == []  # nothing created
+
+    found = configs_of(admin_client, raw)[raw]
+    assert found["message.timestamp.type"] == "LogAppendTime"
+    assert found["retention.ms"] == WEEK_MS
 
 
 # ---------------------------------------------------------------- the enforcer
@@ -229,8 +265,9 @@ def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
             ]
             expected = longest(agreements, recipient, kind) if covered else UNCOVERED_SHARED_DAYS
             assert found[names.shared(recipient, kind)]["retention.ms"] == days_ms(expected)
-    for topic in (*raw_topics, names.audit_decisions):
-        assert has(found[topic], FOREVER)
+    for topic in raw_topics:
+        assert has(found[topic], FOREVER)  # with the broker's time
+    assert has(found[names.audit_decisions], topic_configs(TopicKind.AUDIT, None))
     assert found[gone]["retention.ms"] == days_ms(UNCOVERED_SHARED_DAYS)
 
     # Prepared again (a restart): nothing to change.
