@@ -69,6 +69,8 @@ POLICY_VIOLATION = "policy_violation"
 FOREIGN_CHANGE = "foreign_change"
 #: The denial code of a retraction for a recipient that never received the event.
 NOT_RECEIVED = "not_received"
+#: The denial code of an event whose correction was routed before it.
+SUPERSEDED = "superseded"
 
 #: Namespace of the ids of the retractions the hub makes (UUIDv5).
 WITHDRAWAL_NAMESPACE = uuid.UUID("6f1d2c8e-3b7a-5e41-9c05-d2a8b4e7f613")
@@ -135,6 +137,8 @@ class Change:
     supersedes: str | None = None
     retracts: str | None = None
     earlier: Entry | None = None
+    #: The later version that arrived first, if this event is already superseded.
+    superseded_by: str | None = None
 
     def received(self, recipient: str) -> bool:
         """Whether ``recipient`` received the earlier event."""
@@ -378,6 +382,11 @@ class Enforcer:
             change = Change(retracts=target, earlier=earlier)
         else:
             supersedes = event.envelope["supersedes"]
+            later = self.index.superseded.get(event.event_id)
+            if known is None and later is not None and later[0] == authority:
+                # Its correction came first (their keys, and so partitions, differ):
+                # recipients have the later version, so this one is not shared.
+                return Change(superseded_by=later[1])
             if supersedes is None:
                 return Change()
             target = str(supersedes)
@@ -452,13 +461,22 @@ class Enforcer:
             return [denied, *self._withdrawals(checked, change, frozenset(), base)]
         out: list[Outgoing] = []
         received: list[tuple[str, str]] = []
+        if change.supersedes is not None:
+            self.index.superseded.setdefault(change.supersedes, (authority, event_id))
         for decision in decisions:
             the_id = decision_id(event_id, decision.recipient, decision.agreement_id)
             reasons = decision.reasons
             share: Outgoing | None = None
             released: tuple[str, ...] = ()
             ids: SharedIds | None = None
-            if (
+            if decision.allow and change.superseded_by is not None:
+                reasons = (
+                    Reason(
+                        SUPERSEDED,
+                        f"{change.superseded_by}, a later version of this event, came first",
+                    ),
+                )
+            elif (
                 decision.allow
                 and change.retracts is not None
                 and not change.received(decision.recipient)

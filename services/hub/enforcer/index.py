@@ -115,6 +115,9 @@ class EventIndex:
         self.agreements: dict[str, tuple[str | None, str | None]] = {}
         #: The latest policy revision seen in a decision.
         self.revision: str | None = None
+        #: event id -> (authority, id of the later version that superseded it), for
+        #: a correction that came before the version it corrects.
+        self.superseded: dict[str, tuple[str, str]] = {}
         self.pending_file = pending_file
         self._pending: dict[str, list[Pending]] = {}
         if pending_file is not None and pending_file.is_file():
@@ -153,6 +156,10 @@ class EventIndex:
             return
         if any(reason.code == AWAITING_EVENT for reason in record.reasons):
             return
+        if record.supersedes is not None:
+            self.superseded.setdefault(
+                record.supersedes, (record.source_authority, record.event_id)
+            )
         if record.agreement_id is not None and record.lawful_basis is not None:
             self.agreements[record.agreement_id] = (record.lawful_basis, record.purpose)
         pairs: tuple[Pair, ...] = ()

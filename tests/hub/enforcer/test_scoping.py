@@ -275,3 +275,23 @@ def test_a_message_key_of_a_retraction_is_not_the_events(
     event_keys = {m.key for m in out if ".svd.shared." in m.topic}
     retraction_keys = {m.key for m in out2 if ".svd.shared." in m.topic}
     assert retraction_keys and not event_keys & retraction_keys
+
+
+def test_a_version_that_comes_after_its_correction_is_not_shared(
+    keys: helpers.Keys, decider: Decider
+) -> None:
+    hub = enforcer(keys)
+    first = helpers.incident("wmp", 1)
+    moved = correction(first, helpers.COVENTRY)
+    later = shares_by(hub.process(published(keys, "Incident", moved), decider), "Incident")
+    assert "csp-coventry" in later and later["vrp"].supersedes is None
+    out = hub.process(published(keys, "Incident", first), decider)
+    shares, audits, _ = split(out)
+    assert shares == []  # Birmingham never counts an incident that has moved on
+    codes = {r.code for a in audits for r in a.reasons}
+    assert "superseded" in codes
+    rebuilt = EventIndex()
+    for m in hub.process(published(keys, "Incident", moved), decider):
+        if m.topic == NAMES.audit_decisions:
+            rebuilt.apply(AuditRecord.from_bytes(m.value))
+    assert rebuilt.superseded[str(first["envelope"]["event_id"])][0] == "wmp"
