@@ -65,6 +65,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hub.keys_cli:app",
         "Register the authorities' public keys with the hub, and list them.",
     ),
+    "linkage": (
+        "hub.linkage_cli:app",
+        "Register the partnership linkage key's fingerprint per key version, and list them.",
+    ),
     "enforcer": (
         "hub.enforcer.cli:app",
         "The enforcer: verify every raw event, ask OPA, share what agreements allow, audit all.",
