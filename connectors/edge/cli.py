@@ -33,7 +33,13 @@ from edge.config import (
     authority_home,
     home,
 )
-from edge.pseudonymise import PseudonymError, Pseudonymiser, generate_key_file
+from edge.pseudonymise import (
+    PseudonymError,
+    Pseudonymiser,
+    generate_key_file,
+    key_fingerprint,
+    new_key_text,
+)
 from edge.publisher import PublishError
 from edge.runner import Connector, RevokedSigningKey
 from wire.geography import GeographyError, GeographyLookup
@@ -244,6 +250,15 @@ def keys(
             dir_okay=False,
         ),
     ] = None,
+    new_linkage_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-linkage-key",
+            help="Make a new partnership linkage key for the configs, none of which has "
+            "one yet. Only for the partnership's first authority: every other authority "
+            "must then import this same key (`connector keys import`).",
+        ),
+    ] = False,
     registry: Annotated[
         Path | None,
         typer.Option(
@@ -256,7 +271,9 @@ def keys(
     """Create each config's signing key if missing, in the authority's own folder
     ($SVDHUB_AUTHORITY_HOME), and export its public key to
     <authority home>/public/<key_id>.yaml for the hub to register
-    (`svdhub keys register FILE`). Existing keys are never replaced."""
+    (`svdhub keys register FILE`). Existing keys are never replaced. Prints the
+    fingerprint of each config's linkage key, for the hub to register and the
+    partnership to compare."""
     settings = [_load(path) for path in configs]
     authorities = sorted({config.authority for config in settings})
     if os.environ.get(AUTHORITY_HOME_ENV) and len(authorities) > 1:
@@ -266,7 +283,11 @@ def keys(
             err=True,
         )
         raise typer.Exit(1)
-    partnership_key = _read_linkage_key(linkage_key) if linkage_key else None
+    partnership_key: bytes | None
+    if new_linkage_key:
+        linkage_key, partnership_key = None, _new_partnership_key(settings, linkage_key)
+    else:
+        partnership_key = _read_linkage_key(linkage_key) if linkage_key else None
     exported: list[PublicKey] = []
     for config in settings:
         key_file = config.keys.signing_key
@@ -299,27 +320,85 @@ def _install_linkage_key(
 ) -> None:
     """Copy the partnership's linkage key to the config's path if it is missing; refuse
     a copy that differs from the one given. Never makes a key of its own: a key
-    made by one authority alone would never link with the others' pseudonyms."""
+    made by one authority alone would never link with the others' pseudonyms
+    (``--new-linkage-key`` makes one explicitly, as ``partnership_key``).
+    Prints the installed key's fingerprint."""
     target = config.keys.linkage_key
     if target.is_file():
-        if partnership_key is not None and target.read_bytes() != partnership_key:
+        installed = _installed_fingerprint(target)
+        if partnership_key is not None and installed != _fingerprint_of(partnership_key):
             typer.echo(
-                f"error: {target} holds another linkage key than {source}; pseudonyms made "
-                "with different keys never link, so it is left as it is",
+                f"error: {target} holds another linkage key than "
+                f"{source or 'the new one'}; pseudonyms made with different keys never "
+                "link, so it is left as it is",
                 err=True,
             )
             raise typer.Exit(1)
+        _echo_fingerprint(config, installed)
         return
     if partnership_key is None:
         typer.echo(
-            f"error: {config.authority}: no partnership linkage key at {target}: pass the "
-            "copy the partnership gave you with --linkage-key FILE (the partnership makes "
-            "one with `svdhub connector linkage-key FILE`)",
+            f"error: {config.authority}: no partnership linkage key at {target}: install "
+            "the copy the partnership gave you (`connector keys import FILE CONFIG...`, or "
+            "--linkage-key FILE); only the partnership's first authority makes one, with "
+            "--new-linkage-key",
             err=True,
         )
         raise typer.Exit(1)
     write_private(target, partnership_key)
     typer.echo(f"{config.authority}: partnership linkage key copied to {target}")
+    _echo_fingerprint(config, _fingerprint_of(partnership_key))
+
+
+def _new_partnership_key(settings: list[ConnectorConfig], given: Path | None) -> bytes:
+    """A new partnership linkage key for configs that have none (``--new-linkage-key``);
+    refuses when a key was given or any config already has one."""
+    if given is not None:
+        typer.echo("error: give either --linkage-key FILE or --new-linkage-key", err=True)
+        raise typer.Exit(2)
+    existing = sorted({str(c.keys.linkage_key) for c in settings if c.keys.linkage_key.exists()})
+    if existing:
+        typer.echo(
+            f"error: --new-linkage-key: there is a linkage key already at {', '.join(existing)}; "
+            "a partnership has one key, so no new one was made (install the partnership's "
+            "with `connector keys import FILE CONFIG...`)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    key = new_key_text().encode("ascii")
+    typer.echo(
+        f"new partnership linkage key, fingerprint {_fingerprint_of(key)}\n"
+        "warning: every other authority of the partnership must import this same key "
+        "(`svdhub connector keys import FILE CONFIG...`), and the hub's operator must "
+        "register its fingerprint (`svdhub linkage register --version V FINGERPRINT`); "
+        "pseudonyms made with another key never link",
+        err=True,
+    )
+    return key
+
+
+def _fingerprint_of(key_text: bytes) -> str:
+    try:
+        return key_fingerprint(key_text.decode("ascii", "replace"))
+    except PseudonymError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _installed_fingerprint(path: Path) -> str:
+    """The fingerprint of the key at ``path`` (checked as the connector checks it)."""
+    try:
+        return Pseudonymiser.load(path, "installed").fingerprint
+    except PseudonymError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _echo_fingerprint(config: ConnectorConfig, fingerprint: str) -> None:
+    typer.echo(
+        f"{config.authority}: linkage key {config.keys.linkage_key_version} at "
+        f"{config.keys.linkage_key}, fingerprint {fingerprint}"
+    )
 
 
 def _register(target: Path, exported: list[PublicKey]) -> None:
@@ -450,18 +529,90 @@ def _recorded_revocation(path: Path, public: PublicKey) -> PublicKey:
         return public
 
 
+@keys_app.command("import")
+def import_linkage_key(
+    key_file: Annotated[
+        Path,
+        typer.Argument(
+            help="The partnership linkage key as the partnership handed it over.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    configs: Configs,
+) -> None:
+    """Install the partnership's linkage key (0600) at each config's linkage_key
+    path. A path that holds the same key is left as it is; one that holds another
+    key is refused (pseudonyms made with different keys never link). Prints the
+    key's fingerprint: compare it with the one the partnership published before
+    running any connector."""
+    settings = [_load(path) for path in configs]
+    try:
+        Pseudonymiser.load(key_file, "import")
+        text = key_file.read_bytes()
+    except (PseudonymError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    fingerprint = _fingerprint_of(text)
+    different = [
+        config.keys.linkage_key
+        for config in settings
+        if config.keys.linkage_key.is_file()
+        and _installed_fingerprint(config.keys.linkage_key) != fingerprint
+    ]
+    if different:
+        typer.echo(
+            f"error: {', '.join(sorted(map(str, set(different))))} already holds another "
+            f"linkage key than {key_file}; pseudonyms made with different keys never link, "
+            "so nothing was installed (ask the partnership which key is theirs)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    for config in settings:
+        target = config.keys.linkage_key
+        if target.is_file():
+            typer.echo(f"{config.authority}: {target} already holds this key")
+        else:
+            write_private(target, text)
+            typer.echo(f"{config.authority}: partnership linkage key installed at {target}")
+    versions = ", ".join(sorted({config.keys.linkage_key_version for config in settings}))
+    typer.echo(
+        f"fingerprint {fingerprint} (key version {versions}): check that it is the one the "
+        "partnership published; a different one means a different key"
+    )
+
+
 @connector_app.command("linkage-key")
 def linkage_key_command(
     path: Annotated[Path, typer.Argument(help="The file to write the new key to.")],
+    fingerprint: Annotated[
+        bool,
+        typer.Option(
+            "--fingerprint",
+            help="Make no key: print the fingerprint of the existing key in FILE, alone "
+            "on its line (for the hub's `svdhub linkage register`).",
+        ),
+    ] = False,
 ) -> None:
-    """Make a new partnership linkage key (0600). Done once, for the whole partnership:
-    every authority's connector needs the same key (see `connector keys
-    --linkage-key`), and the hub must never hold it. Refuses to overwrite."""
+    """Make a new partnership linkage key (0600) and print its fingerprint. Done
+    once, for the whole partnership: every authority's connector needs the same
+    key (`connector keys import FILE CONFIG...`), and the hub must never hold it;
+    the hub registers only the fingerprint. Refuses to overwrite."""
+    if fingerprint:
+        try:
+            typer.echo(Pseudonymiser.load(path, "fingerprint").fingerprint)
+        except PseudonymError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        return
     if path.exists():
         typer.echo(f"error: {path} exists; a linkage key is never replaced", err=True)
         raise typer.Exit(1)
     generate_key_file(path)
-    typer.echo(f"new partnership linkage key in {path}")
+    typer.echo(
+        f"new partnership linkage key in {path}, fingerprint "
+        f"{Pseudonymiser.load(path, 'new').fingerprint}"
+    )
 
 
 @connector_app.command()

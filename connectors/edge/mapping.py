@@ -142,6 +142,7 @@ class Mapper:
                 if version > 1
                 else None,
                 "pseudonym_key_version": self.pseudonymiser.version,
+                "linkage_key_fingerprint": self.pseudonymiser.fingerprint,
             },
         }
         for name, pseudonym in cfg.pseudonyms.items():

@@ -14,6 +14,11 @@ Normalisation makes the same person look the same in every source:
   ``SMITH, John`` and ``John Smith`` agree), then the ISO date of birth;
 * record references: trimmed and upper-cased, and namespaced by authority
   (two authorities' ``12345`` are different records).
+
+Every event with pseudonyms also carries the key's fingerprint
+(:func:`wire.linkage.fingerprint`, a keyed hash that reveals nothing about
+the key), so the hub can refuse events made with another key than the
+partnership's without ever holding it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import unicodedata
 from datetime import date
 from pathlib import Path
 
+from wire.linkage import fingerprint
 from wire.private_files import private_dir
 
 KEY_BYTES = 32
@@ -74,6 +80,8 @@ class Pseudonymiser:
             raise ValueError("linkage key must be at least 16 bytes")
         self._key = key
         self.version = version
+        #: The key's fingerprint, for the envelope and for people to compare.
+        self.fingerprint = fingerprint(key)
 
     @classmethod
     def load(cls, path: Path, version: str) -> Pseudonymiser:
@@ -109,6 +117,22 @@ class Pseudonymiser:
         return self._mac(f"nhs\x1f{nhs_number(value)}")
 
 
+def new_key_text() -> str:
+    """A new random linkage key as a key file holds it: hex, then a newline."""
+    return secrets.token_hex(KEY_BYTES) + "\n"
+
+
+def key_fingerprint(text: str) -> str:
+    """The fingerprint of a key file's text (hex), else PseudonymError."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError as exc:
+        raise PseudonymError("not a hex linkage key") from exc
+    if len(key) < 16:
+        raise PseudonymError("not a hex linkage key of at least 16 bytes")
+    return fingerprint(key)
+
+
 def generate_key_file(path: Path) -> None:
     """Write a new random linkage key (hex, mode 0600). Refuses to overwrite:
     replacing a linkage key breaks linkage with every earlier pseudonym."""
@@ -116,4 +140,4 @@ def generate_key_file(path: Path) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(KEY_BYTES) + "\n")
+        handle.write(new_key_text())

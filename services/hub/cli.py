@@ -65,6 +65,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hub.keys_cli:app",
         "Register, list and revoke the authorities' public keys the hub trusts.",
     ),
+    "linkage": (
+        "hub.linkage_cli:app",
+        "Register the partnership linkage key's fingerprint per key version, and list them.",
+    ),
     "enforcer": (
         "hub.enforcer.cli:app",
         "The enforcer: verify every raw event, ask OPA, share what agreements allow, audit all.",

@@ -23,8 +23,9 @@ partnership linkage key and its connector's checkpoint and rejects. Each
 connector runs with ``SVDHUB_AUTHORITY_HOME`` set to that folder. The
 partnership's linkage key is made once in ``.authorities/partnership/``
 (standing for the partnership's out-of-band hand-over) and copied into each
-authority's folder. Only each authority's exported *public* key reaches the
-hub, through ``svdhub keys register``. The hub's state folder
+authority's folder (``svdhub connector keys import``). Only each authority's
+exported *public* key reaches the hub, through ``svdhub keys register``, and
+the linkage key's fingerprint, through ``svdhub linkage register``. The hub's state folder
 (``SVDHUB_HOME``) holds public keys and the hub's own keys and credentials;
 the hub's processes run with no authority folder in their environment.
 """
@@ -202,9 +203,18 @@ def _publish(config: StackConfig, home: Path) -> None:
     linkage = authorities / "partnership" / "linkage.key"
     if not linkage.is_file():
         _svdhub(["connector", "linkage-key", str(linkage)], _authority_env(authorities, None))
-    # One run for every authority, each key in its own folder (<authorities>/<authority>).
-    args = ["connector", "keys", *map(str, configs), "--linkage-key", str(linkage)]
-    _svdhub(args, _authority_env(authorities, None))
+    # One run for every authority, each key in its own folder (<authorities>/<authority>):
+    # the partnership's linkage key imported, then the signing keys made.
+    as_authorities = _authority_env(authorities, None)
+    _svdhub(["connector", "keys", "import", str(linkage), *map(str, configs)], as_authorities)
+    _svdhub(["connector", "keys", *map(str, configs)], as_authorities)
+    # The partnership publishes the key's fingerprint; the hub registers it per key version.
+    fingerprint = _svdhub(
+        ["connector", "linkage-key", "--fingerprint", str(linkage)], as_authorities
+    ).stdout.strip()
+    for version in sorted({_linkage_key_version(path) for path in configs}):
+        _svdhub(["linkage", "register", "--version", version, fingerprint], _env(home))
+        typer.echo(f"   linkage key {version}: fingerprint {fingerprint} registered with the hub")
     public = [
         str(file)
         for authority in sorted(set(owners.values()))
@@ -272,6 +282,17 @@ def _authority_of(config: Path) -> str:
         typer.echo(f"error: {config}: no authority", err=True)
         raise typer.Exit(1)
     return authority
+
+
+def _linkage_key_version(config: Path) -> str:
+    """The linkage key version a connector config names (``keys.linkage_key_version``)."""
+    document = yaml.safe_load(config.read_text(encoding="utf-8"))
+    keys = document.get("keys") if isinstance(document, dict) else None
+    version = keys.get("linkage_key_version") if isinstance(keys, dict) else None
+    if not isinstance(version, str):
+        typer.echo(f"error: {config}: no keys.linkage_key_version", err=True)
+        raise typer.Exit(1)
+    return version
 
 
 def _enforce(home: Path, admin: ClientSettings, opa_url: str) -> None:

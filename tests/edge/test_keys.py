@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from edge.cli import connector_app
 from edge.config import ConnectorConfig
 from edge.runner import Connector, RevokedSigningKey
+from wire.linkage import fingerprint
 from wire.signing import KeyRegistry, PublicKey
 
 CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
@@ -212,3 +213,101 @@ def test_a_running_connector_stops_at_its_next_run_once_its_key_is_revoked(
             connector.run()
     finally:
         connector.close()
+
+
+# ------------------------------------------------------------------ fingerprints
+
+
+def fingerprint_of(path: Path) -> str:
+    return fingerprint(bytes.fromhex(path.read_text(encoding="ascii")))
+
+
+def test_a_new_partnership_key_and_every_install_print_its_fingerprint(
+    places: tuple[Path, Path],
+) -> None:
+    _, authorities = places
+    path = authorities / "partnership" / "linkage.key"
+    code, output = invoke("linkage-key", str(path))
+    assert code == 0 and f"fingerprint {fingerprint_of(path)}" in output
+    code, output = invoke("linkage-key", "--fingerprint", str(path))
+    assert (code, output) == (0, fingerprint_of(path) + "\n")  # alone, for scripts
+    code, output = invoke("keys", str(POLICE), str(AMBULANCE), "--linkage-key", str(path))
+    assert code == 0, output
+    assert output.count("linkage key local-1 at ") == 2
+    assert output.count(f"fingerprint {fingerprint_of(path)}") == 2
+    assert path.read_text(encoding="ascii").strip() not in output  # never the key
+
+
+def test_the_fingerprint_of_a_missing_key_is_an_error(places: tuple[Path, Path]) -> None:
+    _, authorities = places
+    code, output = invoke("linkage-key", "--fingerprint", str(authorities / "nothing.key"))
+    assert code == 1 and "cannot read the linkage key" in output
+    assert not (authorities / "nothing.key").exists()
+
+
+def test_new_linkage_key_makes_one_key_for_every_config(places: tuple[Path, Path]) -> None:
+    hub, authorities = places
+    code, output = invoke("keys", str(POLICE), str(AMBULANCE), "--new-linkage-key")
+    assert code == 0, output
+    police, ambulance = (authorities / a / "keys" / "linkage.key" for a in ("wmp", "wmas"))
+    assert police.read_bytes() == ambulance.read_bytes()
+    assert police.stat().st_mode & 0o777 == ambulance.stat().st_mode & 0o777 == 0o600
+    assert f"new partnership linkage key, fingerprint {fingerprint_of(police)}" in output
+    assert "every other authority of the partnership must import this same key" in output
+    assert not hub.exists()
+
+
+def test_new_linkage_key_never_replaces_one(places: tuple[Path, Path]) -> None:
+    _, authorities = places
+    linkage = partnership_key(authorities)
+    assert invoke("keys", str(POLICE), "--linkage-key", str(linkage))[0] == 0
+    code, output = invoke("keys", str(POLICE), str(AMBULANCE), "--new-linkage-key")
+    assert code == 1 and "a partnership has one key, so no new one was made" in output
+    assert (authorities / "wmp" / "keys" / "linkage.key").read_bytes() == linkage.read_bytes()
+    assert not (authorities / "wmas" / "keys" / "linkage.key").exists()
+    code, output = invoke(
+        "keys", str(AMBULANCE), "--new-linkage-key", "--linkage-key", str(linkage)
+    )
+    assert code == 2 and "either --linkage-key FILE or --new-linkage-key" in output
+
+
+def test_import_installs_the_partnerships_key_and_prints_its_fingerprint(
+    places: tuple[Path, Path],
+) -> None:
+    hub, authorities = places
+    linkage = partnership_key(authorities)
+    code, output = invoke("keys", "import", str(linkage), str(POLICE), str(AMBULANCE))
+    assert code == 0, output
+    for authority in ("wmp", "wmas"):
+        copy = authorities / authority / "keys" / "linkage.key"
+        assert copy.read_bytes() == linkage.read_bytes()
+        assert copy.stat().st_mode & 0o777 == 0o600
+    assert f"fingerprint {fingerprint_of(linkage)} (key version local-1)" in output
+    assert linkage.read_text(encoding="ascii").strip() not in output
+    code, output = invoke("keys", "import", str(linkage), str(POLICE))  # again: no change
+    assert code == 0 and "already holds this key" in output
+    # `keys CONFIG...` then needs no --linkage-key: the key is installed.
+    code, output = invoke("keys", str(POLICE), str(AMBULANCE))
+    assert code == 0, output
+    assert not hub.exists()
+
+
+def test_import_refuses_another_key_and_installs_nothing(places: tuple[Path, Path]) -> None:
+    _, authorities = places
+    first = partnership_key(authorities)
+    assert invoke("keys", "import", str(first), str(POLICE))[0] == 0
+    other = authorities / "elsewhere" / "linkage.key"
+    assert invoke("linkage-key", str(other))[0] == 0
+    code, output = invoke("keys", "import", str(other), str(AMBULANCE), str(POLICE))
+    assert code == 1 and "already holds another linkage key" in output
+    assert (authorities / "wmp" / "keys" / "linkage.key").read_bytes() == first.read_bytes()
+    assert not (authorities / "wmas" / "keys" / "linkage.key").exists()
+
+
+def test_import_refuses_a_key_others_can_read(places: tuple[Path, Path]) -> None:
+    _, authorities = places
+    linkage = partnership_key(authorities)
+    linkage.chmod(0o644)
+    code, output = invoke("keys", "import", str(linkage), str(POLICE))
+    assert code == 1 and "readable by others" in output
+    assert not (authorities / "wmp" / "keys" / "linkage.key").exists()

@@ -12,6 +12,7 @@ from edge.mapping import Mapper, RowError, age_band
 from edge.pseudonymise import Pseudonymiser
 from wire import schemas
 from wire.geography import GeographyLookup
+from wire.linkage import fingerprint
 
 CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
 LOOKUP = GeographyLookup.synthetic_sample()
@@ -73,6 +74,12 @@ def test_a_police_row_maps_to_an_incident() -> None:
     assert record["envelope"]["occurred_at"] == record["assault_datetime"]
     assert record["envelope"]["supersedes"] is None
     assert mapped.message_key == record["subject_pseudo_id"]
+
+
+def test_the_envelope_names_the_linkage_key_by_version_and_fingerprint() -> None:
+    envelope = mapper().map(crime(), NOW).record["envelope"]
+    assert envelope["pseudonym_key_version"] == "test-1"
+    assert envelope["linkage_key_fingerprint"] == fingerprint(bytes(range(32)))
 
 
 def test_identifiers_and_free_text_are_left_behind() -> None:

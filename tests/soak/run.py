@@ -379,9 +379,13 @@ def _malformed_rows(home: Path, env: dict[str, str], *, rng: random.Random, coun
     returns the rows it rejected (each kept at the authority with its reason)."""
     authorities = Path(env["SVDHUB_AUTHORITIES"])
 
-    def svdhub(*args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "hub.cli", *args], env=env, check=True, capture_output=True
+    def svdhub(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
 
     synthetic = str(authorities / "synthetic")
@@ -409,6 +413,8 @@ def _malformed_rows(home: Path, env: dict[str, str], *, rng: random.Random, coun
     svdhub("connector", "linkage-key", str(linkage))
     svdhub("connector", "keys", str(config), "--linkage-key", str(linkage))
     svdhub("keys", "register", str(authorities / "wmp" / "public" / "wmp-local-1.yaml"))
+    fingerprint = svdhub("connector", "linkage-key", "--fingerprint", str(linkage))
+    svdhub("linkage", "register", "--version", "local-1", fingerprint.stdout.strip())
     done = subprocess.run(
         [
             sys.executable,
@@ -487,7 +493,7 @@ def _expected(
     anonymiser = Anonymiser(
         GeographyLookup.synthetic_sample(), RecipientKeys(home / "keys" / "recipients")
     )
-    enforcer = Enforcer(reader, anonymiser, names, signer=hub_signer(home))
+    enforcer = Enforcer(reader, anonymiser, names, signer=hub_signer(home), linkage=keys.linkage())
     out: dict[str, AuditRecord] = {}
     token = read_token(opa_token_file("enforcer", home))
     with PolicyClient(opa_url, token) as client:

@@ -7,8 +7,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from wire.envelope import event_id
+from wire.linkage import fingerprint
 
 WHEN = datetime(2026, 11, 6, 23, 40, tzinfo=UTC)
+
+#: The samples' partnership linkage key (made up, never a real one), its
+#: version and its fingerprint, which the sample envelopes carry.
+LINKAGE_KEY = bytes.fromhex("5a" * 32)
+LINKAGE_KEY_VERSION = "2026-1"
+LINKAGE_FINGERPRINT = fingerprint(LINKAGE_KEY)
 
 
 def envelope(
@@ -25,7 +32,8 @@ def envelope(
         "recorded_at": WHEN,
         "published_at": WHEN,
         "supersedes": None,
-        "pseudonym_key_version": "2026-1",
+        "pseudonym_key_version": LINKAGE_KEY_VERSION,
+        "linkage_key_fingerprint": LINKAGE_FINGERPRINT,
         "signing_key_id": "",
     }
     return {**values, **overrides}

@@ -58,9 +58,11 @@ from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.index import EventIndex, rebuild
+from hub.enforcer.linkage import LinkageCheck
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.enforcer.topic_admin import TopicAdmin, TopicAdminError
 from hub.hub_key import hub_keys, hub_signer
+from hub.linkage import LINKAGE_FILE
 from wire import schemas
 from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
@@ -99,6 +101,11 @@ class Settings:
         return self.home / "keys" / "registry.yaml"
 
     @property
+    def linkage(self) -> Path:
+        """The partnership linkage keys' registered fingerprints (hub.linkage)."""
+        return self.home / LINKAGE_FILE
+
+    @property
     def recipient_keys(self) -> Path:
         return self.home / "keys" / "recipients"
 
@@ -127,6 +134,7 @@ class Service:
             registry_path=settings.registry,
             signer=hub_signer(settings.home),
             index=self.index,
+            linkage=LinkageCheck(settings.linkage),
         )
         self.policy = PolicyClient(settings.opa_url, settings.opa_token)
         self.decider = Decider(self.policy)

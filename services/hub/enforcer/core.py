@@ -38,6 +38,7 @@ from hub.bundle import classifications, release_problem
 from hub.enforcer.anonymise import AnonymiseError, Anonymiser
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.index import AWAITING_EVENT, Entry, EventIndex, Pending
+from hub.enforcer.linkage import LinkageCheck
 from wire.audit import (
     ALLOW,
     DENY,
@@ -169,12 +170,16 @@ class Enforcer:
         signer: HubSigner,
         index: EventIndex | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        linkage: LinkageCheck | None = None,
     ) -> None:
         self.reader = reader
         self.index = index if index is not None else EventIndex()
         #: How a waiting retraction gets its decisions when its event arrives
         #: (set by the app and by :meth:`process`); None: it keeps waiting.
         self.decide: Callable[[dict[str, Any]], tuple[Decision, ...]] | None = None
+        # The linkage-key check (hub.enforcer.linkage); None only where no event
+        # has pseudonyms worth checking (tools). The service always passes one.
+        self.linkage = linkage
         self.signer = signer
         self.classifications = classifications()
         self.anonymiser = anonymiser
@@ -190,7 +195,7 @@ class Enforcer:
 
     # ------------------------------------------------------------------ check
 
-    def check(self, message: Incoming) -> Checked | list[Outgoing]:
+    def check(self, message: Incoming) -> Checked | list[Outgoing]:  # noqa: PLR0911 - a return per reason
         """The checked event, or the quarantine entry and its audit record."""
         try:
             authority, _ = self.names.parse_raw(message.topic)
@@ -208,6 +213,8 @@ class Enforcer:
             return self._quarantine(
                 message, Reason.bounded("unreadable", f"{type(exc).__name__}: {exc}")
             )
+        if linkage_problem := self._linkage_problem(event):
+            return self._quarantine(message, linkage_problem)
         pseudonym = event.record.get("subject_pseudo_id")
         if pseudonym is not None and not PSEUDONYM.fullmatch(pseudonym):
             # Every decision's audit record carries it: one the audit contract
@@ -802,6 +809,13 @@ class Enforcer:
         if not isinstance(checked, Checked):
             return checked
         return self.route(checked, decider.decide(checked.input))
+
+    # ------------------------------------------------------------------ linkage key
+
+    def _linkage_problem(self, event: Event) -> Reason | None:
+        """Why the event's pseudonyms are not the partnership's (missing, unregistered
+        or foreign linkage-key fingerprint), or None; see hub.enforcer.linkage."""
+        return self.linkage.problem(event.envelope) if self.linkage is not None else None
 
 
 def _code(exc: Exception) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from kafka import KafkaConsumer
 
+from hub.enforcer.linkage import LinkageCheck
+from hub.linkage import LINKAGE_FILE, LinkageRegistry
 from tests.fixtures.kafka import read_all
 from tests.wire import samples
 from wire import schemas
@@ -69,7 +71,9 @@ def agreement_fields() -> dict[str, set[str]]:
 
 @dataclass
 class Keys:
-    """A signing key per sample authority, and the registry the hub reads."""
+    """A signing key per sample authority, and the registry the hub reads; and
+    the samples' linkage key fingerprint registered with the hub
+    (``keys/linkage.yaml``), as ``svdhub linkage register`` writes it."""
 
     home: Path
     signers: dict[str, Signer] = field(default_factory=dict)
@@ -80,9 +84,20 @@ class Keys:
         registry.parent.mkdir(parents=True, exist_ok=True)
         keys = [signer.public_key() for signer in self.signers.values()]
         registry.write_text(KeyRegistry(keys).to_yaml(), encoding="utf-8")
+        LinkageRegistry().register(
+            samples.LINKAGE_KEY_VERSION, samples.LINKAGE_FINGERPRINT, "2026-11-01T00:00:00Z"
+        ).save(self.linkage_file)
 
     def registry(self) -> KeyRegistry:
         return KeyRegistry.load(self.home / "keys" / "registry.yaml")
+
+    @property
+    def linkage_file(self) -> Path:
+        return self.home / LINKAGE_FILE
+
+    def linkage(self) -> LinkageCheck:
+        """The enforcer's linkage-key check over this hub's registered fingerprints."""
+        return LinkageCheck(self.linkage_file)
 
     def writer(self, authority: str) -> EventWriter:
         return EventWriter(CODEC, self.signers[authority])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import yaml
 from kafka import KafkaProducer
 
 from hub.access.plan import ENFORCER, ENFORCER_GROUP
@@ -234,6 +235,10 @@ class Pipeline:
         self.svdhub("connector", "keys", *paths, "--linkage-key", str(linkage))
         public = sorted(self.authorities.glob("*/public/*.yaml"))
         self.svdhub("keys", "register", *map(str, public))
+        # The partnership's fingerprint, registered for the configs' key version.
+        fingerprint = self.svdhub("connector", "linkage-key", "--fingerprint", str(linkage))
+        for version in sorted({linkage_key_version(Path(path)) for path in paths}):
+            self.svdhub("linkage", "register", "--version", version, fingerprint.stdout.strip())
         for path in paths:
             self.svdhub("connector", "run", path)  # as <namespace>.connector-<authority>
 
@@ -254,7 +259,9 @@ class Pipeline:
         anonymiser = Anonymiser(
             GeographyLookup.synthetic_sample(), RecipientKeys(self.home / "keys" / "recipients")
         )
-        enforcer = Enforcer(reader, anonymiser, self.names, signer=self.hub_signer)
+        enforcer = Enforcer(
+            reader, anonymiser, self.names, signer=self.hub_signer, linkage=self.keys.linkage()
+        )
         out: dict[str, Outgoing] = {}
         with PolicyClient(self.opa_url, self.opa_token) as client:
             decider = Decider(client)
@@ -294,6 +301,12 @@ class Pipeline:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; got {len(seen)}\n{self.logs()}") from None
         return seen
+
+
+def linkage_key_version(config: Path) -> str:
+    """The key version a connector config names (``keys.linkage_key_version``)."""
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    return str(raw["keys"]["linkage_key_version"])
 
 
 def payload(message: Any) -> Share:

@@ -30,6 +30,7 @@ from wire.audit import AuditRecord, Reason
 from wire.canonical import parse_time
 from wire.envelope import EventReader, EventWriter
 from wire.kafka_client import ClientSettings
+from wire.linkage import fingerprint
 from wire.quarantine import QuarantineEntry
 from wire.signing import Verifier, generate_signer
 
@@ -420,3 +421,55 @@ class Publishing:
             self.error = exc
         finally:
             producer.close()
+
+
+def test_an_event_made_with_a_foreign_linkage_key_is_quarantined(pipeline: Pipeline) -> None:
+    """On the real, secured Kafka and the enforcer as a process: the event whose
+    fingerprint is not the partnership's is quarantined, the right one shared; a
+    key version registered while the enforcer runs is honoured from then on."""
+    foreign = fingerprint(bytes.fromhex("a5" * 32))
+    right = helpers.incident("wmp", 1)
+    wrong = helpers.incident("wmp", 2)
+    wrong["envelope"] = {**wrong["envelope"], "linkage_key_fingerprint": foreign}
+    later = helpers.incident("wmp", 3)
+    later["envelope"] = {
+        **later["envelope"],
+        "pseudonym_key_version": "2027-1",
+        "linkage_key_fingerprint": foreign,
+    }
+    sent = pipeline.publish("Incident", [right, wrong, later])
+    expected = pipeline.expected(sent)
+    pipeline.start_enforcer()
+    audit = pipeline.wait_for_audit(len(expected))
+    assert {record.decision_id for record in audit} == set(expected)
+    by_event: dict[tuple[str, int, int], list[AuditRecord]] = collections.defaultdict(list)
+    for record in audit:
+        where = (record.source_topic, record.source_partition, record.source_offset)
+        by_event[where].append(record)
+    right_audit, wrong_audit, later_audit = (
+        by_event[(m.topic, m.partition, m.offset)] for m in sent
+    )
+    assert {r.decision for r in right_audit} == {"allow", "deny"}
+    assert [r.reasons[0].code for r in wrong_audit] == ["foreign_linkage_key"]
+    assert [r.reasons[0].code for r in later_audit] == ["unregistered_linkage_key"]
+    shared = {payload(m).event_id for m in pipeline.shares()}
+    assert shared == {helpers.the_event_id("wmp", "wmp-incident-1")}
+    entries = [
+        QuarantineEntry.from_bytes(m.value)
+        for m in read_all(pipeline.admin, [pipeline.names.quarantine])
+    ]
+    assert sorted(e.code for e in entries) == ["foreign_linkage_key", "unregistered_linkage_key"]
+
+    # The partnership registers a second key version; the running enforcer follows.
+    pipeline.svdhub("linkage", "register", "--version", "2027-1", foreign)
+    again = helpers.incident("wmp", 4)
+    again["envelope"] = {
+        **again["envelope"],
+        "pseudonym_key_version": "2027-1",
+        "linkage_key_fingerprint": foreign,
+    }
+    more = pipeline.publish("Incident", [again])
+    expected_more = pipeline.expected(more)
+    audit = pipeline.wait_for_audit(len(expected) + len(expected_more))
+    decided = [r for r in audit if r.event_id == helpers.the_event_id("wmp", "wmp-incident-4")]
+    assert "allow" in {r.decision for r in decided}, [r.reasons for r in decided]

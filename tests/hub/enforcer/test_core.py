@@ -22,12 +22,21 @@ import pytest
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
+from hub.enforcer.linkage import (
+    FOREIGN_LINKAGE_KEY,
+    MISSING_LINKAGE_FINGERPRINT,
+    UNREGISTERED_LINKAGE_KEY,
+)
 from hub.enforcer.policy import PolicyClient
 from tests.fixtures.records import HUB_SIGNER
 from tests.hub.enforcer import helpers
+from tests.wire import samples
+from wire import schemas
 from wire.audit import AuditRecord, Reason, decision_id, quarantine_id
+from wire.codec import AvroCodec
 from wire.envelope import MAX_EVENT_BYTES, EventReader, EventWriter
 from wire.geography import GeographyLookup
+from wire.linkage import fingerprint
 from wire.private_files import write_private
 from wire.quarantine import QuarantineEntry
 from wire.shares import Share
@@ -63,7 +72,9 @@ def make_enforcer(keys: helpers.Keys, clock: datetime = TODAY) -> Enforcer:
     anonymiser = Anonymiser(
         GeographyLookup.synthetic_sample(), RecipientKeys(keys.home / "keys" / "recipients")
     )
-    return Enforcer(reader, anonymiser, NAMES, clock=lambda: clock, signer=HUB_SIGNER)
+    return Enforcer(
+        reader, anonymiser, NAMES, clock=lambda: clock, signer=HUB_SIGNER, linkage=keys.linkage()
+    )
 
 
 def message(topic: str, value: bytes | None, offset: int = 0, key: bytes = b"k") -> Incoming:
@@ -502,3 +513,76 @@ def test_a_registry_that_cannot_be_read_leaves_the_last_good_one_in_use(
     revoke_in_file(keys, "wmp-test-1", REVOKED_AT)  # a good file again: used at once
     ticks.now += 1.5
     assert outcome(enforcer.check(received(event, after, 9))) == "revoked_key"
+
+
+# ------------------------------------------------------------------ linkage key
+
+
+def with_linkage(version: str | None, fingerprint: str | None, n: int = 1) -> dict[str, Any]:
+    """A police incident whose envelope names this linkage key version and fingerprint."""
+    record = helpers.incident("wmp", n)
+    record["envelope"] = {
+        **record["envelope"],
+        "pseudonym_key_version": version,
+        "linkage_key_fingerprint": fingerprint,
+    }
+    return record
+
+
+def quarantine_code(out: Checked | list[Outgoing]) -> str:
+    assert not isinstance(out, Checked), "accepted"
+    shares, audits, quarantined = split(out)
+    assert shares == [] and [a.decision for a in audits] == ["quarantine"]
+    assert audits[0].reasons[0].code == quarantined[0].code
+    return quarantined[0].code
+
+
+def test_an_event_made_with_the_partnerships_linkage_key_is_accepted(keys: helpers.Keys) -> None:
+    record = with_linkage(samples.LINKAGE_KEY_VERSION, samples.LINKAGE_FINGERPRINT)
+    checked = make_enforcer(keys).check(published(keys, "Incident", record))
+    assert isinstance(checked, Checked)
+    assert checked.event.envelope["linkage_key_fingerprint"] == samples.LINKAGE_FINGERPRINT
+
+
+def test_an_event_without_pseudonyms_needs_no_fingerprint(keys: helpers.Keys) -> None:
+    checked = make_enforcer(keys).check(published(keys, "Incident", with_linkage(None, None)))
+    assert isinstance(checked, Checked)
+
+
+def test_an_event_made_with_another_linkage_key_is_quarantined(keys: helpers.Keys) -> None:
+    foreign = fingerprint(bytes.fromhex("a5" * 32))
+    enforcer = make_enforcer(keys)
+    out = enforcer.check(
+        published(keys, "Incident", with_linkage(samples.LINKAGE_KEY_VERSION, foreign))
+    )
+    assert quarantine_code(out) == FOREIGN_LINKAGE_KEY
+    assert enforcer.tally.quarantined[FOREIGN_LINKAGE_KEY] == 1
+
+
+def test_an_event_whose_key_version_is_not_registered_is_quarantined(
+    keys: helpers.Keys,
+) -> None:
+    record = with_linkage("2099-1", samples.LINKAGE_FINGERPRINT)
+    out = make_enforcer(keys).check(published(keys, "Incident", record))
+    assert quarantine_code(out) == UNREGISTERED_LINKAGE_KEY
+
+
+def test_an_event_with_pseudonyms_and_no_fingerprint_is_quarantined(keys: helpers.Keys) -> None:
+    record = with_linkage(samples.LINKAGE_KEY_VERSION, None)
+    out = make_enforcer(keys).check(published(keys, "Incident", record))
+    assert quarantine_code(out) == MISSING_LINKAGE_FINGERPRINT
+
+
+def test_an_event_written_before_the_fingerprint_existed_is_read_then_quarantined(
+    keys: helpers.Keys,
+) -> None:
+    """A connector still on the released v1 schemas sends pseudonyms without a
+    fingerprint: the hub reads the event (v1 resolves into the current schema)
+    and quarantines it, since nobody can tell which key made its pseudonyms."""
+    v1 = schemas.released()["v1"]
+    old_codec = AvroCodec(v1)
+    record = helpers.incident("wmp", 7)
+    del record["envelope"]["linkage_key_fingerprint"]
+    value = EventWriter(old_codec, keys.signers["wmp"]).write("Incident", record)
+    out = make_enforcer(keys).check(message(NAMES.raw("wmp", "incident"), value))
+    assert quarantine_code(out) == MISSING_LINKAGE_FINGERPRINT
