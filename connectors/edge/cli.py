@@ -620,7 +620,8 @@ def check(configs: Configs) -> None:
     """Validate config files without reading any data."""
     for path in configs:
         settings = _load(path)
-        typer.echo(f"ok: {path} ({settings.authority} -> {settings.record_type})")
+        kinds = f"{settings.record_type}, Retraction" if settings.retracts else settings.record_type
+        typer.echo(f"ok: {path} ({settings.authority} -> {kinds})")
 
 
 def generate(

@@ -23,11 +23,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from wire import schemas
 from wire.schemas import PAYLOADS
 from wire.topics import PARTY_ID
 
@@ -50,6 +52,14 @@ class ConfigError(Exception):
     """A connector config is missing, malformed or inconsistent."""
 
 
+@cache
+def retraction_reasons() -> tuple[str, ...]:
+    """The symbols of the Retraction schema's ``reason`` enum (ENTERED_IN_ERROR, ...)."""
+    record = schemas.current().expanded("Retraction")
+    (reason,) = [f["type"] for f in record["fields"] if f["name"] == "reason"]
+    return tuple(str(symbol) for symbol in reason["symbols"])
+
+
 @dataclass(frozen=True)
 class CsvSource:
     path: str  # a file or a glob, after variable expansion
@@ -59,11 +69,41 @@ class CsvSource:
 
 
 @dataclass(frozen=True)
+class Withdrawn:
+    """A source column that marks a row withdrawn: a row whose ``column`` holds
+    one of ``reasons``' values is published as a Retraction of the version the
+    row names (its record key and record version), not as its record. A blank
+    cell or a value in ``current`` publishes the row as its record; any other
+    value rejects the row."""
+
+    column: str
+    reasons: dict[str, str]  # cell value -> Retraction reason
+    current: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeletedRows:
+    """An SQL query for the record versions deleted at the source: each row it
+    returns (the config's record key column, its record version column if the
+    config has one, and ``watermark``) is published as a Retraction of that
+    version. Read incrementally like the main query, with a watermark of its own."""
+
+    query: str  # ':watermark' is bound
+    watermark: str  # column name
+    reason: str = "UNKNOWN"  # when there is no reason column
+    reason_column: str | None = None
+    reasons: dict[str, str] = field(default_factory=dict)  # cell value -> Retraction reason
+    recorded_at: FieldSpec | None = None  # when the deletion was recorded (else: now)
+    initial_watermark: str = ""
+
+
+@dataclass(frozen=True)
 class SqlSource:
     url: str  # SQLAlchemy URL
     query: str  # must select the watermark column; ':watermark' is bound
     watermark: str  # column name
     initial_watermark: str = ""
+    deleted_rows: DeletedRows | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +170,7 @@ class ConnectorConfig:
     pseudonyms: dict[str, PseudonymSpec]
     fields: dict[str, FieldSpec]
     never_share: tuple[str, ...] = ()  # identifier and free-text columns
+    withdrawn: Withdrawn | None = None  # a column that marks rows withdrawn
     geography: Path | None = None
     batch_size: int = 500
     poll_seconds: float = 10.0
@@ -148,6 +189,16 @@ class ConnectorConfig:
     @property
     def event_type(self) -> str:
         return next(kind for kind, record in PAYLOADS.items() if record == self.record_type)
+
+    @property
+    def deleted_rows(self) -> DeletedRows | None:
+        return self.source.deleted_rows if isinstance(self.source, SqlSource) else None
+
+    @property
+    def retracts(self) -> bool:
+        """Whether this connector may publish Retractions besides its records
+        (a ``withdrawn`` column or a ``deleted_rows`` query)."""
+        return self.withdrawn is not None or self.deleted_rows is not None
 
     @classmethod
     def load(cls, path: Path) -> ConnectorConfig:
@@ -245,6 +296,7 @@ class _Parser:
             "pseudonyms",
             "fields",
             "never_share",
+            "withdrawn",
             "geography",
             "batch_size",
             "poll_seconds",
@@ -289,13 +341,23 @@ class _Parser:
                     f"{', '.join(sorted(c for c in used if c))} into the event",
                 )
         geography = top.get("geography")
+        source = self.source(self.mapping(top.get("source"), "source"))
+        withdrawn = None
+        if "withdrawn" in top:
+            withdrawn = self.withdrawn(top["withdrawn"])
+        if record_type == "Retraction" and (withdrawn or getattr(source, "deleted_rows", None)):
+            raise self.fail(
+                "withdrawn",
+                "a Retraction config cannot withdraw rows; use withdrawn or deleted_rows "
+                "in the config of the records they withdraw",
+            )
         return ConnectorConfig(
             file=self.file,
             authority=authority,
             authority_type=authority_type,
             source_system=self.text(top, "source_system", ""),
             record_type=record_type,
-            source=self.source(self.mapping(top.get("source"), "source")),
+            source=source,
             keys=self.keys(self.mapping(top.get("keys"), "keys")),
             record_key=self.text(top, "record_key", ""),
             record_version=top.get("record_version"),
@@ -305,6 +367,7 @@ class _Parser:
             pseudonyms=pseudonyms,
             fields=fields,
             never_share=tuple(never_share),
+            withdrawn=withdrawn,
             geography=self.path(geography) if isinstance(geography, str) else None,
             batch_size=self.positive(top, "batch_size", 500),
             poll_seconds=float(self.positive(top, "poll_seconds", 10)),
@@ -341,16 +404,93 @@ class _Parser:
             url = self.expand(self.text(sql, "url", "source.sql"))
             if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
                 url = f"sqlite:///{self.path(url.removeprefix('sqlite:///'))}"
-            query = self.text(sql, "query", "source.sql")
-            if ":watermark" not in query:
-                raise self.fail("source.sql.query", "must use :watermark (incremental reads)")
+            known = {"url", "query", "watermark", "initial_watermark", "deleted_rows"}
+            if unknown := sorted(set(sql) - known):
+                raise self.fail("source.sql", f"unknown keys: {', '.join(unknown)}")
+            query = self.select(self.text(sql, "query", "source.sql"), "source.sql.query")
+            deleted = None
+            if "deleted_rows" in sql:
+                deleted = self.deleted_rows(sql["deleted_rows"], "source.sql.deleted_rows")
             return SqlSource(
                 url=url,
                 query=query,
                 watermark=self.text(sql, "watermark", "source.sql"),
                 initial_watermark=str(sql.get("initial_watermark", "")),
+                deleted_rows=deleted,
             )
         raise self.fail("source", "must hold exactly one of 'csv' or 'sql'")
+
+    def select(self, query: str, where: str) -> str:
+        """An incremental, read-only query: a SELECT that uses ``:watermark``."""
+        if not re.match(r"\s*(select|with)\b", query, re.IGNORECASE):
+            raise self.fail(where, "must be a SELECT (or WITH ... SELECT) query")
+        if ":watermark" not in query:
+            raise self.fail(where, "must use :watermark (incremental reads)")
+        return query
+
+    def reasons(self, raw: Any, where: str) -> dict[str, str]:
+        """A map of cell values to Retraction reasons, every reason checked."""
+        table = {str(k): v for k, v in self.mapping(raw, where).items()}
+        if not table:
+            raise self.fail(where, "must map at least one value to a reason")
+        allowed = retraction_reasons()
+        for value, reason in table.items():
+            if reason not in allowed:
+                raise self.fail(
+                    f"{where}.{value}", f"{reason!r} must be one of {', '.join(allowed)}"
+                )
+        return table
+
+    def withdrawn(self, raw: Any) -> Withdrawn:
+        spec = self.mapping(raw, "withdrawn")
+        if unknown := sorted(set(spec) - {"column", "values", "current"}):
+            raise self.fail("withdrawn", f"unknown keys: {', '.join(unknown)}")
+        reasons = self.reasons(spec.get("values"), "withdrawn.values")
+        current = spec.get("current", [])
+        if not isinstance(current, list):
+            raise self.fail("withdrawn.current", "must be a list of values")
+        current = [str(value) for value in current]
+        if both := sorted(set(current) & set(reasons)):
+            raise self.fail("withdrawn.current", f"also under withdrawn.values: {', '.join(both)}")
+        return Withdrawn(self.text(spec, "column", "withdrawn"), reasons, tuple(current))
+
+    def deleted_rows(self, raw: Any, where: str) -> DeletedRows:
+        spec = self.mapping(raw, where)
+        known = {"query", "watermark", "initial_watermark", "reason", "recorded_at"}
+        if unknown := sorted(set(spec) - known):
+            raise self.fail(where, f"unknown keys: {', '.join(unknown)}")
+        query = self.select(self.text(spec, "query", where), f"{where}.query")
+        reason_spec = self.mapping(spec.get("reason", {"const": "UNKNOWN"}), f"{where}.reason")
+        if set(reason_spec) == {"const"}:
+            const = reason_spec["const"]
+            if const not in retraction_reasons():
+                raise self.fail(
+                    f"{where}.reason.const",
+                    f"{const!r} must be one of {', '.join(retraction_reasons())}",
+                )
+            column, reasons = None, {}
+        elif set(reason_spec) == {"column", "values"}:
+            const = "UNKNOWN"
+            column = self.text(reason_spec, "column", f"{where}.reason")
+            reasons = self.reasons(reason_spec["values"], f"{where}.reason.values")
+        else:
+            raise self.fail(f"{where}.reason", "needs either 'const', or 'column' and 'values'")
+        recorded_at = None
+        if "recorded_at" in spec:
+            recorded_at = self.field(spec["recorded_at"], f"{where}.recorded_at")
+            if recorded_at.column is None or recorded_at.datetime_format is None:
+                raise self.fail(
+                    f"{where}.recorded_at", "needs 'column' and 'datetime' (its format)"
+                )
+        return DeletedRows(
+            query=query,
+            watermark=self.text(spec, "watermark", where),
+            reason=const,
+            reason_column=column,
+            reasons=reasons,
+            recorded_at=recorded_at,
+            initial_watermark=str(spec.get("initial_watermark", "")),
+        )
 
     def keys(self, table: dict[str, Any]) -> Keys:
         return Keys(

@@ -1,5 +1,14 @@
 """Mapper: one source row -> one wire record, or a RowError naming the field.
 
+A row becomes the config's record type, or a Retraction: when the config's
+``withdrawn`` column marks the row withdrawn (:meth:`Mapper.map`), and for
+every row of an SQL source's ``deleted_rows`` query (:meth:`Mapper.deleted`).
+A Retraction withdraws exactly the version the row names:
+``event_id(authority, pseudonymised record key, record version)``, the id
+that version was published under; its own id is
+:func:`wire.envelope.retraction_id` of the same three, so it too is the same
+on every replay.
+
 The record is built only from the schema's fields, filled as the config says;
 every other column of the row is left behind. Person and record identifiers
 reach the record only as pseudonyms, and columns listed under
@@ -19,9 +28,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from edge.config import ConfigError, ConnectorConfig, FieldSpec, PseudonymSpec
+from edge.config import ConfigError, ConnectorConfig, DeletedRows, FieldSpec, PseudonymSpec
 from edge.pseudonymise import PseudonymError, Pseudonymiser
-from wire.envelope import event_id
+from wire.envelope import event_id, retraction_id
 from wire.geography import GeographyLookup, UnknownArea
 from wire.schemas import SchemaSet
 
@@ -48,6 +57,9 @@ class RowError(ValueError):
         super().__init__(f"{field}: {reason}")
 
 
+RETRACTION = "Retraction"
+
+
 @dataclass(frozen=True)
 class Mapped:
     """A row turned into a record, ready to encode and sign."""
@@ -55,6 +67,7 @@ class Mapped:
     record: dict[str, Any]
     event_id: str
     message_key: str  # the subject pseudonym where there is one, else the event id
+    record_type: str  # the config's record type, or Retraction
 
 
 def age_band(age: int) -> str:
@@ -97,12 +110,16 @@ class Mapper:
             raise ConfigError(
                 f"{config.file}: fields: {config.record_type} needs {', '.join(missing)}"
             )
+        if config.retracts and config.record_type == RETRACTION:  # the parser refuses it too
+            raise ConfigError(f"{config.file}: withdrawn: a Retraction cannot be withdrawn")
 
     def columns(self) -> set[str]:
         """Every column the config reads (to check a file's header up front)."""
         used = {self.config.record_key}
         if self.config.record_version:
             used.add(self.config.record_version)
+        if self.config.withdrawn:
+            used.add(self.config.withdrawn.column)
         for spec in [
             *self.config.fields.values(),
             self.config.occurred_at,
@@ -115,18 +132,98 @@ class Mapper:
             used |= set(pseudonym.name)
         return used
 
+    def deleted_columns(self) -> set[str]:
+        """Every column the config reads from a ``deleted_rows`` query's rows."""
+        spec = self.config.deleted_rows
+        if spec is None:
+            return set()
+        used = {self.config.record_key, spec.watermark}
+        if self.config.record_version:
+            used.add(self.config.record_version)
+        if spec.reason_column:
+            used.add(spec.reason_column)
+        if spec.recorded_at is not None and spec.recorded_at.column:
+            used.add(spec.recorded_at.column)
+        return used
+
     def map(self, row: Mapping[str, str | None], published_at: datetime) -> Mapped:
-        """Raise RowError for the first field that cannot be filled."""
+        """The row as the config's record, or as a Retraction when the
+        ``withdrawn`` column marks it withdrawn. Raise RowError for the first
+        field that cannot be filled (``withdrawn`` for a status value that is
+        neither a withdrawal nor current)."""
+        withdrawn = self.config.withdrawn
+        if withdrawn is not None:
+            status = _cell(row, withdrawn.column)
+            if status in withdrawn.reasons:
+                recorded = self._value(self.config.recorded_at, row, "recorded_at", nullable=False)
+                return self._retraction(row, withdrawn.reasons[status], recorded, published_at)
+            if status and status not in withdrawn.current:
+                known = [*withdrawn.reasons, *withdrawn.current]
+                raise RowError(
+                    "withdrawn",
+                    f"column {withdrawn.column!r}: value {_show(status)} is not one of "
+                    f"{', '.join(map(repr, known))} (or blank)",
+                )
+        return self._record(row, published_at)
+
+    def deleted(self, row: Mapping[str, str | None], published_at: datetime) -> Mapped:
+        """A row of the ``deleted_rows`` query as a Retraction of the version it
+        names. Raise RowError (``record_key``, ``record_version``, ``reason``,
+        ``recorded_at``) when it cannot be."""
+        spec = self.config.deleted_rows
+        if spec is None:
+            raise ValueError(f"{self.config.file}: the source has no deleted_rows query")
+        recorded = published_at
+        if spec.recorded_at is not None:
+            recorded = self._value(spec.recorded_at, row, "recorded_at", nullable=False)
+        return self._retraction(row, _deleted_reason(spec, row), recorded, published_at)
+
+    def _retraction(
+        self,
+        row: Mapping[str, str | None],
+        reason: str,
+        recorded: datetime,
+        published_at: datetime,
+    ) -> Mapped:
+        """The Retraction of the version ``row`` names. It carries no pseudonym
+        (only ids), and its Kafka key is its own id."""
+        cfg = self.config
+        record_key = self._record_key(row)
+        version = _version(row, cfg.record_version)
+        this_id = retraction_id(cfg.authority, record_key, version)
+        record: dict[str, Any] = {
+            "envelope": {
+                "event_id": this_id,
+                "source_authority": cfg.authority,
+                "source_authority_type": cfg.authority_type,
+                "source_system": cfg.source_system,
+                # A withdrawal happens when it is recorded.
+                "occurred_at": recorded,
+                "recorded_at": recorded,
+                "published_at": published_at,
+                "supersedes": None,
+                "pseudonym_key_version": None,
+            },
+            "retracted_event_id": event_id(cfg.authority, record_key, version),
+            "reason": reason,
+        }
+        return Mapped(record, this_id, this_id, RETRACTION)
+
+    def _record_key(self, row: Mapping[str, str | None]) -> str:
+        """The row's record key, pseudonymised in this authority's namespace."""
+        key_cell = _cell(row, self.config.record_key)
+        if not key_cell:
+            raise RowError("record_key", f"column {self.config.record_key!r} is blank")
+        try:
+            return self.pseudonymiser.record(self.config.authority, key_cell)
+        except PseudonymError as exc:
+            raise RowError("record_key", str(exc)) from exc
+
+    def _record(self, row: Mapping[str, str | None], published_at: datetime) -> Mapped:
         cfg = self.config
         occurred = self._value(cfg.occurred_at, row, "occurred_at", nullable=False)
         recorded = self._value(cfg.recorded_at, row, "recorded_at", nullable=False)
-        key_cell = _cell(row, cfg.record_key)
-        if not key_cell:
-            raise RowError("record_key", f"column {cfg.record_key!r} is blank")
-        try:
-            record_key = self.pseudonymiser.record(cfg.authority, key_cell)
-        except PseudonymError as exc:
-            raise RowError("record_key", str(exc)) from exc
+        record_key = self._record_key(row)
         version = _version(row, cfg.record_version)
         this_id = event_id(cfg.authority, record_key, version)
         record: dict[str, Any] = {
@@ -154,7 +251,8 @@ class Mapper:
         for name in self.nullable:  # unconfigured nullable fields
             record.setdefault(name, None)
         subject = record.get("subject_pseudo_id")
-        return Mapped(record, this_id, subject if isinstance(subject, str) else this_id)
+        message_key = subject if isinstance(subject, str) else this_id
+        return Mapped(record, this_id, message_key, cfg.record_type)
 
     # -- pseudonyms --------------------------------------------------------
 
@@ -369,6 +467,21 @@ def _version(row: Mapping[str, str | None], column: str | None) -> int:
     if version < 1:
         raise RowError("record_version", f"{version} must be 1 or more")
     return version
+
+
+def _deleted_reason(spec: DeletedRows, row: Mapping[str, str | None]) -> str:
+    if spec.reason_column is None:
+        return spec.reason
+    text = _cell(row, spec.reason_column)
+    if not text:
+        return "UNKNOWN"
+    if text not in spec.reasons:
+        raise RowError(
+            "reason",
+            f"column {spec.reason_column!r}: value {_show(text)} is not one of "
+            f"{', '.join(map(repr, spec.reasons))}",
+        )
+    return spec.reasons[text]
 
 
 def _nullable(node: Any) -> bool:

@@ -6,6 +6,12 @@ the schema while encoding, the Signer signs it, and the Publisher produces it
 to ``svd.raw.<authority>.<event_type>``. A row that fails any step goes to the
 reject file in the authority's own state folder with its row number, field,
 reason and raw content, and never to Kafka. One bad row never stops a run.
+
+A row the config's ``withdrawn`` column marks withdrawn, and each row of an
+SQL source's ``deleted_rows`` query, becomes a Retraction instead, published
+on ``svd.raw.<authority>.retraction`` through the same pipeline. Each
+acknowledged batch is then one checkpoint batch per topic, records first;
+an SQL watermark advances only once every topic's batch has finished.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any, TextIO
 
 from edge.checkpoint import Checkpoint
 from edge.config import ConnectorConfig, CsvSource
-from edge.mapping import Mapper, RowError
+from edge.mapping import RETRACTION, Mapped, Mapper, RowError
 from edge.pseudonymise import Pseudonymiser
 from edge.publisher import Message, Publisher
 from edge.sources import Problem, SourceError, SourceRow
@@ -47,6 +53,7 @@ class Summary:
 
     read: int = 0
     published: int = 0
+    retractions: int = 0  # of the published: Retractions (withdrawn or deleted rows)
     already_published: int = 0
     recovered: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
@@ -69,8 +76,10 @@ class Summary:
             f"rows read: {self.read}",
             f"accepted: {self.published + self.already_published} ({verb} "
             f"{self.published}, already published {self.already_published})",
-            f"rejected: {self.rejected_total}",
         ]
+        if self.retractions:
+            out.append(f"  retractions: {self.retractions} of the {self.published} {verb}")
+        out.append(f"rejected: {self.rejected_total}")
         out += [f"  {count:>6}  {reason}" for reason, count in self.rejected.most_common()]
         if self.recovered:
             out.append(
@@ -172,18 +181,32 @@ class Connector:
         self.mapper = Mapper(
             config, current, self.pseudonymiser, GeographyLookup.load(config.geography)
         )
-        self.topic = TopicNames.from_env().raw(config.authority, config.event_type)
+        names = TopicNames.from_env()
+        self.topic = names.raw(config.authority, config.event_type)
+        self.retraction_topic = names.raw(config.authority, "RETRACTION")
         self.checkpoint = Checkpoint(config.state_dir / "checkpoint.sqlite")
-        self.publisher: Publisher | None = None
+        self.kafka = kafka
+        self.publishers: dict[str, Publisher] = {}
         if not dry_run:
             if kafka is None:
                 raise ValueError("Kafka client settings are needed unless --dry-run")
-            self.publisher = Publisher(kafka, self.topic, f"svdhub-connector-{config.authority}")
+            self._publisher(self.topic)
 
     def close(self) -> None:
-        if self.publisher is not None:
-            self.publisher.close()
+        for publisher in self.publishers.values():
+            publisher.close()
         self.checkpoint.close()
+
+    def _publisher(self, topic: str) -> Publisher:
+        """The publisher of one of this authority's raw topics, made on first use."""
+        if topic not in self.publishers:
+            assert self.kafka is not None  # noqa: S101 - never called on a dry run
+            client_id = f"svdhub-connector-{self.config.authority}"
+            self.publishers[topic] = Publisher(self.kafka, topic, client_id)
+        return self.publishers[topic]
+
+    def _topic(self, record_type: str) -> str:
+        return self.retraction_topic if record_type == RETRACTION else self.topic
 
     def run(self) -> Summary:
         """Process whatever is new. Raises RevokedSigningKey (nothing read),
@@ -193,8 +216,10 @@ class Connector:
         summary = Summary()
         rejects = RejectFile(self.config.state_dir / "rejects", enabled=not self.dry_run)
         try:
-            if self.publisher is not None:
-                self.publisher.ensure_topic()
+            if not self.dry_run:
+                self._publisher(self.topic).ensure_topic()
+                if self.config.retracts:
+                    self._publisher(self.retraction_topic).ensure_topic()
                 summary.recovered = self._recover()
             if isinstance(self.config.source, CsvSource):
                 self._run_csv(self.config.source, summary, rejects)
@@ -208,15 +233,16 @@ class Connector:
     # -- recovery ----------------------------------------------------------
 
     def _recover(self) -> int:
-        assert self.publisher is not None  # noqa: S101
+        """Resolve the batches an interrupted run left pending, each from the end
+        offsets of its own topic (records or retractions)."""
         found = 0
         for batch in self.checkpoint.pending_batches():
-            present = batch.landed(self.publisher.end_offsets())
+            present = batch.landed(self._publisher(batch.topic).end_offsets())
             if present is None:
                 log.warning(
                     "%s: the end offsets do not fit interrupted batch %d; all %d of its rows "
                     "are sent again (the hub drops repeats by event id)",
-                    self.topic,
+                    batch.topic,
                     batch.batch,
                     len(batch.rows),
                 )
@@ -248,9 +274,12 @@ class Connector:
                 rejects.write(str(path), 0, "(file)", str(exc), None)
 
     def _run_sql(self, summary: Summary, rejects: RejectFile) -> None:
-        assert not isinstance(self.config.source, CsvSource)  # noqa: S101
-        reader = SqlReader(self.config.source)
-        start = self.checkpoint.watermark(reader.name) or self.config.source.initial_watermark
+        """The main query, then the ``deleted_rows`` query: a record added and
+        deleted between two runs is published, then withdrawn."""
+        source = self.config.source
+        assert not isinstance(source, CsvSource)  # noqa: S101
+        reader = SqlReader(source)
+        start = self.checkpoint.watermark(reader.name) or source.initial_watermark
         try:
             rows = reader.rows(start, self.mapper.columns())
             self._publish(
@@ -258,11 +287,28 @@ class Connector:
                 summary,
                 rejects,
                 raw_of=lambda r: dict(r.values),
-                watermark_column=self.config.source.watermark,
+                watermark_column=source.watermark,
             )
         except SourceError as exc:
             summary.file_errors.append(str(exc))
             rejects.write(reader.name, 0, "(query)", str(exc), None)
+        deleted = source.deleted_rows
+        if deleted is None:
+            return
+        start = self.checkpoint.watermark(reader.deleted_name) or deleted.initial_watermark
+        try:
+            rows = reader.deleted_rows(start, self.mapper.deleted_columns())
+            self._publish(
+                rows,
+                summary,
+                rejects,
+                raw_of=lambda r: dict(r.values),
+                watermark_column=deleted.watermark,
+                mapping=self.mapper.deleted,
+            )
+        except SourceError as exc:
+            summary.file_errors.append(str(exc))
+            rejects.write(reader.deleted_name, 0, "(query)", str(exc), None)
 
     # -- the pipeline ------------------------------------------------------
 
@@ -271,9 +317,14 @@ class Connector:
         rows: Iterator[SourceRow | Problem],
         summary: Summary,
         rejects: RejectFile,
+        *,
         raw_of: Callable[[SourceRow], Any],
         watermark_column: str | None = None,
+        mapping: Callable[[dict[str, str | None], datetime], Mapped] | None = None,
     ) -> None:
+        """Map, sign and publish ``rows`` (with ``mapping``, by default
+        :meth:`Mapper.map`), in acknowledged batches of ``batch_size`` rows."""
+        to_record = mapping or self.mapper.map
         batch: list[tuple[SourceRow, Message]] = []
         for item in rows:
             summary.read += 1
@@ -284,8 +335,8 @@ class Connector:
                 summary.already_published += 1
                 continue
             try:
-                mapped = self.mapper.map(item.values, datetime.now(UTC))
-                value = self.writer.write(self.config.record_type, mapped.record)
+                mapped = to_record(item.values, datetime.now(UTC))
+                value = self.writer.write(mapped.record_type, mapped.record)
             except RowError as exc:
                 problem = Problem(item.source, item.number, exc.field, exc.reason, raw_of(item))
                 self._reject(summary, rejects, problem)
@@ -294,23 +345,21 @@ class Connector:
                 problem = Problem(item.source, item.number, "(schema)", str(exc), raw_of(item))
                 self._reject(summary, rejects, problem)
                 continue
+            topic = self._topic(mapped.record_type)
             if self.dry_run:
                 summary.published += 1
+                summary.retractions += mapped.record_type == RETRACTION
                 self.echo(
                     json.dumps(
-                        {"topic": self.topic, "key": mapped.message_key, "record": mapped.record},
+                        {"topic": topic, "key": mapped.message_key, "record": mapped.record},
                         default=str,
                     )
                 )
                 continue
-            batch.append(
-                (
-                    item,
-                    Message(
-                        mapped.message_key.encode(), value, mapped.event_id, self.config.record_type
-                    ),
-                )
+            message = Message(
+                mapped.message_key.encode(), value, mapped.event_id, mapped.record_type
             )
+            batch.append((item, message))
             if len(batch) >= self.config.batch_size:
                 self._flush(batch, summary, watermark_column)
                 batch = []
@@ -320,19 +369,31 @@ class Connector:
     def _flush(
         self, batch: list[tuple[SourceRow, Message]], summary: Summary, watermark_column: str | None
     ) -> None:
-        assert self.publisher is not None  # noqa: S101
-        rows = [
-            (row.source, row.row_hash, message.event_id, self.publisher.partition(message.key))
-            for row, message in batch
-        ]
-        batch_id = self.checkpoint.begin_batch(self.topic, self.publisher.end_offsets(), rows)
-        self.publisher.send([message for _, message in batch])
-        watermark = None
-        if watermark_column is not None:
-            values = [row.values.get(watermark_column) or "" for row, _ in batch]
-            watermark = (batch[0][0].source, max(values))
-        self.checkpoint.finish_batch(batch_id, watermark)
-        summary.published += len(batch)
+        """Publish ``batch``: one checkpoint batch per topic (each written ahead,
+        sent, acknowledged, then finished), the record topic before the
+        retraction topic. The watermark advances with the last one only, so a
+        crash before it re-reads the rows at the old watermark, and the
+        checkpoint recognises those already published."""
+        topics = sorted(
+            {self._topic(message.record_type) for _, message in batch},
+            key=lambda topic: topic == self.retraction_topic,
+        )
+        for number, topic in enumerate(topics, start=1):
+            publisher = self._publisher(topic)
+            part = [(row, m) for row, m in batch if self._topic(m.record_type) == topic]
+            rows = [
+                (row.source, row.row_hash, message.event_id, publisher.partition(message.key))
+                for row, message in part
+            ]
+            batch_id = self.checkpoint.begin_batch(topic, publisher.end_offsets(), rows)
+            publisher.send([message for _, message in part])
+            watermark = None
+            if watermark_column is not None and number == len(topics):
+                values = [row.values.get(watermark_column) or "" for row, _ in batch]
+                watermark = (batch[0][0].source, max(values))
+            self.checkpoint.finish_batch(batch_id, watermark)
+            summary.published += len(part)
+            summary.retractions += len(part) if topic == self.retraction_topic else 0
 
     def _reject(self, summary: Summary, rejects: RejectFile, problem: Problem) -> None:
         summary.rejected[reason_key(problem.field, problem.reason)] += 1

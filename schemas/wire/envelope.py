@@ -44,10 +44,28 @@ def event_id(source_authority: str, record_key: str, version: int | str) -> str:
     reference could be reversed by trying likely references. Publishing the
     same record version twice gives the same id, which makes replays harmless.
     """
+    _check_id_parts(source_authority, record_key)
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{source_authority}\x1f{record_key}\x1f{version}"))
+
+
+def retraction_id(source_authority: str, record_key: str, version: int) -> str:
+    """The deterministic id of the Retraction that withdraws
+    ``event_id(source_authority, record_key, version)``.
+
+    Distinct from every record event id (the word ``retraction`` is hashed in),
+    and the same however often the withdrawal is published, so a replayed
+    retraction is harmless too. ``record_key`` is the pseudonymised key, as
+    for :func:`event_id`.
+    """
+    _check_id_parts(source_authority, record_key)
+    name = f"{source_authority}\x1f{record_key}\x1fretraction\x1f{version}"
+    return str(uuid.uuid5(EVENT_NAMESPACE, name))
+
+
+def _check_id_parts(source_authority: str, record_key: str) -> None:
     for label, part in (("source_authority", source_authority), ("record_key", record_key)):
         if not part or "\x1f" in part:
             raise ValueError(f"{label} must be non-empty and must not contain \\x1f")
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{source_authority}\x1f{record_key}\x1f{version}"))
 
 
 class EnvelopeError(CodecError):

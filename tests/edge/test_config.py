@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
-from edge.config import ConfigError, ConnectorConfig, CsvSource
+from edge.cli import connector_app
+from edge.config import ConfigError, ConnectorConfig, CsvSource, SqlSource
 
 SAMPLES = sorted((Path(__file__).parents[2] / "connectors" / "config").glob("*.yaml"))
 
@@ -121,3 +123,115 @@ def test_a_config_that_still_sets_partitions_is_told_the_hub_makes_topics(
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     with pytest.raises(ConfigError, match="svdhub access apply"):
         ConnectorConfig.load(path)
+
+
+# -- withdrawn rows and deleted_rows --------------------------------------------
+
+SQL_SAMPLE = SAMPLES[0]  # the youth service referrals, an SQL source
+WITHDRAWN = {"column": "Status", "values": {"Deleted": "ENTERED_IN_ERROR"}, "current": ["Live"]}
+
+
+def test_withdrawn_and_deleted_rows_load() -> None:
+    config = ConnectorConfig.load(SQL_SAMPLE)
+    assert isinstance(config.source, SqlSource)
+    deleted = config.source.deleted_rows
+    assert deleted is not None
+    assert (deleted.watermark, deleted.reason_column) == ("deleted_at", "reason")
+    assert deleted.reasons["consent withdrawn"] == "CONSENT_WITHDRAWN"
+    assert config.retracts
+    police = ConnectorConfig.load(SAMPLES[-2])
+    assert police.authority == "wmp"
+    assert police.withdrawn is not None
+    assert police.withdrawn.reasons == {"Deleted": "ENTERED_IN_ERROR", "Duplicate": "DUPLICATE"}
+    assert police.withdrawn.current == ("Active",)
+    assert not ConnectorConfig.load(SAMPLES[-1]).retracts
+
+
+@pytest.mark.parametrize(
+    ("withdrawn", "message"),
+    [
+        ({**WITHDRAWN, "colour": "x"}, r"withdrawn: unknown keys: colour"),
+        (
+            {**WITHDRAWN, "values": {"Deleted": "GONE"}},
+            r"withdrawn\.values\.Deleted: 'GONE' must be one of ENTERED_IN_ERROR",
+        ),
+        ({**WITHDRAWN, "values": {}}, r"withdrawn\.values: must map at least one value"),
+        (
+            {**WITHDRAWN, "current": ["Deleted"]},
+            r"withdrawn\.current: also under withdrawn\.values: Deleted",
+        ),
+        ({"values": {"Deleted": "DUPLICATE"}}, r"withdrawn\.column: must be a non-empty string"),
+        ("Status", r"withdrawn: must be a mapping"),
+    ],
+)
+def test_withdrawn_errors_name_the_setting(tmp_path: Path, withdrawn: object, message: str) -> None:
+    path = edited(tmp_path, {"withdrawn": withdrawn})
+    with pytest.raises(ConfigError, match=message):
+        ConnectorConfig.load(path)
+
+
+def sql_edited(tmp_path: Path, **deleted_rows: object) -> Path:
+    raw = yaml.safe_load(SQL_SAMPLE.read_text(encoding="utf-8"))
+    raw["source"]["sql"]["deleted_rows"].update(deleted_rows)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+WHERE = r"source\.sql\.deleted_rows"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": "x"}, rf"{WHERE}: unknown keys: colour"),
+        ({"query": "SELECT * FROM referral_deletions"}, rf"{WHERE}\.query: must use :watermark"),
+        (
+            {"query": "DELETE FROM referrals WHERE updated_at < :watermark"},
+            rf"{WHERE}\.query: must be a SELECT",
+        ),
+        ({"watermark": ""}, rf"{WHERE}\.watermark: must be a non-empty string"),
+        ({"reason": {"const": "BORED"}}, rf"{WHERE}\.reason\.const: 'BORED' must be one of"),
+        ({"reason": {"column": "reason"}}, rf"{WHERE}\.reason: needs either 'const'"),
+        (
+            {"reason": {"column": "reason", "values": {"x": "NOPE"}}},
+            rf"{WHERE}\.reason\.values\.x: 'NOPE' must be one of",
+        ),
+        (
+            {"recorded_at": {"column": "deleted_at"}},
+            rf"{WHERE}\.recorded_at: needs 'column' and 'datetime'",
+        ),
+    ],
+)
+def test_deleted_rows_errors_name_the_setting(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ConnectorConfig.load(sql_edited(tmp_path, **change))
+
+
+def test_an_sql_source_refuses_unknown_keys_and_queries_that_are_not_selects(
+    tmp_path: Path,
+) -> None:
+    raw = yaml.safe_load(SQL_SAMPLE.read_text(encoding="utf-8"))
+    raw["source"]["sql"]["deleted"] = "SELECT 1"
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"source\.sql: unknown keys: deleted"):
+        ConnectorConfig.load(path)
+    del raw["source"]["sql"]["deleted"]
+    raw["source"]["sql"]["query"] = "UPDATE referrals SET notes = '' WHERE updated_at >= :watermark"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"source\.sql\.query: must be a SELECT"):
+        ConnectorConfig.load(path)
+
+
+def test_connector_check_validates_the_new_keys(tmp_path: Path) -> None:
+    result = CliRunner().invoke(connector_app, ["check", str(SQL_SAMPLE), str(SAMPLES[-1])])
+    assert result.exit_code == 0, result.output
+    assert "(bcc-youth -> Referral, Retraction)" in result.output
+    assert "(yos-birmingham -> Outcome)" in result.output
+    bad = edited(tmp_path, {"withdrawn": {**WITHDRAWN, "reasons": {}}})
+    result = CliRunner().invoke(connector_app, ["check", str(bad)])
+    assert result.exit_code == 1
+    assert "withdrawn: unknown keys: reasons" in result.output

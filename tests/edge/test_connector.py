@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from edge.checkpoint import Checkpoint
 from edge.cli import connector_app
 from edge.config import ConnectorConfig, authority_home
 from edge.runner import Connector
@@ -113,11 +114,14 @@ def invoke_run(setup: Setup, *options: str) -> Any:
 
 
 def source_rows(setup: Setup, sample: str) -> int:
+    """The rows a run reads: the extract's, and an SQL source's deleted rows."""
     name = SOURCE_FILES[sample]
     path = setup.home / "synthetic" / name
     if name.endswith(".sqlite"):
         with sqlite3.connect(path) as db:
-            return int(db.execute("SELECT count(*) FROM referrals").fetchone()[0])
+            referrals = db.execute("SELECT count(*) FROM referrals").fetchone()[0]
+            deletions = db.execute("SELECT count(*) FROM referral_deletions").fetchone()[0]
+            return int(referrals) + int(deletions)
     with path.open(encoding=setup.config.source.encoding, newline="") as handle:  # type: ignore[union-attr]
         return sum(1 for line in handle if not line.startswith("#")) - 1
 
@@ -155,17 +159,33 @@ def test_every_sample_config_runs_end_to_end(
     assert summary.clean, summary.lines(dry_run=False)
     rows = source_rows(setup, sample)
     assert summary.read == summary.published == rows > 0
+    # The police extract marks some crimes withdrawn; the youth service logs deletions.
+    assert (summary.retractions > 0) == (sample in ("wmp-crime", "bcc-youth-referrals"))
+    records = rows - summary.retractions
 
     messages = read_all(kafka_admin, [setup.topic])
-    assert len(messages) == rows
+    assert len(messages) == records
     reader = EventReader(
         AvroCodec(schemas.current(), schemas.released().values()), Verifier(setup.registry)
     )
     events = [reader.read(m.value, authority=setup.config.authority) for m in messages]
-    assert len({e.event_id for e in events}) == rows
+    assert len({e.event_id for e in events}) == records
     assert {e.record_type for e in events} == {setup.config.record_type}
     for message, event in zip(messages, events, strict=True):
         assert dict(message.headers)["event_id"].decode() == event.event_id
+    # Each Retraction is on the authority's retraction topic, verifies with its key,
+    # withdraws an event this run published, and is keyed by its own id.
+    retraction_topic = principals.names.raw(setup.config.authority, "RETRACTION")
+    withdrawals = read_all(kafka_admin, [retraction_topic])
+    assert len(withdrawals) == summary.retractions
+    retractions = [reader.read(m.value, authority=setup.config.authority) for m in withdrawals]
+    published_ids = {e.event_id for e in events}
+    for message, retraction in zip(withdrawals, retractions, strict=True):
+        assert retraction.record_type == "Retraction"
+        assert str(retraction.record["retracted_event_id"]) in published_ids
+        assert message.key.decode() == retraction.event_id
+        assert dict(message.headers)["event_id"].decode() == retraction.event_id
+    messages += withdrawals
     # The hub made the raw topic (a connector may only write it), keeping data
     # indefinitely (not the broker's 7 days).
     wanted = raw_topic_configs(TopicKind.RAW, None)
@@ -189,7 +209,8 @@ def test_every_sample_config_runs_end_to_end(
         assert 0 < second.already_published < rows
     else:
         assert second.already_published == rows
-    assert len(read_all(kafka_admin, [setup.topic])) == rows
+    assert len(read_all(kafka_admin, [setup.topic])) == records
+    assert len(read_all(kafka_admin, [retraction_topic])) == summary.retractions
 
 
 def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
@@ -224,7 +245,8 @@ def test_sigkill_mid_run_then_rerun_publishes_each_event_once(
     )
     assert second.returncode == 0, second.stderr
     assert "do not fit" not in second.stderr  # recovered from the offsets, not sent again
-    messages = read_all(kafka_admin, [setup.topic])
+    retraction_topic = principals.names.raw("wmp", "RETRACTION")
+    messages = read_all(kafka_admin, [setup.topic, retraction_topic])
     ids = [dict(m.headers)["event_id"] for m in messages]
     assert len(ids) == rows
     assert len(set(ids)) == rows
@@ -467,3 +489,109 @@ def test_a_sql_source_on_postgresql_reads_incrementally(
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+def test_retractions_are_recovered_after_a_crash_like_other_events(
+    kafka_admin: ClientSettings,
+    principals: Principals,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Killed after Kafka acknowledged a batch of Retractions but before the
+    checkpoint finished it: the rerun finds them on the retraction topic from
+    its end offsets, and sends none of them again."""
+    setup = prepare(home, "wmp-crime")
+    retraction_topic = principals.names.raw("wmp", "RETRACTION")
+    finish = Checkpoint.finish_batch
+    pending: list[int] = []
+
+    def crash_on_retractions(
+        checkpoint: Checkpoint, batch: int, watermark: tuple[str, str] | None = None
+    ) -> None:
+        topics = {b.batch: b.topic for b in checkpoint.pending_batches()}
+        if topics[batch] == retraction_topic:
+            pending.append(batch)
+            raise KeyboardInterrupt  # as if killed
+        finish(checkpoint, batch, watermark)
+
+    monkeypatch.setattr(Checkpoint, "finish_batch", crash_on_retractions)
+    connector = new_connector(setup, principals)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            connector.run()
+    finally:
+        connector.close()
+    assert pending
+    landed = message_count(kafka_admin, [retraction_topic])
+    assert landed > 0
+    monkeypatch.setattr(Checkpoint, "finish_batch", finish)
+
+    again = new_connector(setup, principals)
+    try:
+        summary = again.run()
+    finally:
+        again.close()
+    assert summary.clean, summary.lines(dry_run=False)
+    assert summary.recovered == landed
+    withdrawals = read_all(kafka_admin, [retraction_topic])
+    ids = [dict(m.headers)["event_id"] for m in withdrawals]
+    assert len(ids) == len(set(ids))  # each Retraction once
+    rows = source_rows(setup, "wmp-crime")
+    assert message_count(kafka_admin, [setup.topic]) + len(ids) == rows
+
+
+def test_deleted_rows_added_later_are_retracted_on_the_next_run(
+    kafka_admin: ClientSettings, principals: Principals, home: Path, tmp_path: Path
+) -> None:
+    """The deleted_rows query reads from its own watermark: a second run
+    publishes only the deletions logged since, and never a Retraction twice."""
+    database = tmp_path / "youth_service.sqlite"
+    shutil.copyfile(home / "synthetic" / "youth_service.sqlite", database)
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM referral_deletions")
+    setup = prepare(home, "bcc-youth-referrals")
+    raw = yaml.safe_load(setup.config_file.read_text(encoding="utf-8"))
+    raw["source"]["sql"]["url"] = f"sqlite:///{database}"
+    setup.config_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = ConnectorConfig.load(setup.config_file)
+    retraction_topic = principals.names.raw("bcc-youth", "RETRACTION")
+
+    def run_once() -> Any:
+        connector = Connector(config, principals.settings(setup.principal))
+        try:
+            return connector.run()
+        finally:
+            connector.close()
+
+    first = run_once()
+    assert first.retractions == 0
+    with sqlite3.connect(database) as db:
+        ids = [r[0] for r in db.execute("SELECT referral_id FROM referrals LIMIT 3")]
+        db.executemany(
+            "INSERT INTO referral_deletions VALUES (?, ?, ?)",
+            [
+                (ids[0], "2027-01-01 09:00:00", "duplicate"),
+                (ids[1], "2027-01-02 09:00:00", "consent withdrawn"),
+            ],
+        )
+    second = run_once()
+    assert (second.published, second.retractions) == (2, 2)
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO referral_deletions VALUES (?, '2027-01-03 09:00:00', 'why not')", ids[2:]
+        )
+    third = run_once()  # the deletion at the watermark is read again, not resent
+    assert third.published == 0
+    assert third.already_published == second.already_published + 1
+    assert third.rejected_total == 1  # 'why not' is not a reason the config maps
+    (reject_file,) = (setup.config.state_dir / "rejects").glob("*.jsonl")
+    entries = [json.loads(line) for line in reject_file.read_text(encoding="utf-8").splitlines()]
+    assert [(e["file"], e["row"], e["field"]) for e in entries] == [
+        (f"sql:sqlite:///{database}#deleted_rows", 2, "reason")
+    ]
+    assert "'why not' is not one of" in entries[0]["reason"]
+    reader = EventReader(
+        AvroCodec(schemas.current(), schemas.released().values()), Verifier(setup.registry)
+    )
+    events = [reader.read(m.value, "bcc-youth") for m in read_all(kafka_admin, [retraction_topic])]
+    assert sorted(e.record["reason"] for e in events) == ["CONSENT_WITHDRAWN", "DUPLICATE"]

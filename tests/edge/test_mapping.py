@@ -11,8 +11,11 @@ from edge.config import ConfigError, ConnectorConfig
 from edge.mapping import Mapper, RowError, age_band
 from edge.pseudonymise import Pseudonymiser
 from wire import schemas
+from wire.codec import AvroCodec
+from wire.envelope import EventReader, EventWriter, event_id, retraction_id
 from wire.geography import GeographyLookup
 from wire.linkage import fingerprint
+from wire.signing import KeyRegistry, Verifier, generate_signer
 
 CONFIGS = Path(__file__).parents[2] / "connectors" / "config"
 LOOKUP = GeographyLookup.synthetic_sample()
@@ -29,6 +32,7 @@ def crime(**cells: str) -> dict[str, str]:
     row = {
         "CrimeReference": "CR-2026-0000001",
         "RecordVersion": "1",
+        "Status": "Active",
         "RecordedDateTime": "07/10/2026 02:10",
         "CommittedDateTime": "06/10/2026 23:45",
         "HOOffenceCode": "8N",
@@ -208,3 +212,142 @@ def test_a_config_must_fill_every_required_field(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     with pytest.raises(ConfigError, match="Incident needs victim_sex"):
         Mapper(ConnectorConfig.load(path), schemas.current(), PSEUDO, LOOKUP)
+
+
+# -- corrections and retractions ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [("Deleted", "ENTERED_IN_ERROR"), ("Duplicate", "DUPLICATE")]
+)
+def test_a_withdrawn_row_retracts_the_version_it_names(status: str, reason: str) -> None:
+    m = mapper()
+    published = m.map(crime(RecordVersion="2"), NOW)
+    withdrawn = m.map(
+        crime(RecordVersion="2", Status=status, RecordedDateTime="09/10/2026 10:00"), NOW
+    )
+    assert withdrawn.record_type == "Retraction"
+    assert withdrawn.record["retracted_event_id"] == published.event_id
+    assert withdrawn.record["reason"] == reason
+    record_key = PSEUDO.record("wmp", "CR-2026-0000001")
+    assert withdrawn.event_id == retraction_id("wmp", record_key, 2)
+    assert withdrawn.event_id != published.event_id
+    assert withdrawn.message_key == withdrawn.event_id  # never a raw reference
+    envelope = withdrawn.record["envelope"]
+    assert envelope["event_id"] == withdrawn.event_id
+    assert (envelope["source_authority"], envelope["source_authority_type"]) == ("wmp", "POLICE")
+    assert envelope["supersedes"] is None
+    assert envelope["pseudonym_key_version"] is None
+    # A withdrawal happens when it is recorded: 10:00 BST is 09:00 UTC.
+    assert (
+        envelope["occurred_at"]
+        == envelope["recorded_at"]
+        == datetime(2026, 10, 9, 9, 0, tzinfo=UTC)
+    )
+    assert set(withdrawn.record) == {"envelope", "retracted_event_id", "reason"}
+    for secret in ("Jane", "Doe", "CR-2026", "takeaway"):
+        assert secret not in repr(withdrawn.record)
+
+
+def test_the_same_withdrawal_always_gets_the_same_retraction_id() -> None:
+    row = crime(Status="Deleted")
+    assert mapper().map(row, NOW).event_id == mapper().map(row, NOW).event_id
+    other_version = mapper().map(crime(Status="Deleted", RecordVersion="2"), NOW)
+    assert other_version.event_id != mapper().map(row, NOW).event_id
+    assert retraction_id("wmp", "k", 1) not in {event_id("wmp", "k", v) for v in range(1, 5)}
+
+
+def test_a_current_or_blank_status_publishes_the_record() -> None:
+    assert mapper().map(crime(Status="Active"), NOW).record_type == "Incident"
+    assert mapper().map(crime(Status=""), NOW).record_type == "Incident"
+
+
+def test_an_unknown_status_rejects_the_row_naming_the_column_and_value() -> None:
+    with pytest.raises(RowError) as caught:
+        mapper().map(crime(Status="Archived"), NOW)
+    assert caught.value.field == "withdrawn"
+    assert "column 'Status'" in caught.value.reason
+    assert "'Archived' is not one of 'Deleted', 'Duplicate', 'Active'" in caught.value.reason
+
+
+def test_a_withdrawn_row_needs_only_its_key_version_and_time() -> None:
+    """Other cells of a withdrawn row are not read: a row withdrawn because it
+    was wrong may well hold a bad value."""
+    row = crime(Status="Deleted", OffenceGroup="Shoplifting", LSOA21="", CommittedDateTime="")
+    assert mapper().map(row, NOW).record_type == "Retraction"
+    with pytest.raises(RowError) as caught:
+        mapper().map(crime(Status="Deleted", RecordVersion="x"), NOW)
+    assert caught.value.field == "record_version"
+    with pytest.raises(RowError) as caught:
+        mapper().map(crime(Status="Deleted", CrimeReference=""), NOW)
+    assert caught.value.field == "record_key"
+
+
+def test_a_retraction_encodes_signs_and_verifies() -> None:
+    current = schemas.current()
+    codec = AvroCodec(current, schemas.released().values())
+    signer = generate_signer("wmp-test-1", "wmp")
+    value = EventWriter(codec, signer).write(
+        "Retraction", mapper().map(crime(Status="Duplicate"), NOW).record
+    )
+    event = EventReader(codec, Verifier(KeyRegistry([signer.public_key()]))).read(
+        value, authority="wmp"
+    )
+    assert event.record_type == "Retraction"
+    assert event.envelope["event_type"] == "RETRACTION"
+    assert event.record["reason"] == "DUPLICATE"
+
+
+def deleted_row(**cells: str | None) -> dict[str, str | None]:
+    row: dict[str, str | None] = {
+        "referral_id": "REF-1",
+        "deleted_at": "2026-10-18 21:40:08",
+        "reason": "consent withdrawn",
+    }
+    row.update(cells)
+    return row
+
+
+def test_a_deleted_row_retracts_the_record_it_names() -> None:
+    m = mapper("bcc-youth-referrals")
+    mapped = m.deleted(deleted_row(), NOW)
+    record_key = PSEUDO.record("bcc-youth", "REF-1")
+    assert mapped.record_type == "Retraction"
+    # No record_version in this config: every referral is version 1.
+    assert mapped.record["retracted_event_id"] == event_id("bcc-youth", record_key, 1)
+    assert mapped.event_id == retraction_id("bcc-youth", record_key, 1)
+    assert mapped.record["reason"] == "CONSENT_WITHDRAWN"
+    envelope = mapped.record["envelope"]
+    assert envelope["recorded_at"] == datetime(2026, 10, 18, 20, 40, 8, tzinfo=UTC)
+    assert m.deleted(deleted_row(reason=None), NOW).record["reason"] == "UNKNOWN"
+    assert m.deleted_columns() == {"referral_id", "deleted_at", "reason"}
+
+
+@pytest.mark.parametrize(
+    ("cells", "field", "reason"),
+    [
+        ({"reason": "moved away"}, "reason", "column 'reason': value 'moved away' is not one of"),
+        ({"referral_id": ""}, "record_key", "is blank"),
+        ({"deleted_at": "yesterday"}, "recorded_at", "not a date in the format"),
+    ],
+)
+def test_bad_deleted_rows_name_the_field_and_the_reason(
+    cells: dict[str, str], field: str, reason: str
+) -> None:
+    with pytest.raises(RowError) as caught:
+        mapper("bcc-youth-referrals").deleted(deleted_row(**cells), NOW)
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+
+
+def test_deleted_rows_without_a_reason_column_or_a_time(tmp_path: Path) -> None:
+    raw = yaml.safe_load((CONFIGS / "bcc-youth-referrals.yaml").read_text(encoding="utf-8"))
+    deleted = raw["source"]["sql"]["deleted_rows"]
+    deleted["reason"] = {"const": "OUT_OF_SCOPE"}
+    del deleted["recorded_at"]
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    m = Mapper(ConnectorConfig.load(path), schemas.current(), PSEUDO, LOOKUP)
+    mapped = m.deleted({"referral_id": "REF-1", "deleted_at": "whenever"}, NOW)
+    assert mapped.record["reason"] == "OUT_OF_SCOPE"
+    assert mapped.record["envelope"]["recorded_at"] == NOW  # the time it was published

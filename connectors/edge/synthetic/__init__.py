@@ -46,7 +46,13 @@ Contracts:
   times are not monotonic. Crimes may be recorded after the period ends: the
   extract is as at a time after its last record. About 3% of crimes have a
   ``RecordVersion`` 2 row (a reclassification or correction) recorded later
-  under the same ``CrimeReference``.
+  under the same ``CrimeReference``. Every crime row has a ``Status``
+  (``Active``); about 1 crime in 200 is later withdrawn, by a copy of its
+  latest version marked ``Deleted`` or ``Duplicate`` and recorded later.
+  About 1 referral in 25 is later deleted: ``youth_service.sqlite`` logs it in
+  ``referral_deletions`` (referral_id, deleted_at, reason); the referral stays
+  in ``referrals``. These are drawn last, from a stream of their own, so the
+  rest of each file is what it was before they were added.
 
 One module per concern; each imports only modules listed above it:
 

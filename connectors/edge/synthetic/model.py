@@ -2,10 +2,12 @@
 
 :meth:`Model.build` draws police crimes, then ED attendances (some of them
 the victims of those crimes), ambulance call-outs, youth referrals (some by
-ED navigators, linked to an attendance) and their outcomes. Each source has
-its own ``random.Random``, seeded from the run's seed, so the same seed,
-days, start and lookup give the same records. Any change to the order or the
-number of draws changes the generated files.
+ED navigators, linked to an attendance) and their outcomes, and last the
+crime records later withdrawn and the referrals later deleted.
+Each source has its own ``random.Random``, seeded from the run's seed, so
+the same seed, days, start and lookup give the same records. Any change to
+the order or the number of draws changes the generated files; a new kind of
+draw gets a stream of its own, added last, so earlier files stay the same.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ from edge.synthetic.vocabulary import (
     REASON_ORDER,
     REASONS,
     RECLASSIFY,
+    REFERRAL_DELETIONS,
     REFERRERS,
+    WMP_WITHDRAWN,
     Offence,
 )
 from wire.geography import GeographyLookup
@@ -142,7 +146,16 @@ class Model:
         master = random.Random(seed)  # noqa: S311 (synthetic data, not security)
         self.rng = {
             name: random.Random(master.getrandbits(64))  # noqa: S311 (as above)
-            for name in ("places", "people", "police", "ed", "ambulance", "youth", "outcomes")
+            for name in (
+                "places",
+                "people",
+                "police",
+                "ed",
+                "ambulance",
+                "youth",
+                "outcomes",
+                "withdrawals",
+            )
         }
         self.days = days
         self.clock = Clock(start, days)
@@ -160,6 +173,7 @@ class Model:
         self._callouts(self.rng["ambulance"])
         self._referrals(self.rng["youth"])
         self._outcomes(self.rng["outcomes"])
+        self._later_changes(self.rng["withdrawals"])
 
     def volume(self, name: str) -> int:
         return round(DAILY_VOLUMES[name] * self.days)
@@ -235,6 +249,21 @@ class Model:
                 crime.correction = {"method": method}
             else:
                 crime.correction = {"domestic": not crime.domestic}
+
+    def _later_changes(self, rng: random.Random) -> None:
+        """About 1 crime in 200 is later withdrawn (its latest version marked
+        ``Deleted`` or ``Duplicate``), and about 1 referral in 25 is later
+        deleted. Drawn after every other source, from a stream of its own."""
+        for crime in self.crimes:
+            if chance(rng, 0.005):
+                latest = crime.corrected_at or crime.recorded
+                crime.withdrawn = pick(rng, WMP_WITHDRAWN)
+                crime.withdrawn_at = latest + timedelta(minutes=rng.randint(60, 14 * 24 * 60))
+        for referral in self.referrals:
+            if chance(rng, 0.04):
+                referral.deleted = pick(rng, REFERRAL_DELETIONS)
+                delay = timedelta(minutes=rng.randint(60, 21 * 24 * 60))
+                referral.deleted_at = referral.updated + delay
 
     # -------------------------------------------------------------------- ED
 

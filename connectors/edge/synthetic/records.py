@@ -19,7 +19,9 @@ from edge.synthetic.vocabulary import Offence
 
 @dataclass
 class Crime:
-    """A police crime; ``correction`` is what its version-2 record changes, if it has one."""
+    """A police crime; ``correction`` is what its version-2 record changes, if it has
+    one; ``withdrawn`` the Status (``Deleted``, ``Duplicate``) its latest version is
+    later marked with, if any."""
 
     person: Person | None  # None: victimless offence (possession of weapons)
     dob_known: bool
@@ -36,6 +38,8 @@ class Crime:
     reference: str = ""
     correction: dict[str, Any] | None = None  # fields changed by a version-2 record
     corrected_at: datetime | None = None
+    withdrawn: str | None = None  # the Status its latest version is later marked with
+    withdrawn_at: datetime | None = None
 
 
 @dataclass
@@ -74,6 +78,8 @@ class Referral:
     updated: datetime
     notes: str
     referral_id: str = ""
+    deleted: str | None = None  # why it was later deleted, if it was
+    deleted_at: datetime | None = None
 
 
 @dataclass

@@ -271,6 +271,11 @@ EXIT_REASONS: dict[str, Weights] = {
     "Reoffended (violent)": (("Custody", 5), ("Not exited", 5)),
 }
 
+# The Status of a crime record: current, or withdrawn (and how often, when it is).
+WMP_CURRENT = "Active"
+WMP_WITHDRAWN = (("Deleted", 70), ("Duplicate", 30))
+# Why the youth service deletes a referral (table referral_deletions), and how often.
+REFERRAL_DELETIONS = (("consent withdrawn", 50), ("entered in error", 30), ("duplicate", 20))
 # What a version-2 crime record may reclassify an offence to.
 RECLASSIFY = {"105A": "8N", "8N": "5D", "20A": "19C", "8L": "105A"}
 OFFENCE_BY_CODE = {offence.code: offence for offence in OFFENCES}

@@ -36,6 +36,7 @@ from edge.synthetic.vocabulary import (
     UHB_LOCATION,
     UHB_METHOD,
     UHB_SEX,
+    WMP_CURRENT,
     WMP_LOCATION,
     WMP_WEAPON,
 )
@@ -44,6 +45,7 @@ from wire.geography import GeographyLookup
 WMP_HEADER = (
     "CrimeReference",
     "RecordVersion",
+    "Status",
     "RecordedDateTime",
     "CommittedDateTime",
     "HOOffenceCode",
@@ -159,6 +161,14 @@ CREATE TABLE referrals (
 )
 """
 
+_DELETIONS_DDL = """
+CREATE TABLE referral_deletions (
+    referral_id TEXT NOT NULL,
+    deleted_at TEXT NOT NULL,
+    reason TEXT
+)
+"""
+
 
 def _dmy(day: date) -> str:
     return day.strftime("%d/%m/%Y")
@@ -199,28 +209,38 @@ def _write_csv(
 
 
 def _crime_rows(world: Model) -> list[list[str]]:
+    """Each crime's version 1, its version 2 (a correction) if it has one, and
+    a copy of its latest version with ``Status`` withdrawn, recorded later, if
+    it is withdrawn: the row names the version it withdraws."""
     rows: list[tuple[datetime, str, int, list[str]]] = []
     for crime in world.crimes:
         rows.append((crime.recorded, crime.reference, 1, _crime_row(crime, 1, crime.recorded)))
+        latest, version = crime, 1
         if crime.corrected_at is not None and crime.correction is not None:
-            corrected = replace(crime, **crime.correction)
+            latest, version = replace(crime, **crime.correction), 2
             rows.append(
                 (
                     crime.corrected_at,
                     crime.reference,
                     2,
-                    _crime_row(corrected, 2, crime.corrected_at),
+                    _crime_row(latest, 2, crime.corrected_at),
                 )
             )
+        if crime.withdrawn is not None and crime.withdrawn_at is not None:
+            row = _crime_row(latest, version, crime.withdrawn_at, crime.withdrawn)
+            rows.append((crime.withdrawn_at, crime.reference, version, row))
     rows.sort(key=lambda row: row[:3])
     return [row for *_, row in rows]
 
 
-def _crime_row(crime: Crime, version: int, recorded: datetime) -> list[str]:
+def _crime_row(
+    crime: Crime, version: int, recorded: datetime, status: str = WMP_CURRENT
+) -> list[str]:
     person = crime.person
     return [
         crime.reference,
         str(version),
+        status,
         _dmy_hm(recorded),
         _dmy_hm(crime.committed),
         crime.offence.code,
@@ -338,6 +358,17 @@ def _write_referrals(path: Path, seed: int, world: Model) -> int:
                     r.notes,
                 )
                 for r in world.referrals
+            ],
+        )
+        # Deletions, as the case management system logs them; the deleted
+        # referrals stay in ``referrals`` (published before they were deleted).
+        connection.execute(_DELETIONS_DDL)
+        connection.executemany(
+            "INSERT INTO referral_deletions (referral_id, deleted_at, reason) VALUES (?, ?, ?)",
+            [
+                (r.referral_id, _iso_hms(r.deleted_at), r.deleted)
+                for r in sorted(world.referrals, key=lambda r: r.deleted_at or r.updated)
+                if r.deleted is not None and r.deleted_at is not None
             ],
         )
         connection.commit()

@@ -83,4 +83,5 @@ def age(dob: date, on: date) -> int:
 
 
 def first_versions(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [row for row in rows if row["RecordVersion"] == "1"]
+    """Each crime's first version (not the later row that withdraws it, if any)."""
+    return [row for row in rows if row["RecordVersion"] == "1" and row["Status"] == "Active"]

@@ -82,8 +82,8 @@ def views(pipeline: Pipeline, database: str, *args: str) -> str:
 
 def raw_incidents(pipeline: Pipeline) -> list[dict[str, object]]:
     """Every current incident in the raw topics: (authority, LAD, week), counted
-    straight from the signed events, once per event id, with superseded versions
-    left out."""
+    straight from the signed events, once per event id, with superseded and
+    retracted versions left out."""
     reader = EventReader(helpers.CODEC, Verifier(pipeline.keys.registry()))
     by_id = {}
     for message in pipeline.raw_messages():
@@ -91,6 +91,9 @@ def raw_incidents(pipeline: Pipeline) -> list[dict[str, object]]:
         by_id[event.event_id] = event  # a row sent twice is one event
     events = list(by_id.values())
     replaced = {str(e.envelope["supersedes"]) for e in events if e.envelope["supersedes"]}
+    replaced |= {
+        str(e.record["retracted_event_id"]) for e in events if e.record_type == "Retraction"
+    }
     found = []
     for event in events:
         if event.record_type != "Incident" or event.event_id in replaced:
