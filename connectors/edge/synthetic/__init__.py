@@ -46,7 +46,8 @@ Contracts:
   times are not monotonic. Crimes may be recorded after the period ends: the
   extract is as at a time after its last record. About 3% of crimes have a
   ``RecordVersion`` 2 row (a reclassification or correction) recorded later
-  under the same ``CrimeReference``. Every crime row has a ``Status``
+  under the same ``CrimeReference``, and about 0.5% more one that moves the
+  crime to another local authority's LSOA. Every crime row has a ``Status``
   (``Active``); about 1 crime in 200 is later withdrawn, by a copy of its
   latest version marked ``Deleted`` or ``Duplicate`` and recorded later.
   About 1 referral in 25 is later deleted: ``youth_service.sqlite`` logs it in

@@ -3,7 +3,8 @@
 :meth:`Model.build` draws police crimes, then ED attendances (some of them
 the victims of those crimes), ambulance call-outs, youth referrals (some by
 ED navigators, linked to an attendance) and their outcomes, and last the
-crime records later withdrawn and the referrals later deleted.
+crime records later withdrawn or moved to another local authority's LSOA,
+and the referrals later deleted.
 Each source has its own ``random.Random``, seeded from the run's seed, so
 the same seed, days, start and lookup give the same records. Any change to
 the order or the number of draws changes the generated files; a new kind of
@@ -252,9 +253,21 @@ class Model:
 
     def _later_changes(self, rng: random.Random) -> None:
         """About 1 crime in 200 is later withdrawn (its latest version marked
-        ``Deleted`` or ``Duplicate``), and about 1 referral in 25 is later
-        deleted. Drawn after every other source, from a stream of its own."""
+        ``Deleted`` or ``Duplicate``), about 1 in 200 of those not yet
+        corrected gets a version 2 that moves it to another local authority's
+        LSOA, and about 1 referral in 25 is later deleted. Drawn after every
+        other source, from a stream of its own."""
         for crime in self.crimes:
+            if crime.correction is None and chance(rng, 0.005):
+                lsoa = self.places.pick(rng)
+                if (
+                    self.places.lookup.area(lsoa).lad_cd
+                    != self.places.lookup.area(crime.lsoa).lad_cd
+                ):
+                    crime.correction = {"lsoa": lsoa}
+                    crime.corrected_at = crime.recorded + timedelta(
+                        minutes=rng.randint(120, 7 * 24 * 60)
+                    )
             if chance(rng, 0.005):
                 latest = crime.corrected_at or crime.recorded
                 crime.withdrawn = pick(rng, WMP_WITHDRAWN)

@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from kafka import KafkaProducer
 from sqlalchemy import create_engine, select
 
@@ -37,7 +38,13 @@ pytestmark = pytest.mark.slow
 CONFIGS = sorted((helpers.POLICIES.parent / "connectors" / "config").glob("*.yaml"))
 LONDON = ZoneInfo("Europe/London")
 LOOKUP = GeographyLookup.synthetic_sample()
-BIRMINGHAM = "E08000025"
+CSP_AREAS = {
+    party: str(details["area"])
+    for party, details in yaml.safe_load(
+        (helpers.POLICIES / "parties.yaml").read_text(encoding="utf-8")
+    )["recipients"].items()
+    if party.startswith("csp-")
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +123,29 @@ def raw_incidents(pipeline: Pipeline) -> list[dict[str, object]]:
     return found
 
 
+def moved_incidents(pipeline: Pipeline) -> list[str]:
+    """The event ids of corrections that move an incident to another local authority."""
+    reader = EventReader(helpers.CODEC, Verifier(pipeline.keys.registry()))
+    events = {}
+    for message in pipeline.raw_messages():
+        event = reader.read(message.value or b"")
+        if event.record_type == "Incident":
+            events[event.event_id] = event
+
+    def lad(event_id: str) -> str | None:
+        geo = events[event_id].record["geo"] or {}
+        lsoa = geo.get("lsoa21cd")
+        return geo.get("lad_cd") or (LOOKUP.area(lsoa).lad_cd if lsoa else None)
+
+    return [
+        event_id
+        for event_id, event in events.items()
+        if event.envelope["supersedes"]
+        and str(event.envelope["supersedes"]) in events
+        and lad(event_id) != lad(str(event.envelope["supersedes"]))
+    ]
+
+
 def test_views_equal_a_recount_from_the_raw_events_and_rebuild_identically(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -133,15 +163,21 @@ def test_views_equal_a_recount_from_the_raw_events_and_rebuild_identically(
     }
     assert got == dict(expected)
 
-    # Birmingham's CSP receives police and ED incidents in Birmingham only.
-    local = Counter(
-        t["week"]
-        for t in truth
-        if t["lad"] == BIRMINGHAM and t["authority"] in {"wmp", "uhb-ed", "swbh-ed"}
-    )
-    rows = queries.incident_counts(engine, "csp-birmingham", ["lad", "week"])
-    assert {r["lad"] for r in rows} == {BIRMINGHAM}
-    assert {r["week"]: r["count"] for r in rows} == dict(local)
+    # Each CSP receives police and ED incidents in its own area only, and counts
+    # each once: an incident a correction moved to another area is withdrawn
+    # from the first area's view (the hub sends that CSP a retraction).
+    moved = moved_incidents(pipeline)
+    print(f"incidents moved to another area by a correction: {len(moved)}")
+    assert moved, "the synthetic data moves no incident between areas"
+    for csp, area in CSP_AREAS.items():
+        local = Counter(
+            t["week"]
+            for t in truth
+            if t["lad"] == area and t["authority"] in {"wmp", "uhb-ed", "swbh-ed"}
+        )
+        rows = queries.incident_counts(engine, csp, ["lad", "week"])
+        assert {r["lad"] for r in rows} <= {area}
+        assert {r["week"]: r["count"] for r in rows} == dict(local), csp
 
     # The VRP can link ED attendances to police records; the share is a real one.
     linked = queries.ed_vs_police(engine, "vrp")
