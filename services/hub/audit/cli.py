@@ -21,7 +21,14 @@ from hub.access.plan import LEDGER
 from hub.access.store import ADMIN
 from hub.audit.checkpoints import Checkpoint, CheckpointError, audit_signer
 from hub.audit.ledger import Appended, Ledger, entries, load_checkpoints, metadata
-from hub.audit.reports import Filters, forged_audit_records, query, reconcile, render
+from hub.audit.reports import (
+    SHARED_ID,
+    Filters,
+    forged_audit_records,
+    query,
+    reconcile,
+    render,
+)
 from hub.audit.verify import ProofError, check_proof, prove, verify
 from hub.cli_support import Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
@@ -259,6 +266,14 @@ def query_command(
         str | None, typer.Option(help="Decided before (ISO date or time, UTC).")
     ] = None,
     subject: Annotated[str | None, typer.Option(help="The subject's source pseudonym.")] = None,
+    shared_id: Annotated[
+        str | None,
+        typer.Option(
+            "--shared-id",
+            help="An id a recipient holds (its share_id, event_id, supersedes, "
+            "retracted_event_id or message key): the decisions that sent it.",
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
     form: Annotated[
         str, typer.Option("--format", help="table, csv or json (JSON Lines).")
@@ -269,8 +284,11 @@ def query_command(
         typer.echo("error: --format must be table, csv or json", err=True)
         raise typer.Exit(2)
     filters = Filters(
-        source, recipient, agreement, event_type, decision, since, until, subject, limit
+        source, recipient, agreement, event_type, decision, since, until, subject, limit, shared_id
     )
+    if shared_id is not None and not SHARED_ID.fullmatch(shared_id):
+        typer.echo(f"error: --shared-id: {shared_id!r} is not an id a share carries", err=True)
+        raise typer.Exit(2)
     try:
         found = query(engine_for(database), filters)
     except AuditRecordError as exc:

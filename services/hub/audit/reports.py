@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from kafka import KafkaConsumer
 from sqlalchemy import Engine, func, select
 
 from hub.audit.ledger import INDEXED, entries, rejects
-from wire.audit import AuditRecord
+from wire.audit import AuditRecord, SharedIds
 from wire.canonical import ContractError
 from wire.hub_signing import CODES as FORGERY_CODES
 from wire.hub_signing import HubKeys, HubSignatureError
@@ -45,6 +46,12 @@ class Filters:
     until: str | None = None  # ISO date or time, exclusive
     subject: str | None = None
     limit: int | None = None
+    shared_id: str | None = None  # an id a recipient holds (see wire.audit.SharedIds)
+
+
+#: What a recipient-scoped id looks like (UUIDs and hex pseudonyms): nothing a
+#: SQL LIKE pattern treats specially.
+SHARED_ID = re.compile(r"^[0-9a-f-]{8,128}$")
 
 
 def query(engine: Engine, filters: Filters) -> list[AuditRecord]:
@@ -64,13 +71,25 @@ def query(engine: Engine, filters: Filters) -> list[AuditRecord]:
         statement = statement.where(entries.c.decided_at >= filters.since)
     if filters.until:
         statement = statement.where(entries.c.decided_at < filters.until)
-    if filters.limit:
+    if filters.shared_id is not None:
+        if not SHARED_ID.fullmatch(filters.shared_id):
+            raise ValueError(f"{filters.shared_id!r} is not an id a share carries")
+        statement = statement.where(entries.c.record.like(f'%"{filters.shared_id}"%'))
+    if filters.limit and filters.shared_id is None:
         statement = statement.limit(filters.limit)
     with engine.connect() as conn:
-        return [
+        found = [
             AuditRecord.from_bytes(text.encode(), sequenced=True)
             for (text,) in conn.execute(statement)
         ]
+    if filters.shared_id is not None:
+        found = [r for r in found if r.shared_ids and filters.shared_id in _ids(r.shared_ids)]
+        found = found[: filters.limit] if filters.limit else found
+    return found
+
+
+def _ids(shared: SharedIds) -> set[str]:
+    return {value for value in shared.to_dict().values() if value is not None}
 
 
 def render(records: list[AuditRecord], form: str) -> str:

@@ -7,6 +7,7 @@ stack's admin (as it does by default)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -21,7 +22,7 @@ from sqlalchemy.engine import make_url
 from hub.access.plan import LEDGER
 from tests.fixtures.records import OTHER_SIGNER, a_share, an_id, audit_record
 from tests.hub.enforcer import helpers
-from tests.hub.enforcer.pipeline import Pipeline
+from tests.hub.enforcer.pipeline import Pipeline, payload
 from wire.kafka_client import ClientSettings
 
 pytestmark = pytest.mark.slow
@@ -118,6 +119,17 @@ def test_ledger_replay_reconcile_and_verify(pipeline: Pipeline, database: str) -
 
     quarantined = audit(pipeline, database, "query", "--decision", "quarantine", "--format", "json")
     assert quarantined.stdout.count("\n") == 1
+
+    # From a share a recipient holds (its own ids only) to the decision that sent it.
+    held = payload(next(m for m in pipeline.shares() if ".csp-birmingham." in m.topic))
+    for the_id in (held.share_id, held.event_id):
+        found = audit(pipeline, database, "query", "--shared-id", the_id, "--format", "json")
+        records = [json.loads(line) for line in found.stdout.splitlines()]
+        assert [r["recipient"] for r in records] == ["csp-birmingham"], found.stderr
+        assert records[0]["shared_ids"]["share_id"] == held.share_id
+        assert records[0]["event_id"] != held.event_id  # the hub's id beside the recipient's
+    refused = audit(pipeline, database, "query", "--shared-id", "%", "--format", "json")
+    assert refused.returncode == 2 and "not an id a share carries" in refused.stderr
 
 
 def test_forgeries_are_rejected_by_the_ledger_and_reported_by_reconcile(
