@@ -29,6 +29,9 @@ keys with the partnership linkage key before anything leaves an authority;
 the hub re-keys each of those source pseudonyms for the recipient, so a
 recipient sees ``HMAC(recipient_key, source_pseudonym)``. Two recipients
 therefore cannot join their data unless an agreement grants a shared scope.
+The same keys scope every identifier a share carries
+(:meth:`Anonymiser.scoped_id`), so event and share ids cannot join streams
+either.
 The hub holds the recipient keys (:class:`RecipientKeys`) and never the
 partnership linkage key, so it can neither reverse a source pseudonym nor
 make one from an identifier.
