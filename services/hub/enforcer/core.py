@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from hub.bundle import classifications, release_problem
 from hub.enforcer.anonymise import AnonymiseError, Anonymiser
 from hub.enforcer.decisions import Decider, Decision
-from hub.enforcer.index import AWAITING_EVENT, Entry, EventIndex, Pending
+from hub.enforcer.index import AWAITING_EVENT, MAX_WAITING, Entry, EventIndex, Pending
 from hub.enforcer.linkage import LinkageCheck
 from wire.audit import (
     ALLOW,
@@ -70,6 +70,8 @@ POLICY_VIOLATION = "policy_violation"
 FOREIGN_CHANGE = "foreign_change"
 #: The denial code of a retraction for a recipient that never received the event.
 NOT_RECEIVED = "not_received"
+#: The quarantine code of a retraction that cannot wait for its event (too many wait).
+UNKNOWN_EVENT = "unknown_event"
 #: The denial code of an event whose correction was routed before it.
 SUPERSEDED = "superseded"
 
@@ -415,7 +417,7 @@ class Enforcer:
     def _await(self, checked: Checked, target: str) -> list[Outgoing]:
         """Keep a retraction until its event arrives; audit that it waits."""
         message = checked.message
-        self.index.wait(
+        kept = self.index.wait(
             Pending(
                 target,
                 message.topic,
@@ -426,6 +428,15 @@ class Enforcer:
                 message.timestamp,
             )
         )
+        if not kept:
+            return self._quarantine(
+                message,
+                Reason(
+                    UNKNOWN_EVENT,
+                    f"the retracted event {target} has not arrived, and {MAX_WAITING} "
+                    f"retractions from {message.topic} already wait for theirs",
+                ),
+            )
         base = self._audit_base(checked, Change(retracts=target))
         reason = Reason(
             AWAITING_EVENT,

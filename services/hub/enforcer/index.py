@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 #: The reason code of a retraction whose event has not arrived yet.
 AWAITING_EVENT = "awaiting_event"
 
+#: The most retractions from one raw topic that wait for their events at once; a
+#: further one is quarantined, so an authority cannot fill the hub's memory (or
+#: its state folder) with retractions of events that never come.
+MAX_WAITING = 500
+
 #: One (recipient, agreement_id) pair an event was shared under.
 Pair = tuple[str, str]
 
@@ -169,16 +174,18 @@ class EventIndex:
 
     # ------------------------------------------------------------ waiting
 
-    def wait(self, pending: Pending) -> None:
-        """Keep a retraction until its event arrives (saved at once)."""
-        waiting = self._pending.setdefault(pending.target, [])
-        if any(
-            (p.topic, p.partition, p.offset) == (pending.topic, pending.partition, pending.offset)
-            for p in waiting
-        ):
-            return
-        waiting.append(pending)
+    def wait(self, pending: Pending) -> bool:
+        """Keep a retraction until its event arrives (saved at once); False, and
+        nothing kept, when :data:`MAX_WAITING` from the same raw topic wait already."""
+        place = (pending.topic, pending.partition, pending.offset)
+        waiting = self._pending.get(pending.target, [])
+        if any((p.topic, p.partition, p.offset) == place for p in waiting):
+            return True
+        if sum(1 for p in self.pending() if p.topic == pending.topic) >= MAX_WAITING:
+            return False
+        self._pending.setdefault(pending.target, []).append(pending)
         self._save_pending()
+        return True
 
     def waiting_for(self, event_id: str) -> list[Pending]:
         """The retractions waiting for ``event_id``, removed from the waiting list."""

@@ -10,12 +10,14 @@ a recipient's area reaches that recipient as a retraction.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.enforcer import index as index_module
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import FOREIGN_CHANGE, OUT_OF_SCOPE, Enforcer, Outgoing
 from hub.enforcer.decisions import Decider
@@ -295,3 +297,18 @@ def test_a_version_that_comes_after_its_correction_is_not_shared(
         if m.topic == NAMES.audit_decisions:
             rebuilt.apply(AuditRecord.from_bytes(m.value))
     assert rebuilt.superseded[str(first["envelope"]["event_id"])][0] == "wmp"
+
+
+def test_retractions_of_events_that_never_come_cannot_fill_the_hub(
+    keys: helpers.Keys, decider: Decider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "MAX_WAITING", 3)
+    hub = enforcer(keys, EventIndex(tmp_path / "waiting.json"))
+    codes = []
+    for n in range(5):
+        never = str(uuid.uuid5(uuid.NAMESPACE_URL, f"never-{n}"))
+        raw = keys.writer("wmp").write("Retraction", helpers.retraction("wmp", never, n))
+        out = hub.process(message(NAMES.raw("wmp", "retraction"), raw, offset=n), decider)
+        codes.append(split(out)[1][0].reasons[0].code)
+    assert codes == ["awaiting_event"] * 3 + ["unknown_event"] * 2
+    assert len(json.loads((tmp_path / "waiting.json").read_text())) == 3
