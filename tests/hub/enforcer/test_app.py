@@ -11,7 +11,6 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,15 +34,6 @@ from wire.quarantine import QuarantineEntry
 from wire.signing import Verifier, generate_signer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pipeline(
-    kafka_admin: ClientSettings, opa_url: str, opa_token: str, tmp_path: Path
-) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_admin, opa_url, opa_token, tmp_path / "home")
-    yield made
-    made.stop()
 
 
 def incidents(first: int, count: int, **overrides: object) -> list[dict[str, object]]:

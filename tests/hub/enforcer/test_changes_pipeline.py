@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +27,6 @@ from wire.kafka_client import ClientSettings
 from wire.quarantine import QuarantineEntry
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pipeline(
-    kafka_admin: ClientSettings, opa_url: str, opa_token: str, tmp_path: Path
-) -> Iterator[Pipeline]:
-    made = Pipeline(kafka_admin, opa_url, opa_token, tmp_path / "home")
-    yield made
-    made.stop()
 
 
 def where(record: AuditRecord) -> tuple[str, int, int]:
