@@ -171,11 +171,12 @@ class Service:
         started = time.monotonic()
         keys = hub_keys(self.settings.home)
         used = rebuild(self.index, self.settings.kafka, self.names.audit_decisions, keys)
+        waiting = self.index.settle()
         log.info(
             "read %d audit records: %d events known, %d retractions waiting (%.1f s)",
             used,
             len(self.index),
-            sum(1 for _ in self.index.pending()),
+            waiting,
             time.monotonic() - started,
         )
 

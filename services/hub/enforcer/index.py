@@ -81,6 +81,10 @@ class Pending:
     value: bytes
     timestamp: float | None = None
 
+    @property
+    def place(self) -> tuple[str, int, int]:
+        return (self.topic, self.partition, self.offset)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -124,7 +128,10 @@ class EventIndex:
         #: a correction that came before the version it corrects.
         self.superseded: dict[str, tuple[str, str]] = {}
         self.pending_file = pending_file
-        self._pending: dict[str, list[Pending]] = {}
+        self._pending: dict[str, list[Pending]] = {}  # by the event they wait for
+        self._kept: dict[tuple[str, int, int], Pending] = {}  # what the file holds
+        # Places of retractions whose outcome the audit holds (filled by apply).
+        self._settled: set[tuple[str, int, int]] = set()
         if pending_file is not None and pending_file.is_file():
             self._load_pending(pending_file)
 
@@ -155,11 +162,14 @@ class EventIndex:
         """Learn from one audit record (in the order they were written)."""
         if record.policy_revision is not None:
             self.revision = record.policy_revision
+        awaiting = any(reason.code == AWAITING_EVENT for reason in record.reasons)
+        if not awaiting and record.source_topic.endswith(".retraction"):
+            self._settled.add((record.source_topic, record.source_partition, record.source_offset))
         if record.decision == QUARANTINE or record.event_id is None:
             return
         if record.source_authority is None:
             return
-        if any(reason.code == AWAITING_EVENT for reason in record.reasons):
+        if awaiting:
             return
         if record.supersedes is not None:
             self.superseded.setdefault(
@@ -173,43 +183,57 @@ class EventIndex:
         self.record(record.event_id, record.source_authority, pairs)
 
     # ------------------------------------------------------------ waiting
+    #
+    # The file keeps every retraction that waited, even after it is routed,
+    # until a start finds its outcome in the audit topic (:meth:`settle`): the
+    # messages routing it made are only known to be on the broker then, so a
+    # crash before they are delivered cannot lose it.
 
     def wait(self, pending: Pending) -> bool:
         """Keep a retraction until its event arrives (saved at once); False, and
         nothing kept, when :data:`MAX_WAITING` from the same raw topic wait already."""
-        place = (pending.topic, pending.partition, pending.offset)
-        waiting = self._pending.get(pending.target, [])
-        if any((p.topic, p.partition, p.offset) == place for p in waiting):
+        if pending.place in self._kept:
             return True
         if sum(1 for p in self.pending() if p.topic == pending.topic) >= MAX_WAITING:
             return False
         self._pending.setdefault(pending.target, []).append(pending)
+        self._kept[pending.place] = pending
         self._save_pending()
         return True
 
     def waiting_for(self, event_id: str) -> list[Pending]:
-        """The retractions waiting for ``event_id``, removed from the waiting list."""
-        found = self._pending.pop(event_id, [])
-        if found:
-            self._save_pending()
-        return found
+        """The retractions waiting for ``event_id``, now to be routed (no longer waiting)."""
+        return self._pending.pop(event_id, [])
 
     def ready(self) -> list[Pending]:
-        """Waiting retractions whose event is known now (after a restart that
-        came between the event and them), removed from the waiting list."""
-        found = [
+        """Waiting retractions whose event is known now (after a restart that came
+        between the event and their routing), now to be routed."""
+        return [
             p for target in list(self._pending) if target in self for p in self.waiting_for(target)
         ]
-        return found
 
     def pending(self) -> Iterator[Pending]:
+        """The retractions still waiting."""
         for waiting in self._pending.values():
             yield from waiting
+
+    def settle(self) -> int:
+        """After :func:`rebuild`: forget the retractions whose outcome the audit
+        topic holds (routed, or quarantined), and save; return how many wait."""
+        for place in self._settled:
+            found = self._kept.pop(place, None)
+            if found is not None and found in self._pending.get(found.target, []):
+                self._pending[found.target].remove(found)
+                if not self._pending[found.target]:
+                    del self._pending[found.target]
+        self._settled.clear()
+        self._save_pending()
+        return sum(1 for _ in self.pending())
 
     def _save_pending(self) -> None:
         if self.pending_file is None:
             return
-        text = json.dumps([p.to_json() for p in self.pending()], sort_keys=True)
+        text = json.dumps([p.to_json() for p in self._kept.values()], sort_keys=True)
         write_private(self.pending_file, text + "\n")
 
     def _load_pending(self, path: Path) -> None:
@@ -218,6 +242,7 @@ class EventIndex:
             for value in loaded:
                 pending = Pending.from_json(value)
                 self._pending.setdefault(pending.target, []).append(pending)
+                self._kept[pending.place] = pending
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: cannot read the waiting retractions: {exc}") from exc
 

@@ -242,7 +242,39 @@ def test_a_waiting_retraction_survives_a_restart(
     restarted = enforcer(keys, EventIndex(waiting))  # the audit says nothing of the event yet
     out = restarted.process(published(keys, "Incident", first), decider)
     assert set(shares_by(out, "Retraction")) == set(shares_by(out, "Incident"))
+    # Kept in the file until a start finds its outcome in the audit topic: till
+    # then, a crash before its shares were delivered cannot lose it.
+    assert len(json.loads(waiting.read_text())) == 1
+    again = EventIndex(waiting)
+    for m in out:
+        if m.topic == NAMES.audit_decisions:
+            again.apply(AuditRecord.from_bytes(m.value))
+    assert again.settle() == 0
     assert json.loads(waiting.read_text()) == []
+
+
+def test_a_routed_retraction_is_routed_again_after_a_crash_that_lost_its_shares(
+    keys: helpers.Keys, decider: Decider, tmp_path: Path
+) -> None:
+    waiting = tmp_path / "waiting.json"
+    first = helpers.incident("wmp", 1)
+    target = str(first["envelope"]["event_id"])
+    hub = enforcer(keys, EventIndex(waiting))
+    hub.process(published(keys, "Retraction", helpers.retraction("wmp", target)), decider)
+    incident = hub.process(published(keys, "Incident", first), decider)
+    # The crash: only the incident's own messages reached the broker.
+    index = EventIndex(waiting)
+    for m in incident:
+        if (
+            m.topic == NAMES.audit_decisions
+            and AuditRecord.from_bytes(m.value).record_type == "Incident"
+        ):
+            index.apply(AuditRecord.from_bytes(m.value))
+    assert index.settle() == 1
+    out = enforcer(keys, index).process(
+        published(keys, "Incident", helpers.incident("wmp", 2)), decider
+    )
+    assert shares_by(out, "Retraction") == shares_by(incident, "Retraction") != {}
 
 
 def test_a_retraction_of_an_event_routed_twice_is_not_sent_twice_to_one_pair(
