@@ -571,9 +571,9 @@ class PoisonRun:
         finally:
             quiet.setLevel(level)
         to_views = {
-            the_id
-            for the_id, record in self.expected.items()
-            if record.decision == "allow" and record.recipient != "public"
+            record.shared_ids.share_id
+            for record in self.expected.values()
+            if record.shared_ids is not None and record.recipient != "public"
         }
         self.want_rows = set(self.expected) | {r.decision_id for r in good_records}
         self.want_shares = to_views | {s.share_id for s in good_shares}
@@ -719,7 +719,7 @@ class PoisonRun:
         shared: Counter[str] = Counter()
         sizes = [0]
         for message in self.pipeline.shares():
-            if not helpers.headers(message).get("decision_id"):
+            if not helpers.headers(message).get("share_id"):
                 continue  # written by this run, not by the enforcer
             sizes.append(len(message.value))
             self._verify(message)
@@ -728,7 +728,7 @@ class PoisonRun:
                 shared[share.share_id] += 1
         self.report.largest["share"] = max(sizes)
         self.report.applied["shares produced by the enforcer"] = sum(shared.values())
-        allowed = {i for i, r in self.expected.items() if r.decision == "allow"}
+        allowed = {r.shared_ids.share_id for r in self.expected.values() if r.shared_ids}
         self._once("enforcer", "shares", shared, allowed)
 
     def check_ledger(self) -> None:
