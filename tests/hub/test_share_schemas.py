@@ -490,6 +490,7 @@ class Events:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
         self.named: dict[str, Any] = {}
         self.n = 0
+        self.published: dict[str, list[uuid.UUID]] = {}  # authority -> its event ids
 
     def value(self, node: Any) -> Any:  # noqa: PLR0911 - one return per wire type
         rng = self.rng
@@ -555,6 +556,12 @@ class Events:
             event_type=RECORD_TYPES[record_type],
             source_authority_type=helpers.AUTHORITIES[authority],
         )
+        published = self.published.setdefault(authority, [])
+        if record_type == "Retraction":
+            # of one of the authority's own events (the hub routes no other)
+            record["retracted_event_id"] = published.pop(self.rng.randrange(len(published)))
+        else:
+            published.append(record["envelope"]["event_id"])
         if "geo" in record:
             record["geo"] = self.geo()
         if record.get("home_geo") is not None:
@@ -573,7 +580,7 @@ class Events:
                 ("Incident", 40),
                 ("Referral", 8),
                 ("Outcome", 8),
-                ("Retraction", 4),
+                ("Retraction", 24),
             ):
                 for _ in range(count):
                     yield record_type, self.record(record_type, authority)
