@@ -185,6 +185,9 @@ KEYS = (
     "shared_ids",
 )
 
+#: The keys a record written before the hub scoped ids lacks.
+SCOPED_KEYS = ("supersedes", "retracts", "shared_ids")
+
 #: Every key of ``shared_ids``, in order.
 SHARED_ID_KEYS = ("event_id", "share_id", "supersedes", "retracted_event_id", "message_key")
 
@@ -284,8 +287,14 @@ class AuditRecord:
         """The record in ``data`` (from the topic; with ``sequenced``, from the ledger,
         where it carries its ``seq``), or AuditRecordError naming the field and the reason."""
         value = load_object(data, AuditRecordError, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH)
-        check_keys(value, (*KEYS, "seq") if sequenced else KEYS, AuditRecordError)
-        reasons, shared_ids = _check(value, sequenced)
+        # A record written before the hub scoped ids has none of their keys: it
+        # is still read (the ledger and the audit topic keep it), as having none.
+        legacy = not any(key in value for key in SCOPED_KEYS)
+        keys = tuple(k for k in KEYS if k not in SCOPED_KEYS) if legacy else KEYS
+        check_keys(value, (*keys, "seq") if sequenced else keys, AuditRecordError)
+        if legacy:
+            value.update(dict.fromkeys(SCOPED_KEYS))
+        reasons, shared_ids = _check(value, sequenced, strict=not legacy)
         value["reasons"] = reasons
         value["shared_ids"] = shared_ids
         value["fields_released"] = tuple(value["fields_released"])
@@ -293,8 +302,11 @@ class AuditRecord:
         return checked(cls, value)
 
 
-def _check(value: dict[str, Any], sequenced: bool) -> tuple[tuple[Reason, ...], SharedIds | None]:
-    """Check a record's values; return its reasons and its shared ids."""
+def _check(
+    value: dict[str, Any], sequenced: bool, *, strict: bool = False
+) -> tuple[tuple[Reason, ...], SharedIds | None]:
+    """Check a record's values; return its reasons and its shared ids. ``strict``:
+    an allow must name its shared ids (every record the hub writes now does)."""
     reader = ObjectReader(value, AuditRecordError)
     reader.text("decision_id", 36, pattern=UUID_PATTERN)
     reader.time("decided_at")
@@ -339,12 +351,10 @@ def _check(value: dict[str, Any], sequenced: bool) -> tuple[tuple[Reason, ...], 
     _check_verdict(
         reader, decision, reasons, released, (recipient, agreement, shared_topic, payload)
     )
-    if (decision == ALLOW) != (shared_ids is not None):
-        reader.fail(
-            "shared_ids",
-            "bad_value" if shared_ids is not None else "missing",
-            "an allow decision names the ids its share carries, and only an allow decision",
-        )
+    if shared_ids is not None and decision != ALLOW:
+        reader.fail("shared_ids", "bad_value", f"a {decision} decision shares nothing")
+    if shared_ids is None and decision == ALLOW and strict:
+        reader.fail("shared_ids", "missing", "an allow decision names the ids its share carries")
     return reasons, shared_ids
 
 

@@ -380,3 +380,32 @@ def test_the_constructor_refuses_what_the_parser_refuses() -> None:
         audit_record(1, reasons=(Reason("c", "m"),))
     with pytest.raises(AuditRecordError, match="seq"):
         audit_record(1, seq=-1)
+
+
+# ------------------------------------------------------------ scoped ids
+
+
+def test_a_record_from_before_scoped_ids_is_still_read() -> None:
+    """The ledger and the audit topic keep records written before the hub scoped
+    ids: they have none of the keys, and read as having none."""
+    value = audit_record(1).to_dict()
+    for key in ("supersedes", "retracts", "shared_ids"):
+        del value[key]
+    record = AuditRecord.from_bytes(canonical_json(value))
+    assert record.decision == "allow"
+    assert (record.supersedes, record.retracts, record.shared_ids) == (None, None, None)
+    sealed = AuditRecord.from_bytes(canonical_json({**value, "seq": 4}), sequenced=True)
+    assert sealed.sequenced(4) == sealed  # the ledger can seal it
+
+
+def test_an_allow_written_now_names_its_shared_ids() -> None:
+    value = audit_record(1).to_dict()
+    with pytest.raises(AuditRecordError, match="shared_ids"):
+        AuditRecord.from_bytes(canonical_json({**value, "shared_ids": None}))
+    partial = {k: v for k, v in value.items() if k != "retracts"}
+    with pytest.raises(AuditRecordError, match="retracts"):
+        AuditRecord.from_bytes(canonical_json(partial))
+    denied = audit_record(0).to_dict()
+    ids = value["shared_ids"]
+    with pytest.raises(AuditRecordError, match="shares nothing"):
+        AuditRecord.from_bytes(canonical_json({**denied, "shared_ids": ids}))
