@@ -7,20 +7,30 @@ command could not run; 2 bad usage.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine, select
 
 from hub.access.plan import LEDGER
 from hub.access.store import ADMIN
-from hub.audit.checkpoints import Checkpoint, CheckpointError, audit_signer
+from hub.audit.checkpoints import (
+    VERIFIER_ENV,
+    Checkpoint,
+    CheckpointError,
+    audit_signer,
+    check_verifier,
+    log_origin,
+    log_verifier,
+)
 from hub.audit.ledger import Appended, Ledger, entries, load_checkpoints, metadata
+from hub.audit.note import NoteError, Verifier
 from hub.audit.reports import (
     SHARED_ID,
     Filters,
@@ -60,6 +70,37 @@ PublicKey = Annotated[
 ]
 
 
+VerifierKey = Annotated[
+    str | None,
+    typer.Option(
+        "--verifier-key",
+        envvar=VERIFIER_ENV,
+        help="The log's verifier key as partners pin it (<origin>+<hash>+<key>; "
+        "`svdhub audit public-key` prints it): needed to read a checkpoint note.",
+    ),
+]
+
+
+def open_ledger(engine: Engine, **options: Any) -> Ledger:
+    """The ledger with the hub's audit key; exit 1 if the key or origin is not the
+    configured verifier key ($SVDHUB_AUDIT_VERIFIER_KEY) that partners pinned."""
+    try:
+        return Ledger(engine, audit_signer(state_home()), **options)
+    except CheckpointError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def parse_verifier(text: str | None) -> Verifier | None:
+    if text is None:
+        return None
+    try:
+        return Verifier.parse(text)
+    except NoteError as exc:
+        typer.echo(f"error: --verifier-key: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def engine_for(url: str | None) -> Engine:
     engine = local_engine(url, "audit", "ledger.sqlite")
     metadata.create_all(engine)
@@ -90,9 +131,8 @@ def run(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    ledger = Ledger(
+    ledger = open_ledger(
         engine_for(database),
-        audit_signer(state_home()),
         every_records=every_records,
         every_seconds=every_seconds,
         keys=keys_or_exit(hub_key),
@@ -144,11 +184,13 @@ def verify_command(
         ),
     ] = None,
     public_key: PublicKey = None,
+    verifier_key: VerifierKey = None,
 ) -> None:
     """Recompute the tree from the rows and check every checkpoint; exit 1 on tampering."""
     engine = engine_for(database)
+    verifier = parse_verifier(verifier_key)
     try:
-        given = [Checkpoint.load(path) for path in checkpoint or []]
+        given = [Checkpoint.load(path, verifier) for path in checkpoint or []]
     except CheckpointError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -203,11 +245,18 @@ def check_proof_command(
     ],
     *,
     public_key: PublicKey = None,
+    verifier_key: VerifierKey = None,
 ) -> None:
-    """Check a proof against a checkpoint, with nothing but the two files."""
+    """Check a proof against a checkpoint, with nothing but the two files (and, for
+    a checkpoint note, the log's verifier key)."""
+    verifier = parse_verifier(verifier_key)
+    if verifier is not None and public_key is None:
+        public_key = base64.b64encode(verifier.public_key).decode()
     try:
         said = check_proof(
-            json.loads(proof.read_text(encoding="utf-8")), Checkpoint.load(checkpoint), public_key
+            json.loads(proof.read_text(encoding="utf-8")),
+            Checkpoint.load(checkpoint, verifier),
+            public_key,
         )
     except (ProofError, CheckpointError, ValueError) as exc:
         typer.echo(f"INVALID: {exc}", err=True)
@@ -230,17 +279,35 @@ def checkpoint_command(
         int | None, typer.Option(help="The checkpoint of this tree size (default: the latest).")
     ] = None,
     issue: Annotated[bool, typer.Option(help="First issue one covering every row.")] = False,
+    form: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="note (a C2SP signed note, as transparency-log tools read it) or json.",
+        ),
+    ] = "note",
 ) -> None:
-    """Export a signed checkpoint (JSON)."""
+    """Export a signed checkpoint: a C2SP tlog-checkpoint signed note (or JSON)."""
+    if form not in {"note", "json"}:
+        typer.echo("error: --format must be note or json", err=True)
+        raise typer.Exit(2)
     engine = engine_for(database)
     if issue:
-        Ledger(engine, audit_signer(state_home()), keys=keys_or_exit(None)).checkpoint()
+        open_ledger(engine, keys=keys_or_exit(None)).checkpoint()
     found = load_checkpoints(engine)
     chosen = [c for c in found if size is None or c.tree_size == size]
     if not chosen:
         typer.echo("error: no such checkpoint" + ("" if found else " (none issued yet)"), err=True)
         raise typer.Exit(1)
-    text = chosen[-1].to_json()
+    latest = chosen[-1]
+    if form == "note" and latest.origin is None:
+        typer.echo(
+            f"error: the checkpoint of size {latest.tree_size} predates the note format; "
+            "use --format json, or --issue for a new one",
+            err=True,
+        )
+        raise typer.Exit(1)
+    text = latest.to_note() if form == "note" else latest.to_json()
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -351,3 +418,18 @@ def reconcile_command(
     )
     if not exact or forgeries:
         raise typer.Exit(1)
+
+
+@app.command("public-key")
+def public_key_command() -> None:
+    """Print the log's verifier key in note form (<origin>+<key hash>+<base64 key>):
+    what partners pin to check checkpoints, proofs and what their witnesses sign.
+    The origin is $SVDHUB_AUDIT_ORIGIN, else one made from the audit key."""
+    signer = audit_signer(state_home())
+    try:
+        origin = log_origin(signer)
+        check_verifier(signer, origin)
+    except CheckpointError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(log_verifier(signer, origin))

@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 
 from hub.audit import merkle
-from hub.audit.checkpoints import Checkpoint
+from hub.audit.checkpoints import Checkpoint, check_verifier, log_origin
 from hub.sink import Message, Outcome, Sink, offsets_table, rejects_table
 from wire.audit import QUERY_COLUMNS, AuditRecord
 from wire.canonical import iso
@@ -92,6 +92,8 @@ checkpoints = Table(
     Column("key_id", String(128), nullable=False),
     Column("public_key", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
+    # The log's origin line; null for a checkpoint from before the note format.
+    Column("origin", String(255), nullable=True),
 )
 
 offsets = offsets_table(metadata, "audit")
@@ -109,9 +111,15 @@ class Appended(Outcome):
 
 def upgrade(engine: Engine) -> None:
     """Rename bookkeeping tables of an older layout out of the way (their rows
-    are kept), so the current ones can be made. The entries and checkpoints
-    are never touched."""
+    are kept), so the current ones can be made, and give an older checkpoints
+    table its origin column. Entries and checkpoints are never changed."""
     found = inspect(engine)
+    if found.has_table(checkpoints.name) and "origin" not in {
+        column["name"] for column in found.get_columns(checkpoints.name)
+    }:
+        log.warning("the ledger's checkpoints gain an origin column (checkpoints as notes)")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {checkpoints.name} ADD COLUMN origin VARCHAR(255)")
     for table in (offsets, rejects):
         if not found.has_table(table.name):
             continue
@@ -138,9 +146,13 @@ class Ledger(Sink[AuditRecord, Appended]):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         names: TopicNames | None = None,
         keys: HubKeys,
+        origin: str | None = None,
     ) -> None:
         super().__init__(engine, offsets, rejects)
         self.signer = signer
+        #: The log's origin line (``hub.audit.checkpoints.log_origin``).
+        self.origin = origin or log_origin(signer)
+        check_verifier(signer, self.origin)  # the key partners pinned, or refuse to start
         self.keys = keys
         self.every_records = every_records
         self.every_seconds = every_seconds
@@ -248,7 +260,7 @@ class Ledger(Sink[AuditRecord, Appended]):
         if not (force or due or grown >= self.every_records):
             return None
         checkpoint = Checkpoint.issue(
-            self.signer, frontier.size, frontier.root().hex(), iso(self.clock())
+            self.signer, frontier.size, frontier.root().hex(), iso(self.clock()), self.origin
         )
         conn.execute(insert(checkpoints).values(**checkpoint.__dict__))
         return checkpoint

@@ -3,6 +3,7 @@ of tampering, and proofs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -13,8 +14,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete, select, text, update
 
 from hub.audit import merkle
-from hub.audit.checkpoints import Checkpoint
+from hub.audit.checkpoints import Checkpoint, CheckpointError
 from hub.audit.ledger import INDEXED, Ledger, checkpoints, entries, rejects
+from hub.audit.note import Verifier, verifier_key
 from hub.audit.verify import ProofError, check_proof, prove, verify
 from hub.sink import Message
 from tests.fixtures.records import (
@@ -233,7 +235,9 @@ def test_a_forged_checkpoint_is_named(sql_engine: Engine) -> None:
     ]
     # A checkpoint signed by another key verifies only until the hub's key is pinned.
     other = generate_signer("hub-audit-1", "hub")
-    fake = Checkpoint.issue(other, 45, ledger.frontier.root().hex(), "2026-11-28T00:00:00Z")
+    fake = Checkpoint.issue(
+        other, 45, ledger.frontier.root().hex(), "2026-11-28T00:00:00Z", ledger.origin
+    )
     pinned = ledger.checkpoints()[0].public_key
     found = verify(sql_engine, [fake], public_key=pinned).problems
     assert any("not the pinned key" in problem for problem in found)
@@ -243,7 +247,7 @@ def test_a_partners_checkpoint_must_match(sql_engine: Engine) -> None:
     ledger = filled(sql_engine)
     kept = ledger.checkpoints()[1]
     assert verify(sql_engine, [kept]).ok
-    stale = Checkpoint.issue(SIGNER, 28, "11" * 32, "2026-11-28T00:00:00Z")
+    stale = Checkpoint.issue(SIGNER, 28, "11" * 32, "2026-11-28T00:00:00Z", ledger.origin)
     found = verify(sql_engine, [stale]).problems
     assert found[0].startswith("given checkpoint of size 28 ")
 
@@ -269,7 +273,7 @@ def test_the_cli_verifies_proves_and_checks_a_proof(tmp_path: Path) -> None:
     """As an IG lead runs it: exit codes and files, on SQLite."""
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     engine = create_engine(url)
-    filled(engine)
+    ledger = filled(engine)
 
     def svdhub(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -288,12 +292,20 @@ def test_the_cli_verifies_proves_and_checks_a_proof(tmp_path: Path) -> None:
         )
 
     assert svdhub("verify").stdout.startswith("OK: 45 rows, 4 checkpoints verified; root ")
-    proof, checkpoint = tmp_path / "proof.json", tmp_path / "checkpoint.json"
+    proof, checkpoint = tmp_path / "proof.json", tmp_path / "checkpoint.note"
     made = svdhub("prove", audit_record(7).decision_id, "--size", "14", "--out", str(proof))
     assert made.returncode == 0, made.stderr
     assert svdhub("checkpoint", "--size", "14", "--out", str(checkpoint)).returncode == 0
-    checked = svdhub("check-proof", str(proof), str(checkpoint))
-    assert checked.returncode == 0 and checked.stdout.startswith("VALID: decision ")
+    assert checkpoint.read_text().startswith(ledger.origin + "\n14\n")  # a C2SP note
+    pinned = ledger.checkpoints()[0].verifier()
+    checked = svdhub("check-proof", str(proof), str(checkpoint), "--verifier-key", pinned)
+    assert checked.returncode == 0 and checked.stdout.startswith("VALID: decision "), checked.stderr
+    unpinned = svdhub("check-proof", str(proof), str(checkpoint))
+    assert unpinned.returncode == 1 and "--verifier-key" in unpinned.stderr
+    as_json = tmp_path / "checkpoint.json"
+    made = svdhub("checkpoint", "--size", "14", "--format", "json", "--out", str(as_json))
+    assert made.returncode == 0
+    assert svdhub("check-proof", str(proof), str(as_json)).returncode == 0
     listed = svdhub("query", "--recipient", "vrp", "--format", "csv")
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 1 + 15
     with engine.begin() as conn:
@@ -301,3 +313,61 @@ def test_the_cli_verifies_proves_and_checks_a_proof(tmp_path: Path) -> None:
     failed = svdhub("verify")
     assert failed.returncode == 1
     assert "row 2 (decision" in failed.stderr and "column decided_at" in failed.stderr
+
+
+# ------------------------------------------------------------ checkpoints as notes
+
+
+def test_a_checkpoint_is_a_c2sp_note_signed_under_the_logs_origin(sql_engine: Engine) -> None:
+    ledger = filled(sql_engine)
+    latest = ledger.checkpoints()[-1]
+    note = latest.to_note()
+    verifier = Verifier.parse(latest.verifier())
+    assert verifier.name == ledger.origin == note.split("\n")[0]
+    assert note.split("\n")[1] == str(latest.tree_size)
+    assert Checkpoint.from_note(note, verifier, latest.key_id) == latest
+    other = Verifier.parse(
+        verifier_key(ledger.origin, generate_signer("x", "hub").public_key().raw_bytes())
+    )
+    with pytest.raises(CheckpointError):
+        Checkpoint.from_note(note, other)
+    with pytest.raises(CheckpointError, match="no valid signature"):
+        Checkpoint.from_note(note.replace(f"\n{latest.tree_size}\n", "\n1\n"), verifier)
+
+
+def test_checkpoints_from_before_the_note_format_still_verify(sql_engine: Engine) -> None:
+    """An older ledger: its checkpoints table has no origin column, and its
+    checkpoints signed the svdhub-audit-checkpoint/v1 message."""
+    ledger = filled(sql_engine, rows=30)
+    with sql_engine.begin() as conn:
+        for found in ledger.checkpoints():
+            message = Checkpoint.message(found.tree_size, found.root, found.issued_at)
+            legacy = base64.b64encode(SIGNER.sign(message)).decode()
+            conn.execute(
+                update(checkpoints)
+                .where(checkpoints.c.tree_size == found.tree_size)
+                .values(signature=legacy)
+            )
+        conn.execute(text("ALTER TABLE audit_checkpoints DROP COLUMN origin"))
+    again = Ledger(sql_engine, SIGNER, every_records=10, every_seconds=3600, keys=HUB_KEYS)
+    assert [c.origin for c in again.checkpoints()] == [None, None, None]
+    assert problems(sql_engine) == []
+    again.apply(messages(30, 10))
+    again.checkpoint()
+    assert again.checkpoints()[-1].origin == again.origin
+    assert problems(sql_engine) == []
+
+
+def test_the_ledger_refuses_a_key_partners_did_not_pin(
+    sql_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = filled(sql_engine, rows=1)
+    monkeypatch.setenv(
+        "SVDHUB_AUDIT_VERIFIER_KEY", verifier_key(ledger.origin, SIGNER.public_key().raw_bytes())
+    )
+    Ledger(sql_engine, SIGNER, keys=HUB_KEYS)  # the pinned key: starts
+    thief = generate_signer("hub-audit-1", "hub")
+    with pytest.raises(CheckpointError, match="pinned"):
+        Ledger(sql_engine, thief, keys=HUB_KEYS, origin=ledger.origin)
+    with pytest.raises(CheckpointError, match="pinned"):
+        Ledger(sql_engine, SIGNER, keys=HUB_KEYS, origin="svdhub.example/other/audit")
