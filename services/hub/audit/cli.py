@@ -12,10 +12,12 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select
 
 from hub.access.plan import LEDGER
@@ -29,8 +31,16 @@ from hub.audit.checkpoints import (
     log_origin,
     log_verifier,
 )
-from hub.audit.ledger import Appended, Ledger, entries, load_checkpoints, metadata
-from hub.audit.note import NoteError, Verifier
+from hub.audit.ledger import (
+    Appended,
+    Ledger,
+    entries,
+    load_checkpoints,
+    load_cosignatures,
+    metadata,
+)
+from hub.audit.note import NoteError, Verifier, cosigner_key, parse_cosigner_key, raw_public_key
+from hub.audit.quorum import quorum
 from hub.audit.reports import (
     SHARED_ID,
     Filters,
@@ -40,11 +50,22 @@ from hub.audit.reports import (
     render,
 )
 from hub.audit.verify import ProofError, check_proof, prove, verify
+from hub.audit.witness import (
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    DatabaseLog,
+    HttpLog,
+    Log,
+    Refused,
+    Witness,
+    WitnessError,
+)
 from hub.cli_support import Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
 from hub.hub_key_cli import HubKeyOption, keys_or_exit
 from hub.settings import state_home
 from wire.audit import AuditRecordError
+from wire.signing import read_private_key, write_private_key
 from wire.topics import TopicNames
 
 app = typer.Typer(
@@ -185,10 +206,47 @@ def verify_command(
     ] = None,
     public_key: PublicKey = None,
     verifier_key: VerifierKey = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="A partner witness's key (<name>+<hash>+<key>, from `audit witness-key`); "
+            "repeatable. With --quorum.",
+        ),
+    ] = None,
+    needed: Annotated[
+        int,
+        typer.Option(
+            "--quorum",
+            min=0,
+            help="Fail unless this many of the --witness keys co-signed a checkpoint of at "
+            "least --witnessed-size records.",
+        ),
+    ] = 0,
+    witnessed_size: Annotated[
+        int | None,
+        typer.Option(
+            "--witnessed-size",
+            min=0,
+            help="The size the quorum must reach (default: the latest checkpoint's).",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute the tree from the rows and check every checkpoint; exit 1 on tampering."""
+    """Recompute the tree from the rows and check every checkpoint, each against the
+    one before; with --witness and --quorum, that partners' witnesses co-signed it.
+    Exit 1 on tampering or a missing quorum."""
     engine = engine_for(database)
     verifier = parse_verifier(verifier_key)
+    if verifier is not None and public_key is None:
+        public_key = base64.b64encode(verifier.public_key).decode()
+    try:
+        witnesses = [parse_cosigner_key(text) for text in witness or []]
+    except NoteError as exc:
+        typer.echo(f"error: --witness: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if needed > len(witnesses):
+        typer.echo(f"error: --quorum {needed} needs at least {needed} --witness keys", err=True)
+        raise typer.Exit(2)
     try:
         given = [Checkpoint.load(path, verifier) for path in checkpoint or []]
     except CheckpointError as exc:
@@ -199,6 +257,27 @@ def verify_command(
     length = int(total or 0) + 1
     with typer.progressbar(length=length, label="verifying", file=sys.stderr) as bar:
         report = verify(engine, given, public_key, progress=bar.update)
+    witnessed = ""
+    if witnesses and needed:
+        stored = load_checkpoints(engine)
+        lines = load_cosignatures(engine)
+        size = witnessed_size
+        if size is None:
+            size = stored[-1].tree_size if stored else 0
+        counted = quorum(
+            [(c, lines.get(c.tree_size, [])) for c in stored],
+            [
+                path.read_text("utf-8")
+                for path, c in zip(checkpoint or [], given, strict=True)
+                if c.origin is not None
+            ],
+            witnesses,
+            needed,
+            size,
+        )
+        if problem := counted.problem([name for name, _ in witnesses]):
+            report.problems.append(problem)
+        witnessed = f"; {needed} of {len(witnesses)} witnesses co-signed {size} records or more"
     if not report.ok:
         typer.echo(f"FAILED: {len(report.problems)} problems; the first:", err=True)
         for problem in report.problems[:20]:
@@ -207,6 +286,7 @@ def verify_command(
     typer.echo(
         f"OK: {report.rows} rows, {report.checkpoints} checkpoints"
         f"{f' and {len(given)} given' if given else ''} verified; root {report.root}"
+        f"{witnessed}"
     )
 
 
@@ -307,7 +387,12 @@ def checkpoint_command(
             err=True,
         )
         raise typer.Exit(1)
-    text = latest.to_note() if form == "note" else latest.to_json()
+    if form == "note":
+        # With the cosignatures partners' witnesses handed over for it.
+        lines = load_cosignatures(engine).get(latest.tree_size, [])
+        text = latest.to_note() + "".join(lines)
+    else:
+        text = latest.to_json()
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -433,3 +518,108 @@ def public_key_command() -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(log_verifier(signer, origin))
+
+
+@app.command("witness-key")
+def witness_key_command(
+    path: Annotated[Path, typer.Argument(help="Where to write the witness's private key.")],
+    *,
+    name: Annotated[
+        str,
+        typer.Option(
+            help="The witness's name: a schema-less URL naming the partner, e.g. "
+            "witness.wmp.police.uk/svdhub."
+        ),
+    ],
+) -> None:
+    """Make a witness key (Ed25519, 0600) for a partner authority, and print the
+    key the hub and IG leads configure (`audit verify --witness`)."""
+    try:
+        parse_cosigner_key(cosigner_key(name, bytes(32)))
+    except NoteError as exc:
+        typer.echo(f"error: --name: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    key = Ed25519PrivateKey.generate()
+    try:
+        write_private_key(path, key)
+    except FileExistsError as exc:
+        typer.echo(f"error: {path} exists; a witness key is never replaced", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(cosigner_key(name, raw_public_key(key.public_key())))
+
+
+@app.command("witness")
+def witness_command(
+    *,
+    log_source: Annotated[
+        str,
+        typer.Option(
+            "--log",
+            help="The log: the ledger's SQLAlchemy URL (a witness beside the hub), or the "
+            "API's base URL (https://...).",
+        ),
+    ],
+    key: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="The witness's key (`audit witness-key`)."),
+    ],
+    name: Annotated[str, typer.Option(help="The witness's name, as given to `witness-key`.")],
+    state: Annotated[
+        Path,
+        typer.Option(help="The witness's own folder: the last checkpoint it co-signed, evidence."),
+    ],
+    verifier_key: Annotated[
+        str,
+        typer.Option(
+            "--verifier-key",
+            envvar=VERIFIER_ENV,
+            help="The log's verifier key the partner pinned (`audit public-key`).",
+        ),
+    ],
+    token: Annotated[
+        str | None, typer.Option(envvar="SVDHUB_API_TOKEN", help="An API token (HTTP logs).")
+    ] = None,
+    every: Annotated[
+        float | None,
+        typer.Option(min=0.5, help="Run again every this many seconds (default: once)."),
+    ] = None,
+) -> None:
+    """Check the log's newest checkpoint against the last one this witness co-signed
+    (same origin and key, no smaller tree, same root at the same size, a valid
+    consistency proof), then co-sign it (C2SP tlog-cosignature). Exit 3, keeping
+    both checkpoints and the proof in STATE/evidence/, if the log is not
+    append-only; exit 1 if it cannot be read or is not signed by the pinned key."""
+    verifier = parse_verifier(verifier_key)
+    if verifier is None:  # a required option
+        raise typer.Exit(2)
+    try:
+        private = read_private_key(key)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: --key: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    source: Log = (
+        HttpLog(log_source, token)
+        if log_source.startswith(("http://", "https://"))
+        else DatabaseLog(engine_for(log_source))
+    )
+    witness = Witness(name, private, state, verifier)
+    while True:
+        try:
+            done = witness.run(source)
+        except Refused as exc:
+            typer.echo(f"REFUSED: {exc}", err=True)
+            raise typer.Exit(EXIT_REFUSED) from exc
+        except WitnessError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            if every is None:
+                raise typer.Exit(EXIT_UNAVAILABLE) from exc
+        else:
+            grown = (
+                "first checkpoint seen"
+                if done.grown_from is None
+                else f"consistent with {done.grown_from}"
+            )
+            typer.echo(f"co-signed {done.tree_size} records ({grown})")
+        if every is None:
+            return
+        time.sleep(every)

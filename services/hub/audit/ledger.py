@@ -37,6 +37,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Integer,
     MetaData,
     String,
     Table,
@@ -94,6 +95,18 @@ checkpoints = Table(
     Column("signature", String(128), nullable=False),
     # The log's origin line; null for a checkpoint from before the note format.
     Column("origin", String(255), nullable=True),
+)
+
+#: Witnesses' cosignatures of checkpoints (``hub.audit.witness``): each is one
+#: C2SP signature line, kept as the witness handed it over; ``audit verify
+#: --witness ... --quorum N`` checks them against the checkpoint's note.
+cosignatures = Table(
+    "audit_cosignatures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False, index=True),
+    Column("line", Text, nullable=False),
+    Column("received_at", String(40), nullable=False),
 )
 
 offsets = offsets_table(metadata, "audit")
@@ -286,3 +299,14 @@ def load_checkpoints(engine: Engine) -> list[Checkpoint]:
     with engine.connect() as conn:
         rows = conn.execute(select(checkpoints).order_by(checkpoints.c.tree_size)).mappings()
         return [Checkpoint.from_dict(dict(row), "audit_checkpoints") for row in rows]
+
+
+def load_cosignatures(engine: Engine) -> dict[int, list[str]]:
+    """Tree size -> the cosignature lines witnesses handed over for its checkpoint."""
+    found: dict[int, list[str]] = {}
+    with engine.connect() as conn:
+        for size, line in conn.execute(
+            select(cosignatures.c.tree_size, cosignatures.c.line).order_by(cosignatures.c.id)
+        ):
+            found.setdefault(int(size), []).append(str(line))
+    return found
