@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.sql",
     "tests.edge.synthetic.runs",
     "tests.fixtures.modes",
+    "tests.hub.audit.interop",
 ]
