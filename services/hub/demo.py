@@ -33,6 +33,7 @@ the hub's processes run with no authority folder in their environment.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -80,7 +81,7 @@ def demo(
     admin = CredentialStore(home).load(ADMIN)
     _publish(config, home)
     _enforce(home, admin, env["OPA_URL"])
-    _ledger(home)
+    witnesses = _ledger(home, authorities_home(config))
     _views(home)
     tokens = _svdhub(["api", "tokens", "--recipient", "vrp", "--recipient", "csp-birmingham"], home)
     typer.echo("9. dashboard tokens (new each run; only their hashes are kept)")
@@ -89,7 +90,7 @@ def demo(
     typer.echo("\nThe stack stays up after the demo; `make down` stops it.")
     if exit_after:
         return
-    _serve(home, env["OPA_URL"], port)
+    _serve(home, env["OPA_URL"], port, witnesses)
 
 
 def _enforcer_args(opa_url: str) -> list[str]:
@@ -109,9 +110,10 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _serve(home: Path, opa_url: str, port: int) -> None:
-    """Keep the enforcer, the ledger and the views following new events, and serve
-    the dashboard, until Ctrl-C; then stop them all."""
+def _serve(home: Path, opa_url: str, port: int, witnesses: list[list[str]]) -> None:
+    """Keep the enforcer, the ledger, the partners' witnesses (every 5 s) and the
+    views following new events, and serve the dashboard, until Ctrl-C; then stop
+    them all."""
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     followers = []
@@ -119,6 +121,7 @@ def _serve(home: Path, opa_url: str, port: int) -> None:
         ("enforcer", _enforcer_args(opa_url)),
         ("audit", ["audit", "run"]),
         ("views", ["views", "run"]),
+        *((f"witness-{n}", [*command, "--every", "5"]) for n, command in enumerate(witnesses)),
     ):
         with (logs / f"{name}.log").open("ab") as log:
             followers.append(
@@ -130,7 +133,8 @@ def _serve(home: Path, opa_url: str, port: int) -> None:
                 )
             )
     typer.echo(
-        f"Following new events: enforcer, audit ledger and views (logs in {logs}).\n"
+        f"Following new events: enforcer, audit ledger, {len(witnesses)} witnesses and views "
+        f"(logs in {logs}).\n"
         f"Dashboard: http://127.0.0.1:{port}/  (paste a token above; Ctrl-C stops everything)"
     )
     signal.signal(signal.SIGTERM, _interrupt)  # stopped by a supervisor: as Ctrl-C
@@ -316,15 +320,61 @@ def _enforce(home: Path, admin: ClientSettings, opa_url: str) -> None:
     typer.echo(f"   {', '.join(sorted(summary.revisions)) or 'none yet'}")
 
 
-def _ledger(home: Path) -> None:
+#: The partner authorities whose witnesses co-sign the demo's audit log.
+WITNESSES = ("wmp", "uhb-ed")
+
+
+def _ledger(home: Path, authorities: Path) -> list[list[str]]:
+    """Step 7: the ledger, checked, co-signed by two partners' witnesses and
+    reconciled; return the witnesses' commands, for following."""
     typer.echo("7. audit ledger: every decision in a Merkle tree with signed checkpoints")
     ledger = _svdhub(["audit", "run", "--once"], home).stdout.strip()
-    typer.echo(f"   {ledger}  (SQLite: {home / 'audit' / 'ledger.sqlite'})")
-    verified = _svdhub(["audit", "verify"], home, check=False)
+    database = home / "audit" / "ledger.sqlite"
+    typer.echo(f"   {ledger}  (SQLite: {database})")
+    log_key = _svdhub(["audit", "public-key"], home).stdout.strip()
+    typer.echo(f"   the log's verifier key, for partners to pin: {log_key}")
+    commands, keys = [], []
+    for authority in WITNESSES:
+        command, key = _witness(authorities / authority, authority, log_key, database)
+        done = _svdhub(command, _authority_env(authorities, authorities / authority))
+        typer.echo(f"   {authority}'s witness: {done.stdout.strip()}")
+        commands.append(command)
+        keys += ["--witness", key]
+    verified = _svdhub(["audit", "verify", *keys, "--quorum", str(len(WITNESSES))], home, False)
     typer.echo(f"   audit verify: {(verified.stdout or verified.stderr).strip()}")
     reconciled = _svdhub(["audit", "reconcile"], home, check=False)
     verdict = "exact" if reconciled.returncode == 0 else "DIFFERENT: see `svdhub audit reconcile`"
     typer.echo(f"   audit reconcile (allow decisions == shares, per recipient): {verdict}")
+    return commands
+
+
+def _witness(folder: Path, authority: str, log_key: str, database: Path) -> tuple[list[str], str]:
+    """An authority's witness of the log: its key (made once, in the authority's own
+    folder) and the command that runs it. Its state is kept per log (per origin),
+    so a fresh hub's log starts a fresh history instead of looking truncated."""
+    name = f"witness.{authority}.svdhub.local"
+    witness = folder / "witness"
+    key, public = witness / "key.pem", witness / "key.pub"
+    if not key.is_file():
+        made = _svdhub(["audit", "witness-key", str(key), "--name", name], _env(witness))
+        write_private(public, made.stdout)
+    origin = log_key.split("+", 1)[0]
+    state = witness / "logs" / hashlib.sha256(origin.encode()).hexdigest()[:16]
+    command = [
+        "audit",
+        "witness",
+        "--log",
+        f"sqlite:///{database}",
+        "--key",
+        str(key),
+        "--name",
+        name,
+        "--state",
+        str(state),
+        "--verifier-key",
+        log_key,
+    ]
+    return command, public.read_text(encoding="utf-8").strip()
 
 
 def _views(home: Path) -> None:

@@ -42,6 +42,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     func,
     insert,
     inspect,
@@ -186,7 +187,11 @@ class Ledger(Sink[AuditRecord, Appended]):
             frontier.append(leaf)
         self.frontier = frontier
         with self.engine.connect() as conn:
-            latest = conn.execute(select(func.max(checkpoints.c.tree_size))).scalar()
+            # Checkpoints from before the note format do not count: the tree gets
+            # a note checkpoint at once, which witnesses can read.
+            latest = conn.execute(
+                select(func.max(checkpoints.c.tree_size)).where(checkpoints.c.origin.is_not(None))
+            ).scalar()
         self.checkpointed = int(latest or 0)
 
     @property
@@ -274,6 +279,15 @@ class Ledger(Sink[AuditRecord, Appended]):
             return None
         checkpoint = Checkpoint.issue(
             self.signer, frontier.size, frontier.root().hex(), iso(self.clock()), self.origin
+        )
+        # A checkpoint from before the note format at this size, of the same root,
+        # gives way to the note one (the same tree, signed in the new format).
+        conn.execute(
+            delete(checkpoints).where(
+                (checkpoints.c.tree_size == checkpoint.tree_size)
+                & checkpoints.c.origin.is_(None)
+                & (checkpoints.c.root == checkpoint.root)
+            )
         )
         conn.execute(insert(checkpoints).values(**checkpoint.__dict__))
         return checkpoint

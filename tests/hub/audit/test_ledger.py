@@ -352,6 +352,8 @@ def test_checkpoints_from_before_the_note_format_still_verify(sql_engine: Engine
     again = Ledger(sql_engine, SIGNER, every_records=10, every_seconds=3600, keys=HUB_KEYS)
     assert [c.origin for c in again.checkpoints()] == [None, None, None]
     assert problems(sql_engine) == []
+    again.checkpoint()  # the same tree, now as a note witnesses can read
+    assert [c.origin for c in again.checkpoints()] == [None, None, again.origin]
     again.apply(messages(30, 10))
     again.checkpoint()
     assert again.checkpoints()[-1].origin == again.origin
