@@ -70,8 +70,11 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
     rows = re.search(r"ledger: (\d+) rows \((\d+) added", first.stdout)
     assert rows is not None and rows.group(1) == rows.group(2), first.stdout
     assert re.search(
-        r"audit verify: OK: \d+ rows, \d+ checkpoints verified; root [0-9a-f]{64}", first.stdout
+        r"audit verify: OK: \d+ rows, \d+ checkpoints verified; root [0-9a-f]{64}; "
+        r"2 of 2 witnesses co-signed \d+ records or more",
+        first.stdout,
     )
+    assert first.stdout.count("'s witness: co-signed ") == 2
     assert "allow decisions == shares, per recipient): exact" in first.stdout
     assert re.search(r"the top 10% of areas hold \d+% of incidents", first.stdout)
     assert re.search(r"not in police records \(VRP\): \d+%", first.stdout)
@@ -83,7 +86,9 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
     for title in ("events in, per authority:", "shares, per recipient:"):
         assert section(second, title) == section(first.stdout, title)
     assert f"ledger: {rows.group(1)} rows (0 added" in second
-    assert len(children) == 4  # the enforcer, the ledger, the views and the API
+    # the enforcer, the ledger, two witnesses, the views and the API
+    assert len(children) == 6
+    assert second.count("'s witness: co-signed ") == 2  # the same log, grown or not
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
 
     authorities = Path(demo_env["SVDHUB_AUTHORITIES"])
