@@ -20,6 +20,7 @@ from hub.audit.checkpoints import Checkpoint
 from hub.audit.ledger import Ledger, checkpoints, cosignatures, entries, load_cosignatures
 from hub.audit.note import Note, Verifier, cosigned_at, raw_public_key
 from hub.audit.quorum import quorum
+from hub.audit.verify import verify
 from hub.audit.witness import DatabaseLog, Refused, Witness
 from tests.fixtures.records import HUB_KEYS
 from tests.hub.audit.test_ledger import SIGNER, messages
@@ -116,8 +117,12 @@ def test_truncating_the_log_by_a_tenth_is_refused_and_fails_the_quorum(
         partners[0].witness.run(log)
     evidence = refused.value.evidence
     assert {p.name for p in evidence.iterdir()} >= {"cosigned.note", "offered.note", "reason.txt"}
-    # The quorum at the size the witnesses last co-signed is not met.
+    # The quorum at the size the witnesses last co-signed is not met, and the
+    # checkpoint a witness kept shows the rows that went.
     assert quorum_of(engine, partners, 100) == set()
+    kept = Checkpoint.from_note(partners[1].witness.latest_file.read_text(), verifier())
+    found = verify(engine, [kept]).problems
+    assert any("the ledger holds only 90 rows (rows were deleted)" in p for p in found), found
 
 
 def test_deleting_a_decision_and_re_signing_everything_is_refused(
