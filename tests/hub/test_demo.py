@@ -70,7 +70,8 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
     rows = re.search(r"ledger: (\d+) rows \((\d+) added", first.stdout)
     assert rows is not None and rows.group(1) == rows.group(2), first.stdout
     assert re.search(
-        r"audit verify: OK: \d+ rows, \d+ checkpoints verified; root [0-9a-f]{64}; "
+        r"audit verify: OK: \d+ rows, \d+ checkpoints verified \(\d+ consistency proofs\); "
+        r"root [0-9a-f]{64}; "
         r"2 of 2 witnesses co-signed \d+ records or more",
         first.stdout,
     )

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 
 from hub.access.plan import LEDGER
 from hub.access.store import ADMIN
+from hub.audit import proofs
 from hub.audit.checkpoints import (
     VERIFIER_ENV,
     Checkpoint,
@@ -40,6 +41,7 @@ from hub.audit.ledger import (
     metadata,
 )
 from hub.audit.note import NoteError, Verifier, cosigner_key, parse_cosigner_key, raw_public_key
+from hub.audit.proofs import ProofError
 from hub.audit.quorum import quorum
 from hub.audit.reports import (
     SHARED_ID,
@@ -49,7 +51,7 @@ from hub.audit.reports import (
     reconcile,
     render,
 )
-from hub.audit.verify import ProofError, check_proof, prove, verify
+from hub.audit.verify import check_proof, prove, verify
 from hub.audit.witness import (
     EXIT_REFUSED,
     EXIT_UNAVAILABLE,
@@ -285,8 +287,8 @@ def verify_command(
         raise typer.Exit(1)
     typer.echo(
         f"OK: {report.rows} rows, {report.checkpoints} checkpoints"
-        f"{f' and {len(given)} given' if given else ''} verified; root {report.root}"
-        f"{witnessed}"
+        f"{f' and {len(given)} given' if given else ''} verified "
+        f"({report.consistent} consistency proofs); root {report.root}{witnessed}"
     )
 
 
@@ -345,6 +347,88 @@ def check_proof_command(
     if public_key is None:
         typer.echo(
             "note: the checkpoint's own key was used; pin the hub's key with --public-key", err=True
+        )
+
+
+@app.command("consistency")
+def consistency_command(
+    *,
+    database: Database = None,
+    start: Annotated[
+        int, typer.Option("--from", min=1, help="The older tree size (one a partner holds).")
+    ],
+    end: Annotated[
+        int | None,
+        typer.Option("--to", min=1, help="The newer tree size (default: the latest checkpoint)."),
+    ] = None,
+    form: Annotated[
+        str,
+        typer.Option("--format", help="lines (base64 hashes, one per line) or json."),
+    ] = "lines",
+    out: Annotated[Path | None, typer.Option(help="Write the proof here.")] = None,
+) -> None:
+    """Print an RFC 6962 consistency proof that the tree of --from records is a
+    prefix of the tree of --to records."""
+    if form not in {"lines", "json"}:
+        typer.echo("error: --format must be lines or json", err=True)
+        raise typer.Exit(2)
+    engine = engine_for(database)
+    if end is None:
+        found = load_checkpoints(engine)
+        if not found:
+            typer.echo("error: no checkpoint issued yet; give --to", err=True)
+            raise typer.Exit(1)
+        end = found[-1].tree_size
+    try:
+        proof = proofs.consistency(engine, start, end)
+    except ProofError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    text = (
+        json.dumps(proofs.to_json(start, end, proof), indent=2) + "\n"
+        if form == "json"
+        else proofs.to_lines(proof)
+    )
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out} ({start} -> {end}, {len(proof)} hashes)", err=True)
+
+
+@app.command("check-consistency")
+def check_consistency_command(
+    old: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The checkpoint kept before.")
+    ],
+    new: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The newer checkpoint.")],
+    proof: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="From `audit consistency`.")
+    ],
+    *,
+    public_key: PublicKey = None,
+    verifier_key: VerifierKey = None,
+) -> None:
+    """Check, offline, that the newer checkpoint's tree extends the older one's:
+    both signatures (by the pinned key) and the consistency proof. Exit 1 if not."""
+    verifier = parse_verifier(verifier_key)
+    if verifier is not None and public_key is None:
+        public_key = base64.b64encode(verifier.public_key).decode()
+    try:
+        said = proofs.check_consistency(
+            Checkpoint.load(old, verifier),
+            Checkpoint.load(new, verifier),
+            proof.read_text(encoding="utf-8"),
+            public_key,
+        )
+    except (ProofError, CheckpointError, OSError) as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"VALID: {said}")
+    if public_key is None:
+        typer.echo(
+            "note: the checkpoints' own key was used; pin the hub's key with --verifier-key",
+            err=True,
         )
 
 

@@ -14,7 +14,7 @@ which is all that appending needs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -33,22 +33,32 @@ def _split(n: int) -> int:
 
 
 class Frontier:
-    """A growing tree's perfect-subtree roots, largest (leftmost) first."""
+    """A growing tree's perfect-subtree roots, largest (leftmost) first.
 
-    def __init__(self) -> None:
+    ``on_node(start, count, hash)``, if given, is told of every perfect subtree
+    the tree completes (a leaf is one of one), so a single pass over the leaves
+    can collect the nodes proofs need (:class:`Nodes`)."""
+
+    def __init__(self, on_node: Callable[[int, int, bytes], None] | None = None) -> None:
         self.size = 0
         self._stack: list[tuple[int, bytes]] = []  # (number of leaves, hash)
+        self._on_node = on_node
 
     def append(self, leaf: bytes) -> None:
         self.size += 1
         count, node = 1, leaf
+        tell = self._on_node
+        if tell is not None:
+            tell(self.size - 1, 1, leaf)
         while self._stack and self._stack[-1][0] == count:
             left_count, left = self._stack.pop()
             count, node = left_count + count, node_hash(left, node)
+            if tell is not None:
+                tell(self.size - count, count, node)
         self._stack.append((count, node))
 
     def copy(self) -> Frontier:
-        twin = Frontier()
+        twin = Frontier(self._on_node)
         twin.size, twin._stack = self.size, list(self._stack)
         return twin
 
@@ -162,3 +172,111 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == old_root and sr == new_root
+
+
+# ---------------------------------------------------------------------- proofs from a stream
+#
+# A proof is a list of subtree hashes, each over a range of leaves. The
+# functions below name those ranges, so a log of a million rows can build a
+# proof in one streaming pass over its leaf hashes (``Nodes``), holding only
+# the O(log n) nodes it needs, instead of loading every leaf into memory.
+
+Range = tuple[int, int]  # [start, end) of leaf positions
+
+
+def inclusion_ranges(index: int, size: int) -> list[Range]:
+    """The ranges whose hashes make the audit path of leaf ``index`` (RFC 9162
+    §2.1.3.1), in proof order."""
+    if not 0 <= index < size:
+        raise IndexError(f"leaf {index} is not in a tree of {size}")
+    path: list[Range] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index - start < k:
+            path.append((start + k, end))
+            end = start + k
+        else:
+            path.append((start, start + k))
+            start += k
+    return list(reversed(path))
+
+
+def consistency_ranges(old_size: int, new_size: int) -> list[Range]:
+    """The ranges whose hashes make the consistency proof from ``old_size`` to
+    ``new_size`` (RFC 9162 §2.1.4.1), in proof order."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"old size {old_size} must be in 1..{new_size}")
+    ranges: list[Range] = []
+    m, start, end, whole = old_size, 0, new_size, True
+    tail: list[Range] = []
+    while True:
+        n = end - start
+        if m == n:
+            if not whole:
+                ranges.append((start, end))
+            break
+        k = _split(n)
+        if m <= k:
+            tail.append((start + k, end))
+            end = start + k
+        else:
+            tail.append((start, start + k))
+            m -= k
+            start += k
+            whole = False
+    return ranges + list(reversed(tail))
+
+
+def pieces(start: int, end: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (start, count) a proof's range is built from, left
+    first: the range's tree is their fold from the right."""
+    found = []
+    while start < end:
+        count = 1 << ((end - start).bit_length() - 1)
+        while start % count:
+            count >>= 1
+        found.append((start, count))
+        start += count
+    return found
+
+
+class Nodes:
+    """Collects, from one pass over the leaves, the subtree hashes of ``ranges``.
+
+    Pass :meth:`seen` as a :class:`Frontier`'s ``on_node``, append every leaf up
+    to the largest range's end, then read :meth:`hash` of each range."""
+
+    def __init__(self, ranges: Iterable[Range]) -> None:
+        self._wanted = {piece for start, end in ranges for piece in pieces(start, end)}
+        self._found: dict[tuple[int, int], bytes] = {}
+
+    def seen(self, start: int, count: int, node: bytes) -> None:
+        if (start, count) in self._wanted:
+            self._found[(start, count)] = node
+
+    def hash(self, start: int, end: int) -> bytes:
+        try:
+            parts = [self._found[piece] for piece in pieces(start, end)]
+        except KeyError as exc:
+            raise ValueError(f"leaves {start}..{end - 1} were not all seen") from exc
+        node = parts[-1]
+        for left in reversed(parts[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
+def stream_proof(leaves: Iterable[bytes], ranges: Sequence[Range]) -> list[bytes]:
+    """The hashes of ``ranges`` from the leaves in order (read up to the last
+    range's end): with :func:`inclusion_ranges` or :func:`consistency_ranges`,
+    an RFC 6962 proof without holding the tree in memory."""
+    nodes = Nodes(ranges)
+    frontier = Frontier(nodes.seen)
+    needed = max((end for _, end in ranges), default=0)
+    for leaf in leaves:
+        if frontier.size >= needed:
+            break
+        frontier.append(leaf)
+    if frontier.size < needed:
+        raise ValueError(f"the proof needs {needed} leaves, only {frontier.size} were given")
+    return [nodes.hash(start, end) for start, end in ranges]

@@ -12,9 +12,11 @@
   were altered, even if the stored leaf hashes were rewritten to match), or
   which covers more rows than the ledger holds (rows were deleted at the end).
 
-Each stored checkpoint is compared with the root recomputed at its size, so
-every checkpoint that passes is consistent with every other: they are all
-prefixes of one history. The first problem found is named first. It runs in
+Each stored checkpoint is compared with the root recomputed at its size, and
+each is checked against the one before it with an RFC 6962 consistency proof
+built in the same pass, as a partner holding only the two would check it: so
+every checkpoint that passes is consistent with every other, all prefixes of
+one history. The first problem found is named first. It runs in
 one pass, in time linear in the number of rows, holding only the tree's
 frontier in memory.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -30,6 +33,7 @@ from sqlalchemy import Engine, select
 from hub.audit import merkle
 from hub.audit.checkpoints import Checkpoint, CheckpointError
 from hub.audit.ledger import INDEXED, entries, load_checkpoints
+from hub.audit.proofs import ProofError, inclusion
 from wire.audit import AuditRecord, AuditRecordError
 
 PROOF_FORMAT = "svdhub-audit-inclusion-proof/v1"
@@ -40,6 +44,7 @@ class Report:
     rows: int = 0
     root: str = merkle.EMPTY_ROOT.hex()
     checkpoints: int = 0
+    consistent: int = 0  # pairs of successive checkpoints shown consistent by a proof
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -67,8 +72,15 @@ def verify(
             continue
         pending.setdefault(checkpoint.tree_size, []).append((label, checkpoint))
     report.checkpoints = len(stored)
+    # Successive checkpoints (stored and given, by size), each pair to be shown
+    # consistent by a proof built from this same pass over the rows.
+    chain = [pending[size][0][1] for size in sorted(pending)]
+    pairs = list(pairwise(chain))
+    nodes = merkle.Nodes(
+        r for old, new in pairs for r in merkle.consistency_ranges(old.tree_size, new.tree_size)
+    )
 
-    frontier = merkle.Frontier()
+    frontier = merkle.Frontier(nodes.seen)
     expected = 0
     query = select(entries).order_by(entries.c.seq)
     with engine.connect() as conn:
@@ -89,6 +101,22 @@ def verify(
                 progress(1)
     report.rows = frontier.size
     report.root = frontier.root().hex()
+    for old, new in pairs:
+        if new.tree_size > frontier.size:
+            break  # reported below: rows were deleted
+        proof = [
+            nodes.hash(start, end)
+            for start, end in merkle.consistency_ranges(old.tree_size, new.tree_size)
+        ]
+        if merkle.verify_consistency(
+            old.tree_size, new.tree_size, bytes.fromhex(old.root), bytes.fromhex(new.root), proof
+        ):
+            report.consistent += 1
+        else:
+            report.problems.append(
+                f"the checkpoint of size {new.tree_size} is not consistent with the one of "
+                f"size {old.tree_size}: the consistency proof from the rows fails"
+            )
     for size in sorted(pending):
         for label, _ in pending[size]:
             report.problems.append(
@@ -142,10 +170,6 @@ def _compare(
 # ---------------------------------------------------------------------- proofs
 
 
-class ProofError(Exception):
-    """No proof can be made, or a proof does not check out."""
-
-
 def prove(engine: Engine, decision_id: str, size: int | None = None) -> dict[str, Any]:
     """An inclusion proof of one decision against the checkpoint of ``size`` rows
     (one a partner holds), or else the latest checkpoint, which covers every row
@@ -170,22 +194,14 @@ def prove(engine: Engine, decision_id: str, size: int | None = None) -> dict[str
             "run `svdhub audit checkpoint` or wait for the next one"
         )
     checkpoint = covering[-1]
-    with engine.connect() as conn:
-        leaves = [
-            bytes.fromhex(leaf)
-            for (leaf,) in conn.execute(
-                select(entries.c.leaf_hash)
-                .where(entries.c.seq < checkpoint.tree_size)
-                .order_by(entries.c.seq)
-            )
-        ]
+    path = inclusion(engine, seq, checkpoint.tree_size)
     return {
         "format": PROOF_FORMAT,
         "decision_id": decision_id,
         "leaf_index": seq,
         "tree_size": checkpoint.tree_size,
         "record": row["record"],
-        "audit_path": [node.hex() for node in merkle.inclusion_proof(leaves, seq)],
+        "audit_path": [node.hex() for node in path],
         "checkpoint_root": checkpoint.root,
     }
 

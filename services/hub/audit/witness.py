@@ -46,7 +46,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, insert, select
 
-from hub.audit import merkle
+from hub.audit import merkle, proofs
 from hub.audit.ledger import checkpoints as checkpoints_table
 from hub.audit.ledger import cosignatures, load_checkpoints
 from hub.audit.note import (
@@ -105,18 +105,10 @@ class DatabaseLog:
         return found[-1].to_note()
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
-        from hub.audit.ledger import entries  # noqa: PLC0415 - only this reader needs it
-
-        with self.engine.connect() as conn:
-            leaves = [
-                bytes.fromhex(h)
-                for h in conn.execute(
-                    select(entries.c.leaf_hash).order_by(entries.c.seq).limit(new_size)
-                ).scalars()
-            ]
-        if len(leaves) < new_size:
-            raise WitnessError(f"the log holds {len(leaves)} rows, not {new_size}")
-        return merkle.consistency_proof(leaves, old_size)
+        try:
+            return proofs.consistency(self.engine, old_size, new_size)
+        except proofs.ProofError as exc:
+            raise WitnessError(str(exc)) from exc
 
     def submit(self, tree_size: int, line: str) -> None:
         with self.engine.begin() as conn:

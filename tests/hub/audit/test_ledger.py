@@ -17,7 +17,8 @@ from hub.audit import merkle
 from hub.audit.checkpoints import Checkpoint, CheckpointError
 from hub.audit.ledger import INDEXED, Ledger, checkpoints, entries, rejects
 from hub.audit.note import Verifier, verifier_key
-from hub.audit.verify import ProofError, check_proof, prove, verify
+from hub.audit.proofs import ProofError
+from hub.audit.verify import check_proof, prove, verify
 from hub.sink import Message
 from tests.fixtures.records import (
     HUB_KEYS,
@@ -291,7 +292,9 @@ def test_the_cli_verifies_proves_and_checks_a_proof(tmp_path: Path) -> None:
             env={**os.environ, "SVDHUB_HOME": str(tmp_path)},
         )
 
-    assert svdhub("verify").stdout.startswith("OK: 45 rows, 4 checkpoints verified; root ")
+    assert svdhub("verify").stdout.startswith(
+        "OK: 45 rows, 4 checkpoints verified (3 consistency proofs); root "
+    )
     proof, checkpoint = tmp_path / "proof.json", tmp_path / "checkpoint.note"
     made = svdhub("prove", audit_record(7).decision_id, "--size", "14", "--out", str(proof))
     assert made.returncode == 0, made.stderr
