@@ -12,7 +12,9 @@ from sqlalchemy import create_engine
 from hub.audit import merkle
 from hub.audit.checkpoints import Checkpoint
 from hub.audit.note import Note, Verifier, cosigned_at, raw_public_key
+from hub.audit.verify import prove
 from hub.audit.witness import DatabaseLog, Witness
+from tests.fixtures.records import audit_record
 from tests.hub.audit.interop import GoChecker
 from tests.hub.audit.test_witness import ORIGIN, ledger_at, verifier
 
@@ -80,3 +82,19 @@ def test_what_go_signs_and_cosigns_reads_here(go_checker: GoChecker) -> None:
     cosigned = go_checker.cosign(signed.note, name="witness.example/w1", timestamp=1679315147)
     note = Note.parse(cosigned.note)
     assert cosigned_at(note, "witness.example/w1", cosigned.public_key) == 1679315147
+
+
+def test_go_verifies_the_ledgers_streamed_inclusion_proofs(
+    go_checker: GoChecker, tmp_path: Path
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'l.sqlite'}")
+    ledger = ledger_at(engine, 70)
+    for checkpoint in ledger.checkpoints():
+        for index in {0, checkpoint.tree_size // 2, checkpoint.tree_size - 1}:
+            record = audit_record(index)
+            proof = prove(engine, record.decision_id, checkpoint.tree_size)
+            leaf = merkle.leaf_hash(str(proof["record"]).encode())
+            path = [bytes.fromhex(node) for node in proof["audit_path"]]
+            go_checker.verify_inclusion(
+                index, checkpoint.tree_size, leaf, path, bytes.fromhex(checkpoint.root)
+            )
