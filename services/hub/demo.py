@@ -51,6 +51,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from hub.access.store import ADMIN, CredentialStore
+from hub.audit.ledger import load_checkpoints
 from hub.database import open_engine
 from hub.stack import Stack, StackConfig, StackError
 from hub.views import queries
@@ -342,10 +343,42 @@ def _ledger(home: Path, authorities: Path) -> list[list[str]]:
         keys += ["--witness", key]
     verified = _svdhub(["audit", "verify", *keys, "--quorum", str(len(WITNESSES))], home, False)
     typer.echo(f"   audit verify: {(verified.stdout or verified.stderr).strip()}")
+    _partner_check(home, database, log_key)
     reconciled = _svdhub(["audit", "reconcile"], home, check=False)
     verdict = "exact" if reconciled.returncode == 0 else "DIFFERENT: see `svdhub audit reconcile`"
     typer.echo(f"   audit reconcile (allow decisions == shares, per recipient): {verdict}")
     return commands
+
+
+def _partner_check(home: Path, database: Path, log_key: str) -> None:
+    """What a partner who kept the ledger's first checkpoint does with the latest:
+    check, offline, a consistency proof that the latest extends it."""
+    engine = open_engine(f"sqlite:///{database}")
+    sizes = [c.tree_size for c in load_checkpoints(engine) if c.origin is not None]
+    engine.dispose()
+    if len(sizes) < 2:
+        typer.echo("   consistency: one checkpoint so far; nothing to check it against")
+        return
+    folder = home / "audit" / "partner"
+    private_dir(folder)
+    kept, latest, proof = folder / "kept.note", folder / "latest.note", folder / "c.proof"
+    for size, path in ((sizes[0], kept), (sizes[-1], latest)):
+        _svdhub(["audit", "checkpoint", "--size", str(size), "--out", str(path)], home)
+    _svdhub(["audit", "consistency", "--from", str(sizes[0]), "--out", str(proof)], home)
+    checked = _svdhub(
+        [
+            "audit",
+            "check-consistency",
+            str(kept),
+            str(latest),
+            str(proof),
+            "--verifier-key",
+            log_key,
+        ],
+        home,
+        False,
+    )
+    typer.echo(f"   a partner's consistency check: {(checked.stdout or checked.stderr).strip()}")
 
 
 def _witness(folder: Path, authority: str, log_key: str, database: Path) -> tuple[list[str], str]:

@@ -76,6 +76,10 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
         first.stdout,
     )
     assert first.stdout.count("'s witness: co-signed ") == 2
+    assert re.search(
+        r"a partner's consistency check: VALID: the checkpoint of \d+ records .* append-only",
+        first.stdout,
+    ), first.stdout
     assert "allow decisions == shares, per recipient): exact" in first.stdout
     assert re.search(r"the top 10% of areas hold \d+% of incidents", first.stdout)
     assert re.search(r"not in police records \(VRP\): \d+%", first.stdout)
