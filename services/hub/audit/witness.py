@@ -36,6 +36,7 @@ import base64
 import json
 import logging
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -89,7 +90,10 @@ class Log(Protocol):
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]: ...
 
-    def submit(self, tree_size: int, line: str) -> None: ...
+    def submit(self, tree_size: int, line: str, note: str) -> None:
+        """Hand over the cosignature ``line`` of the checkpoint of ``tree_size``
+        records; ``note`` is that checkpoint's note with the line in it."""
+        ...
 
 
 class DatabaseLog:
@@ -110,7 +114,7 @@ class DatabaseLog:
         except proofs.ProofError as exc:
             raise WitnessError(str(exc)) from exc
 
-    def submit(self, tree_size: int, line: str) -> None:
+    def submit(self, tree_size: int, line: str, note: str) -> None:
         with self.engine.begin() as conn:
             known = conn.execute(
                 select(checkpoints_table.c.tree_size).where(
@@ -127,37 +131,58 @@ class DatabaseLog:
 
 
 class HttpLog:
-    """The log through the API: ``GET /audit/checkpoint`` (a signed note) and
-    ``GET /audit/proof/consistency?from=&to=`` (JSON with base64 hashes)."""
+    """The log through the API: ``GET /audit/checkpoint`` (a signed note),
+    ``GET /audit/proof/consistency?from=&to=`` (JSON with base64 hashes) and
+    ``POST /audit/cosignature`` (the co-signed note, as text)."""
 
     def __init__(self, base: str, token: str | None = None, timeout: float = 30.0) -> None:
         self.base = base.rstrip("/")
         self.token = token
         self.timeout = timeout
 
-    def _get(self, path: str) -> bytes:
-        request = urllib.request.Request(self.base + path)  # noqa: S310 - a configured URL
+    def _request(self, path: str, data: bytes | None = None) -> bytes:
+        request = urllib.request.Request(self.base + path, data=data)  # noqa: S310 - configured
         request.add_header("Accept", "text/plain, application/json")
+        if data is not None:
+            request.add_header("Content-Type", "text/plain; charset=utf-8")
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
+        method = "GET" if data is None else "POST"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            reason = self._reason(exc)
+            raise WitnessError(f"{method} {self.base}{path}: {exc.code} {reason}") from exc
         except OSError as exc:
-            raise WitnessError(f"{self.base}{path}: {exc}") from exc
+            raise WitnessError(f"{method} {self.base}{path}: {exc}") from exc
 
     def latest(self) -> str:
-        return self._get("/audit/checkpoint").decode("utf-8")
+        return self._request("/audit/checkpoint").decode("utf-8")
 
     def consistency(self, old_size: int, new_size: int) -> list[bytes]:
         query = urllib.parse.urlencode({"from": old_size, "to": new_size})
-        data = json.loads(self._get(f"/audit/proof/consistency?{query}"))
+        data = json.loads(self._request(f"/audit/proof/consistency?{query}"))
         return [base64.b64decode(h) for h in data["proof"]]
 
-    def submit(self, tree_size: int, line: str) -> None:
-        # Handing cosignatures over HTTP is not offered yet: the witness keeps
-        # them in its state folder, and the log's operator collects them.
-        log.info("cosignature of size %d kept in the witness's state folder", tree_size)
+    def submit(self, tree_size: int, line: str, note: str) -> None:
+        """POST the co-signed note; WitnessError (with the status and the log's
+        reason) if the log does not take it. The witness has kept it already."""
+        self._request("/audit/cosignature", note.encode("utf-8"))
+        log.info("cosignature of size %d handed to %s", tree_size, self.base)
+
+    @staticmethod
+    def _reason(error: urllib.error.HTTPError) -> str:
+        """The reason the API gave for an error: its JSON ``detail``, else the text."""
+        try:
+            text = error.read(4096).decode("utf-8", "replace")
+        except OSError:
+            text = ""
+        try:
+            detail = json.loads(text).get("detail")
+        except (ValueError, AttributeError):
+            detail = None
+        return str(detail) if detail else (text.strip()[:300] or str(error.reason))
 
 
 @dataclass(frozen=True)
@@ -232,7 +257,7 @@ class Witness:
         line = cosign(new.text, self.name, self.key, int(time.time()))
         cosigned = new.with_signature(line)
         write_private(self.latest_file, str(cosigned))
-        source.submit(new_body.size, line.line())
+        source.submit(new_body.size, line.line(), str(cosigned))
         return Witnessed(new_body.size, new_body.root, line.line(), grown_from)
 
     def _open(self, text: str) -> tuple[Note, CheckpointBody]:

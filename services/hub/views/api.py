@@ -2,17 +2,19 @@
 
 Every endpoint needs ``Authorization: Bearer <token>``; a token belongs to one
 recipient and sees only that recipient's views (``svdhub api tokens`` makes
-them). Every aggregate passes through disclosure control (``hub.views.sdc``)
-and every response states the rule and how fresh the views are. ``format=csv``
-gives the rows as CSV, with the rule and the lag in response headers. The
-OpenAPI docs are at ``/docs``; the dashboard at ``/``.
+them). The audit ledger's checkpoints and proofs are under ``/api/v1/audit``
+(``hub.views.audit_routes``), where checkpoints need no token. Every aggregate
+passes through disclosure control (``hub.views.sdc``) and every response
+states the rule and how fresh the views are. ``format=csv`` gives the rows as
+CSV, with the rule and the lag in response headers. The OpenAPI docs are at
+``/docs``; the dashboard at ``/``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Annotated, Any, Literal
@@ -30,12 +32,23 @@ AREA_ORDER = {"lad": 0, "msoa": 1, "lsoa": 2}
 
 
 class Context:
-    """What every request needs: the views database, the tokens and a clock."""
+    """What every request needs: the views database, the tokens and a clock; and
+    for the audit paths, the ledger's database (None: not served) and the
+    witness keys whose cosignatures the log accepts, as (name, public key)."""
 
-    def __init__(self, engine: Engine, tokens: Tokens, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tokens: Tokens,
+        clock: Callable[[], datetime],
+        ledger: Engine | None = None,
+        witnesses: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
         self.engine = engine
         self.tokens = tokens
         self.clock = clock
+        self.ledger = ledger
+        self.witnesses = witnesses
 
 
 def context(request: Request) -> Context:
@@ -219,16 +232,33 @@ def dashboard() -> str:
 
 
 def create_app(
-    engine: Engine, tokens: Tokens, clock: Callable[[], datetime] | None = None
+    engine: Engine,
+    tokens: Tokens,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    ledger: Engine | None = None,
+    witnesses: Iterable[str] = (),
 ) -> FastAPI:
-    """The API and the dashboard over one views database."""
+    """The API and the dashboard over one views database, and the audit ledger's
+    checkpoints and proofs when ``ledger`` is given. ``witnesses`` are the witness
+    keys (as ``svdhub audit witness-key`` prints them) whose cosignatures the log
+    takes; a malformed one raises NoteError."""
+    from hub.views import audit_routes  # noqa: PLC0415 - it imports this module
+
     app = FastAPI(
         title="svdhub views",
         version="1",
         description="Serious Violence Duty views for the VRP and the community safety "
         "partnerships. " + sdc.RULE,
     )
-    app.state.context = Context(engine, tokens, clock or (lambda: datetime.now(UTC)))
+    app.state.context = Context(
+        engine,
+        tokens,
+        clock or (lambda: datetime.now(UTC)),
+        ledger,
+        audit_routes.parse_witnesses(witnesses),
+    )
     app.include_router(router)
+    app.include_router(audit_routes.router)
     app.get("/", response_class=HTMLResponse, include_in_schema=False)(dashboard)
     return app

@@ -1,15 +1,18 @@
-"""``svdhub api``: serve the views and the dashboard; make API tokens."""
+"""``svdhub api``: serve the views, the dashboard and the audit ledger; make API tokens."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hub.bundle import BundleError, load_parties
 from hub.settings import policies_dir, state_home
 from hub.views.tokens import TokenError, Tokens, issue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(
     help="The views API (FastAPI, docs at /docs) and the dashboard (at /).",
@@ -31,12 +34,31 @@ def serve(
         str | None,
         typer.Option(envvar="SVDHUB_VIEWS_DATABASE", help="The views database (as `views run`)."),
     ] = None,
+    audit_database: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SVDHUB_AUDIT_DATABASE",
+            help="The audit ledger to serve under /api/v1/audit (as `audit run`; default: "
+            "$SVDHUB_HOME/audit/ledger.sqlite, if it exists).",
+        ),
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            envvar="SVDHUB_AUDIT_WITNESSES",
+            help="A partner witness's key (<name>+<hash>+<key>, from `audit witness-key`) "
+            "whose cosignatures POST /api/v1/audit/cosignature takes; repeatable (the "
+            "environment variable: space-separated).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and the dashboard until Ctrl-C (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn  # noqa: PLC0415 - only when serving
 
+    from hub.audit.note import NoteError  # noqa: PLC0415
     from hub.views.api import create_app  # noqa: PLC0415
     from hub.views.cli import engine_for  # noqa: PLC0415
 
@@ -45,8 +67,26 @@ def serve(
     except TokenError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    ledger = ledger_engine(audit_database)
+    try:
+        served = create_app(engine_for(database), tokens, ledger=ledger, witnesses=witness or ())
+    except NoteError as exc:
+        typer.echo(f"error: --witness: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if ledger is None:
+        typer.echo("no audit ledger: /api/v1/audit answers 404", err=True)
     typer.echo(f"dashboard: http://{host}:{port}/   API docs: http://{host}:{port}/docs", err=True)
-    uvicorn.run(create_app(engine_for(database), tokens), host=host, port=port, log_level="info")
+    uvicorn.run(served, host=host, port=port, log_level="info")
+
+
+def ledger_engine(url: str | None) -> Engine | None:
+    """The audit ledger at ``url``; without one, the local SQLite ledger the
+    `svdhub audit` commands use, if there is one (None if not: it is not made)."""
+    if url is None and not (state_home() / "audit" / "ledger.sqlite").is_file():
+        return None
+    from hub.audit.cli import engine_for  # noqa: PLC0415 - only when serving a ledger
+
+    return engine_for(url)
 
 
 @app.command()
