@@ -56,19 +56,40 @@ def context(request: Request) -> Context:
     return found
 
 
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _unauthorised(what: str = "a valid API token") -> HTTPException:
+    return HTTPException(
+        401, f"{what} is needed (Authorization: Bearer ...)", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
 def recipient_of(request: Request) -> str:
-    """The recipient whose token the request carries, else 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    tokens = context(request).tokens
-    recipient = tokens.recipient(token.strip()) if scheme.lower() == "bearer" else None
+    """The recipient whose (analyst's) token the request carries, else 401."""
+    recipient = context(request).tokens.recipient(_bearer(request))
     if recipient is None:
-        raise HTTPException(
-            401,
-            "a valid API token is needed (Authorization: Bearer ...)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorised()
     return recipient
+
+
+def ig_lead_of(request: Request) -> str:
+    """The party whose IG lead's token the request carries, else 401."""
+    party = context(request).tokens.ig_lead(_bearer(request))
+    if party is None:
+        raise _unauthorised("an IG lead's API token (svdhub api tokens --ig-lead PARTY)")
+    return party
+
+
+def party_of(request: Request) -> str:
+    """The recipient or IG lead's party whose token the request carries, else 401."""
+    tokens, token = context(request).tokens, _bearer(request)
+    party = tokens.recipient(token) or tokens.ig_lead(token)
+    if party is None:
+        raise _unauthorised()
+    return party
 
 
 def filters(

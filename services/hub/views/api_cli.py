@@ -9,7 +9,7 @@ import typer
 
 from hub.bundle import BundleError, load_parties
 from hub.settings import policies_dir, state_home
-from hub.views.tokens import TokenError, Tokens, issue
+from hub.views.tokens import IG, TokenError, Tokens, issue
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -97,9 +97,31 @@ def tokens(
             "--recipient", help="Only this recipient (repeatable; default: all but public)."
         ),
     ] = None,
+    ig_lead: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ig-lead",
+            help="Instead, a token for this party's IG lead (repeatable): it reads the audit "
+            "ledger's inclusion proofs of the party's decisions, and no view.",
+        ),
+    ] = None,
 ) -> None:
-    """Make a new API token for each recipient and print them (shown only once)."""
+    """Make a new API token for each recipient (or IG lead) and print them (shown
+    only once)."""
     chosen = recipient
+    if ig_lead:
+        if recipient:
+            typer.echo("error: give --recipient or --ig-lead, not both", err=True)
+            raise typer.Exit(2)
+        try:
+            made = issue(tokens_file(), ig_lead, IG)
+        except TokenError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        for name, token in made.items():
+            typer.echo(f"{name + ' (IG lead)':<30} {token}")
+        typer.echo(f"(hashes in {tokens_file()}; the tokens are not stored)", err=True)
+        return
     if not chosen:
         try:
             parties = load_parties(policies_dir() / "parties.yaml")

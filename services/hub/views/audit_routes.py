@@ -8,11 +8,17 @@ the cosignatures partners' witnesses hand over.
   time, nothing about anyone, and partners' tools must be able to fetch it.
 * ``GET /audit/proof/consistency?from=N&to=M``: an RFC 6962 consistency proof
   (JSON as ``svdhub audit consistency --format json``, or ``format=lines``).
-  A token is needed.
+  Any token (a recipient's or an IG lead's) is enough: it names two sizes
+  and hashes of whole subtrees, nothing about one decision.
 * ``GET /audit/proof/inclusion?decision_id=...`` (or ``share_id=...``, and an
   optional ``size``): the inclusion proof of one decision, record and all, as
-  ``svdhub audit prove`` prints it. A token sees only decisions about its own
-  recipient; any other decision is answered exactly as one that does not exist.
+  ``svdhub audit prove`` prints it. Only an IG lead's token reads it, and only
+  for decisions its party disclosed or received; any other decision is
+  answered exactly as one that does not exist. Analysts' tokens are refused:
+  an audit record carries the hub's internal event id and subject pseudonym,
+  and its position sits next to the decisions for the same event's other
+  recipients, so two recipients comparing proofs could link their streams,
+  which the recipient-scoped ids exist to prevent.
 * ``POST /audit/cosignature``: a witness's cosigned checkpoint note; see
   :func:`cosignature`.
 
@@ -46,7 +52,7 @@ from hub.audit.note import (
 )
 from hub.audit.reports import SHARED_ID, Filters, query
 from hub.audit.verify import prove
-from hub.views.api import context, recipient_of
+from hub.views.api import context, ig_lead_of, party_of
 from wire.audit import AuditRecordError
 
 log = logging.getLogger(__name__)
@@ -56,9 +62,9 @@ MAX_COSIGNATURE_BYTES = 64 * 1024
 #: The largest tree size a path or query may name (SQL's BIGINT).
 MAX_SIZE = 2**63 - 1
 #: The one answer to an inclusion proof a token may not have: the same whether
-#: the decision does not exist or is about another recipient, so it tells nothing.
-NO_DECISION = "no such decision among this token's recipient's decisions"
-NO_SHARE = "no such share among this token's recipient's decisions"
+#: the decision does not exist or is about another party, so it tells nothing.
+NO_DECISION = "no such decision among those this token's party disclosed or received"
+NO_SHARE = "no such share among those this token's party disclosed or received"
 NOT_CONFIGURED = "no audit ledger configured"
 TEXT = "text/plain; charset=utf-8"
 
@@ -83,7 +89,8 @@ def ledger_of(request: Request) -> Engine:
 
 
 Ledger = Annotated[Engine, Depends(ledger_of)]
-RecipientId = Annotated[str, Depends(recipient_of)]
+PartyId = Annotated[str, Depends(party_of)]
+IgLead = Annotated[str, Depends(ig_lead_of)]
 CheckpointFormat = Annotated[
     Literal["note", "json"], Query(alias="format", description="note (C2SP) or json")
 ]
@@ -160,7 +167,7 @@ def checkpoint_of_size(engine: Ledger, size: int, fmt: CheckpointFormat = "note"
 
 @router.get("/proof/consistency")
 def consistency_proof(
-    recipient: RecipientId,
+    party: PartyId,
     engine: Ledger,
     start: Annotated[int, Query(alias="from", description="the older tree size")],
     end: Annotated[int, Query(alias="to", description="the newer tree size")],
@@ -186,57 +193,64 @@ def consistency_proof(
 
 @router.get("/proof/inclusion")
 def inclusion_proof(
-    recipient: RecipientId,
+    party: IgLead,
     engine: Ledger,
     decision_id: Annotated[str | None, Query(max_length=128)] = None,
     share_id: Annotated[
-        str | None, Query(max_length=128, description="a share id the recipient received")
+        str | None, Query(max_length=128, description="the share id a recipient received")
     ] = None,
     size: Annotated[
         int | None, Query(description="the checkpoint to prove against (default: the latest)")
     ] = None,
 ) -> dict[str, Any]:
-    """The inclusion proof of one decision about the token's recipient (its audit
-    record, position and audit path), against a checkpoint. Needs a token; a
-    decision about anyone else is answered as one that does not exist."""
+    """The inclusion proof of one decision (its audit record, position and audit
+    path) against a checkpoint. Needs an IG lead's token, and answers only for a
+    decision that lead's party disclosed or received; any other is answered as
+    one that does not exist. Analysts' tokens get 401: see the module's notes."""
     if (decision_id is None) == (share_id is None):
         raise HTTPException(400, "give either decision_id or share_id")
     if share_id is not None:
-        chosen = decision_of_share(engine, recipient, share_id)
+        chosen = decision_of_share(engine, party, share_id)
         if chosen is None:
             raise HTTPException(404, NO_SHARE)
-    elif decision_id is not None and recipient_of_decision(engine, decision_id) == recipient:
+    elif decision_id is not None and party in parties_of_decision(engine, decision_id):
         chosen = decision_id
     else:
         raise HTTPException(404, NO_DECISION)
-    # The decision is the recipient's own from here: what fails may be said.
+    # The decision is the party's own from here: what fails may be said.
     try:
         return prove(engine, chosen, size)
     except proofs.ProofError as exc:
         raise HTTPException(404, str(exc)) from exc
 
 
-def recipient_of_decision(engine: Engine, decision_id: str) -> str | None:
+def parties_of_decision(engine: Engine, decision_id: str) -> set[str]:
+    """The recipient and the disclosing authority of a decision (none if unknown)."""
     with engine.connect() as conn:
         found = conn.execute(
-            select(entries.c.recipient).where(entries.c.decision_id == decision_id)
-        ).scalar()
-    return None if found is None else str(found)
+            select(entries.c.recipient, entries.c.source_authority).where(
+                entries.c.decision_id == decision_id
+            )
+        ).first()
+    return set() if found is None else {str(value) for value in found if value is not None}
 
 
-def decision_of_share(engine: Engine, recipient: str, share_id: str) -> str | None:
-    """The decision that sent ``recipient`` the share ``share_id``, if any."""
+def decision_of_share(engine: Engine, party: str, share_id: str) -> str | None:
+    """The decision that sent the share ``share_id``, if ``party`` disclosed or
+    received it."""
     if not SHARED_ID.fullmatch(share_id):
         raise HTTPException(400, "share_id is not an id a share carries")
     try:
-        found = query(engine, Filters(recipient=recipient, shared_id=share_id))
+        found = query(engine, Filters(shared_id=share_id))
     except AuditRecordError as exc:
         raise HTTPException(
             500, "a ledger row is not a valid audit record; the ledger needs `audit verify`"
         ) from exc
     for record in found:
         ids = record.shared_ids
-        if record.recipient == recipient and ids is not None and ids.share_id == share_id:
+        if party in {record.recipient, record.source_authority} and (
+            ids is not None and ids.share_id == share_id
+        ):
             return record.decision_id
     return None
 

@@ -1,5 +1,7 @@
-"""The audit ledger over HTTP: checkpoints for anyone, proofs for token holders
-(each recipient only its own decisions), and cosignatures from partners'
+"""The audit ledger over HTTP: checkpoints for anyone, consistency proofs for
+token holders, inclusion proofs for IG leads only (each only its party's
+decisions; analysts never, as records and positions would link recipients'
+streams), and cosignatures from partners'
 witnesses, which must be by a configured witness over a checkpoint this log
 issued. The ledger is SQLite, built as the witness tests build it."""
 
@@ -38,7 +40,7 @@ from hub.audit.witness import HttpLog, WitnessError
 from hub.views import api_cli
 from hub.views.api import create_app
 from hub.views.audit_routes import MAX_COSIGNATURE_BYTES, NO_DECISION, NO_SHARE
-from hub.views.tokens import Tokens, issue
+from hub.views.tokens import IG, Tokens, issue
 from tests.fixtures.records import HUB_KEYS, an_id, audit_record
 from tests.fixtures.services import free_port
 from tests.hub.audit.test_ledger import SIGNER, messages
@@ -57,9 +59,16 @@ def ledger(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+#: Parties with an IG lead's token (``ig:<party>`` in the tokens fixture).
+LEADS = [*RECIPIENTS, "wmp", "uhb-ed"]
+
+
 @pytest.fixture
 def tokens(tmp_path: Path) -> dict[str, str]:
-    return issue(tmp_path / "tokens.yaml", RECIPIENTS)
+    """Analysts' tokens by recipient, and IG leads' as ``ig:<party>``."""
+    made = issue(tmp_path / "tokens.yaml", RECIPIENTS)
+    leads = issue(tmp_path / "tokens.yaml", LEADS, IG)
+    return {**made, **{f"ig:{party}": token for party, token in leads.items()}}
 
 
 @pytest.fixture
@@ -285,12 +294,14 @@ def test_bad_consistency_sizes_are_refused(
 def test_an_inclusion_proof_of_a_recipients_own_decision_checks(
     client: TestClient, tokens: dict[str, str]
 ) -> None:
-    decision = audit_record(1)  # about csp-birmingham
-    assert decision.recipient == "csp-birmingham"
-    reply = client.get(
-        f"{AUDIT}/proof/inclusion?decision_id={decision.decision_id}",
-        headers=auth(tokens["csp-birmingham"]),
-    )
+    decision = audit_record(1)  # wmp -> csp-birmingham
+    assert (decision.source_authority, decision.recipient) == ("wmp", "csp-birmingham")
+    for lead in ("ig:wmp", "ig:csp-birmingham"):  # who disclosed it, who received it
+        reply = client.get(
+            f"{AUDIT}/proof/inclusion?decision_id={decision.decision_id}",
+            headers=auth(tokens[lead]),
+        )
+        assert reply.status_code == 200, reply.text
     assert reply.status_code == 200, reply.text
     proof = reply.json()
     assert proof["tree_size"] == 45
@@ -300,7 +311,7 @@ def test_an_inclusion_proof_of_a_recipients_own_decision_checks(
     assert said.startswith(f"decision {decision.decision_id} (allow, wmp -> csp-birmingham)")
     older = client.get(
         f"{AUDIT}/proof/inclusion?decision_id={decision.decision_id}&size=14",
-        headers=auth(tokens["csp-birmingham"]),
+        headers=auth(tokens["ig:csp-birmingham"]),
     ).json()
     assert older["tree_size"] == 14
     check_proof(older, checkpoint_of(client, 14))
@@ -313,7 +324,7 @@ def test_a_recipient_finds_its_proof_by_the_share_id_it_holds(
     assert decision.shared_ids is not None
     share_id = decision.shared_ids.share_id
     reply = client.get(
-        f"{AUDIT}/proof/inclusion?share_id={share_id}", headers=auth(tokens["csp-coventry"])
+        f"{AUDIT}/proof/inclusion?share_id={share_id}", headers=auth(tokens["ig:csp-coventry"])
     )
     assert reply.status_code == 200, reply.text
     assert reply.json()["decision_id"] == decision.decision_id
@@ -331,7 +342,7 @@ def test_another_recipients_decision_is_answered_as_one_that_does_not_exist(
     client: TestClient, ledger: Engine, tokens: dict[str, str]
 ) -> None:
     grow(ledger, 45, 3, checkpoint=False)  # rows 45-47: no checkpoint covers them yet
-    vrp = auth(tokens["vrp"])
+    vrp = auth(tokens["ig:vrp"])
     unknown = client.get(f"{AUDIT}/proof/inclusion?decision_id={an_id('no such')}", headers=vrp)
     assert unknown.json() == {"detail": NO_DECISION}
     for n, size in ((1, ""), (2, ""), (1, "&size=14"), (1, "&size=15"), (46, "")):
@@ -345,7 +356,7 @@ def test_another_recipients_decision_is_answered_as_one_that_does_not_exist(
     # Its own recipient is told why there is no proof yet.
     own = client.get(
         f"{AUDIT}/proof/inclusion?decision_id={audit_record(46).decision_id}",
-        headers=auth(tokens["csp-birmingham"]),
+        headers=auth(tokens["ig:csp-birmingham"]),
     )
     assert own.status_code == 404 and "not covered by a checkpoint yet" in own.json()["detail"]
     # The same by share id: another recipient's share is an unknown share.
@@ -353,7 +364,7 @@ def test_another_recipients_decision_is_answered_as_one_that_does_not_exist(
     assert shared is not None and audit_record(4).recipient == "csp-birmingham"
     nobody = client.get(f"{AUDIT}/proof/inclusion?share_id={an_id('no share')}", headers=vrp)
     assert nobody.json() == {"detail": NO_SHARE}
-    for token in (tokens["vrp"], tokens["csp-coventry"]):
+    for token in (tokens["ig:vrp"], tokens["ig:csp-coventry"], tokens["ig:uhb-ed"]):
         same_answer(
             client.get(f"{AUDIT}/proof/inclusion?share_id={shared.share_id}", headers=auth(token)),
             nobody,
@@ -361,7 +372,7 @@ def test_another_recipients_decision_is_answered_as_one_that_does_not_exist(
     # Another id the share carries is not its share id.
     by_event = client.get(
         f"{AUDIT}/proof/inclusion?share_id={shared.event_id}",
-        headers=auth(tokens["csp-birmingham"]),
+        headers=auth(tokens["ig:csp-birmingham"]),
     )
     same_answer(by_event, nobody)
 
@@ -369,12 +380,16 @@ def test_another_recipients_decision_is_answered_as_one_that_does_not_exist(
 def test_inclusion_proofs_need_a_token_and_one_well_formed_id(
     client: TestClient, tokens: dict[str, str]
 ) -> None:
-    decision_id = audit_record(1).decision_id
-    for headers in ({}, auth("guess")):
-        reply = client.get(f"{AUDIT}/proof/inclusion?decision_id={decision_id}", headers=headers)
-        assert reply.status_code == 401
-        assert "record" not in reply.text
-    mine = auth(tokens["csp-birmingham"])
+    decision_id = audit_record(1).decision_id  # wmp -> csp-birmingham
+    share_id = audit_record(1).shared_ids.share_id  # type: ignore[union-attr]
+    # No token, a wrong one, and the recipient's own analysts' token: an audit
+    # record and its position would link its stream with other recipients'.
+    for headers in ({}, auth("guess"), auth(tokens["csp-birmingham"])):
+        for query in (f"decision_id={decision_id}", f"share_id={share_id}"):
+            reply = client.get(f"{AUDIT}/proof/inclusion?{query}", headers=headers)
+            assert reply.status_code == 401, reply.text
+            assert "record" not in reply.text and "audit_path" not in reply.text
+    mine = auth(tokens["ig:csp-birmingham"])
     share_id = an_id("x")
     for query, status in (
         ("", 400),
@@ -520,7 +535,7 @@ def test_without_a_ledger_every_audit_path_is_a_404(
         client.get(f"{AUDIT}/checkpoint"),
         client.get(f"{AUDIT}/checkpoint/1"),
         client.get(f"{AUDIT}/proof/consistency?from=1&to=2", headers=vrp),
-        client.get(f"{AUDIT}/proof/inclusion?decision_id=x", headers=vrp),
+        client.get(f"{AUDIT}/proof/inclusion?decision_id=x", headers=auth(tokens["ig:vrp"])),
         client.post(f"{AUDIT}/cosignature", content=b"x"),
     ):
         assert reply.status_code == 404
@@ -631,3 +646,26 @@ def test_the_openapi_document_lists_the_audit_paths(client: TestClient) -> None:
     ):
         assert f"{AUDIT}{path}" in paths
     assert list(paths[f"{AUDIT}/cosignature"]) == ["post"]
+
+
+def test_an_ig_leads_token_reads_consistency_proofs_and_no_view(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    lead = auth(tokens["ig:wmp"])
+    assert client.get(f"{AUDIT}/proof/consistency?from=14&to=45", headers=lead).status_code == 200
+    for path in ("/api/v1/whoami", "/api/v1/views/incidents"):
+        assert client.get(path, headers=lead).status_code == 401
+
+
+def test_the_cli_issues_ig_lead_tokens_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVDHUB_HOME", str(tmp_path))
+    runner = CliRunner()
+    made = runner.invoke(api_cli.app, ["tokens", "--ig-lead", "wmp"])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.split()[-1]
+    loaded = Tokens.load(api_cli.tokens_file())
+    assert loaded.ig_lead(token) == "wmp" and loaded.recipient(token) is None
+    both = runner.invoke(api_cli.app, ["tokens", "--ig-lead", "wmp", "--recipient", "vrp"])
+    assert both.exit_code == 2
