@@ -77,6 +77,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hub.audit.cli:app",
         "The audit ledger: every decision in a Merkle tree with signed checkpoints.",
     ),
+    "risk": (
+        "hub.risk.cli:app",
+        "Re-identification risk: k-anonymity of what each recipient received.",
+    ),
     "views": (
         "hub.views.cli:app",
         "Views for the VRP and the community safety partnerships, from svd.shared.*.",

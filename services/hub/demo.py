@@ -6,7 +6,9 @@ signing key (and the partnership its linkage key); every sample connector
 publishes its extract as signed, pseudonymised events; the enforcer runs until
 it has decided every event, and the demo summarises the audit topic: events
 in per authority, shares per recipient, denials and quarantined events by
-reason. The audit ledger then takes in every decision, and is verified and
+reason, then the re-identification risk of every shared stream (``svdhub risk
+report``: the share of records with k<5, and what each agreement's min_k
+held back and withheld). The audit ledger then takes in every decision, and is verified and
 reconciled against the shares; the views are built, and the demo prints the
 VRP's top hotspots and the share of ED assault attendances not in police
 records, makes dashboard tokens and serves the dashboard until Ctrl-C
@@ -85,7 +87,7 @@ def demo(
     witnesses = _ledger(home, authorities_home(config))
     _views(home)
     tokens = _svdhub(["api", "tokens", "--recipient", "vrp", "--recipient", "csp-birmingham"], home)
-    typer.echo("9. dashboard tokens (new each run; only their hashes are kept)")
+    typer.echo("10. dashboard tokens (new each run; only their hashes are kept)")
     for line in tokens.stdout.splitlines():
         typer.echo(f"   {line}")
     typer.echo("\nThe stack stays up after the demo; `make down` stops it.")
@@ -301,7 +303,8 @@ def _linkage_key_version(config: Path) -> str:
 
 
 def _enforce(home: Path, admin: ClientSettings, opa_url: str) -> None:
-    """Steps 5-6: the enforcer until caught up, and what the audit topic says."""
+    """Steps 5-7: the enforcer until caught up, what the audit topic says, and the
+    re-identification risk of what recipients received."""
     typer.echo("5. enforcer: verify -> OPA decision -> anonymise -> svd.shared.<recipient>.<type>")
     seconds = _run_enforcer_until_caught_up(admin, opa_url, home)
     typer.echo(f"   caught up with every raw topic in {seconds:.0f} s (log: {home / 'logs'})")
@@ -319,6 +322,39 @@ def _enforce(home: Path, admin: ClientSettings, opa_url: str) -> None:
         typer.echo(f"   {summary.unreadable:>7}  messages on the audit topic that are not records")
     typer.echo("6. policy revision in force")
     typer.echo(f"   {', '.join(sorted(summary.revisions)) or 'none yet'}")
+    _risk(home)
+
+
+def _risk(home: Path) -> None:
+    """Step 7: ``svdhub risk report``: per stream, the share of records with k<5
+    over each stream's last 28 days, and what each agreement's min_k cost."""
+    done = _svdhub(["risk", "report", "--format", "json"], home, check=False)
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        typer.echo(f"error: svdhub risk report failed:\n{done.stderr}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"7. k-anonymity: per stream, share of records with k<{report['report_k']} over its "
+        f"last {report['window_days']} days (svdhub risk report: "
+        f"{'every stream meets its min_k' if report['ok'] else 'SOME STREAM IS BELOW ITS MIN_K'})"
+    )
+    for stream in report["streams"]:
+        share = stream[f"share_below_{report['report_k']}"]
+        shown = "-" if share is None else f"{share:.1%}"
+        terms = "no min_k"
+        if stream["min_k"] is not None:
+            terms = f"min_k {stream['min_k']}: {stream['below_min_k']} below"
+            decided = stream["decisions"]
+            if decided is not None:
+                terms += (
+                    f"; {decided['released']} shared, {decided['withheld']} withheld, "
+                    f"{decided['held_back']} held back"
+                )
+        typer.echo(
+            f"   {shown:>6}  {stream['recipient']:<17} {stream['agreement_id']:<20} "
+            f"{stream['record_type']:<9} {stream['records']:>5} records  ({terms})"
+        )
 
 
 #: The partner authorities whose witnesses co-sign the demo's audit log.
@@ -326,9 +362,9 @@ WITNESSES = ("wmp", "uhb-ed")
 
 
 def _ledger(home: Path, authorities: Path) -> list[list[str]]:
-    """Step 7: the ledger, checked, co-signed by two partners' witnesses and
+    """Step 8: the ledger, checked, co-signed by two partners' witnesses and
     reconciled; return the witnesses' commands, for following."""
-    typer.echo("7. audit ledger: every decision in a Merkle tree with signed checkpoints")
+    typer.echo("8. audit ledger: every decision in a Merkle tree with signed checkpoints")
     ledger = _svdhub(["audit", "run", "--once"], home).stdout.strip()
     database = home / "audit" / "ledger.sqlite"
     typer.echo(f"   {ledger}  (SQLite: {database})")
@@ -411,7 +447,7 @@ def _witness(folder: Path, authority: str, log_key: str, database: Path) -> tupl
 
 
 def _views(home: Path) -> None:
-    typer.echo("8. views for the VRP and the 7 community safety partnerships")
+    typer.echo("9. views for the VRP and the 7 community safety partnerships")
     applied = _svdhub(["views", "run", "--once"], home).stdout.strip()
     typer.echo(f"   {applied}  (SQLite: {home / 'views' / 'views.sqlite'})")
     engine = open_engine(f"sqlite:///{home / 'views' / 'views.sqlite'}")

@@ -48,6 +48,7 @@ from typing import Any
 
 from hub.bundle import load_agreements, load_parties
 from hub.enforcer.anonymise import AGE_SVD, LEVELS
+from hub.enforcer.hierarchy import AGE, GEO, field_kinds
 from wire import schemas
 from wire.canonical import SHA256_PATTERN, TIME_PATTERN, UUID_PATTERN
 from wire.geography import REGION_CODE
@@ -220,6 +221,8 @@ def _branch(
             )
         except ShareSchemaError as exc:
             raise ShareSchemaError(f"agreement {name}: fields.{field}: {exc}") from None
+        if agreement.get("min_k") is not None:
+            released = _k_anonymised(record, field, action, released)
         properties[field] = _in_area(released, areas[field]) if field in areas else released
     fields: dict[str, Any] = {
         "type": "object",
@@ -239,6 +242,41 @@ def _branch(
             "fields": fields,
         },
     }
+
+
+def _k_anonymised(
+    record: PayloadFields, field: str, action: Mapping[str, str], schema: dict[str, Any]
+) -> dict[str, Any]:
+    """Under an agreement with min_k, a quasi-identifier may arrive coarser than
+    the agreement's action (``hub.enforcer.hierarchy``): a kept age band as its
+    SVD band, a kept geography generalised, a time at the start of its part of
+    the day, day or week (still a whole hour, so every time schema allows it)."""
+    kind = field_kinds(record.name).get(field)
+    if kind is None:
+        return schema
+    out = dict(schema)
+    out["description"] = (
+        f"{schema.get('description', '')} The agreement sets min_k, so it may arrive "
+        "generalised further (see docs/risk.md)."
+    ).strip()
+    if kind == AGE and action["action"] in ("keep", "band") and "enum" in out:
+        out["enum"] = list(dict.fromkeys([*out["enum"], *AGE_SVD.values()]))
+        if None in schema["enum"]:
+            out["enum"] = [*[v for v in out["enum"] if v is not None], None]
+    if kind == GEO and action["action"] == "keep":
+        geography = record._geography(record._branches(record.fields[field]["type"])[0])
+        if geography is not None:
+            coarser = record._generalised(geography, "lsoa")
+            kept = {
+                k: v
+                for k, v in out.items()
+                if k not in ("description", "x-classification", "x-action")
+            }
+            out = {
+                k: v for k, v in out.items() if k in ("description", "x-classification", "x-action")
+            }
+            out["anyOf"] = [kept, coarser]
+    return out
 
 
 def _geo_field(field: str) -> bool:

@@ -571,13 +571,6 @@ class PoisonRun:
             }
         finally:
             quiet.setLevel(level)
-        to_views = {
-            record.shared_ids.share_id
-            for record in self.expected.values()
-            if record.shared_ids is not None and record.recipient != "public"
-        }
-        self.want_rows = set(self.expected) | {r.decision_id for r in good_records}
-        self.want_shares = to_views | {s.share_id for s in good_shares}
         raw = helpers.topics_with_prefix(pipeline.admin, pipeline.names.prefix + "svd.raw.")
         wait_for(
             lambda: self.enforcer_past(ends(pipeline.admin, raw)),
@@ -585,6 +578,16 @@ class PoisonRun:
             self.components,
             self.timeout,
         )
+        # Records held back for k-anonymity are audited twice (held, then decided);
+        # which ones depends on the order the enforcer reads the raw topics in.
+        self.expected.update(pipeline.held_records(self.expected))
+        to_views = {
+            record.shared_ids.share_id
+            for record in self.expected.values()
+            if record.shared_ids is not None and record.recipient != "public"
+        }
+        self.want_rows = set(self.expected) | {r.decision_id for r in good_records}
+        self.want_shares = to_views | {s.share_id for s in good_shares}
         # The enforcer flushes what it produced before it commits: these ends are final.
         audit_ends = ends(pipeline.admin, [self.topics["audit"]])
         shared_ends = ends(pipeline.admin, pipeline.shared_topics())

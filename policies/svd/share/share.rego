@@ -32,8 +32,10 @@ candidates contains [agreement_id, recipient] if {
 # description: |
 #   One decision per candidate pair, keyed "<agreement_id>/<recipient>":
 #   allow (true iff reasons is empty), the sorted reasons, the agreement's
-#   lawful basis and purpose, the bundle revision, and the field obligations
-#   (empty when denied). No candidates gives {}.
+#   lawful basis and purpose, the bundle revision, and the obligations: the
+#   fields (empty when denied) and, for an allowed pair under an agreement
+#   that sets min_k, the k-anonymity its record-level shares must meet. No
+#   candidates gives {}.
 decisions[key] := decision if {
 	some [agreement_id, recipient] in candidates
 	key := concat("/", [agreement_id, recipient])
@@ -52,7 +54,10 @@ decisions[key] := decision if {
 		"lawful_basis": agreement.lawful_basis,
 		"purpose": agreement.purpose,
 		"revision": _revision,
-		"obligations": {"fields": _obligations(agreement_id, recipient, allow)},
+		"obligations": object.union(
+			{"fields": _obligations(agreement_id, recipient, allow)},
+			_k_anonymity(agreement, allow),
+		),
 	}
 }
 
@@ -232,6 +237,14 @@ _in_area(recipient) if {
 
 # A denied pair shares no fields.
 _obligations(_, _, false) := {}
+
+# An allowed pair under an agreement with min_k carries it: the enforcer
+# generalises, holds back or withholds each record-level share to meet it.
+_k_anonymity(agreement, true) := {"min_k": agreement.min_k} if is_number(agreement.min_k)
+
+else := {}
+
+_k_anonymity(_, false) := {}
 
 # An allowed pair shares the agreement's fields except those it drops.
 _obligations(agreement_id, recipient, true) := {field: _field_obligation(field, action, recipient) |

@@ -206,6 +206,25 @@ test_drop_fields_excluded if {
 	}
 }
 
+# k-anonymity
+
+test_min_k_carried_on_allowed_pair_allowed if {
+	decision := istv_decision(istv_with("min_k", 5), incident, "csp-birmingham")
+	decision.allow
+	decision.obligations == {"fields": istv_shared, "min_k": 5}
+}
+
+test_min_k_absent_without_it_allowed if {
+	decision := istv_decision(istv, incident, "csp-birmingham")
+	not "min_k" in object.keys(decision.obligations)
+}
+
+test_min_k_not_carried_on_denied_pair_denied if {
+	decision := decide({"ed-istv-csps": istv_with("min_k", 5)}, incident, "2024-01-01")["ed-istv-csps/vrp"]
+	not decision.allow
+	decision.obligations == {"fields": {}}
+}
+
 # Unknown parties
 
 test_unknown_authority_denied if {

@@ -58,11 +58,13 @@ from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Checked, Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider, Decision
 from hub.enforcer.index import EventIndex, rebuild
+from hub.enforcer.kanonymity import Changelog, KAnonymity
 from hub.enforcer.linkage import LinkageCheck
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.enforcer.topic_admin import TopicAdmin, TopicAdminError
 from hub.hub_key import hub_keys, hub_signer
 from hub.linkage import LINKAGE_FILE
+from hub.risk.classes import WINDOW_DAYS
 from wire import schemas
 from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
@@ -95,6 +97,7 @@ class Settings:
     session_timeout: float = 10.0
     geography: Path | None = None
     keep_days: int | None = None  # of raw and hub-internal topics; None: indefinitely
+    k_window_days: int = WINDOW_DAYS  # the trailing window agreements' min_k is counted in
 
     @property
     def registry(self) -> Path:
@@ -113,6 +116,11 @@ class Settings:
     def datadir(self) -> Path:
         return self.home / "enforcer" / self.group
 
+    @property
+    def k_changelog(self) -> Path:
+        """The k-anonymity state's changelog (hub.enforcer.kanonymity)."""
+        return self.datadir / "k-anonymity.jsonl"
+
 
 class Service:
     """Everything the faust app needs, built once per process."""
@@ -127,6 +135,7 @@ class Service:
         )
         private_dir(settings.datadir)
         self.index = EventIndex(settings.datadir / "waiting-retractions.json")
+        self.kanonymity = KAnonymity(Changelog(settings.k_changelog), settings.k_window_days)
         self.enforcer = Enforcer(
             reader,
             anonymiser,
@@ -135,6 +144,7 @@ class Service:
             signer=hub_signer(settings.home),
             index=self.index,
             linkage=LinkageCheck(settings.linkage),
+            kanonymity=self.kanonymity,
         )
         self.policy = PolicyClient(settings.opa_url, settings.opa_token)
         self.decider = Decider(self.policy)
@@ -173,11 +183,14 @@ class Service:
         used = rebuild(self.index, self.settings.kafka, self.names.audit_decisions, keys)
         waiting = self.index.settle()
         log.info(
-            "read %d audit records: %d events known, %d retractions waiting (%.1f s)",
+            "read %d audit records: %d events known, %d retractions waiting (%.1f s); "
+            "%d records held back for k-anonymity (%s)",
             used,
             len(self.index),
             waiting,
             time.monotonic() - started,
+            sum(1 for _ in self.kanonymity.held()),
+            self.settings.k_changelog,
         )
 
     def prepare_topics(self) -> list[str]:

@@ -47,6 +47,15 @@ def run(
             "(default: indefinitely). Shared topics keep data as their agreements say.",
         ),
     ] = None,
+    k_window: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="SVDHUB_K_WINDOW_DAYS",
+            help="Days of event time an agreement's min_k is counted over: a record held "
+            "back longer than this after the stream's newest event is withheld.",
+        ),
+    ] = 28,
     revision_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between checks for a new policy revision.")
     ] = 2.0,
@@ -105,6 +114,7 @@ def run(
             group=group,
             partitions=partitions,
             keep_days=keep_days,
+            k_window_days=k_window,
             revision_interval=revision_interval,
             max_backoff=max_backoff,
             session_timeout=session_timeout,

@@ -37,7 +37,9 @@ from zoneinfo import ZoneInfo
 from hub.bundle import classifications, release_problem
 from hub.enforcer.anonymise import AnonymiseError, Anonymiser
 from hub.enforcer.decisions import Decider, Decision
+from hub.enforcer.holdback import HoldBack, applies
 from hub.enforcer.index import AWAITING_EVENT, MAX_WAITING, Entry, EventIndex, Pending
+from hub.enforcer.kanonymity import KAnonymity
 from hub.enforcer.linkage import LinkageCheck
 from wire.audit import (
     ALLOW,
@@ -173,6 +175,7 @@ class Enforcer:
         index: EventIndex | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         linkage: LinkageCheck | None = None,
+        kanonymity: KAnonymity | None = None,
     ) -> None:
         self.reader = reader
         self.index = index if index is not None else EventIndex()
@@ -182,6 +185,10 @@ class Enforcer:
         # The linkage-key check (hub.enforcer.linkage); None only where no event
         # has pseudonyms worth checking (tools). The service always passes one.
         self.linkage = linkage
+        # Agreements' min_k (hub.enforcer.holdback over the state in
+        # hub.enforcer.kanonymity); None only where no min_k is to be applied
+        # (tests of other properties, tools). The service always passes one.
+        self.holdback = None if kanonymity is None else HoldBack(self, kanonymity)
         self.signer = signer
         self.classifications = classifications()
         self.anonymiser = anonymiser
@@ -342,10 +349,16 @@ class Enforcer:
                     decision.lawful_basis,
                     decision.purpose,
                 )
+        # Records held back for k-anonymity are decided again under a new revision.
+        revised = (
+            self.holdback.revision_seen(decisions[0].revision, self.decide)
+            if self.holdback is not None and decisions
+            else []
+        )
         try:
-            return self._route(checked, decisions, change)
+            return revised + self._route(checked, decisions, change)
         except ContractError as exc:
-            return self._quarantine(checked.message, Reason.bounded(exc.code, str(exc)))
+            return revised + self._quarantine(checked.message, Reason.bounded(exc.code, str(exc)))
 
     def _resume(self, pending: Pending) -> list[Outgoing]:
         """Route a retraction that waited for its event, which has arrived now.
@@ -481,61 +494,65 @@ class Enforcer:
         received: list[tuple[str, str]] = []
         if change.supersedes is not None:
             self.index.superseded.setdefault(change.supersedes, (authority, event_id))
+        if self.holdback is not None:
+            out += self.holdback.changed(change)
         for decision in decisions:
-            the_id = decision_id(event_id, decision.recipient, decision.agreement_id)
-            reasons = decision.reasons
-            share: Outgoing | None = None
-            released: tuple[str, ...] = ()
-            ids: SharedIds | None = None
-            if decision.allow and change.superseded_by is not None:
-                reasons = (
-                    Reason(
-                        SUPERSEDED,
-                        f"{change.superseded_by}, a later version of this event, came first",
-                    ),
-                )
-            elif (
-                decision.allow
-                and change.retracts is not None
-                and not change.received(decision.recipient)
-            ):
-                reasons = (
-                    Reason(
-                        NOT_RECEIVED,
-                        f"{decision.recipient} never received event {change.retracts}",
-                    ),
-                )
-            elif decision.allow:
-                try:
-                    share, released, ids = self._share(checked, decision, the_id, change)
-                except (AnonymiseError, TypeError, ValueError) as exc:
-                    reasons = (
-                        Reason.bounded(
-                            "obligation_failed", f"obligations could not be applied: {exc}"
-                        ),
-                    )
-            if share is None:
-                for reason in reasons:
-                    self.tally.denials[str(reason)] += 1
-                out.append(self._audit(base, the_id, DENY, reasons, decision=decision))
-                continue
-            self.tally.shares[decision.recipient] += 1
-            received.append((decision.recipient, decision.agreement_id))
-            out.append(share)
-            out.append(
-                self._audit(
-                    base,
-                    the_id,
-                    ALLOW,
-                    (),
-                    decision=decision,
-                    share=share,
-                    released=released,
-                    ids=ids,
-                )
-            )
+            produced, shared = self._pair(checked, decision, change, base)
+            out += produced
+            if shared:
+                received.append((decision.recipient, decision.agreement_id))
         self.index.record(event_id, authority, received)
         return out + self._withdrawals(checked, change, frozenset(r for r, _ in received), base)
+
+    def _pair(
+        self, checked: Checked, decision: Decision, change: Change, base: dict[str, Any]
+    ) -> tuple[list[Outgoing], bool]:
+        """The messages for one (agreement, recipient) decision on an event, and
+        whether the event was shared to the recipient now."""
+        event = checked.event
+        the_id = decision_id(event.event_id, decision.recipient, decision.agreement_id)
+        reasons = decision.reasons
+        share: Outgoing | None = None
+        released: tuple[str, ...] = ()
+        ids: SharedIds | None = None
+        if decision.allow and change.superseded_by is not None:
+            reasons = (
+                Reason(
+                    SUPERSEDED,
+                    f"{change.superseded_by}, a later version of this event, came first",
+                ),
+            )
+        elif (
+            decision.allow
+            and change.retracts is not None
+            and not change.received(decision.recipient)
+        ):
+            reasons = (
+                Reason(
+                    NOT_RECEIVED, f"{decision.recipient} never received event {change.retracts}"
+                ),
+            )
+        elif self.holdback is not None and applies(decision, event.record_type):
+            # The agreement sets min_k: released at some level, held back or withheld.
+            return self.holdback.route(checked, decision, the_id, change)
+        elif decision.allow:
+            try:
+                share, released, ids = self._share(checked, decision, the_id, change)
+            except (AnonymiseError, TypeError, ValueError) as exc:
+                reasons = (
+                    Reason.bounded("obligation_failed", f"obligations could not be applied: {exc}"),
+                )
+        if share is None:
+            for reason in reasons:
+                self.tally.denials[str(reason)] += 1
+            return [self._audit(base, the_id, DENY, reasons, decision=decision)], False
+        self.tally.shares[decision.recipient] += 1
+        if change.retracts is not None and self.holdback is not None:
+            self.holdback.withdrawn(decision.recipient, change.retracts)
+        audit = self._audit(
+            base, the_id, ALLOW, (), decision=decision, share=share, released=released, ids=ids
+        )
+        return [share, audit], True
 
     def _withdrawals(
         self,
@@ -601,21 +618,33 @@ class Enforcer:
             self.index.record(
                 withdrawal, event.envelope["source_authority"], [(recipient, agreement)]
             )
+            if self.holdback is not None:
+                self.holdback.withdrawn(recipient, change.supersedes)
             self.tally.shares[recipient] += 1
             out += [share, self._audit_message(record)]
         return out
 
     def _share(
-        self, checked: Checked, decision: Decision, the_id: str, change: Change
+        self,
+        checked: Checked,
+        decision: Decision,
+        the_id: str,
+        change: Change,
+        fields: dict[str, Any] | None = None,
     ) -> tuple[Outgoing, tuple[str, ...], SharedIds]:
         """The share for an allowed decision, the names of the fields it releases,
-        and the recipient-scoped ids it carries.
+        and the recipient-scoped ids it carries. ``fields``: the payload fields
+        already anonymised (k-anonymity coarsens them); else the obligations are
+        applied here.
 
         Raises ValueError (a ShareError) when the anonymised fields break the
         share contract (say, a value longer than it allows): then nothing is shared."""
         event = checked.event
         recipient = decision.recipient
-        fields = self.anonymiser.apply(event.record, decision.fields, recipient)
+        if fields is None:
+            fields = self.anonymiser.apply(event.record, decision.fields, recipient)
+        else:
+            fields = dict(fields)
         if change.retracts is not None and "retracted_event_id" in fields:
             fields["retracted_event_id"] = self.anonymiser.scoped_id(change.retracts, recipient)
         supersedes = (
@@ -742,6 +771,27 @@ class Enforcer:
             shared_ids=ids,
         )
         return self._audit_message(record)
+
+    # ------------------------------------------------------------------ for the hold-back
+
+    share_of = _share
+    audit_base = _audit_base
+    audit = _audit
+
+    def change_of(self, checked: Checked) -> Change:
+        """What a record held back changes, as it stands when it is released: the
+        version it corrects, with who received that one."""
+        supersedes = checked.event.envelope["supersedes"]
+        if supersedes is None:
+            return Change()
+        target = str(supersedes)
+        return Change(supersedes=target, earlier=self.index.get(target))
+
+    def recheck(self, message: Incoming) -> Checked | None:
+        """A held record's raw message verified and decoded again (after a
+        restart), or None if it no longer verifies."""
+        checked = self.check(message)
+        return checked if isinstance(checked, Checked) else None
 
     # ------------------------------------------------------------------ quarantine
 

@@ -45,6 +45,8 @@ class Decision:
     purpose: str
     revision: str
     fields: dict[str, dict[str, str]]  # the field obligations (empty when denied)
+    #: The k-anonymity the agreement requires of record-level shares (None: none).
+    min_k: int | None = None
 
 
 def parse_decisions(result: Any) -> tuple[Decision, ...]:
@@ -67,6 +69,7 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
                 purpose=_typed(value["purpose"], str),
                 revision=_typed(value["revision"], str),
                 fields=_typed(value["obligations"]["fields"], dict),
+                min_k=_min_k(value["obligations"]),
             )
         except (KeyError, TypeError, ContractError) as exc:
             raise PolicyUnavailable(
@@ -98,6 +101,20 @@ def parse_decisions(result: Any) -> tuple[Decision, ...]:
             )
         decisions.append(decision)
     return tuple(sorted(decisions, key=lambda d: (d.agreement_id, d.recipient)))
+
+
+#: The largest min_k an answer may carry (no stream would ever release a record).
+MAX_MIN_K = 1000
+
+
+def _min_k(obligations: Any) -> int | None:
+    """``obligations.min_k``: absent, or a whole number from 2 to :data:`MAX_MIN_K`."""
+    found = _typed(obligations, dict).get("min_k")
+    if found is None:
+        return None
+    if isinstance(found, bool) or not isinstance(found, int) or not 2 <= found <= MAX_MIN_K:
+        raise TypeError(f"min_k must be a whole number from 2 to {MAX_MIN_K}, not {found!r:.40}")
+    return found
 
 
 def _reason(value: Any) -> Reason:

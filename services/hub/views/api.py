@@ -264,7 +264,7 @@ def create_app(
     checkpoints and proofs when ``ledger`` is given. ``witnesses`` are the witness
     keys (as ``svdhub audit witness-key`` prints them) whose cosignatures the log
     takes; a malformed one raises NoteError."""
-    from hub.views import audit_routes  # noqa: PLC0415 - it imports this module
+    from hub.views import audit_routes, risk_routes  # noqa: PLC0415 - they import this module
 
     app = FastAPI(
         title="svdhub views",
@@ -281,5 +281,6 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(audit_routes.router)
+    app.include_router(risk_routes.router)
     app.get("/", response_class=HTMLResponse, include_in_schema=False)(dashboard)
     return app

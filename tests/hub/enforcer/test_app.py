@@ -24,7 +24,7 @@ from tests.edge.helpers import topic_configs
 from tests.fixtures.kafka import message_count, read_all
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers, linkage
-from tests.hub.enforcer.pipeline import Pipeline, payload
+from tests.hub.enforcer.pipeline import K_AGREEMENTS, Pipeline, pair_id, payload, under_min_k
 from wire.audit import AuditRecord, Reason
 from wire.canonical import parse_time
 from wire.envelope import EventReader, EventWriter
@@ -51,6 +51,7 @@ def test_opa_outage_shares_nothing_then_everything(
         pipeline.start_enforcer()
         pipeline.wait_for_audit(len(expected_before))
         shared_before = len(pipeline.shares())
+        audited_before = len(pipeline.audit())
 
         opa.down()
         # Other places and a domestic-abuse flag: inputs the decision cache has never seen.
@@ -59,7 +60,7 @@ def test_opa_outage_shares_nothing_then_everything(
             incidents(101, 50, geo=helpers.COVENTRY) + incidents(151, 50, domestic_abuse_flag=True),
         )
         helpers.wait_until(lambda: "fail closed" in pipeline.logs(), 30, "the outage to be logged")
-        assert len(pipeline.audit()) == len(expected_before)
+        assert len(pipeline.audit()) == audited_before
         assert len(pipeline.shares()) == shared_before
 
         opa.up()
@@ -67,9 +68,9 @@ def test_opa_outage_shares_nothing_then_everything(
         audit = pipeline.wait_for_audit(len(expected))
         ids = [record.decision_id for record in audit]
         assert len(ids) == len(set(ids)), "a decision_id appears twice in the audit topic"
-        assert set(ids) == set(expected)
+        assert {pair_id(record) for record in audit} == set(expected)
         shared = {helpers.headers(m)["share_id"] for m in pipeline.shares()}
-        assert shared == set(share_ids(expected).values())
+        assert same_shares(shared, expected)
         assert len(during) == 100
         assert "OPA answers again" in pipeline.logs()
     finally:
@@ -140,7 +141,7 @@ def test_a_refused_token_shares_nothing_and_says_why(pipeline: Pipeline) -> None
 
     pipeline.start_enforcer()
     audit = pipeline.wait_for_audit(len(expected))
-    assert {record.decision_id for record in audit} == set(expected)
+    assert {pair_id(record) for record in audit} == set(expected)
 
 
 def test_sigkill_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
@@ -158,11 +159,11 @@ def test_sigkill_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
     pipeline.start_enforcer()
     audit = pipeline.wait_for_audit(len(expected), timeout=300)
 
-    assert {record.decision_id for record in audit} == set(expected)
+    assert {pair_id(record) for record in audit} == set(expected)
     by_id: dict[str, set[bytes]] = collections.defaultdict(set)
     for message in pipeline.shares():
         by_id[helpers.headers(message)["share_id"]].add(message.value)
-    assert set(by_id) == set(share_ids(expected).values())
+    assert same_shares(set(by_id), expected)
     # A share sent twice (before and after the kill) is the same share.
     assert all(len(values) == 1 for values in by_id.values())
 
@@ -172,14 +173,35 @@ def waiting(record: AuditRecord) -> bool:
     return any(reason.code == "awaiting_event" for reason in record.reasons)
 
 
-def share_ids(expected: dict[str, Outgoing]) -> dict[str, str]:
-    """decision_id -> the share id its share carries, for every allow decision."""
+def withdrawal(record: AuditRecord) -> bool:
+    """Whether the record is of a retraction the hub made (for a correction that
+    moved an incident out of a recipient's scope), not one an authority sent."""
+    return record.record_type == "Retraction" and not record.source_topic.endswith(".retraction")
+
+
+def under_min_k_agreement(record: AuditRecord) -> bool:
+    return record.agreement_id in K_AGREEMENTS
+
+
+def share_ids(expected: dict[str, Outgoing], *, min_k: bool = False) -> dict[str, str]:
+    """decision_id -> the share id its share carries, for every allow decision (with
+    ``min_k``: only those under an agreement that sets min_k; else only the others)."""
     found = {}
     for the_id, out in expected.items():
         record = AuditRecord.from_bytes(out.value)
-        if record.shared_ids is not None:
+        if record.shared_ids is not None and under_min_k(record) == min_k:
             found[the_id] = record.shared_ids.share_id
     return found
+
+
+def same_shares(shared: set[str], expected: dict[str, Outgoing]) -> bool:
+    """Whether the shares made are those expected: exactly, for pairs no min_k
+    governs; for those it governs, some of them (the in-process expectation
+    leaves k-anonymity out, and what it holds back depends on the order the raw
+    topics are read in)."""
+    exact = set(share_ids(expected).values())
+    governed = set(share_ids(expected, min_k=True).values())
+    return exact <= shared and shared - exact <= governed
 
 
 CONFIGS = sorted((helpers.POLICIES.parent / "connectors" / "config").glob("*.yaml"))
@@ -194,18 +216,25 @@ def test_every_agreement_end_to_end_on_synthetic_data(pipeline: Pipeline) -> Non
     bad = bad_inputs(pipeline, police.value or b"")
 
     pipeline.start_enforcer()
+
     # A retraction read before its event waits for it (audited as waiting):
     # which raw topic is read first is not fixed, so those records may differ.
+    # So may the retractions the hub makes for corrections that move an incident
+    # out of a CSP's area: only a CSP that received the earlier version gets
+    # one, and under min_k that depends on the order the enforcer read in.
+    def certain(record: AuditRecord) -> bool:
+        return not waiting(record) and not (withdrawal(record) and under_min_k_agreement(record))
+
     expected = {
         the_id
         for the_id, out in pipeline.expected(genuine + bad).items()
-        if not waiting(AuditRecord.from_bytes(out.value))
+        if certain(AuditRecord.from_bytes(out.value))
     }
     helpers.wait_until(
-        lambda: expected <= {r.decision_id for r in pipeline.audit()}, 240, "every decision"
+        lambda: expected <= {pair_id(r) for r in pipeline.audit()}, 240, "every decision"
     )
     audit = [record for record in pipeline.audit() if not waiting(record)]
-    assert {record.decision_id for record in audit} == expected
+    assert {pair_id(record) for record in audit if certain(record)} == expected
 
     # Every example agreement shared something, and only under its own terms.
     named = helpers.agreement_fields()
@@ -339,7 +368,7 @@ def test_a_key_revoked_while_the_enforcer_runs_is_refused_within_seconds(
     def settled() -> bool:
         audit = pipeline.audit()
         places = {(r.source_partition, r.source_offset) for r in audit if r.source_topic == raw}
-        return set(expected_before) <= {r.decision_id for r in audit} and places_after <= places
+        return set(expected_before) <= {pair_id(r) for r in audit} and places_after <= places
 
     helpers.wait_until(settled, 60, "every event to be audited")
     audit = pipeline.audit()
@@ -347,7 +376,9 @@ def test_a_key_revoked_while_the_enforcer_runs_is_refused_within_seconds(
     # Received before the revocation: decided as ever, and every allowed share made.
     decided = {r.decision_id: r.decision for r in audit}
     for the_id, out in expected_before.items():
-        assert decided[the_id] == AuditRecord.from_bytes(out.value).decision
+        record = AuditRecord.from_bytes(out.value)
+        if not under_min_k(record):  # under min_k: held back, released or withheld
+            assert decided[the_id] == record.decision
     allowed = set(share_ids(expected_before).values())
     assert allowed <= {helpers.headers(m)["share_id"] for m in pipeline.shares()}
     assert not {
@@ -445,7 +476,7 @@ def test_an_event_made_with_a_foreign_linkage_key_is_quarantined(pipeline: Pipel
     expected = pipeline.expected(sent)
     pipeline.start_enforcer()
     audit = pipeline.wait_for_audit(len(expected))
-    assert {record.decision_id for record in audit} == set(expected)
+    assert {pair_id(record) for record in audit} == set(expected)
     by_event: dict[tuple[str, int, int], list[AuditRecord]] = collections.defaultdict(list)
     for record in audit:
         where = (record.source_topic, record.source_partition, record.source_offset)

@@ -21,7 +21,7 @@ from hub.enforcer.policy import PolicyClient
 from tests.fixtures.kafka import read_all
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
-from tests.hub.enforcer.pipeline import Pipeline, payload
+from tests.hub.enforcer.pipeline import Pipeline, pair_id, payload
 from wire.audit import AuditRecord
 from wire.kafka_client import ClientSettings
 from wire.quarantine import QuarantineEntry
@@ -51,7 +51,7 @@ def test_only_the_publisher_retracts_and_only_recipients_hear_of_it(pipeline: Pi
     }
     pipeline.start_enforcer()
     helpers.wait_until(
-        lambda: expected <= {r.decision_id for r in pipeline.audit()}, 120, "every decision"
+        lambda: expected <= {pair_id(r) for r in pipeline.audit()}, 120, "every decision"
     )
     audit = pipeline.audit()
 

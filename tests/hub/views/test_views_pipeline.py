@@ -28,6 +28,7 @@ from tests.fixtures.records import OTHER_SIGNER, a_share
 from tests.fixtures.views import snapshot
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
+from wire.audit import AuditRecord
 from wire.envelope import EventReader
 from wire.geography import GeographyLookup
 from wire.kafka_client import ClientSettings
@@ -123,6 +124,34 @@ def raw_incidents(pipeline: Pipeline) -> list[dict[str, object]]:
     return found
 
 
+def incident_places(pipeline: Pipeline) -> dict[str, tuple[str | None, str]]:
+    """Every incident version in the raw topics: event id -> (LAD, week)."""
+    reader = EventReader(helpers.CODEC, Verifier(pipeline.keys.registry()))
+    found = {}
+    for message in pipeline.raw_messages():
+        event = reader.read(message.value or b"")
+        if event.record_type != "Incident":
+            continue
+        geo = event.record["geo"] or {}
+        lsoa = geo.get("lsoa21cd")
+        lad = geo.get("lad_cd") or (LOOKUP.area(lsoa).lad_cd if lsoa else None)
+        moment = event.record["assault_datetime"].astimezone(LONDON)
+        week = (moment.date() - timedelta(days=moment.weekday())).isoformat()
+        found[event.event_id] = (lad, week)
+    return found
+
+
+def current_for(recipient: str, records: list[AuditRecord]) -> set[str]:
+    """The incidents (hub event ids) ``recipient`` holds by the audit: those shared
+    to it, less those a version shared to it later supersedes and those a
+    retraction shared to it withdraws."""
+    allowed = [r for r in records if r.decision == "allow" and r.recipient == recipient]
+    shared = {r.event_id for r in allowed if r.record_type == "Incident" and r.event_id}
+    gone = {r.supersedes for r in allowed if r.record_type == "Incident" and r.supersedes}
+    gone |= {r.retracts for r in allowed if r.record_type == "Retraction" and r.retracts}
+    return shared - gone
+
+
 def moved_incidents(pipeline: Pipeline) -> list[str]:
     """The event ids of corrections that move an incident to another local authority."""
     reader = EventReader(helpers.CODEC, Verifier(pipeline.keys.registry()))
@@ -165,19 +194,23 @@ def test_views_equal_a_recount_from_the_raw_events_and_rebuild_identically(
 
     # Each CSP receives police and ED incidents in its own area only, and counts
     # each once: an incident a correction moved to another area is withdrawn
-    # from the first area's view (the hub sends that CSP a retraction).
+    # from the first area's view (the hub sends that CSP a retraction). Their
+    # agreements set min_k, so a CSP holds what the audit says it was sent
+    # (some incidents are held back or withheld): its current versions.
     moved = moved_incidents(pipeline)
     print(f"incidents moved to another area by a correction: {len(moved)}")
     assert moved, "the synthetic data moves no incident between areas"
+    places = incident_places(pipeline)
+    audit_records = pipeline.audit()
     for csp, area in CSP_AREAS.items():
-        local = Counter(
-            t["week"]
-            for t in truth
-            if t["lad"] == area and t["authority"] in {"wmp", "uhb-ed", "swbh-ed"}
-        )
+        held = current_for(csp, audit_records)
+        local = Counter(places[event_id][1] for event_id in held if event_id in places)
+        assert {places[event_id][0] for event_id in held if event_id in places} <= {area}
         rows = queries.incident_counts(engine, csp, ["lad", "week"])
         assert {r["lad"] for r in rows} <= {area}
         assert {r["week"]: r["count"] for r in rows} == dict(local), csp
+        truth_local = sum(1 for t in truth if t["lad"] == area and t["authority"] != "wmas")
+        print(f"{csp}: {sum(local.values())} of {truth_local} incidents in its area shared")
 
     # The VRP can link ED attendances to police records; the share is a real one.
     linked = queries.ed_vs_police(engine, "vrp")
