@@ -81,6 +81,25 @@ def test_the_demo_runs_end_to_end_and_reruns_idempotently(
         first.stdout,
     ), first.stdout
     assert "allow decisions == shares, per recipient): exact" in first.stdout
+    streams = k_anonymity(first.stdout)
+    print("k-anonymity:\n" + "\n".join(streams.values()))
+    assert re.search(
+        r"7\. k-anonymity: per stream, share of records with k<5 over its last 28 days "
+        r"\(svdhub risk report: (every stream meets its min_k|SOME STREAM IS BELOW ITS MIN_K)\)",
+        first.stdout,
+    )
+    # Streams under min_k: what it cost is shown; few records, if any, are left
+    # below it (only by a retraction after their release: docs/risk.md).
+    governed = ("csp-birmingham wmp-csps", "csp-coventry wmp-csps", "public vrp-public")
+    for name in governed:
+        line = streams[name]
+        assert re.search(r"\(min_k 5: \d+ below; \d+ shared, \d+ withheld, \d+ held back\)", line)
+        share = float(line.split("%")[0])
+        assert share < 2.0, line
+    assert re.fullmatch(
+        r"\s+\d+\.\d%\s+vrp\s+wmp-vrp\s+Incident\s+\d+ records  \(no min_k\)",
+        streams["vrp wmp-vrp"],
+    )
     assert re.search(r"the top 10% of areas hold \d+% of incidents", first.stdout)
     assert re.search(r"not in police records \(VRP\): \d+%", first.stdout)
     assert re.search(r"\n   vrp +\S{20,}", first.stdout)  # a dashboard token
@@ -248,6 +267,18 @@ def serve(env: dict[str, str]) -> tuple[str, list[int]]:
             process.kill()
         process.stdout.close()
     return "".join(out), children
+
+
+def k_anonymity(output: str) -> dict[str, str]:
+    """The demo's k-anonymity lines, by "<recipient> <agreement>"."""
+    lines = output.split("7. k-anonymity:", 1)[1].splitlines()[1:]
+    found: dict[str, str] = {}
+    for line in lines:
+        match = re.match(r"\s+(?:\d+\.\d%|-)\s+(\S+)\s+(\S+)\s", line)
+        if not match:
+            break
+        found[f"{match.group(1)} {match.group(2)}"] = line
+    return found
 
 
 def section(output: str, title: str) -> dict[str, int]:

@@ -301,9 +301,10 @@ class StreamState:
             closed = self.closed(member)
             if closed <= member.seen_closed:
                 continue
-            levels = range(member.seen_closed + 1, min(closed, len(member.keys) - 1) + 1)
+            # Every level it is open at, finest first: a class it was tried in
+            # before may have gained records open at it since.
             member.seen_closed = closed
-            found = self._try(member, levels)
+            found = self._try(member, range(self._open(member) + 1))
             if found is not None:
                 level, together = found
                 out.append((member, level, together))
@@ -311,6 +312,8 @@ class StreamState:
                 for other, other_level in together:
                     self.release(other, other_level)
             elif closed == len(member.keys):
+                # Out of every class now: no later record may take it along.
+                self.remove(member.event_id)
                 out.append((member, WITHHOLD, []))
             else:
                 heapq.heappush(self._checks, (member.closes[closed], member.event_id))

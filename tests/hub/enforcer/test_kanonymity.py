@@ -37,6 +37,7 @@ class Toy:
     n: int
     area: int
     hour: int  # hours since START
+    sensitive: bool = False  # released no finer than the area's day (a coarser floor)
 
     @property
     def time(self) -> datetime:
@@ -44,18 +45,20 @@ class Toy:
 
     def member(self) -> Member:
         day, week, region = self.hour // 24, self.hour // (24 * 7), self.area // 4
-        keys = (
+        keys: tuple[str, ...] = (
             f"a{self.area}h{self.hour}",
             f"a{self.area}d{day}",
             f"r{region}d{day}",
             f"r{region}w{week}",
         )
-        closes = (
+        closes: tuple[datetime, ...] = (
             START + timedelta(hours=self.hour + 1),
             START + timedelta(days=day + 1),
             START + timedelta(days=day + 1),
             START + timedelta(days=7 * (week + 1)),
         )
+        if self.sensitive:
+            keys, closes = keys[1:], closes[1:]
         return Member(f"e{self.n}", f"d{self.n}", keys, closes, self.time)
 
 
@@ -122,6 +125,25 @@ def test_a_record_that_can_never_reach_min_k_is_withheld() -> None:
     assert [(o.member.event_id, o.code) for o in late] == [("e2", K_ANONYMITY)]
 
 
+def test_a_record_tried_at_its_coarsest_level_before_is_tried_again_at_the_last() -> None:
+    k = state()
+    first = Toy(0, area=0, hour=1)
+    k.offer(STREAM, MIN_K, first.member())
+    # Day 2: its day has closed; tried as far as its week, it is alone there.
+    k.offer(STREAM, MIN_K, Toy(90, area=9, hour=48).member())
+    # Four on the Sunday of that week, in another area of the same region.
+    for n in range(1, 5):
+        k.offer(STREAM, MIN_K, Toy(n, area=1, hour=150 + n).member())
+    k.offer(STREAM, MIN_K, Toy(91, area=9, hour=160).member())
+    # The week closes: all five are tried in it together (the first of them has
+    # tried it before, alone), and go out; none is withheld as well.
+    outcomes = k.offer(STREAM, MIN_K, Toy(92, area=9, hour=170).member())
+    released = released_keys(outcomes)
+    assert {f"e{n}" for n in range(5)} <= set(released)
+    assert {released[f"e{n}"] for n in range(5)} == {"r0w0"}
+    assert not [o for o in outcomes if o.member.event_id in released and o.code == K_ANONYMITY]
+
+
 def test_the_window_withholds_what_still_waits() -> None:
     k = state(window_days=1)
     k.offer(STREAM, MIN_K, Toy(0, area=2, hour=1).member())
@@ -169,7 +191,10 @@ def test_every_released_class_has_min_k_whatever_the_order() -> None:
     released is in a class (its released key) of at least min_k released
     records; and every record has exactly one outcome that stands."""
     rng = random.Random(7)  # noqa: S311 - a reproducible order, not a secret
-    toys = [Toy(n, area=rng.randrange(12), hour=rng.randrange(24 * 10)) for n in range(600)]
+    toys = [
+        Toy(n, rng.randrange(12), rng.randrange(24 * 10), sensitive=rng.random() < 0.3)
+        for n in range(600)
+    ]
     for seed in range(8):
         order = sorted(toys, key=lambda t: (t.hour + rng.uniform(-30, 6), t.n))
         if seed % 2:
