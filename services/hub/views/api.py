@@ -3,9 +3,11 @@
 Every endpoint needs ``Authorization: Bearer <token>``; a token belongs to one
 recipient and sees only that recipient's views (``svdhub api tokens`` makes
 them). The audit ledger's checkpoints and proofs are under ``/api/v1/audit``
-(``hub.views.audit_routes``), where checkpoints need no token. Every aggregate
-passes through disclosure control (``hub.views.sdc``) and every response
-states the rule and how fresh the views are. ``format=csv`` gives the rows as
+(``hub.views.audit_routes``), where checkpoints need no token. Views are
+tables of a reviewed catalogue (``policies/tables.yaml``, ``/api/v1/tables``);
+every figure passes through disclosure control (``hub.views.disclosure``) and
+every response states the rule, how its totals relate to its cells, and how
+fresh the views are. ``format=csv`` gives the rows as
 CSV, with the rule and the lag in response headers. The OpenAPI docs are at
 ``/docs``; the dashboard at ``/``.
 """
@@ -23,7 +25,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
-from hub.views import queries, sdc
+from hub.views import disclosure, figures, queries
+from hub.views.catalogue import Catalogue, Table, load
 from hub.views.freshness import freshness
 from hub.views.tokens import Tokens
 
@@ -43,8 +46,12 @@ class Context:
         clock: Callable[[], datetime],
         ledger: Engine | None = None,
         witnesses: tuple[tuple[str, bytes], ...] = (),
+        *,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.engine = engine
+        #: The published tables (policies/tables.yaml).
+        self.catalogue = catalogue or load()
         self.tokens = tokens
         self.clock = clock
         self.ledger = ledger
@@ -133,7 +140,7 @@ def respond(
             media_type="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="{recipient}-{view}.csv"',
-                "X-Disclosure-Control": sdc.RULE,
+                "X-Disclosure-Control": disclosure.RULE,
                 "X-Views-Lag-Seconds": str(fresh["lag_seconds"]),
             },
         )
@@ -141,7 +148,7 @@ def respond(
         {
             "view": view,
             "recipient": recipient,
-            "disclosure_control": sdc.RULE,
+            "disclosure_control": disclosure.RULE,
             "freshness": fresh,
             **summary,
             "rows": rows,
@@ -159,36 +166,73 @@ def permitted(ctx: Context, recipient: str, levels: list[str]) -> None:
             )
 
 
+def served(ctx: Context, recipient: str, view: str, found: dict[str, Any], fmt: Format) -> Response:
+    rows = found.pop("rows")
+    return respond(ctx, view, recipient, rows, fmt, **found)
+
+
+def refused(exc: ValueError) -> HTTPException:
+    return HTTPException(400, str(exc))
+
+
 @router.get("/whoami")
 def whoami(ctx: Ctx, recipient: RecipientId) -> dict[str, Any]:
     """The recipient this token belongs to, and the finest area level it may see."""
     return {
         "recipient": recipient,
         "finest_area_level": queries.finest_level(ctx.engine, recipient),
-        "disclosure_control": sdc.RULE,
+        "disclosure_control": disclosure.RULE,
         "freshness": freshness(ctx.engine, recipient, ctx.clock()),
     }
 
 
+@router.get("/tables")
+def tables(ctx: Ctx, recipient: RecipientId) -> dict[str, Any]:
+    """The published tables: their dimensions, time grain and what each shows."""
+    finest = queries.finest_level(ctx.engine, recipient)
+    return {
+        "disclosure_control": disclosure.RULE,
+        "tables": [
+            {**found.describe(), "available": _allowed(found, finest)}
+            for found in ctx.catalogue.tables.values()
+        ],
+    }
+
+
+def _allowed(found: Table, finest: str) -> bool:
+    level = found.area_level
+    return level is None or AREA_ORDER[level] <= AREA_ORDER[finest]
+
+
 @router.get("/views/incidents")
-def incidents(
+def incidents(  # noqa: PLR0917 - FastAPI's dependencies and query parameters
     ctx: Ctx,
     recipient: RecipientId,
     flt: FilterArgs,
     fmt: Fmt = "json",
+    table: Annotated[
+        str | None, Query(description="A table id from /api/v1/tables (or give by=)")
+    ] = None,
     by: Annotated[
-        str, Query(description="Comma-separated: " + ", ".join(queries.DIMENSIONS))
-    ] = "lad,week",
+        str | None,
+        Query(
+            max_length=200,
+            description="Comma-separated dimensions a published table shows (see /api/v1/tables)",
+        ),
+    ] = None,
 ) -> Response:
-    """Incidents by area x week x category x method x age band x hour x day of week."""
-    dims = [d.strip() for d in by.split(",") if d.strip()]
+    """Incidents in one published table of the catalogue (``table=`` or ``by=``)."""
     try:
-        permitted(ctx, recipient, [d for d in dims if d in AREA_ORDER])
-        rows = sdc.protect_rows(queries.incident_counts(ctx.engine, recipient, dims, flt))
+        if table is not None:
+            chosen = ctx.catalogue.get(table)
+        else:
+            dims = [d.strip() for d in (by or "").split(",") if d.strip()]
+            chosen = ctx.catalogue.matching(dims)
+        permitted(ctx, recipient, [chosen.area_level] if chosen.area_level else [])
+        found = figures.table(ctx.engine, recipient, chosen, flt)
     except ValueError as exc:
-        raise HTTPException(400, str(exc)) from exc
-    total = sdc.total(r["count"] for r in rows)
-    return respond(ctx, "incidents", recipient, rows, fmt, total=total)
+        raise refused(exc) from exc
+    return served(ctx, recipient, "incidents", found, fmt)
 
 
 @router.get("/views/hotspots")
@@ -199,53 +243,59 @@ def hotspots(
     fmt: Fmt = "json",
     level: Literal["lad", "msoa", "lsoa"] | None = None,
 ) -> Response:
-    """The share of incidents in the top 10% of areas, and the top areas."""
+    """The share of published incidents in the top tenth of areas, and the top areas."""
     chosen = level or queries.finest_level(ctx.engine, recipient)
     permitted(ctx, recipient, [chosen])
-    found = queries.hotspots(ctx.engine, recipient, chosen, flt)
-    rows = found.pop("top")
-    return respond(ctx, "hotspots", recipient, rows, fmt, **found)
+    try:
+        found = figures.hotspots(ctx.engine, recipient, ctx.catalogue, chosen, flt)
+    except ValueError as exc:
+        raise refused(exc) from exc
+    return served(ctx, recipient, "hotspots", found, fmt)
 
 
 @router.get("/views/ed-vs-police")
 def ed_vs_police(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "json") -> Response:
-    """The share of ED assault attendances with no matching police record."""
-    found = queries.ed_vs_police(ctx.engine, recipient, flt)
-    rows = found.pop("rows")
-    return respond(ctx, "ed-vs-police", recipient, rows, fmt, **found)
+    """The share of ED assault attendances whose person has no police record, where
+    linkage is permitted; otherwise "not available"."""
+    try:
+        found = figures.ed_vs_police(ctx.engine, recipient, flt)
+    except ValueError as exc:
+        raise refused(exc) from exc
+    return served(ctx, recipient, "ed-vs-police", found, fmt)
 
 
 @router.get("/views/referral-funnel")
 def referral_funnel(ctx: Ctx, recipient: RecipientId, fmt: Fmt = "json") -> Response:
     """Referred -> engaged -> completed, by programme."""
-    rows = sdc.protect_rows(
-        queries.referral_funnel(ctx.engine, recipient), ("referred", "engaged", "completed")
+    return served(
+        ctx, recipient, "referral-funnel", figures.referral_funnel(ctx.engine, recipient), fmt
     )
-    return respond(ctx, "referral-funnel", recipient, rows, fmt)
 
 
 @router.get("/views/outcomes")
 def outcome_view(ctx: Ctx, recipient: RecipientId, fmt: Fmt = "json") -> Response:
     """Outcomes by type and intervention."""
-    rows = sdc.protect_rows(queries.outcome_counts(ctx.engine, recipient))
-    total = sdc.total(r["count"] for r in rows)
-    return respond(ctx, "outcomes", recipient, rows, fmt, total=total)
+    return served(ctx, recipient, "outcomes", figures.outcomes(ctx.engine, recipient), fmt)
 
 
 @router.get("/views/under-25")
 def under_25(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "json") -> Response:
     """Incidents with a victim under 25, by LAD, beside all incidents."""
-    found = queries.share_by_lad(ctx.engine, recipient, "under25", flt)
-    rows = found.pop("rows")
-    return respond(ctx, "under-25", recipient, rows, fmt, **found)
+    try:
+        found = figures.share_by_lad(ctx.engine, recipient, ctx.catalogue, "under25", flt)
+    except ValueError as exc:
+        raise refused(exc) from exc
+    return served(ctx, recipient, "under-25", found, fmt)
 
 
 @router.get("/views/night-time")
 def night_time(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "json") -> Response:
     """Incidents between 20:00 and 04:00, by LAD, beside all incidents."""
-    found = queries.share_by_lad(ctx.engine, recipient, "night", flt)
-    rows = found.pop("rows")
-    return respond(ctx, "night-time", recipient, rows, fmt, **found)
+    try:
+        found = figures.share_by_lad(ctx.engine, recipient, ctx.catalogue, "night", flt)
+    except ValueError as exc:
+        raise refused(exc) from exc
+    return served(ctx, recipient, "night-time", found, fmt)
 
 
 def dashboard() -> str:
@@ -259,6 +309,7 @@ def create_app(
     *,
     ledger: Engine | None = None,
     witnesses: Iterable[str] = (),
+    catalogue: Catalogue | None = None,
 ) -> FastAPI:
     """The API and the dashboard over one views database, and the audit ledger's
     checkpoints and proofs when ``ledger`` is given. ``witnesses`` are the witness
@@ -270,7 +321,7 @@ def create_app(
         title="svdhub views",
         version="1",
         description="Serious Violence Duty views for the VRP and the community safety "
-        "partnerships. " + sdc.RULE,
+        "partnerships. " + disclosure.RULE,
     )
     app.state.context = Context(
         engine,
@@ -278,6 +329,7 @@ def create_app(
         clock or (lambda: datetime.now(UTC)),
         ledger,
         audit_routes.parse_witnesses(witnesses),
+        catalogue=catalogue,
     )
     app.include_router(router)
     app.include_router(audit_routes.router)
