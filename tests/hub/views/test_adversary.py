@@ -38,7 +38,8 @@ from tests.hub.enforcer.pipeline import Pipeline
 from wire.geography import GeographyLookup
 from wire.kafka_client import ClientSettings
 
-pytestmark = pytest.mark.slow
+# The first test builds the demo's pipeline (about 80 s alone, more on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CONFIGS = sorted((helpers.POLICIES.parent / "connectors" / "config").glob("*.yaml"))
 LOOKUP = GeographyLookup.synthetic_sample()

@@ -34,7 +34,8 @@ from wire.geography import GeographyLookup
 from wire.kafka_client import ClientSettings
 from wire.signing import Verifier
 
-pytestmark = pytest.mark.slow
+# The first test builds the pipeline (about 60 s alone, more on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CONFIGS = sorted((helpers.POLICIES.parent / "connectors" / "config").glob("*.yaml"))
 LONDON = ZoneInfo("Europe/London")
