@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
-from hub.views import disclosure, figures, queries
+from hub.views import disclosure, figures, models, queries
 from hub.views.catalogue import Catalogue, Table, load
 from hub.views.freshness import freshness
 from hub.views.tokens import Tokens
@@ -144,16 +144,16 @@ def respond(
                 "X-Views-Lag-Seconds": str(fresh["lag_seconds"]),
             },
         )
-    return JSONResponse(
-        {
-            "view": view,
-            "recipient": recipient,
-            "disclosure_control": disclosure.RULE,
-            "freshness": fresh,
-            **summary,
-            "rows": rows,
-        }
-    )
+    body = {
+        "view": view,
+        "recipient": recipient,
+        "disclosure_control": disclosure.RULE,
+        "freshness": fresh,
+        **summary,
+        "rows": rows,
+    }
+    # Validated against the view's model: a field not designed in fails here.
+    return JSONResponse(models.MODELS[view].model_validate(body).model_dump(mode="json"))
 
 
 def permitted(ctx: Context, recipient: str, levels: list[str]) -> None:
@@ -176,27 +176,27 @@ def refused(exc: ValueError) -> HTTPException:
 
 
 @router.get("/whoami")
-def whoami(ctx: Ctx, recipient: RecipientId) -> dict[str, Any]:
+def whoami(ctx: Ctx, recipient: RecipientId) -> models.WhoAmI:
     """The recipient this token belongs to, and the finest area level it may see."""
-    return {
-        "recipient": recipient,
-        "finest_area_level": queries.finest_level(ctx.engine, recipient),
-        "disclosure_control": disclosure.RULE,
-        "freshness": freshness(ctx.engine, recipient, ctx.clock()),
-    }
+    return models.WhoAmI(
+        recipient=recipient,
+        finest_area_level=queries.finest_level(ctx.engine, recipient),
+        disclosure_control=disclosure.RULE,
+        freshness=models.Freshness(**freshness(ctx.engine, recipient, ctx.clock())),
+    )
 
 
 @router.get("/tables")
-def tables(ctx: Ctx, recipient: RecipientId) -> dict[str, Any]:
+def tables(ctx: Ctx, recipient: RecipientId) -> models.TableListing:
     """The published tables: their dimensions, time grain and what each shows."""
     finest = queries.finest_level(ctx.engine, recipient)
-    return {
-        "disclosure_control": disclosure.RULE,
-        "tables": [
+    return models.TableListing(
+        disclosure_control=disclosure.RULE,
+        tables=[
             {**found.describe(), "available": _allowed(found, finest)}
             for found in ctx.catalogue.tables.values()
         ],
-    }
+    )
 
 
 def _allowed(found: Table, finest: str) -> bool:
@@ -204,7 +204,7 @@ def _allowed(found: Table, finest: str) -> bool:
     return level is None or AREA_ORDER[level] <= AREA_ORDER[finest]
 
 
-@router.get("/views/incidents")
+@router.get("/views/incidents", responses={200: {"model": models.TableView}})
 def incidents(  # noqa: PLR0917 - FastAPI's dependencies and query parameters
     ctx: Ctx,
     recipient: RecipientId,
@@ -235,7 +235,7 @@ def incidents(  # noqa: PLR0917 - FastAPI's dependencies and query parameters
     return served(ctx, recipient, "incidents", found, fmt)
 
 
-@router.get("/views/hotspots")
+@router.get("/views/hotspots", responses={200: {"model": models.HotspotsView}})
 def hotspots(
     ctx: Ctx,
     recipient: RecipientId,
@@ -253,7 +253,7 @@ def hotspots(
     return served(ctx, recipient, "hotspots", found, fmt)
 
 
-@router.get("/views/ed-vs-police")
+@router.get("/views/ed-vs-police", responses={200: {"model": models.EdVsPoliceView}})
 def ed_vs_police(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "json") -> Response:
     """The share of ED assault attendances whose person has no police record, where
     linkage is permitted; otherwise "not available"."""
@@ -264,7 +264,7 @@ def ed_vs_police(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "
     return served(ctx, recipient, "ed-vs-police", found, fmt)
 
 
-@router.get("/views/referral-funnel")
+@router.get("/views/referral-funnel", responses={200: {"model": models.FunnelView}})
 def referral_funnel(ctx: Ctx, recipient: RecipientId, fmt: Fmt = "json") -> Response:
     """Referred -> engaged -> completed, by programme."""
     return served(
@@ -272,13 +272,13 @@ def referral_funnel(ctx: Ctx, recipient: RecipientId, fmt: Fmt = "json") -> Resp
     )
 
 
-@router.get("/views/outcomes")
+@router.get("/views/outcomes", responses={200: {"model": models.OutcomesView}})
 def outcome_view(ctx: Ctx, recipient: RecipientId, fmt: Fmt = "json") -> Response:
     """Outcomes by type and intervention."""
     return served(ctx, recipient, "outcomes", figures.outcomes(ctx.engine, recipient), fmt)
 
 
-@router.get("/views/under-25")
+@router.get("/views/under-25", responses={200: {"model": models.ShareView}})
 def under_25(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "json") -> Response:
     """Incidents with a victim under 25, by LAD, beside all incidents."""
     try:
@@ -288,7 +288,7 @@ def under_25(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "json
     return served(ctx, recipient, "under-25", found, fmt)
 
 
-@router.get("/views/night-time")
+@router.get("/views/night-time", responses={200: {"model": models.ShareView}})
 def night_time(ctx: Ctx, recipient: RecipientId, flt: FilterArgs, fmt: Fmt = "json") -> Response:
     """Incidents between 20:00 and 04:00, by LAD, beside all incidents."""
     try:

@@ -12,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from hub.views import disclosure
+from hub.views import disclosure, figures
 from hub.views.api import create_app
 from hub.views.catalogue import CatalogueError
 from hub.views.catalogue import load as load_catalogue
@@ -168,3 +169,22 @@ def test_every_figure_of_every_route_passed_the_layer(
                     assert value % MARK == 0, (path, query, name, value, json.dumps(body)[:300])
                 walked += 1
     assert walked >= 2 * (len(CATALOGUE.tables) + 3 + 6)
+
+
+def test_a_figure_not_designed_in_fails_the_response(
+    monkeypatch: pytest.MonkeyPatch, client_parts: tuple[Engine, Path, dict[str, str]]
+) -> None:
+    """The response models forbid unknown fields: a true count added to a view
+    fails validation instead of leaving the hub."""
+    views, tokens_path, made = client_parts
+    real = figures.outcomes
+
+    def leaky(db: Engine, recipient: str) -> dict[str, Any]:
+        return {**real(db, recipient), "true_total": 9}
+
+    monkeypatch.setattr(figures, "outcomes", leaky)
+    client = TestClient(create_app(views, Tokens.load(tokens_path)))
+    with pytest.raises(ValidationError, match="true_total"):
+        client.get("/api/v1/views/outcomes", headers={"Authorization": f"Bearer {made['vrp']}"})
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"TableView", "HotspotsView", "EdVsPoliceView", "Disclosure"} <= set(schema)
