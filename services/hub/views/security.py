@@ -333,10 +333,10 @@ class Guard:
             await send(message)
 
         throttled = False
-        params: list[tuple[str, str]] | None = None
+        params = self._parse(query)
         try:
             self._throttle(scope, token, found)
-            params = self._check_query(scope["path"], query)
+            self._check_query(scope["path"], query, params)
         except Refused as refused:
             throttled = refused.status == 429
             for message in json_error(refused.status, refused.detail, refused.headers):
@@ -392,18 +392,27 @@ class Guard:
                 _retry(waiting),
             )
 
-    def _check_query(self, path: str, query: bytes) -> list[tuple[str, str]]:
+    def _parse(self, query: bytes) -> list[tuple[str, str]] | None:
+        """The query's parameters; None if it is too long or has too many."""
+        if len(query) > self.config.max_query_bytes:
+            return None
+        try:
+            return parse_qsl(
+                query.decode("latin-1"),
+                keep_blank_values=True,
+                max_num_fields=self.config.max_params,
+            )
+        except ValueError:
+            return None
+
+    def _check_query(self, path: str, query: bytes, params: list[tuple[str, str]] | None) -> None:
         limit = self.config
         if len(query) > limit.max_query_bytes:
             raise Refused(
                 414, f"the query string is {len(query)} bytes; at most {limit.max_query_bytes}"
             )
-        try:
-            params = parse_qsl(
-                query.decode("latin-1"), keep_blank_values=True, max_num_fields=limit.max_params
-            )
-        except ValueError as exc:
-            raise Refused(400, f"at most {limit.max_params} query parameters") from exc
+        if params is None:
+            raise Refused(400, f"at most {limit.max_params} query parameters")
         names = [name for name, _ in params]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
@@ -415,7 +424,6 @@ class Guard:
                         dimensions(value, limit.max_dimensions)
                     except HTTPException as exc:
                         raise Refused(400, str(exc.detail)) from exc
-        return params
 
     def _capped(self, send: Send) -> Send:
         """``send``, but a body over ``max_response_bytes`` becomes a 413."""

@@ -473,6 +473,6 @@ def revoke(
 
 
 def listing(path: Path) -> list[TokenEntry]:
-    """Every token of the file, oldest first (with no token and no hash shown
-    by the callers)."""
-    return sorted(read_entries(path), key=lambda entry: (entry.issued, entry.party, entry.id))
+    """Every token of the file, oldest first (tokens issued together in the
+    order they were issued)."""
+    return sorted(read_entries(path), key=lambda entry: entry.issued)
