@@ -23,12 +23,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from hub.views import disclosure, figures, models, queries
 from hub.views.catalogue import Catalogue, Table, load
 from hub.views.freshness import freshness
-from hub.views.tokens import Tokens
+from hub.views.security import Guard, SecurityConfig, SecurityHeaders, csv_escape, limit_rows
+from hub.views.tokens import ANALYST, IG, Lookup, Tokens, timestamp
 
 Format = Literal["json", "csv"]
 AREA_ORDER = {"lad": 0, "msoa": 1, "lsoa": 2}
@@ -56,6 +58,8 @@ class Context:
         self.clock = clock
         self.ledger = ledger
         self.witnesses = witnesses
+        #: The limits on requests and responses (set by create_app).
+        self.limits = SecurityConfig()
 
 
 def context(request: Request) -> Context:
@@ -68,35 +72,45 @@ def _bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _unauthorised(what: str = "a valid API token") -> HTTPException:
-    return HTTPException(
-        401, f"{what} is needed (Authorization: Bearer ...)", headers={"WWW-Authenticate": "Bearer"}
-    )
+def _unauthorised(found: Lookup, what: str = "a valid API token") -> HTTPException:
+    """401: why (a token that expired or was revoked says so), and what is needed."""
+    entry = found.entry
+    if found.status == "expired" and entry is not None and entry.expires is not None:
+        detail = (
+            f"the API token {entry.id} expired at {timestamp(entry.expires)}; "
+            f"{what} is needed: ask for a new one (svdhub api tokens issue)"
+        )
+    elif found.status == "revoked" and entry is not None and entry.revoked is not None:
+        detail = (
+            f"the API token {entry.id} was revoked at {timestamp(entry.revoked)}; {what} is needed"
+        )
+    else:
+        detail = f"{what} is needed (Authorization: Bearer ...)"
+    error = ' error="invalid_token"' if found.status in {"expired", "revoked"} else ""
+    return HTTPException(401, detail, headers={"WWW-Authenticate": f"Bearer{error}"})
+
+
+def _token_of(request: Request, roles: tuple[str, ...], what: str) -> str:
+    """The party of the valid token of one of ``roles`` the request carries, else 401."""
+    found = context(request).tokens.lookup(_bearer(request))
+    if found.valid and found.entry is not None and found.entry.role in roles:
+        return found.entry.party
+    raise _unauthorised(found, what)
 
 
 def recipient_of(request: Request) -> str:
     """The recipient whose (analyst's) token the request carries, else 401."""
-    recipient = context(request).tokens.recipient(_bearer(request))
-    if recipient is None:
-        raise _unauthorised()
-    return recipient
+    return _token_of(request, (ANALYST,), "a valid API token")
 
 
 def ig_lead_of(request: Request) -> str:
     """The party whose IG lead's token the request carries, else 401."""
-    party = context(request).tokens.ig_lead(_bearer(request))
-    if party is None:
-        raise _unauthorised("an IG lead's API token (svdhub api tokens --ig-lead PARTY)")
-    return party
+    return _token_of(request, (IG,), "an IG lead's API token (svdhub api tokens --ig-lead PARTY)")
 
 
 def party_of(request: Request) -> str:
     """The recipient or IG lead's party whose token the request carries, else 401."""
-    tokens, token = context(request).tokens, _bearer(request)
-    party = tokens.recipient(token) or tokens.ig_lead(token)
-    if party is None:
-        raise _unauthorised()
-    return party
+    return _token_of(request, (ANALYST, IG), "a valid API token")
 
 
 def filters(
@@ -128,13 +142,15 @@ def respond(
     fmt: Format,
     **summary: Any,
 ) -> Response:
-    """JSON with the rule, the freshness and any summary; or CSV with those in headers."""
+    """JSON with the rule, the freshness and any summary; or CSV with those in headers.
+    413 if there are more rows than the limit."""
+    limit_rows(rows, ctx.limits.max_rows)
     fresh = freshness(ctx.engine, recipient, ctx.clock())
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_escape(rows))
         return Response(
             out.getvalue(),
             media_type="text/csv",
@@ -211,7 +227,8 @@ def incidents(  # noqa: PLR0917 - FastAPI's dependencies and query parameters
     flt: FilterArgs,
     fmt: Fmt = "json",
     table: Annotated[
-        str | None, Query(description="A table id from /api/v1/tables (or give by=)")
+        str | None,
+        Query(description="A table id from /api/v1/tables (or give by=; neither: lad-week)"),
     ] = None,
     by: Annotated[
         str | None,
@@ -226,7 +243,7 @@ def incidents(  # noqa: PLR0917 - FastAPI's dependencies and query parameters
         if table is not None:
             chosen = ctx.catalogue.get(table)
         else:
-            dims = [d.strip() for d in (by or "").split(",") if d.strip()]
+            dims = [d.strip() for d in (by or "lad,week").split(",") if d.strip()]
             chosen = ctx.catalogue.matching(dims)
         permitted(ctx, recipient, [chosen.area_level] if chosen.area_level else [])
         found = figures.table(ctx.engine, recipient, chosen, flt)
@@ -310,11 +327,14 @@ def create_app(
     ledger: Engine | None = None,
     witnesses: Iterable[str] = (),
     catalogue: Catalogue | None = None,
+    security_config: SecurityConfig | None = None,
 ) -> FastAPI:
     """The API and the dashboard over one views database, and the audit ledger's
     checkpoints and proofs when ``ledger`` is given. ``witnesses`` are the witness
     keys (as ``svdhub audit witness-key`` prints them) whose cosignatures the log
-    takes; a malformed one raises NoteError."""
+    takes; a malformed one raises NoteError. ``security_config`` sets the limits,
+    the rate limits and the access log (``hub.views.security``; default: its
+    defaults, and no access log)."""
     from hub.views import audit_routes  # noqa: PLC0415 - it imports this module
 
     app = FastAPI(
@@ -331,7 +351,13 @@ def create_app(
         audit_routes.parse_witnesses(witnesses),
         catalogue=catalogue,
     )
+    app.state.security = config = security_config or SecurityConfig()
+    app.state.context.limits = config
     app.include_router(router)
     app.include_router(audit_routes.router)
     app.get("/", response_class=HTMLResponse, include_in_schema=False)(dashboard)
+    app.mount("/static", StaticFiles(packages=[("hub.views", "static")]), name="static")
+    app.add_middleware(Guard, tokens=tokens, config=config)
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, docs=[path for path in docs if path])
     return app

@@ -42,14 +42,17 @@ def table(
         chosen.cell_dimensions,
         chosen.present,
     )
-    if PERIOD in chosen.present:  # the period is named by its grain (week, month...)
-        for row in published.rows:
-            row[chosen.grain] = row.pop(PERIOD)
+    # The columns in the table's order, the period named by its grain (week,
+    # month...), then the count.
+    names = [(chosen.grain if d == PERIOD else d, d) for d in chosen.present]
+    rows = [
+        {**{name: row[d] for name, d in names}, "count": row["count"]} for row in published.rows
+    ]
     return {
         "table": chosen.id,
         "total": published.total,
         "disclosure": _disclosure(chosen, published),
-        "rows": published.rows,
+        "rows": rows,
     }
 
 

@@ -153,6 +153,8 @@ def test_only_tables_of_the_catalogue_are_served(
     # Record-like groupings are refused with the catalogue in the answer.
     record_like = "lsoa,week,dow,hour,category,method,age_band,incident_source"
     reply = client.get(f"/api/v1/views/incidents?by={record_like}", headers=vrp)
+    assert reply.status_code == 400  # by the request limits, before the catalogue
+    reply = client.get("/api/v1/views/incidents?by=lsoa,week,hour", headers=vrp)
     assert reply.status_code == 400
     assert "The published tables: weekly-trend" in reply.json()["detail"]
     # Time filters move on the table's grid; filters name the table's dimensions.

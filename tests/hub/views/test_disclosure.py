@@ -20,10 +20,14 @@ from hub.views.api import create_app
 from hub.views.catalogue import CatalogueError
 from hub.views.catalogue import load as load_catalogue
 from hub.views.disclosure import Cell, protect, publish
+from hub.views.security import SecurityConfig
 from hub.views.tokens import Tokens
 from tests.fixtures.records import a_share as share
 from tests.hub.views.test_api import engine, tokens  # noqa: F401 - fixtures
 from tests.hub.views.test_queries import load, outcome
+
+#: The walks below make hundreds of requests at once: no rate limit.
+UNLIMITED = SecurityConfig(rate=1e6, burst=1_000_000)
 
 CATALOGUE = load_catalogue()
 
@@ -146,7 +150,7 @@ def test_every_figure_of_every_route_passed_the_layer(
     marked: None, client_parts: tuple[Engine, Path, dict[str, str]]
 ) -> None:
     views, tokens_path, made = client_parts
-    client = TestClient(create_app(views, Tokens.load(tokens_path)))
+    client = TestClient(create_app(views, Tokens.load(tokens_path), security_config=UNLIMITED))
     spec = client.get("/openapi.json").json()
     walked = 0
     for path, operations in spec["paths"].items():
@@ -183,7 +187,7 @@ def test_a_figure_not_designed_in_fails_the_response(
         return {**real(db, recipient), "true_total": 9}
 
     monkeypatch.setattr(figures, "outcomes", leaky)
-    client = TestClient(create_app(views, Tokens.load(tokens_path)))
+    client = TestClient(create_app(views, Tokens.load(tokens_path), security_config=UNLIMITED))
     with pytest.raises(ValidationError, match="true_total"):
         client.get("/api/v1/views/outcomes", headers={"Authorization": f"Bearer {made['vrp']}"})
     schema = client.get("/openapi.json").json()["components"]["schemas"]
