@@ -56,7 +56,8 @@ from hub.access.store import ADMIN, CredentialStore
 from hub.audit.ledger import load_checkpoints
 from hub.database import open_engine
 from hub.stack import Stack, StackConfig, StackError
-from hub.views import queries
+from hub.views import figures, queries
+from hub.views.catalogue import load as load_catalogue
 from wire.audit import ALLOW, QUARANTINE, AuditRecord
 from wire.canonical import ContractError
 from wire.kafka_client import ClientSettings
@@ -452,23 +453,27 @@ def _views(home: Path) -> None:
     typer.echo(f"   {applied}  (SQLite: {home / 'views' / 'views.sqlite'})")
     engine = open_engine(f"sqlite:///{home / 'views' / 'views.sqlite'}")
     try:
-        hot = queries.hotspots(engine, "vrp", "lsoa", top=5)
-        ed = queries.ed_vs_police(engine, "vrp")
+        catalogue = load_catalogue()
+        hot = figures.hotspots(engine, "vrp", catalogue, "lsoa", queries.Filters(), top=5)
+        ed = figures.ed_vs_police(engine, "vrp", queries.Filters())
     finally:
         engine.dispose()
     share = "-" if hot["top_tenth_share"] is None else f"{hot['top_tenth_share']:.0%}"
     typer.echo(
-        f"   top hotspots (VRP, LSOA): the top 10% of areas hold {share} of incidents "
-        "(disclosure control applied)"
+        f"   top hotspots (VRP, LSOA by year): the top 10% of areas hold {share} of incidents "
+        f"(of {hot['areas_with_a_published_count']} areas with a published count; "
+        "disclosure control applied)"
     )
-    for row in hot["top"]:
-        shown = "suppressed" if row["count"] is None else row["count"]
-        typer.echo(f"   {shown:>7}  {row['area']}")
-    unreported = "-" if ed["unreported_share"] is None else f"{ed['unreported_share']:.0%}"
-    typer.echo(
-        f"   ED assault attendances not in police records (VRP): {unreported} "
-        f"({ed['not_in_police_records']} of {ed['ed_attendances']})"
-    )
+    for row in hot["rows"]:
+        typer.echo(f"   {row['count']:>7}  {row['area']}")
+    if ed["available"]:
+        unreported = "-" if ed["unreported_share"] is None else f"{ed['unreported_share']:.0%}"
+        typer.echo(
+            f"   ED assault attendances not in police records (VRP, linked): {unreported} "
+            f"({ed['not_in_police_records']} of {ed['ed_attendances']}, published counts)"
+        )
+    else:
+        typer.echo(f"   ED assault attendances not in police records (VRP): {ed['reason']}")
 
 
 def _svdhub(

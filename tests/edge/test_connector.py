@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -145,6 +146,17 @@ def never_shared_values(setup: Setup, sample: str) -> set[str]:
     return {v for v in values if len(v) >= 5}
 
 
+def standing(value: str, data: bytes) -> bool:
+    """Whether ``value`` occurs in ``data`` not inside a run of base64 characters."""
+    edge = rb"[A-Za-z0-9+/=_-]"
+    return (
+        re.search(
+            rb"(?<!" + edge + rb")" + re.escape(value.encode()) + rb"(?!" + edge + rb")", data
+        )
+        is not None
+    )
+
+
 @pytest.mark.parametrize("sample", [p.stem for p in SAMPLES])
 def test_every_sample_config_runs_end_to_end(
     kafka_admin: ClientSettings, principals: Principals, home: Path, sample: str
@@ -193,9 +205,12 @@ def test_every_sample_config_runs_end_to_end(
     assert {key: found.get(key) for key in wanted} == wanted
     assert found["retention.ms"] == found["retention.bytes"] == "-1"
 
-    # Nothing that identifies a person, and no free text, crossed the wire.
+    # Nothing that identifies a person, and no free text, crossed the wire. A value
+    # counts as found when it stands apart from letters, digits and the base64
+    # alphabet: a surname that happens to sit inside a random pseudonym or key
+    # (one run in a few hundred) is not a leak; the same surname in text is.
     published = b"".join(m.value + (m.key or b"") for m in messages)
-    leaked = sorted(v for v in never_shared_values(setup, sample) if v.encode() in published)
+    leaked = sorted(v for v in never_shared_values(setup, sample) if standing(v, published))
     assert leaked == []
 
     # A second run publishes nothing new.

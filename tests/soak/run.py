@@ -55,6 +55,7 @@ from hub.settings import opa_token_file, read_token
 from hub.sink import consume, new_consumer
 from hub.stack import Stack, StackConfig
 from hub.views.builder import ViewBuilder
+from hub.views.cellkey import RecordKeys, load_secret, secret_file
 from tests.fixtures.kafka import producer, read_all
 from tests.fixtures.services import stack_config_on_free_ports
 from tests.fixtures.views import snapshot
@@ -566,7 +567,12 @@ def _check(
     rebuilt = create_engine(f"sqlite:///{home / 'views-rebuilt.sqlite'}")
     views_kafka = CredentialStore(home).load(VIEWS)
     consume(
-        ViewBuilder(rebuilt, names, keys=keys), new_consumer(views_kafka, "svdhub-views"), once=True
+        # Under the views' own cell-key secret (in the home the processes ran with).
+        ViewBuilder(
+            rebuilt, names, keys=keys, record_keys=RecordKeys(load_secret(secret_file(home)))
+        ),
+        new_consumer(views_kafka, "svdhub-views"),
+        once=True,
     )
     if snapshot(views) != snapshot(rebuilt):
         problems.append("the views differ from a rebuild")

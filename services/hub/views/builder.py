@@ -37,6 +37,7 @@ from sqlalchemy import Boolean, Column, Connection, Engine, String, delete, inse
 
 from hub.sink import Message, Outcome, Sink
 from hub.views import tables
+from hub.views.cellkey import RecordKeys, load_secret
 from hub.views.freshness import beat
 from hub.views.tables import FACTS, incidents, outcomes, referrals, shares, withdrawn
 from wire.canonical import UUID_PATTERN, ContractError
@@ -80,9 +81,12 @@ class ViewBuilder(Sink[Share, Applied]):
         recipients: Collection[str] | None = None,
         *,
         keys: HubKeys,
+        record_keys: RecordKeys | None = None,
     ) -> None:
         super().__init__(engine, tables.offsets, tables.rejects)
         self.keys = keys
+        #: Each fact row's record key, for cell-key perturbation (hub.views.cellkey).
+        self.record_keys = record_keys or RecordKeys(load_secret())
         self.names = names or TopicNames.from_env()
         self.recipients = None if recipients is None else frozenset(recipients)
         if tables.outdated(engine):
@@ -188,7 +192,7 @@ class ViewBuilder(Sink[Share, Applied]):
         result.shares = len(new_rows)
         for recipient, event_id, status in withdrawals:
             _withdraw(conn, recipient, event_id, status, touched)
-        _rebuild_facts(conn, {event_id for _, _, event_id in touched}, fresh)
+        _rebuild_facts(conn, {event_id for _, _, event_id in touched}, fresh, self.record_keys)
         return result
 
 
@@ -219,7 +223,9 @@ def _withdraw(
         touched.add((record_type, recipient, event_id))
 
 
-def _rebuild_facts(conn: Connection, event_ids: set[str], fresh: dict[str, Share]) -> None:
+def _rebuild_facts(
+    conn: Connection, event_ids: set[str], fresh: dict[str, Share], record_keys: RecordKeys
+) -> None:
     """Recompute every fact row of these events, for every recipient, from their
     shares: a few statements per batch, whatever its size. ``fresh`` holds the
     shares of this batch, already parsed. A fact row exists only for an event
@@ -265,6 +271,7 @@ def _rebuild_facts(conn: Connection, event_ids: set[str], fresh: dict[str, Share
             "recipient": recipient,
             "event_id": event_id,
             "status": status.get((recipient, event_id), "current"),
+            "record_key": record_keys(recipient, event_id),
         }
         new[record_type].append(row)
     for record_type, facts in new.items():

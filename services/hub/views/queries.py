@@ -1,23 +1,25 @@
-"""The views, computed from a recipient's fact tables.
+"""True counts from a recipient's fact tables, for disclosure control only.
 
-Every function returns *true* counts for one recipient; ``publish`` applies
-disclosure control (``hub.views.sdc``) before anything leaves the hub. Only
-rows with status ``current`` count: retracted and superseded events do not.
-A view can never reveal more than the recipient received, because it reads
-only that recipient's rows.
+Every function here returns *true* counts for one recipient, as grid cells
+(``hub.views.disclosure.Cell``) or rows a test recounts with; nothing here is
+ever served. ``hub.views.figures`` hands the cells to
+``hub.views.disclosure.publish`` and builds every figure from what it
+publishes. Only rows with status ``current`` count: retracted and superseded
+events do not. A view can never reveal more than the recipient received,
+because it reads only that recipient's rows.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
-from hub.views import sdc
+from hub.views.catalogue import CatalogueError, Table, period_of
+from hub.views.disclosure import Cell
 from hub.views.tables import incidents, outcomes, referrals
 
 #: Dimensions of the incidents view (column names).
@@ -73,7 +75,8 @@ def _where(recipient: str, filters: Filters) -> Any:
 def incident_counts(
     engine: Engine, recipient: str, by: Sequence[str], filters: Filters = Filters()
 ) -> list[dict[str, Any]]:
-    """Incidents grouped by ``by`` (any of DIMENSIONS), with ``count``."""
+    """True incidents grouped by ``by`` (any of DIMENSIONS), with ``count``: for
+    tests and checks that recount what was published; never served."""
     unknown = [name for name in by if name not in DIMENSIONS]
     if unknown:
         raise ValueError(
@@ -104,46 +107,76 @@ def finest_level(engine: Engine, recipient: str) -> str:
     return "lad"
 
 
-def hotspots(
-    engine: Engine, recipient: str, level: str, filters: Filters = Filters(), top: int = 10
-) -> dict[str, Any]:
-    """Counts per area at ``level``; the share of incidents in the top 10% of areas,
-    computed from published counts, and the top areas."""
-    if level not in AREA_LEVELS:
-        raise ValueError(f"level must be one of {', '.join(AREA_LEVELS)}")
-    rows = [r for r in incident_counts(engine, recipient, [level], filters) if r[level]]
-    published = sorted(
-        ({"area": r[level], "count": sdc.protect(r["count"])} for r in rows),
-        key=lambda r: (-(r["count"] or 0), r["area"]),
+# ---------------------------------------------------------------------- grid cells
+
+
+def _dimension(name: str) -> Any:
+    """The SQL expression of a catalogue dimension."""
+    if name == "under25":
+        return case(
+            (incidents.c.age_band.is_(None), None),
+            (incidents.c.age_band.in_(UNDER_25), "yes"),
+            else_="no",
+        ).label(name)
+    if name == "night":
+        return case(
+            (incidents.c.hour.is_(None), None),
+            (incidents.c.hour.in_(NIGHT_HOURS), "yes"),
+            else_="no",
+        ).label(name)
+    return incidents.c[name]
+
+
+FILTERABLE = ("lad", "category", "method", "age_band", "incident_source")
+
+
+def incident_cells(
+    engine: Engine, recipient: str, table: Table, filters: Filters = Filters()
+) -> list[Cell]:
+    """The true count and cell key of every non-empty grid cell of ``table``.
+
+    Filters may only name the table's own dimensions and move on its time
+    grid, so that they select whole cells: CatalogueError otherwise."""
+    table.check_range(filters.week_from, filters.week_to)
+    for name in FILTERABLE:
+        if getattr(filters, name) is not None and name not in table.dimensions:
+            raise CatalogueError(
+                f"table {table.id} has no {name} dimension to filter on; choose a table "
+                f"that shows {name}"
+            )
+    dims = [_dimension(name) for name in table.dimensions]
+    query = (
+        select(*dims, incidents.c.week, func.count(), func.sum(incidents.c.record_key))
+        .where(_where(recipient, filters) & incidents.c.week.is_not(None))
+        .group_by(*dims, incidents.c.week)
     )
-    tenth = max(1, math.ceil(len(published) / 10)) if published else 0
-    in_top = sdc.total(r["count"] for r in published[:tenth])
-    everything = sdc.total(r["count"] for r in published)
-    return {
-        "level": level,
-        "areas": len(published),
-        "top_tenth_areas": tenth,
-        "top_tenth_share": sdc.share(in_top, everything),
-        "total": everything,
-        "top": published[:top],
-    }
+    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            *values, week, count, keys = row
+            cell = counts[(*values, period_of(week, table.grain))]
+            cell[0] += int(count)
+            cell[1] += int(keys or 0)
+    return [Cell(key, count, keys % 256) for key, (count, keys) in counts.items()]
 
 
-def ed_vs_police(engine: Engine, recipient: str, filters: Filters = Filters()) -> dict[str, Any]:
-    """The share of ED assault attendances with no matching police record.
-
-    Where the recipient's ED and police incidents both carry its pseudonyms of
-    the person (an agreement allows linkage), an ED attendance is matched when
-    the same person has a police incident. Otherwise the estimate compares ED
-    and police counts area by area and week by week (LAD x week)."""
+def ed_police_cells(
+    engine: Engine, recipient: str, grain: str, filters: Filters = Filters()
+) -> tuple[list[Cell], list[Cell]] | None:
+    """Per (LAD, period): ED assault attendances, and those whose person (the
+    recipient-scoped pseudonym) has no police record. None unless every ED
+    attendance and some police record carry the recipient's pseudonyms, that
+    is, unless an agreement lets this recipient link the two."""
     where = _where(recipient, filters)
     with engine.connect() as conn:
         ed = conn.execute(
-            select(incidents.c.subject, incidents.c.lad, incidents.c.week).where(
-                where & incidents.c.incident_source.in_(ED_SOURCES)
+            select(
+                incidents.c.subject, incidents.c.lad, incidents.c.week, incidents.c.record_key
+            ).where(
+                where & incidents.c.incident_source.in_(ED_SOURCES) & incidents.c.week.is_not(None)
             )
         ).all()
-        police_subjects = {
+        police = {
             s
             for (s,) in conn.execute(
                 select(incidents.c.subject).where(
@@ -154,52 +187,28 @@ def ed_vs_police(engine: Engine, recipient: str, filters: Filters = Filters()) -
                 )
             )
         }
-        police_cells = {
-            (lad, week): n
-            for lad, week, n in conn.execute(
-                select(incidents.c.lad, incidents.c.week, func.count())
-                .where(where & (incidents.c.incident_source == POLICE))
-                .group_by(incidents.c.lad, incidents.c.week)
-            )
-        }
-    linked = bool(ed) and all(subject for subject, _, _ in ed) and bool(police_subjects)
-    by_lad: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # lad -> [ed, unmatched]
-    if linked:
-        method = "linked: same person (recipient-scoped pseudonym) in a police record"
-        for subject, lad, _ in ed:
-            by_lad[lad or "unknown"][0] += 1
-            by_lad[lad or "unknown"][1] += subject not in police_subjects
-    else:
-        method = "aggregate: ED attendances beyond police records, per LAD and week"
-        ed_cells: dict[tuple[str, str], int] = defaultdict(int)
-        for _, lad, week in ed:
-            ed_cells[(lad or "unknown", week)] += 1
-        for (lad, week), count in ed_cells.items():
-            by_lad[lad][0] += count
-            by_lad[lad][1] += max(0, count - police_cells.get((lad, week), 0))
-    cells = [(lad, sdc.protect(n), sdc.protect(u)) for lad, (n, u) in sorted(by_lad.items())]
-    rows = [{"lad": lad, "ed_attendances": n, "not_in_police_records": u} for lad, n, u in cells]
-    ed_total = sdc.total(n for _, n, _ in cells)
-    unmatched = sdc.total(u for _, _, u in cells)
-    return {
-        "method": method,
-        "rows": rows,
-        "ed_attendances": ed_total,
-        "not_in_police_records": unmatched,
-        "unreported_share": sdc.share(unmatched, ed_total),
-        "true_counts": {
-            "ed": sum(n for n, _ in by_lad.values()),
-            "unmatched": sum(u for _, u in by_lad.values()),
-        },
-    }
+    if not ed or not police or not all(subject for subject, _, _, _ in ed):
+        return None
+    seen: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    missing: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for subject, lad, week, key in ed:
+        where_cell = (lad, period_of(week, grain))
+        for cells, counted in ((seen, True), (missing, subject not in police)):
+            if counted:
+                cells[where_cell][0] += 1
+                cells[where_cell][1] += key
+    return (
+        [Cell(k, n, keys % 256) for k, (n, keys) in seen.items()],
+        [Cell(k, n, keys % 256) for k, (n, keys) in missing.items()],
+    )
 
 
-def referral_funnel(engine: Engine, recipient: str) -> list[dict[str, Any]]:
-    """Per programme: referred, engaged (any outcome showing engagement) and completed."""
+def funnel_cells(engine: Engine, recipient: str) -> dict[str, list[Cell]]:
+    """Per programme: referred, engaged and completed (each a cell of programme)."""
     engaged_types = ("ENGAGED", "COMPLETED", "ETE_SUITABLE", "ACCOMMODATION_SUITABLE", "FTE")
     with engine.connect() as conn:
         refs = conn.execute(
-            select(referrals.c.referral, referrals.c.programme).where(
+            select(referrals.c.referral, referrals.c.programme, referrals.c.record_key).where(
                 (referrals.c.recipient == recipient) & (referrals.c.status == "current")
             )
         ).all()
@@ -210,60 +219,39 @@ def referral_funnel(engine: Engine, recipient: str) -> list[dict[str, Any]]:
         ).all()
     engaged = {r for r, t in outs if t in engaged_types}
     completed = {r for r, t in outs if t == "COMPLETED"}
-    funnel: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for referral, programme in refs:
-        cell = funnel[programme or "unknown"]
-        cell[0] += 1
-        cell[1] += referral in engaged
-        cell[2] += referral in completed
-    return [
-        {"programme": p, "referred": n, "engaged": e, "completed": c}
-        for p, (n, e, c) in sorted(funnel.items())
-    ]
+    measures: dict[str, dict[str, list[int]]] = {
+        m: defaultdict(lambda: [0, 0]) for m in ("referred", "engaged", "completed")
+    }
+    for referral, programme, key in refs:
+        for measure, counted in (
+            ("referred", True),
+            ("engaged", referral in engaged),
+            ("completed", referral in completed),
+        ):
+            if counted:
+                cell = measures[measure][programme or "unknown"]
+                cell[0] += 1
+                cell[1] += key
+    return {
+        m: [Cell((p,), n, keys % 256) for p, (n, keys) in found.items()]
+        for m, found in measures.items()
+    }
 
 
-def outcome_counts(engine: Engine, recipient: str) -> list[dict[str, Any]]:
+def outcome_cells(engine: Engine, recipient: str) -> list[Cell]:
+    """Outcomes by type and intervention."""
     query = (
-        select(outcomes.c.outcome_type, outcomes.c.intervention, func.count().label("count"))
+        select(
+            outcomes.c.outcome_type,
+            outcomes.c.intervention,
+            func.count(),
+            func.sum(outcomes.c.record_key),
+        )
         .where((outcomes.c.recipient == recipient) & (outcomes.c.status == "current"))
         .group_by(outcomes.c.outcome_type, outcomes.c.intervention)
-        .order_by(outcomes.c.outcome_type, outcomes.c.intervention)
     )
     with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def share_by_lad(
-    engine: Engine, recipient: str, part: str, filters: Filters = Filters()
-) -> dict[str, Any]:
-    """Per LAD, incidents that are ``under25`` or at ``night``, beside all incidents."""
-    rows = incident_counts(
-        engine, recipient, ["lad", "age_band" if part == "under25" else "hour"], filters
-    )
-
-    def chosen(row: dict[str, Any]) -> bool:
-        return row["age_band"] in UNDER_25 if part == "under25" else row["hour"] in NIGHT_HOURS
-
-    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        cells[row["lad"] or "unknown"][0] += row["count"]
-        cells[row["lad"] or "unknown"][1] += row["count"] if chosen(row) else 0
-    out: list[dict[str, Any]] = []
-    for lad, (n, k) in sorted(cells.items()):
-        total, part_count = sdc.protect(n), sdc.protect(k)
-        out.append(
-            {
-                "lad": lad,
-                "incidents": total,
-                part: part_count,
-                "share": sdc.share(part_count, total),
-            }
-        )
-    all_total = sdc.total(int(r["incidents"]) if r["incidents"] is not None else None for r in out)
-    all_part = sdc.total(int(r[part]) if r[part] is not None else None for r in out)
-    return {
-        "rows": out,
-        "incidents": all_total,
-        part: all_part,
-        "share": sdc.share(all_part, all_total),
-    }
+        return [
+            Cell((kind, intervention), int(n), int(keys or 0) % 256)
+            for kind, intervention, n, keys in conn.execute(query)
+        ]

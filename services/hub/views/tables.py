@@ -67,6 +67,7 @@ incidents = Table(
     Column("age_band", String(16)),
     Column("knife", Boolean),
     Column("subject", String(64), index=True),  # the recipient-scoped pseudonym
+    Column("record_key", Integer, nullable=False),  # hub.views.cellkey
     Index("ix_view_incidents_recipient_status", "recipient", "status"),
 )
 
@@ -81,6 +82,7 @@ referrals = Table(
     Column("week", String(10)),
     Column("age_band", String(16)),
     Column("msoa", String(16)),
+    Column("record_key", Integer, nullable=False),
 )
 
 outcomes = Table(
@@ -93,6 +95,7 @@ outcomes = Table(
     Column("outcome_type", String(32)),
     Column("intervention", String(32)),
     Column("week", String(10)),
+    Column("record_key", Integer, nullable=False),
 )
 
 withdrawn = Table(
@@ -126,16 +129,16 @@ def drop(engine: Engine) -> None:
 
 def outdated(engine: Engine) -> bool:
     """Whether the tables predate the current layout (fact rows keyed by event
-    first; the sink's offsets and rejects tables). They are derived, so the
-    builder drops and rebuilds them."""
+    first, with record keys; the sink's offsets and rejects tables). They are
+    derived, so the builder drops and rebuilds them."""
     found = inspect(engine)
-    for table in (incidents, offsets, rejects):
+    for table in (incidents, referrals, outcomes, offsets, rejects):
         if not found.has_table(table.name):
             continue
         if table is incidents:
             key = found.get_pk_constraint(table.name)["constrained_columns"]
             if list(key) != [column.name for column in table.primary_key.columns]:
                 return True
-        elif {c["name"] for c in found.get_columns(table.name)} != {c.name for c in table.columns}:
+        if {c["name"] for c in found.get_columns(table.name)} != {c.name for c in table.columns}:
             return True
     return False

@@ -1,5 +1,6 @@
-"""The views over a recipient's facts: counts, hotspots, ED vs police, the
-referral funnel, and the shares, with disclosure control on every output."""
+"""The figures over a recipient's facts: counts, hotspots, ED vs police, the
+referral funnel, and the shares, each built from published cells. Counts that
+are multiples of 5 (10 and more) publish as themselves whatever the noise."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from hub.views import queries
+from hub.views import figures, queries
 from hub.views.builder import ViewBuilder
+from hub.views.catalogue import load as load_catalogue
 from tests.fixtures.records import HUB_KEYS, a_retraction, a_share, share_messages
 from wire.shares import Share
 from wire.topics import TopicNames
@@ -18,6 +20,7 @@ NAMES = TopicNames("t")
 share = a_share
 
 BIRMINGHAM, COVENTRY = "E08000025", "E08000026"
+CATALOGUE = load_catalogue()
 
 
 def geo(lad: str, n: int) -> dict[str, Any]:
@@ -62,13 +65,13 @@ def test_counts_and_hotspots(sql_engine: Engine) -> None:
     by_lad = queries.incident_counts(sql_engine, "vrp", ["lad"])
     assert by_lad == [{"lad": BIRMINGHAM, "count": 100}, {"lad": COVENTRY, "count": 30}]
     assert queries.finest_level(sql_engine, "vrp") == "lsoa"
-    hot = queries.hotspots(sql_engine, "vrp", "lsoa")
-    assert hot["areas"] == 21 and hot["top_tenth_areas"] == 3
-    assert hot["top"][0] == {"area": "E01900050", "count": 30}
-    # Every Birmingham LSOA holds 5 incidents: suppressed, so the published total
-    # (the sum of published cells) is the Coventry hotspot alone.
+    hot = figures.hotspots(sql_engine, "vrp", CATALOGUE, "lsoa", queries.Filters())
+    # Every Birmingham LSOA holds 5 incidents: suppressed, so neither ranked nor
+    # named; the published total is the Coventry hotspot alone.
+    assert hot["areas_with_a_published_count"] == 1 and hot["top_tenth_areas"] == 1
+    assert hot["rows"] == [{"area": "E01900050", "count": 30}]
     assert (hot["total"], hot["top_tenth_share"]) == (30, 1.0)
-    assert all(row["count"] is None for row in hot["top"][1:])
+    assert "top tenth" in hot["disclosure"]["concentration"]
     assert queries.incident_counts(sql_engine, "csp-birmingham", ["lad"]) == []
 
 
@@ -76,26 +79,26 @@ def test_ed_vs_police_linked_by_pseudonym(sql_engine: Engine) -> None:
     ed = [share(n, incident_source="ED_ISTV", subject_pseudo_id=f"p{n}") for n in range(40)]
     police = [share(100 + n, subject_pseudo_id=f"p{n}") for n in range(30)]  # 30 of 40 reported
     load(sql_engine, ed + police)
-    found = queries.ed_vs_police(sql_engine, "vrp")
-    assert found["method"].startswith("linked")
+    found = figures.ed_vs_police(sql_engine, "vrp", queries.Filters())
+    assert found["available"] and found["method"].startswith("linked")
     assert (found["ed_attendances"], found["not_in_police_records"]) == (40, 10)
     assert found["unreported_share"] == 0.25
+    assert "true_counts" not in found
 
 
-def test_ed_vs_police_by_area_and_week_without_linkage(sql_engine: Engine) -> None:
+def test_ed_vs_police_is_not_available_without_linkage(sql_engine: Engine) -> None:
+    """Never a 0 that means "unknown": without linkage there is no figure."""
     ed = [share(n, incident_source="ED_ISTV") for n in range(40)]
     police = [share(100 + n) for n in range(25)]
     load(sql_engine, ed + police)
-    found = queries.ed_vs_police(sql_engine, "vrp")
-    assert found["method"].startswith("aggregate")
-    assert (found["ed_attendances"], found["not_in_police_records"]) == (40, 15)
+    found = figures.ed_vs_police(sql_engine, "vrp", queries.Filters())
+    assert found["available"] is False and "not available" in found["reason"]
+    assert found["rows"] == [] and "unreported_share" not in found
 
 
 def test_referral_funnel_and_outcomes(sql_engine: Engine) -> None:
     refs = [referral(n, "MENTOR") for n in range(20)]
-    outs = [outcome(n, "ENGAGED") for n in range(12)] + [
-        outcome(100 + n, "COMPLETED") for n in range(0)
-    ]
+    outs = [outcome(n, "ENGAGED") for n in range(10)]
     outs += [
         replace(
             outcome(n + 50, "COMPLETED", "2026-12-01"),
@@ -105,16 +108,17 @@ def test_referral_funnel_and_outcomes(sql_engine: Engine) -> None:
                 "outcome_date": "2026-12-01",
             },
         )
-        for n in range(9)
+        for n in range(5)
     ]
     load(sql_engine, refs + outs)
-    assert queries.referral_funnel(sql_engine, "vrp") == [
-        {"programme": "MENTOR", "referred": 20, "engaged": 12, "completed": 9}
+    # Engaged: the 10 ENGAGED and the 5 COMPLETED (of the same referrals) = 10;
+    # completed: 5, suppressed.
+    assert figures.referral_funnel(sql_engine, "vrp")["rows"] == [
+        {"programme": "MENTOR", "referred": 20, "engaged": 10, "completed": None}
     ]
-    assert {r["outcome_type"]: r["count"] for r in queries.outcome_counts(sql_engine, "vrp")} == {
-        "ENGAGED": 12,
-        "COMPLETED": 9,
-    }
+    found = figures.outcomes(sql_engine, "vrp")
+    assert found["rows"] == [{"outcome_type": "ENGAGED", "intervention": None, "count": 10}]
+    assert found["total"] == 10  # the suppressed COMPLETED cell is not listed nor counted
 
 
 def test_under_25_and_night_shares(sql_engine: Engine) -> None:
@@ -127,9 +131,9 @@ def test_under_25_and_night_shares(sql_engine: Engine) -> None:
         for n in range(20)
     ]
     load(sql_engine, young + older)
-    under = queries.share_by_lad(sql_engine, "vrp", "under25")
+    under = figures.share_by_lad(sql_engine, "vrp", CATALOGUE, "under25", queries.Filters())
     assert (under["incidents"], under["under25"], under["share"]) == (40, 20, 0.5)
-    night = queries.share_by_lad(sql_engine, "vrp", "night")
+    night = figures.share_by_lad(sql_engine, "vrp", CATALOGUE, "night", queries.Filters())
     assert night["share"] == 0.5
 
 
