@@ -29,6 +29,7 @@ from hub.stack import Stack, StackConfig
 from tests.bench import (
     bench_audit,
     bench_connector,
+    bench_disclosure,
     bench_enforcer,
     bench_kafka,
     bench_views,
@@ -110,6 +111,10 @@ def main(argv: list[str]) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
         results += bench_views.run(kafka, opa, Path(folder), shared, seconds)
+    incidents = 5_000 if quick else 50_000
+    print(f"views: disclosure control per request over {incidents:,} incidents ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
+        results += bench_disclosure.run(Path(folder), incidents)
     records = 50_000 if quick else 300_000
     print(
         f"kafka: the broker's ceiling with its own perf tools ({records:,} records) ...", flush=True

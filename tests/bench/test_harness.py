@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.bench import bench_disclosure
 from tests.bench.harness import Result, kept_up, load_previous, write_report
 
 
@@ -105,3 +106,13 @@ def test_measurements_that_differ_only_in_rate_or_percentile_are_not_matched(
     assert "- enforcer | p99 latency at 1,000 events/s for 10 s: no like measurement" in text
     assert "- enforcer | p50 latency at 200 events/s for 10 s: no like measurement" in text
     assert "- enforcer | p50 latency at 1,000 events/s for 10 s: no like measurement" in text
+
+
+def test_the_disclosure_bench_measures_each_table_beside_its_baseline(tmp_path: Path) -> None:
+    results = bench_disclosure.run(tmp_path, 300)
+    assert [r.name for r in results] == [
+        f"{table}: {how}"
+        for table in bench_disclosure.TABLES
+        for how in ("through the layer", "the whole API request")
+    ]
+    assert all(r.rate > 0 and r.baseline_rate > 0 and "unprotected" in r.baseline for r in results)
