@@ -71,7 +71,11 @@ def hotspots(
     published = disclosure.publish(
         queries.incident_cells(engine, recipient, chosen, filters), chosen.cell_dimensions, [level]
     )
-    ranked = sorted(published.rows, key=lambda r: (-r["count"], str(r[level])))
+    # Incidents released without an area at this level (coarser, as k-anonymity
+    # may release them) are counted apart, not ranked as an area.
+    located = [r for r in published.rows if r[level] is not None]
+    not_located = sum(r["count"] for r in published.rows if r[level] is None)
+    ranked = sorted(located, key=lambda r: (-r["count"], str(r[level])))
     tenth = max(1, math.ceil(len(ranked) / 10)) if ranked else 0
     in_top = sum(r["count"] for r in ranked[:tenth])
     return {
@@ -79,16 +83,18 @@ def hotspots(
         "table": chosen.id,
         "areas_with_a_published_count": len(ranked),
         "top_tenth_areas": tenth,
-        "top_tenth_share": disclosure.share(in_top, published.total),
+        "top_tenth_share": disclosure.share(in_top, published.total - not_located),
         "total": published.total,
+        "not_located": not_located,
         "disclosure": _disclosure(
             chosen,
             published,
             concentration=(
-                f"the share of the published total held by the top tenth of the {len(ranked)} "
-                f"areas with a published count in table {chosen.id}; each area's count is the "
-                "sum of its published cells; areas whose cells are all 0-7 are not ranked "
-                "or named"
+                f"the share of the published incidents located at {level} held by the top "
+                f"tenth of the {len(ranked)} areas with a published count in table "
+                f"{chosen.id}; each area's count is the sum of its published cells; areas "
+                "whose cells are all 0-7 are not ranked or named; incidents released "
+                f"without a {level} ({not_located} published) are not ranked"
             ),
         ),
         "rows": [{"area": r[level], "count": r["count"]} for r in ranked[:top]],

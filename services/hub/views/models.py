@@ -60,6 +60,7 @@ class HotspotsView(View):
     top_tenth_areas: int
     top_tenth_share: float | None
     total: int
+    not_located: int
     disclosure: Disclosure
     rows: list[Row]
 
