@@ -70,6 +70,10 @@ def pair_id(record: AuditRecord) -> str:
     return record.decision_id
 
 
+def _k_retraction(record: AuditRecord) -> bool:
+    return record.record_type == "Retraction" and record.agreement_id in K_AGREEMENTS
+
+
 def under_min_k(record: AuditRecord) -> bool:
     """Whether the record is about a record-level pair an agreement's min_k governs."""
     return record.agreement_id in K_AGREEMENTS and record.record_type != "Retraction"
@@ -355,6 +359,43 @@ class Pipeline:
             helpers.wait_until(enough, timeout, f"{count} audit records", every=1.0)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; got {len(seen)}\n{self.logs()}") from None
+        return seen
+
+    def wait_for_expected(
+        self, expected: dict[str, Outgoing], timeout: float = 120
+    ) -> list[AuditRecord]:
+        """Wait until every decision of ``expected`` (:meth:`expected`) is on the
+        audit topic (by :func:`pair_id`), but for retractions the hub sends under
+        an agreement with min_k: which recipients hold a record, and so which need
+        a retraction when it moves, depends on what k-anonymity released, which
+        :meth:`expected` leaves out."""
+        wanted = {
+            decision
+            for decision, produced in expected.items()
+            if not _k_retraction(AuditRecord.from_bytes(produced.value))
+        }
+        seen: list[AuditRecord] = []
+        missing: set[str] = set(wanted)
+
+        def enough() -> bool:
+            nonlocal seen, missing
+            for process in self.processes:
+                if process.poll() not in (None, -signal.SIGKILL, 0):
+                    raise AssertionError(
+                        f"the enforcer exited {process.returncode}:\n{self.logs()}"
+                    )
+            if message_count(self.admin, [self.names.audit_decisions]) < len(wanted):
+                return False
+            seen = self.audit()
+            missing = wanted - {pair_id(r) for r in seen}
+            return not missing
+
+        try:
+            helpers.wait_until(enough, timeout, f"{len(wanted)} decisions", every=1.0)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; {len(missing)} missing, such as {sorted(missing)[:5]}\n{self.logs()}"
+            ) from None
         return seen
 
 

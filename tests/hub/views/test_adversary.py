@@ -92,7 +92,7 @@ def demo_views(
     try:
         made.publish_samples(CONFIGS, "--days", str(DAYS), "--seed", str(SEED))
         made.start_enforcer()
-        made.wait_for_audit(len(made.expected(made.raw_messages())), timeout=600)
+        made.wait_for_expected(made.expected(made.raw_messages()), timeout=600)
     finally:
         made.stop()
     database = f"sqlite:///{home / 'views.sqlite'}"

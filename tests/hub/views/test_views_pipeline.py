@@ -61,7 +61,7 @@ def pipeline(
     try:
         made.publish_samples(CONFIGS, "--days", "14", "--seed", "5")
         made.start_enforcer()
-        made.wait_for_audit(len(made.expected(made.raw_messages())), timeout=300)
+        made.wait_for_expected(made.expected(made.raw_messages()), timeout=300)
     finally:
         made.stop()
     yield made
