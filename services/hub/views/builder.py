@@ -290,7 +290,7 @@ def _fact(record_type: str, found: list[Share]) -> dict[str, Any]:
     """The fact columns of one event, from every share of it."""
     fields = _merge(share.fields for share in found)
     if record_type == "Incident":
-        return _incident(found[0].source_authority, fields)
+        return _incident(found[0].source_authority, found[0].source_authority_type, fields)
     if record_type == "Referral":
         geo = _geo(fields, "home_geo")
         return {
@@ -308,11 +308,17 @@ def _fact(record_type: str, found: list[Share]) -> dict[str, Any]:
     }
 
 
-def _incident(source: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _incident(source: str, source_type: str, fields: dict[str, Any]) -> dict[str, Any]:
     geo = _geo(fields, "geo")
     moment = _local(_text(fields, "assault_datetime") or _text(fields, "arrival_datetime"))
     return {
         "source_authority": source,
+        "source_type": _text(
+            {"source_authority_type": source_type},
+            "source_authority_type",
+            incidents.c.source_type,
+            within="share",
+        ),
         "incident_source": _text(fields, "incident_source", incidents.c.incident_source),
         "lsoa": _code(geo, "lsoa21cd", incidents.c.lsoa),
         "msoa": _code(geo, "msoa21cd", incidents.c.msoa),

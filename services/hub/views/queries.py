@@ -41,6 +41,10 @@ UNDER_25 = ("0-9", "10-17", "18-24")
 NIGHT_HOURS = (20, 21, 22, 23, 0, 1, 2, 3)  # 20:00 to 04:00, England
 ED_SOURCES = ("ED_ISTV", "ECDS")
 POLICE = "POLICE_CRIME"
+#: The discloser types whose incidents are ED attendances and police records:
+#: what tells them apart where an agreement releases no incident_source (the
+#: VRP's linkage agreement) or k-anonymity withheld the share that did.
+ED_TYPE, POLICE_TYPE = "ICB_ED", "POLICE"
 
 
 @dataclass(frozen=True)
@@ -168,13 +172,19 @@ def ed_police_cells(
     attendance and some police record carry the recipient's pseudonyms, that
     is, unless an agreement lets this recipient link the two."""
     where = _where(recipient, filters)
+    # The incident source where released, else the discloser's type.
+    unknown = incidents.c.incident_source.is_(None)
+    is_ed = incidents.c.incident_source.in_(ED_SOURCES) | (
+        unknown & (incidents.c.source_type == ED_TYPE)
+    )
+    is_police = (incidents.c.incident_source == POLICE) | (
+        unknown & (incidents.c.source_type == POLICE_TYPE)
+    )
     with engine.connect() as conn:
         ed = conn.execute(
             select(
                 incidents.c.subject, incidents.c.lad, incidents.c.week, incidents.c.record_key
-            ).where(
-                where & incidents.c.incident_source.in_(ED_SOURCES) & incidents.c.week.is_not(None)
-            )
+            ).where(where & is_ed & incidents.c.week.is_not(None))
         ).all()
         police = {
             s
@@ -182,7 +192,7 @@ def ed_police_cells(
                 select(incidents.c.subject).where(
                     (incidents.c.recipient == recipient)
                     & (incidents.c.status == "current")
-                    & (incidents.c.incident_source == POLICE)
+                    & is_police
                     & incidents.c.subject.is_not(None)
                 )
             )

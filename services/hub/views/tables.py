@@ -55,6 +55,9 @@ incidents = Table(
     Column("recipient", String(64), primary_key=True),
     Column("status", String(16), nullable=False),  # current/retracted/superseded
     Column("source_authority", String(64), nullable=False),
+    # The discloser's type (POLICE, ICB_ED...): what kind of record this is
+    # even where an agreement does not release incident_source.
+    Column("source_type", String(32)),
     Column("incident_source", String(32)),
     Column("lsoa", String(16)),
     Column("msoa", String(16)),

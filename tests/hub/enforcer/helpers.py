@@ -18,7 +18,7 @@ from hub.linkage import LINKAGE_FILE, LinkageRegistry
 from tests.fixtures.kafka import read_all
 from tests.wire import samples
 from wire import schemas
-from wire.audit import AuditRecord
+from wire.audit import AuditRecord, AuditRecordError
 from wire.codec import AvroCodec
 from wire.envelope import EventWriter, event_id
 from wire.hub_signing import SIGNATURE_HEADER
@@ -186,6 +186,18 @@ def topics_with_prefix(kafka: ClientSettings, prefix: str) -> list[str]:
 
 def audit_records(kafka: ClientSettings, topic: str) -> list[AuditRecord]:
     return [AuditRecord.from_bytes(m.value) for m in read_all(kafka, [topic])]
+
+
+def readable_audit_records(kafka: ClientSettings, topic: str) -> list[AuditRecord]:
+    """The audit records on ``topic``, leaving out messages that are not one (a
+    test that writes malformed messages to it, as anyone able to could)."""
+    found = []
+    for message in read_all(kafka, [topic]):
+        try:
+            found.append(AuditRecord.from_bytes(message.value))
+        except AuditRecordError:
+            continue
+    return found
 
 
 def wait_until(

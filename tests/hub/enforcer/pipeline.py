@@ -70,7 +70,9 @@ def pair_id(record: AuditRecord) -> str:
     return record.decision_id
 
 
-def _k_retraction(record: AuditRecord) -> bool:
+def k_retraction(record: AuditRecord) -> bool:
+    """A retraction the hub sends under an agreement with min_k: whether it is sent
+    depends on what k-anonymity released, which :meth:`Pipeline.expected` leaves out."""
     return record.record_type == "Retraction" and record.agreement_id in K_AGREEMENTS
 
 
@@ -321,7 +323,7 @@ class Pipeline:
         wanted = set(pairs)
         return {
             r.decision_id: r
-            for r in self.audit()
+            for r in helpers.readable_audit_records(self.admin, self.names.audit_decisions)
             if pair_id(r) != r.decision_id and pair_id(r) in wanted
         }
 
@@ -372,7 +374,7 @@ class Pipeline:
         wanted = {
             decision
             for decision, produced in expected.items()
-            if not _k_retraction(AuditRecord.from_bytes(produced.value))
+            if not k_retraction(AuditRecord.from_bytes(produced.value))
         }
         seen: list[AuditRecord] = []
         missing: set[str] = set(wanted)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from hub.views import figures, queries
 from hub.views.builder import ViewBuilder
 from hub.views.catalogue import load as load_catalogue
-from tests.fixtures.records import HUB_KEYS, a_retraction, a_share, share_messages
+from tests.fixtures.records import HUB_KEYS, INCIDENT_FIELDS, a_retraction, a_share, share_messages
 from wire.shares import Share
 from wire.topics import TopicNames
 
@@ -84,6 +84,31 @@ def test_ed_vs_police_linked_by_pseudonym(sql_engine: Engine) -> None:
     assert (found["ed_attendances"], found["not_in_police_records"]) == (40, 10)
     assert found["unreported_share"] == 0.25
     assert "true_counts" not in found
+
+
+def test_ed_attendances_without_an_incident_source_count_by_their_discloser(
+    sql_engine: Engine,
+) -> None:
+    """The VRP's linkage agreement releases no incident_source: an ED trust's
+    share is an ED attendance by its discloser's type (and k-anonymity may
+    have withheld the share under another agreement that carried the source)."""
+    fields = {k: v for k, v in INCIDENT_FIELDS.items() if k != "incident_source"}
+    ed = [
+        replace(
+            share(n),
+            source_authority="uhb-ed",
+            source_authority_type="ICB_ED",
+            fields={**fields, "subject_pseudo_id": f"p{n}"},
+        )
+        for n in range(40)
+    ]
+    police = [
+        replace(share(100 + n), fields={**fields, "subject_pseudo_id": f"p{n}"}) for n in range(30)
+    ]
+    load(sql_engine, ed + police)
+    found = figures.ed_vs_police(sql_engine, "vrp", queries.Filters())
+    assert found["available"]
+    assert (found["ed_attendances"], found["not_in_police_records"]) == (40, 10)
 
 
 def test_ed_vs_police_is_not_available_without_linkage(sql_engine: Engine) -> None:
