@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hub.bundle import build
-from hub.enforcer.policy import PolicyClient
+from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from tests.fixtures.kafka import read_all
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
@@ -116,11 +116,16 @@ def test_a_policy_that_releases_a_pseudonym_unscoped_is_refused_by_the_enforcer(
     shutil.copytree(wrong, private_opa.bundle, dirs_exist_ok=True)
 
     with PolicyClient(private_opa.url, private_opa.token) as client:
-        helpers.wait_until(
-            lambda: client.evaluate("svd.meta", "revision", {}) == "wrong-1",
-            30,
-            "OPA to serve the wrong bundle",
-        )
+
+        def serving_the_wrong_bundle() -> bool:
+            # While the files are swapped, OPA may load a bundle without them.
+            try:
+                revision = client.evaluate("svd.meta", "revision", {})
+            except PolicyUnavailable:
+                return False
+            return bool(revision == "wrong-1")
+
+        helpers.wait_until(serving_the_wrong_bundle, 60, "OPA to serve the wrong bundle")
 
     pipeline = Pipeline(kafka_admin, private_opa.url, private_opa.token, tmp_path / "home")
     try:
