@@ -429,15 +429,20 @@ def insert_rows(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     """Insert ``rows`` (values in the order of ``columns``) in the open transaction
-    ``conn``: one statement built once, run by the driver's ``executemany``,
-    without SQLAlchemy's per-row processing. Values must be what the driver
-    takes as is (str, int, bool, bytes or None)."""
+    ``conn``, without SQLAlchemy's per-row processing: on PostgreSQL (psycopg)
+    with ``COPY``, elsewhere with one statement built once and run by the
+    driver's ``executemany``. Values must be what the driver takes as is (str,
+    int, bool, bytes or None). A row that breaks a constraint fails the whole
+    call, as an INSERT would."""
     if not rows:
         return
     dialect = conn.dialect
     placeholder = _PLACEHOLDERS.get(dialect.paramstyle)
     if placeholder is None:  # a driver that wants named parameters
         conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy_rows(conn, table, columns, rows)
         return
     key = (dialect.name, table.name, tuple(columns))
     sql = _INSERTS.get(key)
@@ -448,6 +453,23 @@ def insert_rows(
         # Names from the table's metadata; every value is bound.
         sql = _INSERTS[key] = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values})"  # noqa: S608
     conn.exec_driver_sql(sql, list(rows))
+
+
+def _copy_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL through psycopg: ``COPY ... FROM STDIN``, in the same transaction."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    driver = conn.connection.driver_connection
+    if driver is None:  # the connection was closed
+        raise RuntimeError("no driver connection to copy rows through")
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def new_consumer(kafka: ClientSettings, client_id: str) -> KafkaConsumer:

@@ -24,8 +24,8 @@ rows they change.
 
 **Batches.** The builder applies up to :attr:`ViewBuilder.batch_messages`
 shares in one transaction (a rebuild reads thousands at once; a builder that
-keeps up applies what arrived). It writes rows with the driver's
-``executemany`` (``hub.sink.insert_rows``), and reads back only the shares of
+keeps up applies what arrived). It writes rows through the driver's bulk
+path (``hub.sink.insert_rows``), and reads back only the shares of
 events it had rows for before the batch: an event whose every share is in the
 batch gets its fact rows from the shares in hand. The garbage collector is
 paused while a batch is applied, since a batch makes many objects that
