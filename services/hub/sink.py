@@ -5,7 +5,9 @@ topics. :func:`consume` drives it:
 
 1. it assigns every partition of the sink's topics (no consumer group) and
    seeks each to the offset stored with the tables, or to the beginning;
-2. it polls, and hands each batch to :meth:`Sink.apply`;
+2. it polls, and hands each batch to :meth:`Sink.apply`: what one poll
+   brought, and what later polls bring at once (without waiting), up to
+   :attr:`Sink.batch_messages` messages;
 3. ``apply`` parses every message through the sink's typed contract, and in
    **one transaction** writes the rows (:meth:`Sink.write`), records every
    message it could not use in ``<prefix>_rejects`` and stores the offsets
@@ -44,7 +46,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import (
@@ -139,6 +141,11 @@ class Sink(abc.ABC, Generic[Item, Result]):
 
     #: Prefix of the offsets and rejects tables, and the consumer's client id.
     name: str = "sink"
+
+    #: The most messages :func:`consume` hands to one :meth:`apply` (one
+    #: transaction). It never waits to fill a batch: a batch holds what the
+    #: consumer has already fetched, so a sink that keeps up applies small ones.
+    batch_messages: int = 1000
 
     def __init__(self, engine: Engine, offsets: Table, rejects: Table) -> None:
         self.engine = engine
@@ -332,14 +339,7 @@ def consume(
                 time.sleep(1)
                 discovered = float("-inf")
                 continue
-            polled = consumer.poll(timeout_ms=500)
-            batch = [
-                Message(
-                    m.topic, m.partition, m.offset, m.timestamp, m.value, tuple(m.headers or ())
-                )
-                for records in polled.values()
-                for m in records
-            ]
+            batch = _poll(consumer, sink.batch_messages)
             done = sink.apply(batch) if batch else sink.idle()
             if done is not None:
                 on_batch(done)
@@ -349,6 +349,26 @@ def consume(
             on_batch(done)
     finally:
         consumer.close()
+
+
+def _poll(consumer: KafkaConsumer, most: int) -> list[Message]:
+    """What one poll brings (waiting up to 500 ms), and what later polls bring
+    without waiting, up to ``most`` messages."""
+    batch = _messages(consumer.poll(timeout_ms=500, max_records=most))
+    while batch and len(batch) < most:
+        more = _messages(consumer.poll(timeout_ms=0, max_records=most - len(batch)))
+        if not more:
+            break
+        batch += more
+    return batch
+
+
+def _messages(polled: dict[TopicPartition, list[Any]]) -> list[Message]:
+    return [
+        Message(m.topic, m.partition, m.offset, m.timestamp, m.value, tuple(m.headers or ()))
+        for records in polled.values()
+        for m in records
+    ]
 
 
 def _reassign(
@@ -394,6 +414,62 @@ def _reassign(
             )
         consumer.seek(tp, max(at or 0, first))
     return parts
+
+
+# ------------------------------------------------------------------ bulk rows
+
+#: INSERT statements for the driver, by (dialect, table, columns).
+_INSERTS: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+#: The placeholder of each DB-API paramstyle that takes a sequence of values.
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``) in the open transaction
+    ``conn``, without SQLAlchemy's per-row processing: on PostgreSQL (psycopg)
+    with ``COPY``, elsewhere with one statement built once and run by the
+    driver's ``executemany``. Values must be what the driver takes as is (str,
+    int, bool, bytes or None). A row that breaks a constraint fails the whole
+    call, as an INSERT would."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    placeholder = _PLACEHOLDERS.get(dialect.paramstyle)
+    if placeholder is None:  # a driver that wants named parameters
+        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy_rows(conn, table, columns, rows)
+        return
+    key = (dialect.name, table.name, tuple(columns))
+    sql = _INSERTS.get(key)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+        names = ", ".join(quote(c) for c in columns)
+        values = ", ".join(placeholder for _ in columns)
+        # Names from the table's metadata; every value is bound.
+        sql = _INSERTS[key] = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values})"  # noqa: S608
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def _copy_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL through psycopg: ``COPY ... FROM STDIN``, in the same transaction."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    driver = conn.connection.driver_connection
+    if driver is None:  # the connection was closed
+        raise RuntimeError("no driver connection to copy rows through")
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def new_consumer(kafka: ClientSettings, client_id: str) -> KafkaConsumer:

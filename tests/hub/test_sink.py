@@ -17,17 +17,26 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from sqlalchemy import Connection, Engine, create_engine, func, select
 
 from hub.access.plan import LEDGER
 from hub.audit.ledger import Appended, Ledger, entries
-from hub.sink import REJECT_EXCERPT_BYTES, Message, Outcome, Sink, consume, new_consumer
+from hub.sink import (
+    REJECT_EXCERPT_BYTES,
+    Message,
+    Outcome,
+    Sink,
+    _poll,
+    consume,
+    new_consumer,
+)
 from hub.views.builder import Applied, ViewBuilder
 from hub.views.tables import shares
 from tests.fixtures.kafka import Principals
@@ -308,3 +317,37 @@ def test_consume_resumes_and_notices_a_topic_made_anew_or_cut_short(
 
 def unique_namespace() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+class PreparedPolls:
+    """A consumer whose polls return prepared batches, and that records what was asked."""
+
+    def __init__(self, *polls: int) -> None:
+        self.polls = list(polls)
+        self.asked: list[tuple[int, int | None]] = []
+        self.offset = 0
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Any]]:
+        self.asked.append((timeout_ms, max_records))
+        count = min(self.polls.pop(0) if self.polls else 0, max_records or 1_000_000)
+        records = [
+            SimpleNamespace(
+                topic="t", partition=0, offset=self.offset + n, timestamp=0, value=b"", headers=[]
+            )
+            for n in range(count)
+        ]
+        self.offset += count
+        return {TopicPartition("t", 0): records} if records else {}
+
+
+def test_a_batch_takes_what_was_fetched_up_to_the_limit_without_waiting() -> None:
+    consumer = PreparedPolls(3, 3, 3, 3)
+    batch = _poll(cast("KafkaConsumer", consumer), 8)
+    assert [m.offset for m in batch] == list(range(8))
+    assert consumer.asked == [(500, 8), (0, 5), (0, 2)]  # only the first poll waits
+
+    consumer = PreparedPolls(3, 0, 3)
+    assert len(_poll(cast("KafkaConsumer", consumer), 8)) == 3  # nothing more fetched: apply
+    assert consumer.asked == [(500, 8), (0, 5)]
+
+    assert _poll(cast("KafkaConsumer", PreparedPolls()), 8) == []

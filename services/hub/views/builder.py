@@ -21,10 +21,20 @@ Everything in the tables is a function of the set of shares, not of the order
 they came in, so replaying from the beginning (``svdhub views rebuild``)
 produces identical tables. Offsets are stored in the same transaction as the
 rows they change.
+
+**Batches.** The builder applies up to :attr:`ViewBuilder.batch_messages`
+shares in one transaction (a rebuild reads thousands at once; a builder that
+keeps up applies what arrived). It writes rows through the driver's bulk
+path (``hub.sink.insert_rows``), and reads back only the shares of
+events it had rows for before the batch: an event whose every share is in the
+batch gets its fact rows from the shares in hand. The garbage collector is
+paused while a batch is applied, since a batch makes many objects that
+outlive it only briefly and none that need a cycle collected early.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Collection, Iterable, Sequence
@@ -35,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Column, Connection, Engine, String, delete, insert, select, update
 
-from hub.sink import Message, Outcome, Sink
+from hub.sink import Message, Outcome, Sink, insert_rows
 from hub.views import tables
 from hub.views.cellkey import RecordKeys, load_secret
 from hub.views.freshness import beat
@@ -74,6 +84,9 @@ class ViewBuilder(Sink[Share, Applied]):
 
     name = "view"
 
+    #: Shares per transaction, at most.
+    batch_messages = 5000
+
     def __init__(
         self,
         engine: Engine,
@@ -97,6 +110,11 @@ class ViewBuilder(Sink[Share, Applied]):
             tables.drop(engine)
         tables.create(engine)
         self._beaten = float("-inf")
+        #: The fact columns of each share parsed in the current batch, by the
+        #: share object's id: an event with one share needs no other.
+        self._facts: dict[int, dict[str, Any]] = {}
+        #: The (recipient, event type) of each shared topic read.
+        self._topics: dict[str, tuple[str, str]] = {}
 
     # The heartbeat: the builder has applied everything it read (at most every 2 s).
 
@@ -138,10 +156,14 @@ class ViewBuilder(Sink[Share, Applied]):
         another recipient's topic still verifies, so this check binds it)."""
         self.keys.verify(message.value, message.headers)
         share = Share.from_bytes(message.value)
-        try:
-            recipient, kind = self.names.parse_shared(message.topic)
-        except TopicNameError as exc:
-            raise UnusableShare("(topic)", "wrong_topic", str(exc)) from exc
+        found = self._topics.get(message.topic)
+        if found is None:
+            try:
+                found = self.names.parse_shared(message.topic)
+            except TopicNameError as exc:
+                raise UnusableShare("(topic)", "wrong_topic", str(exc)) from exc
+            self._topics[message.topic] = found
+        recipient, kind = found
         if (share.recipient, share.event_type.lower()) != (recipient, kind):
             raise UnusableShare(
                 "recipient",
@@ -151,8 +173,21 @@ class ViewBuilder(Sink[Share, Applied]):
         if share.record_type == "Retraction":
             _retracted(share.fields)
         else:
-            _fact(share.record_type, [share])  # every value fits its column
+            # Every value fits its column; kept for the event's fact row.
+            self._facts[id(share)] = _fact(share.record_type, [share])
         return share
+
+    def apply(self, messages: Sequence[Message]) -> Applied:
+        """One batch, with the garbage collector paused (see the module's doc)."""
+        paused = gc.isenabled()
+        gc.disable()
+        self._facts.clear()
+        try:
+            return super().apply(messages)
+        finally:
+            self._facts.clear()
+            if paused:
+                gc.enable()
 
     def write(self, conn: Connection, items: Sequence[tuple[Message, Share]]) -> Applied:
         """The new shares, and the facts they change."""
@@ -169,15 +204,15 @@ class ViewBuilder(Sink[Share, Applied]):
             known.add(share.share_id)
             fresh[share.share_id] = share
             new_rows.append(
-                {
-                    "share_id": share.share_id,
-                    "recipient": share.recipient,
-                    "event_id": share.event_id,
-                    "record_type": share.record_type,
-                    "agreement_id": share.agreement_id,
-                    "supersedes": share.supersedes,
-                    "payload": (message.value or b"").decode(),  # canonical, as sent
-                }
+                (
+                    share.share_id,
+                    share.recipient,
+                    share.event_id,
+                    share.record_type,
+                    share.agreement_id,
+                    share.supersedes,
+                    (message.value or b"").decode(),  # canonical, as sent
+                )
             )
             if share.record_type == "Retraction":
                 retracted = _retracted(share.fields)
@@ -187,22 +222,56 @@ class ViewBuilder(Sink[Share, Applied]):
                 touched.add((share.record_type, share.recipient, share.event_id))
                 if share.supersedes:
                     withdrawals.append((share.recipient, share.supersedes, "superseded"))
-        if new_rows:
-            conn.execute(insert(shares), new_rows)
+        events = {event_id for _, _, event_id in touched}
+        events.update(event_id for _, event_id, _ in withdrawals)
+        earlier = _with_shares(conn, events)  # before this batch's shares are written
+        insert_rows(conn, shares, SHARE_COLUMNS, new_rows)
         result.shares = len(new_rows)
         for recipient, event_id, status in withdrawals:
             _withdraw(conn, recipient, event_id, status, touched)
-        _rebuild_facts(conn, {event_id for _, _, event_id in touched}, fresh, self.record_keys)
+        _rebuild_facts(conn, events, earlier, fresh, self.record_keys, parsed=self._facts)
         return result
+
+
+#: The columns of a row of ``view_shares``, in the order ``write`` gives them.
+SHARE_COLUMNS = (
+    "share_id",
+    "recipient",
+    "event_id",
+    "record_type",
+    "agreement_id",
+    "supersedes",
+    "payload",
+)
+
+#: How many ids one ``IN (...)`` lists.
+CHUNK = 500
 
 
 def _known(conn: Connection, share_ids: list[str]) -> set[str]:
     found: set[str] = set()
-    for start in range(0, len(share_ids), 500):
-        chunk = share_ids[start : start + 500]
+    for start in range(0, len(share_ids), CHUNK):
+        chunk = share_ids[start : start + CHUNK]
         found.update(
             row[0]
             for row in conn.execute(select(shares.c.share_id).where(shares.c.share_id.in_(chunk)))
+        )
+    return found
+
+
+def _with_shares(conn: Connection, event_ids: set[str]) -> set[str]:
+    """Of these events, those with a fact share kept already."""
+    ids = sorted(event_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        found.update(
+            row[0]
+            for row in conn.execute(
+                select(shares.c.event_id)
+                .where(shares.c.event_id.in_(chunk) & shares.c.record_type.in_(tuple(FACTS)))
+                .distinct()
+            )
         )
     return found
 
@@ -224,18 +293,29 @@ def _withdraw(
 
 
 def _rebuild_facts(
-    conn: Connection, event_ids: set[str], fresh: dict[str, Share], record_keys: RecordKeys
+    conn: Connection,
+    event_ids: set[str],
+    earlier: set[str],
+    fresh: dict[str, Share],
+    record_keys: RecordKeys,
+    *,
+    parsed: dict[int, dict[str, Any]],
 ) -> None:
     """Recompute every fact row of these events, for every recipient, from their
     shares: a few statements per batch, whatever its size. ``fresh`` holds the
-    shares of this batch, already parsed. A fact row exists only for an event
-    with an earlier share, so only those events have rows to delete."""
-    ids = sorted(event_ids)
+    shares of this batch, already parsed, and ``earlier`` the events that had
+    shares before it: only those have fact rows to delete and shares to read
+    back; the others have only the shares in ``fresh``. ``parsed`` holds the
+    fact columns of single shares, by the id of the share object."""
     grouped: dict[tuple[str, str, str], list[Share]] = {}
-    status: dict[tuple[str, str], str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        earlier: set[str] = set()
+    for share in fresh.values():
+        if share.record_type in FACTS and share.event_id not in earlier:
+            grouped.setdefault((share.record_type, share.recipient, share.event_id), []).append(
+                share
+            )
+    again = sorted(earlier)
+    for start in range(0, len(again), CHUNK):
+        chunk = again[start : start + CHUNK]
         found = conn.execute(
             select(
                 shares.c.share_id,
@@ -243,19 +323,19 @@ def _rebuild_facts(
                 shares.c.recipient,
                 shares.c.event_id,
                 shares.c.payload,
-            )
-            .where(shares.c.event_id.in_(chunk) & shares.c.record_type.in_(tuple(FACTS)))
-            .order_by(shares.c.share_id)
+            ).where(shares.c.event_id.in_(chunk) & shares.c.record_type.in_(tuple(FACTS)))
         )
         for share_id, record_type, recipient, event_id, text in found:
-            share = fresh.get(share_id)
-            if share is None:
-                earlier.add(event_id)
-                share = Share.from_bytes(text.encode())  # kept only after it parsed
-            grouped.setdefault((record_type, recipient, event_id), []).append(share)
-        if earlier:
-            for table in FACTS.values():
-                conn.execute(delete(table).where(table.c.event_id.in_(sorted(earlier))))
+            kept = fresh.get(share_id)
+            if kept is None:
+                kept = Share.from_bytes(text.encode())  # kept only after it parsed
+            grouped.setdefault((record_type, recipient, event_id), []).append(kept)
+        for table in FACTS.values():
+            conn.execute(delete(table).where(table.c.event_id.in_(chunk)))
+    status: dict[tuple[str, str], str] = {}
+    ids = sorted(event_ids)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         status.update(
             ((recipient, event_id), found)
             for recipient, event_id, found in conn.execute(
@@ -264,19 +344,23 @@ def _rebuild_facts(
                 )
             )
         )
-    new: dict[str, list[dict[str, Any]]] = {name: [] for name in FACTS}
+    new: dict[str, list[tuple[Any, ...]]] = {name: [] for name in FACTS}
+    columns: dict[str, tuple[str, ...]] = {}
     for (record_type, recipient, event_id), found_shares in sorted(grouped.items()):
-        row = _fact(record_type, found_shares)
-        row |= {
+        found_shares.sort(key=lambda share: share.share_id)  # the same order, however batched
+        one = parsed.get(id(found_shares[0])) if len(found_shares) == 1 else None
+        row = one if one is not None else _fact(record_type, found_shares)
+        row = row | {
             "recipient": recipient,
             "event_id": event_id,
             "status": status.get((recipient, event_id), "current"),
             "record_key": record_keys(recipient, event_id),
         }
-        new[record_type].append(row)
+        columns.setdefault(record_type, tuple(row))
+        new[record_type].append(tuple(row.values()))
     for record_type, facts in new.items():
         if facts:
-            conn.execute(insert(FACTS[record_type]), facts)
+            insert_rows(conn, FACTS[record_type], columns[record_type], facts)
 
 
 # ---------------------------------------------------------------------- facts

@@ -117,6 +117,43 @@ def test_a_rebuild_in_another_order_gives_identical_tables(
     assert snapshot(other) == snapshot(sql_engine)
 
 
+def test_an_event_gets_the_same_rows_from_one_batch_or_from_many(
+    sql_engine: Engine, tmp_path: Any
+) -> None:
+    """Events new to a batch get their rows from the shares in hand; events with
+    earlier shares from what is kept. Both give the same rows, whatever the
+    batches: the shares of an event merged in share id order, corrections,
+    retractions and newer versions applied, record keys and types kept."""
+    all_shares: list[Share] = []
+    for n in range(30, 36):
+        all_shares += [
+            a_share(n, offence_group="ROBBERY", geo={"lsoa21cd": None, "lad_cd": "E08000026"}),
+            a_share(n, agreement="ed-istv-vrp-linkage", subject_pseudo_id=f"s{n}"),
+        ]
+    all_shares += [
+        a_retraction(91, event_id(31)),
+        a_share(36, supersedes=event_id(32)),
+        a_retraction(92, event_id(37)),  # before its event, in a later batch
+        a_share(37),
+    ]
+    ordered = messages(all_shares)
+    builder(sql_engine).apply(ordered)
+    expected = snapshot(sql_engine)
+    facts = rows(sql_engine)
+    assert facts[event_id(31)]["status"] == "retracted"
+    assert facts[event_id(32)]["status"] == "superseded"
+    assert facts[event_id(37)]["status"] == "retracted"
+    assert {fact["subject"] for fact in facts.values()} >= {f"s{n}" for n in range(30, 36)}
+    assert all(fact["source_type"] == "POLICE" for fact in facts.values())
+    assert all(isinstance(fact["record_key"], int) for fact in facts.values())
+    for size, order in ((1, ordered), (3, ordered[::-1]), (7, ordered[3:] + ordered[:3])):
+        other = create_engine(f"sqlite:///{tmp_path / f'by-{size}.sqlite'}")
+        rebuilt = builder(other)
+        for start in range(0, len(order), size):
+            rebuilt.apply(order[start : start + size])
+        assert snapshot(other) == expected, f"batches of {size}"
+
+
 def test_unusable_messages_are_recorded_not_fatal(sql_engine: Engine) -> None:
     topic = NAMES.shared("vrp", "incident")
     elsewhere = a_share(4, recipient="csp-coventry")  # valid, but not on its own topic
