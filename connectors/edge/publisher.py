@@ -10,7 +10,10 @@ sends each message to the partition its key gives (Kafka's own murmur2
 partitioner, worked out here so the checkpoint can record it), then waits for
 every acknowledgement. With the end offsets it can list (DESCRIBE), that is
 enough to tell after a crash which messages of a batch landed, without
-reading the topic (see :mod:`edge.checkpoint`).
+reading the topic (see :mod:`edge.checkpoint`). The end offsets are read
+before every batch, so one consumer (made on first use, closed with the
+publisher) serves them all; it never joins a group, reads no record and
+commits nothing.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Publisher:
                 f"cannot connect to Kafka at {self.bootstrap} as {kafka.principal}: {exc}"
             ) from exc
         self._partition_count = 0
+        self._offsets: KafkaConsumer | None = None
 
     def ensure_topic(self) -> None:
         """Check that the raw topic exists and this principal may write it;
@@ -95,19 +99,23 @@ class Publisher:
         return int(murmur2(key) & 0x7FFFFFFF) % self._partition_count
 
     def end_offsets(self) -> dict[int, int]:
-        """The topic's end offset per partition (needs only DESCRIBE)."""
-        consumer = KafkaConsumer(
-            **self.kafka.kafka_python(), client_id=self.client_id, enable_auto_commit=False
-        )
+        """The topic's end offset per partition (needs only DESCRIBE), for the
+        partitions :meth:`partition` sends to."""
+        if not self._partition_count:
+            self.ensure_topic()
+        parts = [TopicPartition(self.topic, p) for p in range(self._partition_count)]
         try:
-            found = consumer.partitions_for_topic(self.topic) or set()
-            parts = [TopicPartition(self.topic, p) for p in sorted(found)]
-            ends = consumer.end_offsets(parts)
-            return {tp.partition: int(offset) for tp, offset in ends.items()}
+            if self._offsets is None:
+                self._offsets = KafkaConsumer(
+                    **self.kafka.kafka_python(),
+                    client_id=self.client_id,
+                    enable_auto_commit=False,
+                )
+            ends = self._offsets.end_offsets(parts)
         except KafkaError as exc:
+            self._close_offsets()  # the next batch starts from a fresh connection
             raise PublishError(f"cannot read the end offsets of {self.topic}: {exc}") from exc
-        finally:
-            consumer.close()
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
 
     def send(self, messages: Sequence[Message]) -> None:
         """Produce every message and wait until Kafka has acknowledged all of them."""
@@ -134,7 +142,15 @@ class Publisher:
             ) from exc
 
     def close(self) -> None:
-        self._producer.close(timeout=30)
+        try:
+            self._producer.close(timeout=30)
+        finally:
+            self._close_offsets()
+
+    def _close_offsets(self) -> None:
+        consumer, self._offsets = self._offsets, None
+        if consumer is not None:
+            consumer.close(autocommit=False)
 
 
 def _check_reachable(bootstrap: str, timeout: float = 3.0) -> None:
