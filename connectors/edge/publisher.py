@@ -117,13 +117,16 @@ class Publisher:
             raise PublishError(f"cannot read the end offsets of {self.topic}: {exc}") from exc
         return {tp.partition: int(offset) for tp, offset in ends.items()}
 
-    def send(self, messages: Sequence[Message]) -> None:
-        """Produce every message and wait until Kafka has acknowledged all of them."""
+    def send(self, messages: Sequence[Message], partitions: Sequence[int] | None = None) -> None:
+        """Produce every message and wait until Kafka has acknowledged all of them.
+        ``partitions``: each message's :meth:`partition`, when already worked out."""
+        if partitions is None:
+            partitions = [self.partition(m.key) for m in messages]
         try:
             futures = [
                 self._producer.send(
                     self.topic,
-                    partition=self.partition(m.key),
+                    partition=partition,
                     key=m.key,
                     value=m.value,
                     headers=[
@@ -131,7 +134,7 @@ class Publisher:
                         ("record_type", m.record_type.encode()),
                     ],
                 )
-                for m in messages
+                for m, partition in zip(messages, partitions, strict=True)
             ]
             self._producer.flush(timeout=120)
             for future in futures:

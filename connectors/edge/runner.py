@@ -381,12 +381,13 @@ class Connector:
         for number, topic in enumerate(topics, start=1):
             publisher = self._publisher(topic)
             part = [(row, m) for row, m in batch if self._topic(m.record_type) == topic]
+            partitions = [publisher.partition(message.key) for _, message in part]
             rows = [
-                (row.source, row.row_hash, message.event_id, publisher.partition(message.key))
-                for row, message in part
+                (row.source, row.row_hash, message.event_id, partition)
+                for (row, message), partition in zip(part, partitions, strict=True)
             ]
             batch_id = self.checkpoint.begin_batch(topic, publisher.end_offsets(), rows)
-            publisher.send([message for _, message in part])
+            publisher.send([message for _, message in part], partitions)
             watermark = None
             if watermark_column is not None and number == len(topics):
                 values = [row.values.get(watermark_column) or "" for row, _ in batch]
