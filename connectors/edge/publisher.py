@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from kafka.partitioner.default import murmur2
+from kafka.producer.future import FutureRecordMetadata
 
 from wire.kafka_client import ClientSettings
 
@@ -120,10 +121,17 @@ class Publisher:
     def send(self, messages: Sequence[Message], partitions: Sequence[int] | None = None) -> None:
         """Produce every message and wait until Kafka has acknowledged all of them.
         ``partitions``: each message's :meth:`partition`, when already worked out."""
+        self.wait(self.submit(messages, partitions))
+
+    def submit(
+        self, messages: Sequence[Message], partitions: Sequence[int] | None = None
+    ) -> list[FutureRecordMetadata]:
+        """Hand every message to the producer, which sends them in the
+        background; :meth:`wait` for the acknowledgements."""
         if partitions is None:
             partitions = [self.partition(m.key) for m in messages]
         try:
-            futures = [
+            return [
                 self._producer.send(
                     self.topic,
                     partition=partition,
@@ -136,6 +144,12 @@ class Publisher:
                 )
                 for m, partition in zip(messages, partitions, strict=True)
             ]
+        except KafkaError as exc:
+            raise PublishError(f"Kafka at {self.bootstrap} did not take the batch: {exc}") from exc
+
+    def wait(self, futures: Sequence[FutureRecordMetadata]) -> None:
+        """Wait until Kafka has acknowledged every message :meth:`submit` gave."""
+        try:
             self._producer.flush(timeout=120)
             for future in futures:
                 future.get(timeout=60)
