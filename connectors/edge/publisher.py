@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
-from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 
 from wire.kafka_client import ClientSettings
@@ -97,7 +97,7 @@ class Publisher:
         key, as every Kafka client computes it)."""
         if not self._partition_count:
             self.ensure_topic()
-        return int(murmur2(key) & 0x7FFFFFFF) % self._partition_count
+        return (murmur2_words(key) & 0x7FFFFFFF) % self._partition_count
 
     def end_offsets(self) -> dict[int, int]:
         """The topic's end offset per partition (needs only DESCRIBE), for the
@@ -168,6 +168,31 @@ class Publisher:
         consumer, self._offsets = self._offsets, None
         if consumer is not None:
             consumer.close(autocommit=False)
+
+
+_MASK = 0xFFFFFFFF
+_M = 0x5BD1E995
+
+
+def murmur2_words(data: bytes) -> int:
+    """Kafka's murmur2 of ``data``, the same value as kafka-python's
+    ``murmur2`` (Java's ``Utils.murmur2``), reading four bytes at a time."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    for word in struct.unpack_from(f"<{length // 4}I", data):
+        k = (word * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length % 4
+    if tail:
+        rest = data[length - tail :]
+        if tail >= 3:
+            h ^= rest[2] << 16
+        if tail >= 2:
+            h ^= rest[1] << 8
+        h = ((h ^ rest[0]) * _M) & _MASK
+    h = ((h ^ (h >> 13)) * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def _check_reachable(bootstrap: str, timeout: float = 3.0) -> None:

@@ -2,7 +2,8 @@
 
 Dates are parsed by :func:`edge.dates.parser` (remembered per format) instead
 of ``datetime.strptime``, pseudonyms come from a copied keyed HMAC instead of a
-new one per identifier, and event ids are computed without ``uuid``. Each is
+new one per identifier, event ids are computed without ``uuid``, and Kafka's
+partition of a key four bytes at a time. Each is
 compared here with the plain computation, alone and through the whole mapper
 and writer, on tricky input: formats, time zones, the hours around a change
 of clocks, and dates that must still be refused with the same error.
@@ -22,12 +23,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from kafka.partitioner.default import murmur2
 
 import edge.mapping
 from edge.config import ConnectorConfig
 from edge.dates import parser
 from edge.mapping import Mapped, Mapper, RowError
 from edge.pseudonymise import Pseudonymiser
+from edge.publisher import murmur2_words
 from edge.runner import Connector
 from tests.edge.helpers import CONFIGS, prepare
 from wire import schemas
@@ -161,6 +164,14 @@ def test_pseudonyms_are_the_plain_hmac() -> None:
         plain = hmac.new(KEY, message.encode("utf-8"), hashlib.sha256).hexdigest()
         assert pseudonymiser._mac(message) == plain
         assert pseudonymiser._mac(message) == plain  # the copied state is never spent
+
+
+def test_partitions_are_kafkas() -> None:
+    rnd = random.Random(11)  # noqa: S311 - test data, not secrets
+    keys = [rnd.randbytes(rnd.randrange(90)) for _ in range(5000)]
+    keys += [b"", b"a", b"ab", b"abc", b"abcd", "ü名".encode(), b"\xff" * 67]
+    for key in keys:
+        assert murmur2_words(key) == murmur2(key), key
 
 
 # -- through the mapper and the writer ---------------------------------------
