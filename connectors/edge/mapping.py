@@ -20,6 +20,7 @@ validates the whole record against the Avro schema when it is encoded.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.config import ConfigError, ConnectorConfig, DeletedRows, FieldSpec, PseudonymSpec
+from edge.dates import parser
 from edge.pseudonymise import PseudonymError, Pseudonymiser
-from wire.envelope import event_id, retraction_id
+from wire.envelope import EVENT_NAMESPACE, event_id
 from wire.geography import GeographyLookup, UnknownArea
 from wire.schemas import SchemaSet
 
@@ -112,6 +114,9 @@ class Mapper:
             )
         if config.retracts and config.record_type == RETRACTION:  # the parser refuses it too
             raise ConfigError(f"{config.file}: withdrawn: a Retraction cannot be withdrawn")
+        # The ids' checks of the authority, once: each row's record key is a
+        # pseudonym (hex), which always passes them.
+        event_id(config.authority, "0", 1)
 
     def columns(self) -> set[str]:
         """Every column the config reads (to check a file's header up front)."""
@@ -190,7 +195,7 @@ class Mapper:
         cfg = self.config
         record_key = self._record_key(row)
         version = _version(row, cfg.record_version)
-        this_id = retraction_id(cfg.authority, record_key, version)
+        this_id = _uuid5(f"{cfg.authority}\x1f{record_key}\x1fretraction\x1f{version}")
         record: dict[str, Any] = {
             "envelope": {
                 "event_id": this_id,
@@ -204,7 +209,7 @@ class Mapper:
                 "supersedes": None,
                 "pseudonym_key_version": None,
             },
-            "retracted_event_id": event_id(cfg.authority, record_key, version),
+            "retracted_event_id": _event_id(cfg.authority, record_key, version),
             "reason": reason,
         }
         return Mapped(record, this_id, this_id, RETRACTION)
@@ -225,7 +230,7 @@ class Mapper:
         recorded = self._value(cfg.recorded_at, row, "recorded_at", nullable=False)
         record_key = self._record_key(row)
         version = _version(row, cfg.record_version)
-        this_id = event_id(cfg.authority, record_key, version)
+        this_id = _event_id(cfg.authority, record_key, version)
         record: dict[str, Any] = {
             "envelope": {
                 "event_id": this_id,
@@ -235,7 +240,7 @@ class Mapper:
                 "occurred_at": occurred,
                 "recorded_at": recorded,
                 "published_at": published_at,
-                "supersedes": event_id(cfg.authority, record_key, version - 1)
+                "supersedes": _event_id(cfg.authority, record_key, version - 1)
                 if version > 1
                 else None,
                 "pseudonym_key_version": self.pseudonymiser.version,
@@ -360,8 +365,10 @@ class Mapper:
                 else f"value {_show(text)} is not one of {', '.join(map(repr, spec.value_map))}",
             )
         if spec.datetime_format is not None:
-            local = _strptime(text, spec.datetime_format, name)
-            return local.replace(tzinfo=self.zone).astimezone(UTC)
+            try:
+                return _instant(text, spec.datetime_format, self.zone)
+            except ValueError:
+                raise RowError(name, _not_a_date(text, spec.datetime_format)) from None
         if spec.date_format is not None:
             return _strptime(text, spec.date_format, name).date()
         if spec.number is not None:
@@ -443,17 +450,53 @@ def _show(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
+def _not_a_date(text: str, fmt: str) -> str:
+    return f"{_show(text)} is not a date in the format {fmt}"
+
+
 def _strptime(text: str, fmt: str, name: str) -> datetime:
     try:
         return _parse(text, fmt)
     except ValueError:
-        raise RowError(name, f"{_show(text)} is not a date in the format {fmt}") from None
+        raise RowError(name, _not_a_date(text, fmt)) from None
 
 
 @lru_cache(maxsize=4096)
 def _parse(text: str, fmt: str) -> datetime:
-    """strptime, remembered: extracts repeat the same dates and times many times."""
-    return datetime.strptime(text, fmt)  # naive; the caller attaches the zone
+    """strptime (:func:`edge.dates.parser`), remembered: extracts repeat the
+    same dates and times many times. Naive; the caller attaches the zone."""
+    return parser(fmt)(text)
+
+
+@lru_cache(maxsize=4096)
+def _instant(text: str, fmt: str, zone: ZoneInfo) -> datetime:
+    """A local date and time in ``zone`` as UTC, remembered like :func:`_parse`.
+    An ambiguous or skipped local time (at a change of clocks) is read with
+    ``fold=0``, as ``datetime.replace`` leaves it."""
+    return parser(fmt)(text).replace(tzinfo=zone).astimezone(UTC)
+
+
+#: uuid.uuid5's namespace bytes for event ids.
+_NAMESPACE = EVENT_NAMESPACE.bytes
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(EVENT_NAMESPACE, name))``, without the UUID object:
+    SHA-1 of namespace + name, its first 16 bytes with version 5 and the RFC
+    4122 variant set, as hex in 8-4-4-4-12 groups."""
+    digest = bytearray(
+        hashlib.sha1(_NAMESPACE + name.encode("utf-8"), usedforsecurity=False).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def _event_id(authority: str, record_key: str, version: int) -> str:
+    """:func:`wire.envelope.event_id`, for an authority checked once and a
+    pseudonymised record key (hex)."""
+    return _uuid5(f"{authority}\x1f{record_key}\x1f{version}")
 
 
 def _version(row: Mapping[str, str | None], column: str | None) -> int:

@@ -79,6 +79,9 @@ class Pseudonymiser:
         if len(key) < 16:
             raise ValueError("linkage key must be at least 16 bytes")
         self._key = key
+        # The key's HMAC state, made once and copied for each identifier (the
+        # same digest as hmac.new(key, message, sha256), without re-keying).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self.version = version
         #: The key's fingerprint, for the envelope and for people to compare.
         self.fingerprint = fingerprint(key)
@@ -102,7 +105,9 @@ class Pseudonymiser:
             raise PseudonymError(f"{path}: not a hex linkage key of at least 16 bytes") from exc
 
     def _mac(self, message: str) -> str:
-        return hmac.new(self._key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(message.encode("utf-8"))
+        return mac.hexdigest()
 
     def record(self, authority: str, value: str) -> str:
         """Pseudonym of a record reference of ``authority``."""

@@ -10,19 +10,23 @@ sends each message to the partition its key gives (Kafka's own murmur2
 partitioner, worked out here so the checkpoint can record it), then waits for
 every acknowledgement. With the end offsets it can list (DESCRIBE), that is
 enough to tell after a crash which messages of a batch landed, without
-reading the topic (see :mod:`edge.checkpoint`).
+reading the topic (see :mod:`edge.checkpoint`). The end offsets are read
+before every batch, so one consumer (made on first use, closed with the
+publisher) serves them all; it never joins a group, reads no record and
+commits nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
-from kafka.partitioner.default import murmur2
+from kafka.producer.future import FutureRecordMetadata
 
 from wire.kafka_client import ClientSettings
 
@@ -64,6 +68,7 @@ class Publisher:
                 f"cannot connect to Kafka at {self.bootstrap} as {kafka.principal}: {exc}"
             ) from exc
         self._partition_count = 0
+        self._offsets: KafkaConsumer | None = None
 
     def ensure_topic(self) -> None:
         """Check that the raw topic exists and this principal may write it;
@@ -92,30 +97,44 @@ class Publisher:
         key, as every Kafka client computes it)."""
         if not self._partition_count:
             self.ensure_topic()
-        return int(murmur2(key) & 0x7FFFFFFF) % self._partition_count
+        return (murmur2_words(key) & 0x7FFFFFFF) % self._partition_count
 
     def end_offsets(self) -> dict[int, int]:
-        """The topic's end offset per partition (needs only DESCRIBE)."""
-        consumer = KafkaConsumer(
-            **self.kafka.kafka_python(), client_id=self.client_id, enable_auto_commit=False
-        )
+        """The topic's end offset per partition (needs only DESCRIBE), for the
+        partitions :meth:`partition` sends to."""
+        if not self._partition_count:
+            self.ensure_topic()
+        parts = [TopicPartition(self.topic, p) for p in range(self._partition_count)]
         try:
-            found = consumer.partitions_for_topic(self.topic) or set()
-            parts = [TopicPartition(self.topic, p) for p in sorted(found)]
-            ends = consumer.end_offsets(parts)
-            return {tp.partition: int(offset) for tp, offset in ends.items()}
+            if self._offsets is None:
+                self._offsets = KafkaConsumer(
+                    **self.kafka.kafka_python(),
+                    client_id=self.client_id,
+                    enable_auto_commit=False,
+                )
+            ends = self._offsets.end_offsets(parts)
         except KafkaError as exc:
+            self._close_offsets()  # the next batch starts from a fresh connection
             raise PublishError(f"cannot read the end offsets of {self.topic}: {exc}") from exc
-        finally:
-            consumer.close()
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
 
-    def send(self, messages: Sequence[Message]) -> None:
-        """Produce every message and wait until Kafka has acknowledged all of them."""
+    def send(self, messages: Sequence[Message], partitions: Sequence[int] | None = None) -> None:
+        """Produce every message and wait until Kafka has acknowledged all of them.
+        ``partitions``: each message's :meth:`partition`, when already worked out."""
+        self.wait(self.submit(messages, partitions))
+
+    def submit(
+        self, messages: Sequence[Message], partitions: Sequence[int] | None = None
+    ) -> list[FutureRecordMetadata]:
+        """Hand every message to the producer, which sends them in the
+        background; :meth:`wait` for the acknowledgements."""
+        if partitions is None:
+            partitions = [self.partition(m.key) for m in messages]
         try:
-            futures = [
+            return [
                 self._producer.send(
                     self.topic,
-                    partition=self.partition(m.key),
+                    partition=partition,
                     key=m.key,
                     value=m.value,
                     headers=[
@@ -123,8 +142,14 @@ class Publisher:
                         ("record_type", m.record_type.encode()),
                     ],
                 )
-                for m in messages
+                for m, partition in zip(messages, partitions, strict=True)
             ]
+        except KafkaError as exc:
+            raise PublishError(f"Kafka at {self.bootstrap} did not take the batch: {exc}") from exc
+
+    def wait(self, futures: Sequence[FutureRecordMetadata]) -> None:
+        """Wait until Kafka has acknowledged every message :meth:`submit` gave."""
+        try:
             self._producer.flush(timeout=120)
             for future in futures:
                 future.get(timeout=60)
@@ -134,7 +159,40 @@ class Publisher:
             ) from exc
 
     def close(self) -> None:
-        self._producer.close(timeout=30)
+        try:
+            self._producer.close(timeout=30)
+        finally:
+            self._close_offsets()
+
+    def _close_offsets(self) -> None:
+        consumer, self._offsets = self._offsets, None
+        if consumer is not None:
+            consumer.close(autocommit=False)
+
+
+_MASK = 0xFFFFFFFF
+_M = 0x5BD1E995
+
+
+def murmur2_words(data: bytes) -> int:
+    """Kafka's murmur2 of ``data``, the same value as kafka-python's
+    ``murmur2`` (Java's ``Utils.murmur2``), reading four bytes at a time."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    for word in struct.unpack_from(f"<{length // 4}I", data):
+        k = (word * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length % 4
+    if tail:
+        rest = data[length - tail :]
+        if tail >= 3:
+            h ^= rest[2] << 16
+        if tail >= 2:
+            h ^= rest[1] << 8
+        h = ((h ^ rest[0]) * _M) & _MASK
+    h = ((h ^ (h >> 13)) * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def _check_reachable(bootstrap: str, timeout: float = 3.0) -> None:

@@ -12,6 +12,12 @@ SQL source's ``deleted_rows`` query, becomes a Retraction instead, published
 on ``svd.raw.<authority>.retraction`` through the same pipeline. Each
 acknowledged batch is then one checkpoint batch per topic, records first;
 an SQL watermark advances only once every topic's batch has finished.
+
+The last checkpoint batch of each batch stays in flight (written ahead and
+handed to the producer) while the next rows are read, mapped and signed, and
+is acknowledged and finished before the next checkpoint batch begins: so at
+most one checkpoint batch is ever pending, as before, and the wait for Kafka
+overlaps the work on the next rows.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+
+from kafka.producer.future import FutureRecordMetadata
 
 from edge.checkpoint import Checkpoint
 from edge.config import ConnectorConfig, CsvSource
@@ -90,6 +98,19 @@ class Summary:
             out.append(f"reject file: {self.reject_file}")
         out.append(f"time: {self.seconds:.1f} s ({rate:,.0f} rows/s)")
         return out
+
+
+@dataclass
+class InFlight:
+    """A checkpoint batch written ahead and handed to the producer, not yet
+    acknowledged."""
+
+    publisher: Publisher
+    batch: int
+    futures: list[FutureRecordMetadata]
+    rows: set[tuple[str, str]]  # (source, row_hash)
+    retractions: bool
+    watermark: tuple[str, str] | None
 
 
 class RejectFile:
@@ -187,6 +208,7 @@ class Connector:
         self.checkpoint = Checkpoint(config.state_dir / "checkpoint.sqlite")
         self.kafka = kafka
         self.publishers: dict[str, Publisher] = {}
+        self.in_flight: InFlight | None = None
         if not dry_run:
             if kafka is None:
                 raise ValueError("Kafka client settings are needed unless --dry-run")
@@ -324,6 +346,28 @@ class Connector:
     ) -> None:
         """Map, sign and publish ``rows`` (with ``mapping``, by default
         :meth:`Mapper.map`), in acknowledged batches of ``batch_size`` rows."""
+        try:
+            self._map_and_publish(
+                rows,
+                summary,
+                rejects,
+                raw_of=raw_of,
+                watermark_column=watermark_column,
+                mapping=mapping,
+            )
+        finally:
+            self._settle(summary)
+
+    def _map_and_publish(
+        self,
+        rows: Iterator[SourceRow | Problem],
+        summary: Summary,
+        rejects: RejectFile,
+        *,
+        raw_of: Callable[[SourceRow], Any],
+        watermark_column: str | None,
+        mapping: Callable[[dict[str, str | None], datetime], Mapped] | None,
+    ) -> None:
         to_record = mapping or self.mapper.map
         batch: list[tuple[SourceRow, Message]] = []
         for item in rows:
@@ -331,7 +375,7 @@ class Connector:
             if isinstance(item, Problem):
                 self._reject(summary, rejects, item)
                 continue
-            if self.checkpoint.is_published(item.source, item.row_hash):
+            if self._seen(item):
                 summary.already_published += 1
                 continue
             try:
@@ -373,27 +417,54 @@ class Connector:
         sent, acknowledged, then finished), the record topic before the
         retraction topic. The watermark advances with the last one only, so a
         crash before it re-reads the rows at the old watermark, and the
-        checkpoint recognises those already published."""
+        checkpoint recognises those already published. The last one is left
+        in flight (:meth:`_settle` finishes it)."""
         topics = sorted(
             {self._topic(message.record_type) for _, message in batch},
             key=lambda topic: topic == self.retraction_topic,
         )
         for number, topic in enumerate(topics, start=1):
+            self._settle(summary)  # its end offsets are this one's start
             publisher = self._publisher(topic)
             part = [(row, m) for row, m in batch if self._topic(m.record_type) == topic]
+            partitions = [publisher.partition(message.key) for _, message in part]
             rows = [
-                (row.source, row.row_hash, message.event_id, publisher.partition(message.key))
-                for row, message in part
+                (row.source, row.row_hash, message.event_id, partition)
+                for (row, message), partition in zip(part, partitions, strict=True)
             ]
             batch_id = self.checkpoint.begin_batch(topic, publisher.end_offsets(), rows)
-            publisher.send([message for _, message in part])
+            futures = publisher.submit([message for _, message in part], partitions)
             watermark = None
             if watermark_column is not None and number == len(topics):
                 values = [row.values.get(watermark_column) or "" for row, _ in batch]
                 watermark = (batch[0][0].source, max(values))
-            self.checkpoint.finish_batch(batch_id, watermark)
-            summary.published += len(part)
-            summary.retractions += len(part) if topic == self.retraction_topic else 0
+            self.in_flight = InFlight(
+                publisher,
+                batch_id,
+                futures,
+                {(row.source, row.row_hash) for row, _ in part},
+                topic == self.retraction_topic,
+                watermark,
+            )
+
+    def _seen(self, row: SourceRow) -> bool:
+        """Whether ``row`` is published, or in the batch in flight."""
+        flight = self.in_flight
+        if flight is not None and (row.source, row.row_hash) in flight.rows:
+            return True
+        return self.checkpoint.is_published(row.source, row.row_hash)
+
+    def _settle(self, summary: Summary) -> None:
+        """Wait for the acknowledgement of the batch in flight, then finish it.
+        If Kafka does not acknowledge it (PublishError), it stays pending in
+        the checkpoint, for the next run to resolve."""
+        flight, self.in_flight = self.in_flight, None
+        if flight is None:
+            return
+        flight.publisher.wait(flight.futures)
+        self.checkpoint.finish_batch(flight.batch, flight.watermark)
+        summary.published += len(flight.futures)
+        summary.retractions += len(flight.futures) if flight.retractions else 0
 
     def _reject(self, summary: Summary, rejects: RejectFile, problem: Problem) -> None:
         summary.rejected[reason_key(problem.field, problem.reason)] += 1

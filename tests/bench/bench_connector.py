@@ -86,9 +86,11 @@ def run(admin: ClientSettings, home: Path, rows: int, memory_rows: int) -> list[
         )
     ]
 
+    # Files of their own: the throughput run's file is in the checkpoint, and a
+    # dry run skips the rows it recognises.
     synthetic = home / "synthetic"
-    small = home / f"police-{memory_rows}.csv"
-    large = home / f"police-{memory_rows * 10}.csv"
+    small = home / f"police-memory-{memory_rows}.csv"
+    large = home / f"police-memory-{memory_rows * 10}.csv"
     police_csv(synthetic / "wmp_crime.csv", small, memory_rows)
     police_csv(synthetic / "wmp_crime.csv", large, memory_rows * 10)
     small_mib, small_s = peak_memory_mib(prepare(home, "wmp-crime", source=small).config_file, home)
