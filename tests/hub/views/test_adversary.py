@@ -323,7 +323,13 @@ def test_no_attack_beats_the_best_constant_guess(
     engine, client, tokens = demo_views
     found = attack(engine, api(client, tokens[recipient]), recipient)
     if not found.truth:
-        pytest.skip(f"{recipient} has no suppressed cells for this attack")
+        # Nothing to recover: k-anonymity released this partnership's records at
+        # LAD, where its cells at this attack's grain are all 8 or more (or the
+        # finer tables are refused it). The region's data always gives targets.
+        assert recipient != "vrp", f"the VRP has no suppressed cells for {found.name}"
+        assert not found.guesses
+        print(f"{found.name}: no suppressed cells to recover")
+        return
     print(found.report())
     assert found.rate <= found.baseline + MARGIN, found.report()
 
