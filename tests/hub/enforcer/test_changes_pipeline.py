@@ -131,7 +131,10 @@ def test_a_policy_that_releases_a_pseudonym_unscoped_is_refused_by_the_enforcer(
     try:
         sent = pipeline.publish("Incident", [helpers.incident("wmp", 1)])
         pipeline.start_enforcer()
-        helpers.wait_until(lambda: len(pipeline.audit()) >= 1, 60, "the event to be audited")
+        try:  # an enforcer starting on a busy machine may take a while
+            helpers.wait_until(lambda: len(pipeline.audit()) >= 1, 180, "the event to be audited")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{pipeline.logs()}") from None
         audit = pipeline.audit()
         assert [(r.decision, r.reasons[0].code) for r in audit] == [
             ("quarantine", "policy_violation")
