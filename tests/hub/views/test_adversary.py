@@ -15,8 +15,6 @@ routes has the same published value.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +25,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
 
-from hub.access.plan import VIEWS
 from hub.demo import DAYS, SEED
 from hub.views import queries
 from hub.views.api import create_app
@@ -36,6 +33,7 @@ from hub.views.security import SecurityConfig
 from hub.views.tokens import Tokens, issue
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
+from tests.hub.views.test_views_pipeline import views
 from wire.geography import GeographyLookup
 from wire.kafka_client import ClientSettings
 
@@ -99,26 +97,7 @@ def demo_views(
     finally:
         made.stop()
     database = f"sqlite:///{home / 'views.sqlite'}"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "views",
-            "run",
-            "--once",
-            "--database",
-            database,
-            "--credentials",
-            str(made.credentials(VIEWS)),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=made.env,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
+    views(made, database, "run", "--once", timeout=600)
     engine = create_engine(database)
     tokens = issue(home / "tokens.yaml", list(ATTACKERS))
     # A patient attacker waits out the rate limit: measured here without one.

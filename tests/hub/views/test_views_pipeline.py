@@ -67,7 +67,8 @@ def pipeline(
     yield made
 
 
-def views(pipeline: Pipeline, database: str, *args: str) -> str:
+def views(pipeline: Pipeline, database: str, *args: str, timeout: float = 300) -> str:
+    """``svdhub views ARGS`` over ``database``, as the views' principal; its output."""
     done = subprocess.run(
         [
             sys.executable,
@@ -84,7 +85,7 @@ def views(pipeline: Pipeline, database: str, *args: str) -> str:
         text=True,
         check=False,
         env=pipeline.env,
-        timeout=300,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
