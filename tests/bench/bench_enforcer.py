@@ -188,13 +188,20 @@ def decision_cost(opa: OpaEndpoint, count: int) -> list[Result]:
 
 
 def latency(
-    admin: ClientSettings, opa: OpaEndpoint, folder: Path, seconds: int, per_second: int
+    admin: ClientSettings,
+    opa: OpaEndpoint,
+    folder: Path,
+    seconds: int,
+    per_second: int,
+    *,
+    options: Sequence[str] = (),
 ) -> list[Result]:
+    """``options`` go to ``svdhub enforcer run``."""
     count = per_second * seconds
     pipeline = Pipeline(admin, opa.url, opa.token, folder)
     try:
         pipeline.publish("Incident", incidents(0, 1))  # warm-up: wait until it is through
-        pipeline.start_enforcer()
+        pipeline.start_enforcer(options=options)
         pipeline.wait_for_audit(DECISIONS, timeout=120)
         sent = paced(pipeline, incidents(1, count), per_second)
         pipeline.wait_for_audit((count + 1) * DECISIONS, timeout=600)
@@ -203,13 +210,16 @@ def latency(
         pipeline.stop()
         pipeline.revoke()
     by_event = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
+    # Each recipient sees its own id for an event (Anonymiser.scoped_id).
+    recipients = {pipeline.names.parse_shared(m.topic)[0] for m in shared}
+    internal = pipeline.scoped_ids(by_event, recipients)
     ours = [
-        m.timestamp - by_event[payload(m).event_id]
+        m.timestamp - by_event[internal[payload(m).event_id]]
         for m in shared
-        if payload(m).event_id in by_event
+        if payload(m).event_id in internal
     ]
     note = kept_up(
-        per_second, count, [m.timestamp for m in shared if payload(m).event_id in by_event]
+        per_second, count, [m.timestamp for m in shared if payload(m).event_id in internal]
     )
 
     bare_pipeline = Pipeline(admin, opa.url, opa.token, folder / "bare")

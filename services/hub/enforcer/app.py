@@ -62,6 +62,7 @@ from hub.enforcer.kanonymity import Changelog, KAnonymity
 from hub.enforcer.linkage import LinkageCheck
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from hub.enforcer.topic_admin import TopicAdmin, TopicAdminError
+from hub.enforcer.transport import FETCH_WAIT_MS, App
 from hub.hub_key import hub_keys, hub_signer
 from hub.linkage import LINKAGE_FILE
 from hub.risk.classes import WINDOW_DAYS
@@ -98,6 +99,7 @@ class Settings:
     geography: Path | None = None
     keep_days: int | None = None  # of raw and hub-internal topics; None: indefinitely
     k_window_days: int = WINDOW_DAYS  # the trailing window agreements' min_k is counted in
+    fetch_wait_ms: int = FETCH_WAIT_MS  # the longest a fetch with no records waits
 
     @property
     def registry(self) -> Path:
@@ -327,8 +329,9 @@ def build_app(service: Service, raw_topics: list[str]) -> faust.App:
     """The faust app: one agent over ``raw_topics``, and the revision and report timers."""
     settings = service.settings
     private_dir(settings.datadir)
-    app = faust.App(
+    app = App(
         settings.group,
+        fetch_wait_ms=settings.fetch_wait_ms,
         broker=f"kafka://{settings.kafka.bootstrap_servers}",
         broker_credentials=faust.SASLCredentials(
             username=settings.kafka.username,

@@ -74,6 +74,15 @@ def run(
             exists=True, dir_okay=False, help="ONS LSOA lookup CSV (default: synthetic sample)."
         ),
     ] = None,
+    fetch_wait_ms: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1500,
+            help="Longest wait, in ms, for a fetch that finds no new records. Short keeps "
+            "latency low when few of the raw topics carry data (faust's own is 1,500).",
+        ),
+    ] = 50,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Consume svd.raw.*, share to svd.shared.<recipient>.<type>, audit to svd.audit.decisions.
@@ -119,6 +128,7 @@ def run(
             max_backoff=max_backoff,
             session_timeout=session_timeout,
             geography=geography,
+            fetch_wait_ms=fetch_wait_ms,
         ),
         loglevel=log_level,
     )

@@ -175,12 +175,21 @@ class StreamState:
         self.held: dict[str, set[str]] = {}  # class key -> held members with that key
         self.watermark: datetime | None = None  # the newest event time seen
         self._checks: list[tuple[datetime, str]] = []  # (when a held record opens further, id)
+        # (event time, id) of every member added, oldest first, so that the
+        # members leaving the window are found without a scan of all of them.
+        # An entry whose member has gone since is skipped when it comes up.
+        self._by_time: list[tuple[datetime, str]] = []
 
     # ----------------------------------------------------------- bookkeeping
 
+    def _add(self, member: Member) -> None:
+        if member.event_id not in self.members:
+            heapq.heappush(self._by_time, (member.time, member.event_id))
+        self.members[member.event_id] = member
+
     def hold(self, member: Member) -> None:
         member.level = None
-        self.members[member.event_id] = member
+        self._add(member)
         for key in set(member.keys):
             self.held.setdefault(key, set()).add(member.event_id)
         closed = self.closed(member)
@@ -201,7 +210,7 @@ class StreamState:
         if known is not None and known.level is None:
             self._unhold(known)
         member.level = level
-        self.members[member.event_id] = member
+        self._add(member)
         self.released[member.keys[level]] += 1
         if member.replaces is not None:
             self.remove(member.replaces)
@@ -319,22 +328,25 @@ class StreamState:
                 heapq.heappush(self._checks, (member.closes[closed], member.event_id))
         return out
 
-    def expired(self) -> list[Member]:
-        """Held members now out of the window (to be withheld), oldest first."""
+    def out_of_window(self) -> tuple[list[Member], list[Member]]:
+        """The members now out of the window, which the caller must remove: those
+        held back (to be withheld) and those released (no class they are in can
+        still grow), each oldest first. Amortised O(log n) per member: each
+        leaves the window once."""
         cutoff = self.cutoff()
+        held: list[Member] = []
+        released: list[Member] = []
         if cutoff is None:
-            return []
-        return sorted(
-            (m for m in self.members.values() if m.level is None and m.time < cutoff),
-            key=lambda m: (m.time, m.event_id),
-        )
-
-    def stale(self) -> list[Member]:
-        """Released members out of the window: no class they are in can still grow."""
-        cutoff = self.cutoff()
-        if cutoff is None:
-            return []
-        return [m for m in self.members.values() if m.level is not None and m.time < cutoff]
+            return held, released
+        seen: set[str] = set()
+        while self._by_time and self._by_time[0][0] < cutoff:
+            moment, event_id = heapq.heappop(self._by_time)
+            member = self.members.get(event_id)
+            if member is None or member.time != moment or event_id in seen:
+                continue
+            seen.add(event_id)
+            (held if member.level is None else released).append(member)
+        return held, released
 
 
 class KAnonymity:
@@ -440,11 +452,12 @@ class KAnonymity:
                 state.release(other, other_level)
             self._released(stream, None, together, member.decision_id, out)
         out += later
-        for expired in state.expired():
-            self._final(stream, state, expired, K_ANONYMITY, out)
-        for stale in state.stale():
-            state.remove(stale.event_id)
-            self._write("forget", stream, stale)
+        expired, stale = state.out_of_window()
+        for gone in expired:
+            self._final(stream, state, gone, K_ANONYMITY, out)
+        for gone in stale:
+            state.remove(gone.event_id)
+            self._write("forget", stream, gone)
         self._flush()
         if self.changelog is not None and self.changelog.lines > Changelog.COMPACT_LINES:
             self.changelog.compact(self._snapshot())

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -158,10 +158,14 @@ class Pipeline:
         return self.names.prefix + ENFORCER_GROUP + (f"-{name}" if name else "")
 
     def start_enforcer(
-        self, group: str = "", opa_url: str | None = None, opa_token: str | None = None
+        self,
+        group: str = "",
+        opa_url: str | None = None,
+        opa_token: str | None = None,
+        options: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
-        """``svdhub enforcer run`` as its own process, connecting as the enforcer;
-        its OPA token goes in $OPA_TOKEN."""
+        """``svdhub enforcer run [options]`` as its own process, connecting as the
+        enforcer; its OPA token goes in $OPA_TOKEN."""
         log = (self.home / f"enforcer-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
             [
@@ -180,6 +184,7 @@ class Pipeline:
                 "0.5",
                 "--max-backoff",
                 "1",
+                *options,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -332,6 +337,19 @@ class Pipeline:
 
     def shares(self) -> list[Any]:
         return read_all(self.admin, self.shared_topics())
+
+    def scoped_ids(self, event_ids: Iterable[str], recipients: Iterable[str]) -> dict[str, str]:
+        """Each event id as each recipient sees it (``Anonymiser.scoped_id``)
+        -> the hub-internal event id."""
+        anonymiser = Anonymiser(
+            GeographyLookup.synthetic_sample(), RecipientKeys(self.home / "keys" / "recipients")
+        )
+        wanted = list(recipients)
+        return {
+            anonymiser.scoped_id(event_id, recipient): event_id
+            for event_id in event_ids
+            for recipient in wanted
+        }
 
     def wait_for_audit(self, count: int, timeout: float = 120) -> list[AuditRecord]:
         """Wait until the audit topic holds at least ``count`` distinct decisions

@@ -261,3 +261,29 @@ def test_min_k_is_the_agreements(min_k: int) -> None:
     outcomes = [k.offer(STREAM, min_k, Toy(n, area=1, hour=3).member()) for n in range(min_k)]
     assert all(o[0].code == K_ANONYMITY_HELD for o in outcomes[:-1])
     assert len(released_keys(outcomes[-1])) == min_k
+
+
+def test_records_out_of_the_window_are_withheld_or_forgotten_and_stay_so(tmp_path: Path) -> None:
+    """Held records leaving the window are withheld, oldest first; released
+    ones are forgotten (their classes shrink), in the changelog too."""
+    path = tmp_path / "k.jsonl"
+    k = state(path, window_days=2)
+    for n in range(MIN_K):
+        k.offer(STREAM, MIN_K, Toy(n, area=1, hour=3).member())  # released together
+    k.offer(STREAM, MIN_K, Toy(20, area=3, hour=5).member())  # held
+    k.offer(STREAM, MIN_K, Toy(21, area=3, hour=4).member())  # held, older
+    assert k.streams[STREAM].released == Counter({"a1h3": MIN_K})
+    # A record three days on moves the window past all of them.
+    out = k.offer(STREAM, MIN_K, Toy(30, area=6, hour=24 * 3 + 6).member())
+    withheld = [o.member.event_id for o in out if o.code == K_ANONYMITY]
+    assert withheld == ["e21", "e20"]
+    live = k.streams[STREAM]
+    assert live.released == Counter()
+    assert set(live.members) == {"e30"}
+    # The same again after a restart, and nothing leaves the window twice.
+    assert k.changelog is not None
+    k.changelog.close()
+    again = state(path, window_days=2)
+    assert set(again.streams[STREAM].members) == {"e30"}
+    later = again.offer(STREAM, MIN_K, Toy(31, area=6, hour=24 * 3 + 7).member())
+    assert [o.member.event_id for o in later] == ["e31"]
