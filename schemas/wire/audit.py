@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,7 @@ from wire.canonical import (
     canonical_json,
     check_keys,
     checked,
+    depth,
     load_object,
 )
 from wire.schemas import PAYLOADS
@@ -82,6 +84,12 @@ MAX_REASONS = 16
 MAX_MESSAGE = 1000
 #: The most fields one share releases.
 MAX_FIELDS = 128
+#: The most records in one :class:`AuditBatch`.
+MAX_BATCH_RECORDS = 256
+#: The largest batch, in bytes: under Kafka's default largest message (1 MiB).
+MAX_BATCH_BYTES = 960 * 1024
+#: Room for records in a batch, once its wrapper is counted.
+_ROOM = MAX_BATCH_BYTES - len(b'{"records":[]}')
 
 #: The columns the ledger copies out of each record for queries, with their
 #: lengths: every value the parser accepts fits.
@@ -287,6 +295,11 @@ class AuditRecord:
         """The record in ``data`` (from the topic; with ``sequenced``, from the ledger,
         where it carries its ``seq``), or AuditRecordError naming the field and the reason."""
         value = load_object(data, AuditRecordError, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH)
+        return cls.from_value(value, sequenced=sequenced)
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any], *, sequenced: bool = False) -> AuditRecord:
+        """The record in ``value``, a JSON object already read (see :meth:`from_bytes`)."""
         # A record written before the hub scoped ids has none of their keys: it
         # is still read (the ledger and the audit topic keep it), as having none.
         legacy = not any(key in value for key in SCOPED_KEYS)
@@ -300,6 +313,108 @@ class AuditRecord:
         value["fields_released"] = tuple(value["fields_released"])
         value.setdefault("seq", None)
         return checked(cls, value)
+
+
+@dataclass(frozen=True)
+class AuditBatch:
+    """The records the enforcer writes for one raw message, as one message.
+
+    The enforcer decides every (recipient, agreement) pair of an event at once;
+    it writes those decisions (and those of held records the event released)
+    as one batch, signed once, instead of a message per decision. The ledger
+    still keeps one leaf per record, so proofs, queries and reconciliation do
+    not change. On the topic a batch is the canonical JSON object
+    ``{"records": [record, ...]}``: 1 to :data:`MAX_BATCH_RECORDS` records,
+    each exactly as :meth:`AuditRecord.to_bytes` writes it, at most
+    :data:`MAX_BATCH_BYTES` in all. :func:`read_audit_message` reads either
+    form, so records written one per message before batches stay readable."""
+
+    records: tuple[AuditRecord, ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.records) <= MAX_BATCH_RECORDS:
+            raise AuditRecordError(
+                "records", "bad_value", f"{len(self.records)} records, not 1 to {MAX_BATCH_RECORDS}"
+            )
+        size = len(self.to_bytes())
+        if size > MAX_BATCH_BYTES:
+            raise AuditRecordError(
+                "(value)", "too_large", f"{size} bytes is more than {MAX_BATCH_BYTES}"
+            )
+
+    def to_bytes(self) -> bytes:
+        return batch_bytes([record.to_bytes() for record in self.records])
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> AuditBatch:
+        """The batch in ``data``, or AuditRecordError naming the field
+        (``records[3].decision_id``) and the reason."""
+        value = load_object(
+            data, AuditRecordError, max_bytes=MAX_BATCH_BYTES, max_depth=MAX_DEPTH + 2
+        )
+        return cls.from_value(value)
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any]) -> AuditBatch:
+        check_keys(value, ("records",), AuditRecordError)
+        items = value["records"]
+        if not isinstance(items, list):
+            raise AuditRecordError("records", "wrong_type", "a list of records")
+        if not 1 <= len(items) <= MAX_BATCH_RECORDS:
+            raise AuditRecordError(
+                "records", "bad_value", f"{len(items)} records, not 1 to {MAX_BATCH_RECORDS}"
+            )
+        records = []
+        for index, item in enumerate(items):
+            where = f"records[{index}]"
+            if not isinstance(item, dict):
+                raise AuditRecordError(where, "wrong_type", "a record is a JSON object")
+            if depth(item, MAX_DEPTH) > MAX_DEPTH:
+                raise AuditRecordError(where, "too_deep", f"nested deeper than {MAX_DEPTH}")
+            try:
+                record = AuditRecord.from_value(item)
+                size = len(record.to_bytes())
+            except AuditRecordError as exc:
+                raise AuditRecordError(f"{where}.{exc.field}", exc.code, exc.reason) from exc
+            if size > MAX_BYTES:
+                raise AuditRecordError(where, "too_large", f"{size} bytes is more than {MAX_BYTES}")
+            records.append(record)
+        return checked(cls, {"records": tuple(records)})
+
+
+def batch_bytes(records: Sequence[bytes]) -> bytes:
+    """The canonical JSON of a batch of ``records``, each already canonical JSON
+    (:meth:`AuditRecord.to_bytes`), without decoding them again."""
+    return b'{"records":[' + b",".join(records) + b"]}"
+
+
+def batches(records: Sequence[bytes]) -> list[list[bytes]]:
+    """``records`` (canonical JSON, each at most :data:`MAX_BYTES`) cut, in order,
+    into runs that each make a valid :class:`AuditBatch`."""
+    out: list[list[bytes]] = []
+    size = 0
+    for record in records:
+        if not out or len(out[-1]) >= MAX_BATCH_RECORDS or size + len(record) + 1 > _ROOM:
+            out.append([])
+            size = 0
+        out[-1].append(record)
+        size += len(record) + 1
+    return out
+
+
+def read_audit_message(data: bytes | None) -> tuple[AuditRecord, ...]:
+    """The records of one message on the audit topic: a batch, or one record as
+    the enforcer wrote them before batches. Raises AuditRecordError."""
+    value = load_object(data, AuditRecordError, max_bytes=MAX_BATCH_BYTES, max_depth=MAX_DEPTH + 2)
+    if "records" in value:
+        return AuditBatch.from_value(value).records
+    if data is not None and len(data) > MAX_BYTES:
+        raise AuditRecordError(
+            "(value)", "too_large", f"{len(data)} bytes is more than {MAX_BYTES}"
+        )
+    if depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise AuditRecordError("(value)", "too_deep", f"nested deeper than {MAX_DEPTH}")
+    return (AuditRecord.from_value(value),)
 
 
 def _check(

@@ -180,6 +180,11 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def depth(value: Any, limit: int) -> int:
+    """Nesting depth of a parsed value (a scalar is 0), counting no further than limit + 1."""
+    return _depth(value, limit)
+
+
 def _depth(value: Any, limit: int) -> int:
     """Nesting depth of a parsed value (a scalar is 0), counting no further than limit + 1."""
     deepest = 0

@@ -58,7 +58,7 @@ from hub.database import open_engine
 from hub.stack import Stack, StackConfig, StackError
 from hub.views import figures, queries
 from hub.views.catalogue import load as load_catalogue
-from wire.audit import ALLOW, QUARANTINE, AuditRecord
+from wire.audit import ALLOW, QUARANTINE, AuditRecord, read_audit_message
 from wire.canonical import ContractError
 from wire.kafka_client import ClientSettings
 from wire.private_files import private_dir, write_private
@@ -616,27 +616,32 @@ def _audit_summary(kafka: ClientSettings) -> AuditSummary:
     try:
         for message in read_to_end(consumer, partitions(consumer, [topic])):
             try:
-                record = AuditRecord.from_bytes(message.value)
+                records = read_audit_message(message.value)
             except ContractError:
                 summary.unreadable += 1
                 continue
-            if record.decision_id in seen:
-                continue
-            seen.add(record.decision_id)
-            if record.decision == QUARANTINE:
-                for reason in record.reasons:
-                    summary.quarantined[reason.code] += 1
-                continue
-            if record.event_id is not None and record.event_id not in events:
-                events.add(record.event_id)
-                summary.events[str(record.source_authority)] += 1
-            if record.policy_revision:
-                summary.revisions.add(record.policy_revision)
-            if record.decision == ALLOW:
-                summary.shares[str(record.recipient)] += 1
-            else:
-                for reason in record.reasons:
-                    summary.denials[reason.message] += 1
+            for record in records:
+                _count(summary, record, seen, events)
     finally:
         consumer.close()
     return summary
+
+
+def _count(summary: AuditSummary, record: AuditRecord, seen: set[str], events: set[str]) -> None:
+    if record.decision_id in seen:
+        return
+    seen.add(record.decision_id)
+    if record.decision == QUARANTINE:
+        for reason in record.reasons:
+            summary.quarantined[reason.code] += 1
+        return
+    if record.event_id is not None and record.event_id not in events:
+        events.add(record.event_id)
+        summary.events[str(record.source_authority)] += 1
+    if record.policy_revision:
+        summary.revisions.add(record.policy_revision)
+    if record.decision == ALLOW:
+        summary.shares[str(record.recipient)] += 1
+    else:
+        for reason in record.reasons:
+            summary.denials[reason.message] += 1

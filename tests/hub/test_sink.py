@@ -49,7 +49,7 @@ from tests.fixtures.records import (
     hub_message,
     signed,
 )
-from wire.audit import AuditRecord
+from wire.audit import AuditBatch, AuditRecord
 from wire.kafka_client import ClientSettings
 from wire.shares import Share
 from wire.signing import generate_signer
@@ -211,7 +211,9 @@ class TestLedgerSink(SinkContract):
         root = ledger.frontier.root()
         original = ledger.write
 
-        def broken(conn: Connection, items: Sequence[tuple[Message, AuditRecord]]) -> Appended:
+        def broken(
+            conn: Connection, items: Sequence[tuple[Message, tuple[AuditRecord, ...]]]
+        ) -> Appended:
             original(conn, items)
             raise RuntimeError("the database went away")
 
@@ -219,6 +221,28 @@ class TestLedgerSink(SinkContract):
         with pytest.raises(RuntimeError):
             ledger.apply(self.batch(3, 2))
         assert (ledger.size, ledger.frontier.root()) == (3, root)
+
+    def test_a_batch_is_one_leaf_per_record_and_single_records_still_count(
+        self, sql_engine: Engine
+    ) -> None:
+        """An AuditBatch (the enforcer's decisions for one raw event) adds a leaf
+        per record, in order; records already sealed, one per message or in
+        another batch, are replays; an unsigned batch seals nothing."""
+        ledger = self.sink(sql_engine)
+        ledger.apply(self.batch(0, 2))  # records 0 and 1, one per message
+        value = AuditBatch(tuple(audit_record(n) for n in range(1, 5))).to_bytes()
+        result = ledger.apply([hub_message(self.topic(), 2, value, 0, 1_700_000_000_002)])
+        assert (result.added, result.replayed, ledger.size) == (3, 1, 5)
+        with sql_engine.connect() as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(select(entries.c.decision_id).order_by(entries.c.seq))
+            ]
+        assert ids == [audit_record(n).decision_id for n in range(5)]
+        forged = AuditBatch(tuple(audit_record(n) for n in range(5, 8))).to_bytes()
+        unsigned = Message(self.topic(), 0, 3, 1_700_000_000_003, forged)
+        assert ledger.apply([unsigned]).added == 0
+        assert ledger.size == 5 and len(self.rejects(ledger)) == 1
 
 
 class TestViewSink(SinkContract):

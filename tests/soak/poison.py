@@ -74,7 +74,7 @@ from tests.fixtures.services import stack_config_on_free_ports
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline
 from wire import audit, quarantine, shares
-from wire.audit import AuditRecord, quarantine_id
+from wire.audit import AuditRecord, quarantine_id, read_audit_message
 from wire.canonical import CODE_PATTERN, ContractError, sha256
 from wire.envelope import EventWriter
 from wire.hub_signing import HubSignatureError, HubSigner
@@ -700,15 +700,18 @@ class PoisonRun:
                 continue  # written by this run, not by the enforcer
             sizes.append(len(message.value))
             self._verify(message)
-            record = self._parse(AuditRecord.from_bytes, message.value, audit.MAX_BYTES)
-            if record is None or any(r.code == AWAITING_EVENT for r in record.reasons):
-                continue  # unreadable (reported), or a retraction waiting (timing-dependent)
-            produced[record.decision_id] += 1
-            if record.decision == "quarantine":
-                where = (record.source_topic, record.source_partition, record.source_offset)
-                reasons = [reason.code for reason in record.reasons]
-                if record.decision_id != quarantine_id(*where) or reasons != [codes.get(where)]:
-                    self.report.problems.append(f"the quarantine audit record of {where} differs")
+            records = self._parse(read_audit_message, message.value, audit.MAX_BATCH_BYTES)
+            for record in records or ():
+                if any(r.code == AWAITING_EVENT for r in record.reasons):
+                    continue  # a retraction waiting (timing-dependent)
+                produced[record.decision_id] += 1
+                if record.decision == "quarantine":
+                    where = (record.source_topic, record.source_partition, record.source_offset)
+                    reasons = [reason.code for reason in record.reasons]
+                    if record.decision_id != quarantine_id(*where) or reasons != [codes.get(where)]:
+                        self.report.problems.append(
+                            f"the quarantine audit record of {where} differs"
+                        )
         self.report.largest["audit record"] = max(sizes)
         self.report.applied["decisions audited by the enforcer"] = sum(produced.values())
         self._once("enforcer", "audit records", produced, set(self.expected))

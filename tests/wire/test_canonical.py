@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wire.audit import AuditRecord
+from wire.audit import AuditBatch, AuditRecord
 from wire.canonical import ContractError, check_text, load_object
 from wire.quarantine import QuarantineEntry
 from wire.shares import Share
@@ -18,6 +18,7 @@ from wire.shares import Share
 PARSERS: list[Callable[[bytes], Any]] = [
     Share.from_bytes,
     AuditRecord.from_bytes,
+    AuditBatch.from_bytes,
     QuarantineEntry.from_bytes,
 ]
 

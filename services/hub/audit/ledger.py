@@ -6,7 +6,10 @@ sink base (``hub.sink``). In one transaction a batch:
 * verifies each message's hub signature (:mod:`wire.hub_signing`): an audit
   record not signed by the hub's key is rejected, never sealed;
 * adds a row per decision_id not yet in the ledger (a replayed decision is
-  counted and skipped, so replays are harmless; the first record wins);
+  counted and skipped, so replays are harmless; the first record wins). A
+  message holds the decisions for one raw event as an
+  :class:`~wire.audit.AuditBatch`, or one record as the enforcer wrote them
+  before batches; either way each record is a leaf of its own;
 * records anything that is not a valid audit record (``wire.audit``) in
   ``audit_rejects``, with the error code, the field and the reason, the
   hash, size and an excerpt of the value, so nothing stops the ledger;
@@ -52,7 +55,7 @@ from sqlalchemy import (
 from hub.audit import merkle
 from hub.audit.checkpoints import Checkpoint, check_verifier, log_origin
 from hub.sink import Message, Outcome, Sink, offsets_table, rejects_table
-from wire.audit import QUERY_COLUMNS, AuditRecord
+from wire.audit import QUERY_COLUMNS, AuditRecord, read_audit_message
 from wire.canonical import iso
 from wire.hub_signing import HubKeys
 from wire.signing import Signer
@@ -145,7 +148,7 @@ def upgrade(engine: Engine) -> None:
                 conn.exec_driver_sql(f'ALTER TABLE {table.name} RENAME TO "{old}"')
 
 
-class Ledger(Sink[AuditRecord, Appended]):
+class Ledger(Sink[tuple[AuditRecord, ...], Appended]):
     """The ledger in one database (SQLAlchemy engine), kept from the audit topic."""
 
     name = "audit"
@@ -213,18 +216,23 @@ class Ledger(Sink[AuditRecord, Appended]):
         topic = self.names.audit_decisions
         return [topic] if topic in available else []
 
-    def parse(self, message: Message) -> AuditRecord:
-        """The audit record, if the hub's key signed it."""
+    def parse(self, message: Message) -> tuple[AuditRecord, ...]:
+        """The audit records in the message (an :class:`~wire.audit.AuditBatch`, or
+        one record as written before batches), if the hub's key signed it."""
         self.keys.verify(message.value, message.headers)
-        return AuditRecord.from_bytes(message.value)
+        return read_audit_message(message.value)
 
-    def write(self, conn: Connection, items: Sequence[tuple[Message, AuditRecord]]) -> Appended:
-        """Rows for the records not in the ledger yet, and a checkpoint if one is due."""
+    def write(
+        self, conn: Connection, items: Sequence[tuple[Message, tuple[AuditRecord, ...]]]
+    ) -> Appended:
+        """Rows for the records not in the ledger yet, one leaf each in the order
+        they came, and a checkpoint if one is due."""
         result = Appended()
         frontier = self.frontier.copy()
-        known = self._known_ids(conn, [record.decision_id for _, record in items])
+        flat = [record for _, records in items for record in records]
+        known = self._known_ids(conn, [record.decision_id for record in flat])
         rows = []
-        for _, record in items:
+        for record in flat:
             if record.decision_id in known:
                 result.replayed += 1
                 continue

@@ -147,6 +147,7 @@ class Service:
             index=self.index,
             linkage=LinkageCheck(settings.linkage),
             kanonymity=self.kanonymity,
+            batch_audit=True,  # one signed message for the decisions of each raw message
         )
         self.policy = PolicyClient(settings.opa_url, settings.opa_token)
         self.decider = Decider(self.policy)
@@ -237,9 +238,9 @@ class Service:
         """The messages to produce for one raw message; waits out an OPA outage."""
         checked = self.enforcer.check(message)
         if not isinstance(checked, Checked):
-            return checked
+            return self.enforcer.seal(checked)
         decisions = await self.decide(checked.input)
-        return self.enforcer.route(checked, decisions)
+        return self.enforcer.seal(self.enforcer.route(checked, decisions))
 
     async def decide(self, input_data: dict[str, Any]) -> tuple[Decision, ...]:
         found = self.decider.cached(input_data)

@@ -50,6 +50,8 @@ from wire.audit import (
     AuditRecord,
     Reason,
     SharedIds,
+    batch_bytes,
+    batches,
     decision_id,
     quarantine_id,
 )
@@ -176,8 +178,12 @@ class Enforcer:
         monotonic: Callable[[], float] = time.monotonic,
         linkage: LinkageCheck | None = None,
         kanonymity: KAnonymity | None = None,
+        batch_audit: bool = False,
     ) -> None:
         self.reader = reader
+        #: Audit records are left unsigned, for :meth:`seal` to write as batches
+        #: (the app); else each is a message of its own, signed.
+        self.batch_audit = batch_audit
         self.index = index if index is not None else EventIndex()
         #: How a waiting retraction gets its decisions when its event arrives
         #: (set by the app and by :meth:`process`); None: it keeps waiting.
@@ -851,9 +857,28 @@ class Enforcer:
 
     def _audit_message(self, record: AuditRecord) -> Outgoing:
         the_id = record.decision_id.encode()
-        return self.signed(
-            self.names.audit_decisions, the_id, record.to_bytes(), (("decision_id", the_id),)
-        )
+        headers = (("decision_id", the_id),)
+        if self.batch_audit:  # signed by seal(), with the others of its batch
+            return Outgoing(self.names.audit_decisions, the_id, record.to_bytes(), headers)
+        return self.signed(self.names.audit_decisions, the_id, record.to_bytes(), headers)
+
+    def seal(self, out: list[Outgoing]) -> list[Outgoing]:
+        """``out`` with its audit records written as :class:`~wire.audit.AuditBatch`
+        messages (one, unless it is too large for one), each signed once and keyed
+        by its first record's decision id, after the other messages. Without
+        :attr:`batch_audit`, ``out`` unchanged."""
+        topic = self.names.audit_decisions
+        if not self.batch_audit or not any(o.topic == topic for o in out):
+            return out
+        rest = [o for o in out if o.topic != topic]
+        audits = [o for o in out if o.topic == topic]
+        start = 0
+        for run in batches([o.value for o in audits]):
+            first = audits[start]
+            start += len(run)
+            headers = (("decision_id", first.key), ("records", b"%d" % len(run)))
+            rest.append(self.signed(topic, first.key, batch_bytes(run), headers))
+        return rest
 
     def signed(
         self, topic: str, key: bytes, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()

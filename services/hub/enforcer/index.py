@@ -37,7 +37,7 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
-from wire.audit import ALLOW, QUARANTINE, AuditRecord
+from wire.audit import ALLOW, QUARANTINE, AuditRecord, read_audit_message
 from wire.canonical import ContractError
 from wire.hub_signing import HubKeys, HubSignatureError
 from wire.kafka_client import ClientSettings
@@ -259,11 +259,13 @@ def rebuild(index: EventIndex, kafka: ClientSettings, topic: str, keys: HubKeys)
         for message in read_to_end(consumer, partitions(consumer, [topic])):
             try:
                 keys.verify(message.value, message.headers)
-                index.apply(AuditRecord.from_bytes(message.value))
+                records = read_audit_message(message.value)
             except (HubSignatureError, ContractError):
                 skipped += 1
-            else:
-                used += 1
+                continue
+            for record in records:
+                index.apply(record)
+            used += len(records)
     finally:
         consumer.close()
     if skipped:

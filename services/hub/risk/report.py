@@ -44,7 +44,7 @@ from hub.risk.classes import (
     holdings,
     measure,
 )
-from wire.audit import ALLOW, DENY, AuditRecord, decision_id
+from wire.audit import ALLOW, DENY, AuditRecord, decision_id, read_audit_message
 from wire.canonical import ContractError, iso
 from wire.hub_signing import HubKeys, HubSignatureError
 from wire.kafka_client import ClientSettings
@@ -192,7 +192,7 @@ def read_decisions(kafka: ClientSettings, names: TopicNames, keys: HubKeys) -> l
         for message in read_to_end(consumer, partitions(consumer, [names.audit_decisions])):
             try:
                 keys.verify(message.value, message.headers)
-                found.append(AuditRecord.from_bytes(message.value))
+                found.extend(read_audit_message(message.value))
             except (HubSignatureError, ContractError):
                 continue
     finally:

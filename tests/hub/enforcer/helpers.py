@@ -18,7 +18,7 @@ from hub.linkage import LINKAGE_FILE, LinkageRegistry
 from tests.fixtures.kafka import read_all
 from tests.wire import samples
 from wire import schemas
-from wire.audit import AuditRecord, AuditRecordError
+from wire.audit import AuditRecord, AuditRecordError, read_audit_message
 from wire.codec import AvroCodec
 from wire.envelope import EventWriter, event_id
 from wire.hub_signing import SIGNATURE_HEADER
@@ -185,16 +185,17 @@ def topics_with_prefix(kafka: ClientSettings, prefix: str) -> list[str]:
 
 
 def audit_records(kafka: ClientSettings, topic: str) -> list[AuditRecord]:
-    return [AuditRecord.from_bytes(m.value) for m in read_all(kafka, [topic])]
+    """Every audit record on ``topic``, in batches or one per message."""
+    return [r for m in read_all(kafka, [topic]) for r in read_audit_message(m.value)]
 
 
 def readable_audit_records(kafka: ClientSettings, topic: str) -> list[AuditRecord]:
-    """The audit records on ``topic``, leaving out messages that are not one (a
+    """The audit records on ``topic``, leaving out messages that hold none (a
     test that writes malformed messages to it, as anyone able to could)."""
-    found = []
+    found: list[AuditRecord] = []
     for message in read_all(kafka, [topic]):
         try:
-            found.append(AuditRecord.from_bytes(message.value))
+            found.extend(read_audit_message(message.value))
         except AuditRecordError:
             continue
     return found

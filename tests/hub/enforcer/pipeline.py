@@ -365,7 +365,7 @@ class Pipeline:
                     raise AssertionError(
                         f"the enforcer exited {process.returncode}:\n{self.logs()}"
                     )
-            if message_count(self.admin, [self.names.audit_decisions]) < count:
+            if message_count(self.admin, [self.names.audit_decisions]) == 0:
                 return False
             seen = self.audit()
             decided = {
@@ -404,7 +404,7 @@ class Pipeline:
                     raise AssertionError(
                         f"the enforcer exited {process.returncode}:\n{self.logs()}"
                     )
-            if message_count(self.admin, [self.names.audit_decisions]) < len(wanted):
+            if message_count(self.admin, [self.names.audit_decisions]) == 0:
                 return False
             seen = self.audit()
             missing = wanted - {pair_id(r) for r in seen}

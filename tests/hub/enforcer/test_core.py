@@ -28,14 +28,15 @@ from hub.enforcer.linkage import (
     UNREGISTERED_LINKAGE_KEY,
 )
 from hub.enforcer.policy import PolicyClient
-from tests.fixtures.records import HUB_SIGNER
+from tests.fixtures.records import HUB_KEYS, HUB_SIGNER
 from tests.hub.enforcer import helpers
 from tests.wire import samples
 from wire import schemas
-from wire.audit import AuditRecord, Reason, decision_id, quarantine_id
+from wire.audit import AuditRecord, Reason, decision_id, quarantine_id, read_audit_message
 from wire.codec import AvroCodec
 from wire.envelope import MAX_EVENT_BYTES, EventReader, EventWriter
 from wire.geography import GeographyLookup
+from wire.hub_signing import HubSignatureError
 from wire.linkage import fingerprint
 from wire.private_files import write_private
 from wire.quarantine import QuarantineEntry
@@ -204,6 +205,35 @@ def test_same_event_gives_same_shares(keys: helpers.Keys, decider: Decider) -> N
     assert ids == [
         dict(m.headers)["decision_id"] for m in again if m.topic == NAMES.audit_decisions
     ]
+
+
+def test_sealed_audit_records_are_one_signed_batch_of_the_same_records(
+    keys: helpers.Keys, decider: Decider
+) -> None:
+    """The app writes an event's decisions as one batch, signed once; it holds
+    exactly the records written one per message, in the same order."""
+    incoming = published(keys, "Incident", helpers.incident())
+    single = make_enforcer(keys).process(incoming, decider)
+    batching = make_enforcer(keys)
+    batching.batch_audit = True
+    sealed = batching.seal(batching.process(incoming, decider))
+    audits = [m for m in sealed if m.topic == NAMES.audit_decisions]
+    assert len(audits) == 1 and sealed[-1] is audits[0]
+    HUB_KEYS.verify(audits[0].value, audits[0].headers)
+    records = read_audit_message(audits[0].value)
+    assert list(records) == split(single)[1]
+    assert len(records) >= 3
+    assert dict(audits[0].headers)["records"] == str(len(records)).encode()
+    assert audits[0].key == records[0].decision_id.encode()
+    assert [m for m in sealed if m.topic != NAMES.audit_decisions] == [
+        m for m in single if m.topic != NAMES.audit_decisions
+    ]
+    # A forged batch (the records edited after signing) is refused by the signature.
+    forged = audits[0].value.replace(b'"allow"', b'"deny"', 1)
+    with pytest.raises(HubSignatureError):
+        HUB_KEYS.verify(forged, audits[0].headers)
+    # Without batching, seal() changes nothing.
+    assert make_enforcer(keys).seal(single) == single
 
 
 def test_an_expired_agreement_denies_with_its_reason(keys: helpers.Keys, decider: Decider) -> None:
