@@ -280,8 +280,12 @@ class AuditRecord:
 
     def to_bytes(self) -> bytes:
         """The record as canonical JSON: what goes on the topic (or, with ``seq``,
-        in the ledger)."""
-        return canonical_json(self.to_dict())
+        in the ledger). Encoded once: every field is immutable."""
+        encoded: bytes | None = self.__dict__.get("_encoded")
+        if encoded is None:
+            encoded = canonical_json(self.to_dict())
+            object.__setattr__(self, "_encoded", encoded)
+        return encoded
 
     def sequenced(self, seq: int) -> AuditRecord:
         """This record at position ``seq`` of the ledger."""

@@ -192,13 +192,15 @@ def audit_records(kafka: ClientSettings, topic: str) -> list[AuditRecord]:
 def readable_audit_records(kafka: ClientSettings, topic: str) -> list[AuditRecord]:
     """The audit records on ``topic``, leaving out messages that hold none (a
     test that writes malformed messages to it, as anyone able to could)."""
-    found: list[AuditRecord] = []
-    for message in read_all(kafka, [topic]):
-        try:
-            found.extend(read_audit_message(message.value))
-        except AuditRecordError:
-            continue
-    return found
+    return [r for m in read_all(kafka, [topic]) for r in readable_records(m)]
+
+
+def readable_records(message: Any) -> tuple[AuditRecord, ...]:
+    """The audit records in one consumed message; none if it is not readable."""
+    try:
+        return read_audit_message(message.value)
+    except AuditRecordError:
+        return ()
 
 
 def wait_until(

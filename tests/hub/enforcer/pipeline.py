@@ -33,7 +33,7 @@ from hub.enforcer.policy import PolicyClient
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.hub_key import hub_signer
 from hub.risk.classes import K_ANONYMITY_HELD
-from tests.fixtures.kafka import Principals, grant, message_count, read_all, revoke
+from tests.fixtures.kafka import Principals, Tail, grant, read_all, revoke
 from tests.hub.enforcer import helpers
 from wire.audit import AuditRecord, decision_id
 from wire.envelope import EventReader
@@ -357,28 +357,31 @@ class Pipeline:
         counting a retraction's waiting for its event (the enforcer may read
         the retraction topic first or not, so those come and go with timing)."""
         seen: list[AuditRecord] = []
+        decided: set[str] = set()
+        tail = Tail(self.admin, [self.names.audit_decisions])
 
         def enough() -> bool:
-            nonlocal seen
             for process in self.processes:
                 if process.poll() not in (None, -signal.SIGKILL, 0):
                     raise AssertionError(
                         f"the enforcer exited {process.returncode}:\n{self.logs()}"
                     )
-            if message_count(self.admin, [self.names.audit_decisions]) == 0:
-                return False
-            seen = self.audit()
-            decided = {
-                pair_id(r)
-                for r in seen
-                if not any(reason.code == AWAITING_EVENT for reason in r.reasons)
-            }
+            for message in tail.read():
+                records = helpers.readable_records(message)
+                seen.extend(records)
+                decided.update(
+                    pair_id(r)
+                    for r in records
+                    if not any(reason.code == AWAITING_EVENT for reason in r.reasons)
+                )
             return len(decided) >= count
 
         try:
             helpers.wait_until(enough, timeout, f"{count} audit records", every=1.0)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; got {len(seen)}\n{self.logs()}") from None
+        finally:
+            tail.close()
         return seen
 
     def wait_for_expected(
@@ -396,18 +399,18 @@ class Pipeline:
         }
         seen: list[AuditRecord] = []
         missing: set[str] = set(wanted)
+        tail = Tail(self.admin, [self.names.audit_decisions])
 
         def enough() -> bool:
-            nonlocal seen, missing
             for process in self.processes:
                 if process.poll() not in (None, -signal.SIGKILL, 0):
                     raise AssertionError(
                         f"the enforcer exited {process.returncode}:\n{self.logs()}"
                     )
-            if message_count(self.admin, [self.names.audit_decisions]) == 0:
-                return False
-            seen = self.audit()
-            missing = wanted - {pair_id(r) for r in seen}
+            for message in tail.read():
+                records = helpers.readable_records(message)
+                seen.extend(records)
+                missing.difference_update(pair_id(r) for r in records)
             return not missing
 
         try:
@@ -416,6 +419,8 @@ class Pipeline:
             raise AssertionError(
                 f"{exc}; {len(missing)} missing, such as {sorted(missing)[:5]}\n{self.logs()}"
             ) from None
+        finally:
+            tail.close()
         return seen
 
 
