@@ -6,8 +6,10 @@
 * End to end: police incidents published at a steady rate; the latency from
   the publish to the VRP's view row being committed, p50 and p99, beside the
   raw -> shared latency of the same events (the enforcer's part of it). The
-  builder runs as a process of its own, as `svdhub views run` does, so that
-  it does not slow the publisher, and connects as the views' principal.
+  enforcer (``svdhub enforcer run``), the ledger (``svdhub audit run``) and
+  the view builder each run as a process of their own, as in production, and
+  connect as their own principals; the builder is `svdhub views run`'s with
+  a line written per committed row.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, TextIO
 
 from kafka import KafkaConsumer
 
-from hub.access.plan import VIEWS
+from hub.access.plan import LEDGER, VIEWS
 from hub.database import open_engine
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.hub_key import hub_keys
@@ -206,12 +208,30 @@ def end_to_end(
     count = per_second * seconds
     pipeline = Pipeline(admin, opa.url, opa.token, folder)
     log = folder / "committed.txt"
-    views = None
+    views = ledger = None
     by_event: dict[str, int] = {}
     try:
         pipeline.publish("Incident", incidents(0, 1))  # warm-up
         pipeline.start_enforcer()
         pipeline.wait_for_audit(DECISIONS, timeout=120)
+        # The ledger runs beside them, as in production: it shares the machine.
+        with (folder / "ledger.log").open("wb") as ledger_log:
+            ledger = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hub.cli",
+                    "audit",
+                    "run",
+                    "--credentials",
+                    str(pipeline.credentials(LEDGER)),
+                    "--database",
+                    f"sqlite:///{folder / 'ledger.sqlite'}",
+                ],
+                stdout=ledger_log,
+                stderr=subprocess.STDOUT,
+                env=pipeline.env,
+            )
         views = subprocess.Popen(
             [
                 sys.executable,
@@ -226,7 +246,12 @@ def end_to_end(
         )
         helpers.wait_until(lambda: len(committed(log)) >= 1, 60, "the views to start")
         sent = paced(pipeline, incidents(1, count), per_second)
-        by_event = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
+        internal = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
+        # The VRP's view holds the VRP's own ids for events (Anonymiser.scoped_id).
+        by_event = {
+            scoped: internal[event]
+            for scoped, event in pipeline.scoped_ids(internal, ["vrp"]).items()
+        }
         helpers.wait_until(
             lambda: by_event.keys() <= committed(log).keys(), 900, "every view row", every=1.0
         )
@@ -236,9 +261,10 @@ def end_to_end(
             if payload(m).recipient == "vrp"
         }
     finally:
-        if views is not None:
-            views.terminate()
-            views.wait(timeout=30)
+        for process in (views, ledger):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
         pipeline.stop()
         pipeline.revoke()
     done = committed(log)

@@ -61,13 +61,19 @@ def machine() -> dict[str, str]:
     }
 
 
+def processed(count: int, done_ms: Sequence[float]) -> float:
+    """Events per second over the span of their completions (first to last
+    done), which a constant latency does not stretch."""
+    span = (max(done_ms) - min(done_ms)) / 1000 if done_ms else 0.0
+    return (count - 1) / max(span, 1e-3)
+
+
 def kept_up(offered: int, count: int, done_ms: Sequence[float]) -> str:
     """A note when a paced run was not kept up: then its latency is the
     queue's, which grows with the run's length, not a steady-state figure.
     The rate processed is over the span of the completions, which a constant
     latency does not stretch."""
-    span = (max(done_ms) - min(done_ms)) / 1000 if done_ms else 0.0
-    achieved = (count - 1) / max(span, 1e-3)
+    achieved = processed(count, done_ms)
     if achieved >= 0.9 * offered:
         return ""
     return (
