@@ -32,10 +32,14 @@ skipped. Only an error in the sink's own code or the database stops it,
 before its offsets move, so the batch is read again after a restart.
 
 **Forgeries.** The hub's sinks read the enforcer's output, which carries the
-hub's signature (:mod:`wire.hub_signing`). Their ``parse`` verifies it before
-anything else, so a message that is unsigned or not signed by the hub's key
-is a reject like any other (codes ``unsigned``, ``unknown_key``,
-``bad_signature``...), and is also counted in :attr:`Outcome.forged`.
+hub's signature (:mod:`wire.hub_signing`). Their :meth:`Sink.signature`
+verifies it before the message is parsed, so a message that is unsigned or
+not signed by the hub's key is a reject like any other (codes ``unsigned``,
+``unknown_key``, ``bad_signature``...), and is also counted in
+:attr:`Outcome.forged`. The signatures of a batch are checked in
+:attr:`Sink.verify_threads` threads at once (``cryptography``'s Ed25519
+verify releases the GIL), each taking a run of the batch; the outcome and
+its order are those of one thread.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import abc
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -147,18 +152,30 @@ class Sink(abc.ABC, Generic[Item, Result]):
     #: consumer has already fetched, so a sink that keeps up applies small ones.
     batch_messages: int = 1000
 
+    #: Threads that check a batch's signatures at once (1: the caller's only).
+    verify_threads: int = 2
+    #: The smallest batch worth handing to more than one thread.
+    PARALLEL_FROM = 64
+
     def __init__(self, engine: Engine, offsets: Table, rejects: Table) -> None:
         self.engine = engine
         self.offsets_table = offsets
         self.rejects_table = rejects
         self.rejected_total = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     # -------------------------------------------------------------- the contract
 
+    def signature(self, message: Message) -> None:
+        """Raise a ContractError (a HubSignatureError) unless the message carries
+        a signature this sink trusts. Called before :meth:`parse`, possibly in
+        another thread, so it must only read the sink's state. Default: none."""
+
     @abc.abstractmethod
     def parse(self, message: Message) -> Item:
-        """The message as this sink's typed record. Raise a ContractError (naming the
-        field and the reason) for anything unusable: it is recorded and skipped."""
+        """The message as this sink's typed record, its signature already checked.
+        Raise a ContractError (naming the field and the reason) for anything
+        unusable: it is recorded and skipped."""
 
     @abc.abstractmethod
     def write(self, conn: Connection, items: Sequence[tuple[Message, Item]]) -> Result:
@@ -191,8 +208,10 @@ class Sink(abc.ABC, Generic[Item, Result]):
         good: list[tuple[Message, Item]] = []
         bad: list[tuple[Message, Reason]] = []
         forged = 0
-        for message in messages:
+        for message, problem in zip(messages, self._signatures(messages), strict=True):
             try:
+                if problem is not None:
+                    raise problem
                 good.append((message, self.parse(message)))
             except ContractError as exc:
                 bad.append((message, Reason.bounded(exc.code, str(exc))))
@@ -206,6 +225,35 @@ class Sink(abc.ABC, Generic[Item, Result]):
         result.forged = forged
         self.committed(result)
         return result
+
+    def _signatures(self, messages: Sequence[Message]) -> list[ContractError | None]:
+        """Each message's signature problem (None: signed), in order; runs of a
+        large batch are checked in :attr:`verify_threads` threads at once."""
+        threads = min(self.verify_threads, len(messages) // self.PARALLEL_FROM)
+        if threads <= 1:
+            return self._check_run(messages)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.verify_threads - 1, thread_name_prefix=f"{self.name}-verify"
+            )
+        size = -(-len(messages) // threads)
+        runs = [messages[start : start + size] for start in range(0, len(messages), size)]
+        others = [self._pool.submit(self._check_run, run) for run in runs[1:]]
+        found = self._check_run(runs[0])
+        for other in others:
+            found += other.result()
+        return found
+
+    def _check_run(self, messages: Sequence[Message]) -> list[ContractError | None]:
+        found: list[ContractError | None] = []
+        for message in messages:
+            try:
+                self.signature(message)
+            except ContractError as exc:
+                found.append(exc)
+            else:
+                found.append(None)
+        return found
 
     def _reject(self, conn: Connection, bad: list[tuple[Message, Reason]]) -> None:
         table = self.rejects_table

@@ -161,6 +161,27 @@ class SinkContract(abc.ABC):
         ]
         assert sink.stored_offsets() == {(self.topic(), 0): 6}
 
+    @pytest.mark.parametrize("threads", [1, 2, 3])
+    def test_signatures_checked_in_threads_reject_the_same_messages(
+        self, sql_engine: Engine, threads: int
+    ) -> None:
+        """A batch large enough to be checked in several threads rejects exactly the
+        forgeries, wherever they fall in it, and keeps the rest in order."""
+        sink = self.sink(sql_engine)
+        sink.verify_threads = threads
+        count = 3 * sink.PARALLEL_FROM + 7
+        forged_at = {0, 5, count // 2, count // 2 + 1, count - 1}
+        messages = [
+            Message(self.topic(), 0, n, 0, self.value(n))
+            if n in forged_at
+            else hub_message(self.topic(), n, self.value(n))
+            for n in range(count)
+        ]
+        done = sink.apply(messages)
+        assert (done.rejected, done.forged) == (len(forged_at), len(forged_at))
+        assert self.rows(sql_engine) == count - len(forged_at)
+        assert [r["offset"] for r in self.rejects(sink)] == sorted(forged_at)
+
     def test_a_failed_batch_leaves_nothing_behind(self, sql_engine: Engine) -> None:
         sink = self.sink(sql_engine)
         sink.apply(self.batch(0, 2))

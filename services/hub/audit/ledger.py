@@ -216,10 +216,13 @@ class Ledger(Sink[tuple[AuditRecord, ...], Appended]):
         topic = self.names.audit_decisions
         return [topic] if topic in available else []
 
+    def signature(self, message: Message) -> None:
+        """The hub's key signed the message (:meth:`Sink.signature`)."""
+        self.keys.verify(message.value, message.headers)
+
     def parse(self, message: Message) -> tuple[AuditRecord, ...]:
         """The audit records in the message (an :class:`~wire.audit.AuditBatch`, or
-        one record as written before batches), if the hub's key signed it."""
-        self.keys.verify(message.value, message.headers)
+        one record as written before batches), signed by the hub (:meth:`signature`)."""
         return read_audit_message(message.value)
 
     def write(

@@ -150,11 +150,14 @@ class ViewBuilder(Sink[Share, Applied]):
                 found.append(topic)
         return sorted(found)
 
-    def parse(self, message: Message) -> Share:
-        """The share, if the hub signed it and it belongs on its topic: its
-        recipient and event type are the topic's (a signed share copied to
-        another recipient's topic still verifies, so this check binds it)."""
+    def signature(self, message: Message) -> None:
+        """The hub signed the share (:meth:`Sink.signature`)."""
         self.keys.verify(message.value, message.headers)
+
+    def parse(self, message: Message) -> Share:
+        """The share, signed by the hub (:meth:`signature`), if it belongs on its
+        topic: its recipient and event type are the topic's (a signed share
+        copied to another recipient's topic still verifies, so this check binds it)."""
         share = Share.from_bytes(message.value)
         found = self._topics.get(message.topic)
         if found is None:
