@@ -113,8 +113,8 @@ def backlog(
     pipeline = Pipeline(admin, opa.url, opa.token, folder)
     try:
         pipeline.publish("Incident", incidents(1, events))
-        for _ in range(processes):
-            pipeline.start_enforcer()
+        for n in range(processes):  # each with its own state (k-anonymity changelog...)
+            pipeline.start_enforcer(options=["--state-dir", str(folder / f"state-{n}")])
         pipeline.wait_for_audit(events * DECISIONS, timeout=900)
         return events / span(admin, [pipeline.names.audit_decisions])
     finally:

@@ -43,6 +43,7 @@ topics too.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import time
@@ -100,6 +101,7 @@ class Settings:
     keep_days: int | None = None  # of raw and hub-internal topics; None: indefinitely
     k_window_days: int = WINDOW_DAYS  # the trailing window agreements' min_k is counted in
     fetch_wait_ms: int = FETCH_WAIT_MS  # the longest a fetch with no records waits
+    state_dir: Path | None = None  # this process's own state; None: home/enforcer/<group>
 
     @property
     def registry(self) -> Path:
@@ -116,12 +118,35 @@ class Settings:
 
     @property
     def datadir(self) -> Path:
-        return self.home / "enforcer" / self.group
+        """This process's state (k-anonymity changelog, waiting retractions):
+        one process at a time, held by :func:`lock_state`."""
+        return self.state_dir or self.home / "enforcer" / self.group
 
     @property
     def k_changelog(self) -> Path:
         """The k-anonymity state's changelog (hub.enforcer.kanonymity)."""
         return self.datadir / "k-anonymity.jsonl"
+
+
+class StateInUse(RuntimeError):
+    """Another enforcer process holds this state folder."""
+
+
+def lock_state(folder: Path) -> int:
+    """Hold ``folder`` (made 0700) for this process, or raise StateInUse. The lock
+    (``flock`` on ``folder/.lock``) goes when the process ends, however it ends.
+    Returns the lock's file descriptor, to keep open."""
+    private_dir(folder)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateInUse(
+            f"another enforcer process uses {folder}; give each process of a group "
+            "its own --state-dir (its k-anonymity changelog and waiting retractions)"
+        ) from None
+    return fd
 
 
 class Service:
@@ -130,6 +155,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.names = settings.names
+        self.lock = lock_state(settings.datadir)
         codec = AvroCodec(schemas.current(), schemas.released().values())
         reader = EventReader(codec, Verifier(KeyRegistry.load(settings.registry)))
         anonymiser = Anonymiser(

@@ -83,6 +83,15 @@ def run(
             "latency low when few of the raw topics carry data (faust's own is 1,500).",
         ),
     ] = 50,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="This process's state: k-anonymity changelog, waiting retractions "
+            "(default: $SVDHUB_HOME/enforcer/<group>). One process at a time: give each "
+            "process of a group its own.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Consume svd.raw.*, share to svd.shared.<recipient>.<type>, audit to svd.audit.decisions.
@@ -93,7 +102,7 @@ def run(
     $SVDHUB_TOPIC_NAMESPACE when it is set.
     """
     # faust is slow to import; `svdhub --help` should not wait for it.
-    from hub.enforcer.app import Settings  # noqa: PLC0415
+    from hub.enforcer.app import Settings, StateInUse  # noqa: PLC0415
     from hub.enforcer.app import run as run_enforcer  # noqa: PLC0415
 
     kafka = kafka_client(ENFORCER, credentials, bootstrap)
@@ -113,22 +122,25 @@ def run(
             err=True,
         )
         raise typer.Exit(1)
-    run_enforcer(
-        Settings(
-            kafka=kafka,
-            opa_url=url,
-            opa_token=token,
-            home=home,
-            names=names,
-            group=group,
-            partitions=partitions,
-            keep_days=keep_days,
-            k_window_days=k_window,
-            revision_interval=revision_interval,
-            max_backoff=max_backoff,
-            session_timeout=session_timeout,
-            geography=geography,
-            fetch_wait_ms=fetch_wait_ms,
-        ),
-        loglevel=log_level,
+    settings = Settings(
+        kafka=kafka,
+        opa_url=url,
+        opa_token=token,
+        home=home,
+        names=names,
+        group=group,
+        partitions=partitions,
+        keep_days=keep_days,
+        k_window_days=k_window,
+        revision_interval=revision_interval,
+        max_backoff=max_backoff,
+        session_timeout=session_timeout,
+        geography=geography,
+        fetch_wait_ms=fetch_wait_ms,
+        state_dir=state_dir,
     )
+    try:
+        run_enforcer(settings, loglevel=log_level)
+    except StateInUse as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc

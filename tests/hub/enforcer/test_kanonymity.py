@@ -5,6 +5,7 @@ processed again. No services."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.enforcer.app import StateInUse, lock_state
 from hub.enforcer.kanonymity import (
     RETRACTED,
     SUPERSEDED,
@@ -287,3 +289,15 @@ def test_records_out_of_the_window_are_withheld_or_forgotten_and_stay_so(tmp_pat
     assert set(again.streams[STREAM].members) == {"e30"}
     later = again.offer(STREAM, MIN_K, Toy(31, area=6, hour=24 * 3 + 7).member())
     assert [o.member.event_id for o in later] == ["e31"]
+
+
+def test_one_process_at_a_time_holds_an_enforcers_state(tmp_path: Path) -> None:
+    """Two enforcer processes on one state folder would write one k-anonymity
+    changelog; the second is refused, and the folder is free once the first ends."""
+    folder = tmp_path / "enforcer" / "svdhub-enforcer"
+    held = lock_state(folder)
+    with pytest.raises(StateInUse, match="--state-dir"):
+        lock_state(folder)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    os.close(held)  # as when the process ends
+    os.close(lock_state(folder))
