@@ -102,6 +102,7 @@ class Settings:
     k_window_days: int = WINDOW_DAYS  # the trailing window agreements' min_k is counted in
     fetch_wait_ms: int = FETCH_WAIT_MS  # the longest a fetch with no records waits
     state_dir: Path | None = None  # this process's own state; None: home/enforcer/<group>
+    linger_ms: int = 5  # how long the producer waits to fill a batch
 
     @property
     def registry(self) -> Path:
@@ -374,6 +375,9 @@ def build_app(service: Service, raw_topics: list[str]) -> faust.App:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Messages of a few events go out in one produce request; faust flushes
+        # the producer before every commit, so this delays, never loses.
+        producer_linger=settings.linger_ms / 1000,
         key_serializer="raw",
         value_serializer="raw",
         broker_client_id=settings.group,

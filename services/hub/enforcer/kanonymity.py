@@ -730,6 +730,7 @@ class Changelog:
         self.path = path
         self._pending: list[str] = []
         self.lines = 0
+        self._fd: int | None = None  # open for appending between compactions
 
     def read(self) -> Iterator[dict[str, Any]]:
         if not self.path.is_file():
@@ -747,6 +748,7 @@ class Changelog:
     def compact(self, entries: list[dict[str, Any]]) -> None:
         """Replace the file with ``entries`` (atomically)."""
         self._pending.clear()
+        self._close_file()
         private_dir(self.path.parent)
         text = "".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in entries)
         write_private(self.path, text)
@@ -758,16 +760,24 @@ class Changelog:
         self.lines += 1
 
     def flush(self) -> None:
-        """Write the entries added since the last flush (the file is opened for
-        each flush, so nothing is left open between events)."""
+        """Write the entries added since the last flush to the operating system
+        (unbuffered writes to a descriptor kept open until the next compaction)."""
         if not self._pending:
             return
-        private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write("".join(self._pending))
+        if self._fd is None:
+            private_dir(self.path.parent)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        view = memoryview("".join(self._pending).encode("utf-8"))
+        while view:
+            view = view[os.write(self._fd, view) :]
         self._pending.clear()
 
     def close(self) -> None:
-        """Write what is pending."""
+        """Write what is pending, and close the file."""
         self.flush()
+        self._close_file()
+
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
