@@ -255,6 +255,16 @@ class ObjectReader:
     ) -> Any:
         """A string (or None when ``optional``) of at most ``max_length`` characters."""
         found = self._get(key, optional)
+        if (
+            found is None
+            or isinstance(found, str)
+            and len(found) <= max_length
+            and found.isascii()
+            and "\x00" not in found
+            and (pattern is None or pattern.fullmatch(found))
+            and (choices is None or found in choices)
+        ):
+            return found  # the common case, checked without naming the field
         if found is not None:
             check_text(
                 found,
