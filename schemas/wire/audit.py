@@ -288,8 +288,12 @@ class AuditRecord:
         return encoded
 
     def sequenced(self, seq: int) -> AuditRecord:
-        """This record at position ``seq`` of the ledger."""
-        return AuditRecord(**{**self._fields(), "seq": seq})
+        """This record at position ``seq`` of the ledger. The record was checked when
+        it was made or read, and a position is any integer from 0, so only that
+        is checked here."""
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise AuditRecordError("seq", "out_of_range", f"{seq!r} is not a position from 0")
+        return checked(AuditRecord, {**self._fields(), "seq": seq})
 
     def _fields(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in (*KEYS, "seq")}
@@ -409,6 +413,13 @@ def batches(records: Sequence[bytes]) -> list[list[bytes]]:
 def read_audit_message(data: bytes | None) -> tuple[AuditRecord, ...]:
     """The records of one message on the audit topic: a batch, or one record as
     the enforcer wrote them before batches. Raises AuditRecordError."""
+    # Canonical JSON sorts its keys: a batch (only key "records") and a record
+    # (first key "agreement_id") are told apart by their first bytes, and each
+    # is read once. Anything else is read to say what is wrong with it.
+    if data is not None and data.startswith(b'{"records":'):
+        return AuditBatch.from_bytes(data).records
+    if data is not None and data.startswith(b'{"agreement_id":'):
+        return (AuditRecord.from_bytes(data),)
     value = load_object(data, AuditRecordError, max_bytes=MAX_BATCH_BYTES, max_depth=MAX_DEPTH + 2)
     if "records" in value:
         return AuditBatch.from_value(value).records

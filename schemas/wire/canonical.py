@@ -255,9 +255,8 @@ class ObjectReader:
     ) -> Any:
         """A string (or None when ``optional``) of at most ``max_length`` characters."""
         found = self._get(key, optional)
-        if (
-            found is None
-            or isinstance(found, str)
+        if found is None or (
+            isinstance(found, str)
             and len(found) <= max_length
             and found.isascii()
             and "\x00" not in found

@@ -148,3 +148,13 @@ def test_depth_limits_are_those_of_a_record_inside_its_batch() -> None:
     batch = canonical_json({"records": [record]})
     assert json.loads(batch)["records"][0] == record
     assert read_audit_message(batch)[0].reasons
+
+
+def test_a_sequenced_record_is_the_record_with_its_position() -> None:
+    record = audit_record(1)
+    placed = record.sequenced(7)
+    assert AuditRecord.from_bytes(placed.to_bytes(), sequenced=True) == placed
+    assert placed.seq == 7 and placed.decision_id == record.decision_id
+    for wrong in (-1, True, "7"):
+        with pytest.raises(AuditRecordError):
+            record.sequenced(wrong)  # type: ignore[arg-type]
