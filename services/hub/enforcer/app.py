@@ -189,6 +189,12 @@ class Service:
         self.topics_revision: str | None = None  # whose topic settings are applied
         self.outage_since: float | None = None
 
+    def release(self) -> None:
+        """Let go of the state folder (which the process's end does anyway)."""
+        if self.lock >= 0:
+            os.close(self.lock)
+            self.lock = -1
+
     # ----------------------------------------------------------- start-up
 
     def wait_for_policy(self) -> None:

@@ -271,6 +271,7 @@ def test_the_enforcer_gives_each_shared_topic_its_agreements_retention(
     assert found[gone]["retention.ms"] == days_ms(UNCOVERED_SHARED_DAYS)
 
     # Prepared again (a restart): nothing to change.
+    enforcer.release()  # as the process's end would
     again = Service(enforcer.settings)
     again.wait_for_policy()
     again.prepare_topics()
