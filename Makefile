@@ -37,7 +37,7 @@ demo: setup ## Bring the stack up and run the hub end to end on synthetic data
 	$(BIN)/svdhub demo
 
 test: setup ## Run the whole suite against real Kafka, OPA and PostgreSQL
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 test-fast: $(STAMP) ## Run the tests that need no services (seconds)
 	$(BIN)/pytest -q -m "not needs_services and not slow"

@@ -20,7 +20,6 @@ validates the whole record against the Avro schema when it is encoded.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from edge.config import ConfigError, ConnectorConfig, DeletedRows, FieldSpec, PseudonymSpec
 from edge.dates import parser
 from edge.pseudonymise import PseudonymError, Pseudonymiser
+from wire.canonical import uuid5
 from wire.envelope import EVENT_NAMESPACE, event_id
 from wire.geography import GeographyLookup, UnknownArea
 from wire.schemas import SchemaSet
@@ -476,21 +476,9 @@ def _instant(text: str, fmt: str, zone: ZoneInfo) -> datetime:
     return parser(fmt)(text).replace(tzinfo=zone).astimezone(UTC)
 
 
-#: uuid.uuid5's namespace bytes for event ids.
-_NAMESPACE = EVENT_NAMESPACE.bytes
-
-
 def _uuid5(name: str) -> str:
-    """``str(uuid.uuid5(EVENT_NAMESPACE, name))``, without the UUID object:
-    SHA-1 of namespace + name, its first 16 bytes with version 5 and the RFC
-    4122 variant set, as hex in 8-4-4-4-12 groups."""
-    digest = bytearray(
-        hashlib.sha1(_NAMESPACE + name.encode("utf-8"), usedforsecurity=False).digest()[:16]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """``str(uuid.uuid5(EVENT_NAMESPACE, name))``, without the UUID object."""
+    return uuid5(EVENT_NAMESPACE, name)
 
 
 def _event_id(authority: str, record_key: str, version: int) -> str:

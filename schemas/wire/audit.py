@@ -45,7 +45,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wire.canonical import (
@@ -59,6 +59,7 @@ from wire.canonical import (
     checked,
     depth,
     load_object,
+    uuid5,
 )
 from wire.schemas import PAYLOADS
 from wire.shares import AGREEMENT_ID, REVISION
@@ -123,12 +124,12 @@ class AuditRecordError(ContractError):
 
 def decision_id(event_id: str, recipient: str, agreement_id: str) -> str:
     """The id of the decision on one (event, recipient, agreement)."""
-    return str(uuid.uuid5(DECISION_NAMESPACE, f"{event_id}\x1f{recipient}\x1f{agreement_id}"))
+    return uuid5(DECISION_NAMESPACE, f"{event_id}\x1f{recipient}\x1f{agreement_id}")
 
 
 def quarantine_id(topic: str, partition: int, offset: int) -> str:
     """The id of the decision to quarantine the message at one place in one topic."""
-    return str(uuid.uuid5(DECISION_NAMESPACE, f"quarantine\x1f{topic}\x1f{partition}\x1f{offset}"))
+    return uuid5(DECISION_NAMESPACE, f"quarantine\x1f{topic}\x1f{partition}\x1f{offset}")
 
 
 @dataclass(frozen=True)
@@ -264,10 +265,19 @@ class AuditRecord:
     seq: int | None = None  # the record's position in the ledger; never on the topic
 
     def __post_init__(self) -> None:
-        _check(self.to_dict(), self.seq is not None)
-        size = len(self.to_bytes())
-        if size > MAX_BYTES:
-            raise AuditRecordError("(value)", "too_large", f"{size} bytes is more than {MAX_BYTES}")
+        value = self.to_dict()
+        _check(value, self.seq is not None)
+        self._encode(value)
+
+    def _encode(self, value: dict[str, Any]) -> None:
+        """Keep ``value`` (this record's :meth:`to_dict`) as canonical JSON, or
+        raise AuditRecordError if that is too large."""
+        encoded = canonical_json(value)
+        if len(encoded) > MAX_BYTES:
+            raise AuditRecordError(
+                "(value)", "too_large", f"{len(encoded)} bytes is more than {MAX_BYTES}"
+            )
+        object.__setattr__(self, "_encoded", encoded)
 
     def to_dict(self) -> dict[str, Any]:
         out = {key: getattr(self, key) for key in KEYS}
@@ -321,6 +331,66 @@ class AuditRecord:
         value["fields_released"] = tuple(value["fields_released"])
         value.setdefault("seq", None)
         return checked(cls, value)
+
+
+#: The keys of a record that every decision on one raw event shares (:class:`AuditBase`).
+BASE_KEYS = (
+    "decided_at",
+    "event_id",
+    "event_type",
+    "record_type",
+    "source_authority",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "raw_sha256",
+    "subject_pseudonym",
+    "supersedes",
+    "retracts",
+)
+
+#: The keys :meth:`AuditBase.record` takes: the decision's own.
+DECISION_KEYS = tuple(key for key in KEYS if key not in BASE_KEYS)
+
+
+@dataclass(frozen=True)
+class AuditBase:
+    """What every decision on one raw event shares (the keys of :data:`BASE_KEYS`),
+    checked once when made. The enforcer decides every (recipient, agreement)
+    pair of an event at once; :meth:`record` makes the record of each, checking
+    only the decision's own values, so each record is exactly as checked as one
+    made by :class:`AuditRecord` itself."""
+
+    values: tuple[tuple[str, Any], ...]
+    _values: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        value = dict(self.values)
+        check_keys(value, BASE_KEYS, AuditRecordError)
+        reader = ObjectReader(value, AuditRecordError)
+        _check_base(reader)
+        reader.done()
+        object.__setattr__(self, "_values", value)
+
+    @classmethod
+    def of(cls, **values: Any) -> AuditBase:
+        return cls(tuple(values.items()))
+
+    def replace(self, **values: Any) -> AuditBase:
+        """This base with ``values`` changed (checked again)."""
+        return AuditBase(tuple({**self._values, **values}.items()))
+
+    def record(self, **decision: Any) -> AuditRecord:
+        """The record of one decision on this event: ``decision`` holds the keys of
+        :data:`DECISION_KEYS` (``shared_ids`` may be left out when None).
+        Raises AuditRecordError as :class:`AuditRecord` does."""
+        decision.setdefault("shared_ids", None)
+        check_keys(decision, DECISION_KEYS, AuditRecordError)
+        record = checked(AuditRecord, {**self._values, **decision, "seq": None})
+        value = record.to_dict()
+        _check(value, False, base=False)
+        record._encode(value)
+        return record
 
 
 @dataclass(frozen=True)
@@ -433,28 +503,20 @@ def read_audit_message(data: bytes | None) -> tuple[AuditRecord, ...]:
 
 
 def _check(
-    value: dict[str, Any], sequenced: bool, *, strict: bool = False
+    value: dict[str, Any], sequenced: bool, *, strict: bool = False, base: bool = True
 ) -> tuple[tuple[Reason, ...], SharedIds | None]:
     """Check a record's values; return its reasons and its shared ids. ``strict``:
-    an allow must name its shared ids (every record the hub writes now does)."""
+    an allow must name its shared ids (every record the hub writes now does).
+    Without ``base``, the keys of :data:`BASE_KEYS` were checked already (an
+    :class:`AuditBase`) and are taken as they are."""
     reader = ObjectReader(value, AuditRecordError)
+    if base:
+        _check_base(reader)
+    else:
+        reader.taken(BASE_KEYS)
     reader.text("decision_id", 36, pattern=UUID_PATTERN)
-    reader.time("decided_at")
     decision = reader.text("decision", 16, choices=DECISIONS)
     reasons = tuple(_check_reason(r) for r in reader.objects("reasons", MAX_REASONS))
-    reader.text("event_id", 36, pattern=UUID_PATTERN, optional=True)
-    event_type = reader.text("event_type", 16, choices=tuple(PAYLOADS), optional=True)
-    record_type = reader.text("record_type", 16, choices=tuple(PAYLOADS.values()), optional=True)
-    if (event_type is None) != (record_type is None) or (
-        event_type is not None and PAYLOADS[event_type] != record_type
-    ):
-        reader.fail("record_type", "bad_value", f"{record_type} does not go with {event_type}")
-    reader.text("source_authority", 40, pattern=PARTY_ID, optional=True)
-    reader.text("source_topic", 249, pattern=TOPIC)
-    reader.integer("source_partition", 0, 2**31 - 1)
-    reader.integer("source_offset", 0)
-    reader.text("raw_sha256", 64, pattern=SHA256_PATTERN)
-    reader.text("subject_pseudonym", 128, pattern=PSEUDONYM, optional=True)
     recipient = reader.text("recipient", 40, optional=True)
     if recipient is not None and recipient != NO_AGREEMENT:
         reader.text("recipient", 40, pattern=PARTY_ID)
@@ -467,8 +529,6 @@ def _check(
     released = reader.texts("fields_released", MAX_FIELDS, 64, FIELD_NAME)
     shared_topic = reader.text("shared_topic", 249, pattern=TOPIC, optional=True)
     payload = reader.text("payload_sha256", 64, pattern=SHA256_PATTERN, optional=True)
-    reader.text("supersedes", 36, pattern=UUID_PATTERN, optional=True)
-    reader.text("retracts", 36, pattern=UUID_PATTERN, optional=True)
     found = reader.any("shared_ids")
     shared_ids = (
         None
@@ -486,6 +546,26 @@ def _check(
     if shared_ids is None and decision == ALLOW and strict:
         reader.fail("shared_ids", "missing", "an allow decision names the ids its share carries")
     return reasons, shared_ids
+
+
+def _check_base(reader: ObjectReader) -> None:
+    """The keys of :data:`BASE_KEYS`: what the raw event and its message say."""
+    reader.time("decided_at")
+    reader.text("event_id", 36, pattern=UUID_PATTERN, optional=True)
+    event_type = reader.text("event_type", 16, choices=tuple(PAYLOADS), optional=True)
+    record_type = reader.text("record_type", 16, choices=tuple(PAYLOADS.values()), optional=True)
+    if (event_type is None) != (record_type is None) or (
+        event_type is not None and PAYLOADS[event_type] != record_type
+    ):
+        reader.fail("record_type", "bad_value", f"{record_type} does not go with {event_type}")
+    reader.text("source_authority", 40, pattern=PARTY_ID, optional=True)
+    reader.text("source_topic", 249, pattern=TOPIC)
+    reader.integer("source_partition", 0, 2**31 - 1)
+    reader.integer("source_offset", 0)
+    reader.text("raw_sha256", 64, pattern=SHA256_PATTERN)
+    reader.text("subject_pseudonym", 128, pattern=PSEUDONYM, optional=True)
+    reader.text("supersedes", 36, pattern=UUID_PATTERN, optional=True)
+    reader.text("retracts", 36, pattern=UUID_PATTERN, optional=True)
 
 
 def _check_verdict(

@@ -78,14 +78,24 @@ def canonical_json(value: Any) -> bytes:
     Datetimes must be timezone-aware and become :func:`iso` text; dates become
     ISO dates and UUIDs their text. Raises TypeError or ValueError for anything else JSON cannot
     hold (a naive datetime, NaN)."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_jsonable,
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def uuid5(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))``, without the UUID object: SHA-1 of the
+    namespace's bytes and the name in UTF-8, as :func:`uuid_text` of version 5."""
+    digest = hashlib.sha1(namespace.bytes + name.encode("utf-8"), usedforsecurity=False)
+    return uuid_text(digest.digest(), 5)
+
+
+def uuid_text(digest: bytes, version: int) -> str:
+    """The UUID made of the first 16 bytes of ``digest`` with ``version`` and the
+    RFC 9562 variant set, as text (8-4-4-4-12 hex digits)."""
+    raw = bytearray(digest[:16])
+    raw[6] = (raw[6] & 0x0F) | (version << 4)
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def iso(moment: datetime) -> str:
@@ -119,6 +129,17 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# One encoder for every call (json.dumps would build one per call): it keeps
+# no state between calls.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    default=_jsonable,
+)
 
 
 # ---------------------------------------------------------------------- reading
@@ -324,6 +345,10 @@ class ObjectReader:
     def any(self, key: str) -> Any:
         """The value as it is, for the caller to check."""
         return self._get(key, True)
+
+    def taken(self, keys: Sequence[str]) -> None:
+        """Count ``keys`` as read: the caller checked their values before."""
+        self._seen.update(keys)
 
     def done(self) -> None:
         extra = sorted(set(self.value) - self._seen)

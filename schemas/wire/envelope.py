@@ -20,8 +20,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from wire.canonical import uuid5
 from wire.codec import AvroCodec, CodecError
 from wire.schemas import FRAME, PAYLOADS
 from wire.signing import Signer, Verifier, WrongAuthority
@@ -45,7 +47,7 @@ def event_id(source_authority: str, record_key: str, version: int | str) -> str:
     same record version twice gives the same id, which makes replays harmless.
     """
     _check_id_parts(source_authority, record_key)
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{source_authority}\x1f{record_key}\x1f{version}"))
+    return uuid5(EVENT_NAMESPACE, f"{source_authority}\x1f{record_key}\x1f{version}")
 
 
 def retraction_id(source_authority: str, record_key: str, version: int) -> str:
@@ -59,7 +61,7 @@ def retraction_id(source_authority: str, record_key: str, version: int) -> str:
     """
     _check_id_parts(source_authority, record_key)
     name = f"{source_authority}\x1f{record_key}\x1fretraction\x1f{version}"
-    return str(uuid.uuid5(EVENT_NAMESPACE, name))
+    return uuid5(EVENT_NAMESPACE, name)
 
 
 def _check_id_parts(source_authority: str, record_key: str) -> None:
@@ -89,7 +91,7 @@ class Event:
         envelope: dict[str, Any] = self.record["envelope"]
         return envelope
 
-    @property
+    @cached_property
     def event_id(self) -> str:
         return str(self.envelope["event_id"])
 

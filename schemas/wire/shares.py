@@ -117,17 +117,26 @@ class Share:
     fields: dict[str, Any]
 
     def __post_init__(self) -> None:
-        _check(self.to_dict())
-        size = len(self.to_bytes())
-        if size > MAX_BYTES:
-            raise ShareError("(value)", "too_large", f"{size} bytes is more than {MAX_BYTES}")
+        value = self.to_dict()
+        _check(value)
+        encoded = canonical_json(value)
+        if len(encoded) > MAX_BYTES:
+            raise ShareError(
+                "(value)", "too_large", f"{len(encoded)} bytes is more than {MAX_BYTES}"
+            )
+        object.__setattr__(self, "_encoded", encoded)
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in KEYS}
 
     def to_bytes(self) -> bytes:
-        """The share as canonical JSON: what goes on the topic."""
-        return canonical_json(self.to_dict())
+        """The share as canonical JSON: what goes on the topic. Encoded once:
+        every field is immutable (``fields`` is never changed after it is checked)."""
+        encoded: bytes | None = self.__dict__.get("_encoded")
+        if encoded is None:
+            encoded = canonical_json(self.to_dict())
+            object.__setattr__(self, "_encoded", encoded)
+        return encoded
 
     @classmethod
     def from_bytes(cls, data: bytes | None) -> Share:

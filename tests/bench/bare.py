@@ -1,12 +1,14 @@
 """The baseline for the enforcer benchmark: a faust app with no policy, no
 verification and no anonymisation, that copies each raw message to the same
-number of output messages the enforcer produces for it.
+number of output messages the enforcer produces for it: ``--fanout`` messages,
+the last of them ``--batch`` copies of the value in one (as the enforcer writes
+an event's decisions as one audit batch).
 
 It connects as the enforcer's principal (``--credentials``), over SASL_SSL
 with SCRAM-SHA-512 as the enforcer does, so the ratio leaves out neither TLS
 nor the broker's ACL checks.
 
-Run as ``python -m tests.bench.bare --credentials F --group G --out T --fanout N RAW...``.
+Run as ``python -m tests.bench.bare --credentials F --group G --out T --fanout N --batch B RAW...``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--group", required=True)
     parser.add_argument("--out", required=True, help="output topic prefix")
     parser.add_argument("--fanout", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=1, help="copies in the last message")
     parser.add_argument("--datadir", required=True)
     parser.add_argument("raw", nargs="+")
     args = parser.parse_args(argv)
@@ -58,8 +61,10 @@ def main(argv: list[str]) -> None:
     async def copy(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            for sink in sinks:
+            for sink in sinks[:-1]:
                 await app.producer.send(sink, message.key, message.value, None, None, None)
+            batch = b",".join([message.value] * args.batch)
+            await app.producer.send(sinks[-1], message.key, batch, None, None, None)
 
     app.agent(source, name="copy")(copy)
     faust.Worker(

@@ -43,8 +43,12 @@ from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import OpaEndpoint, Pipeline, payload
 from wire.kafka_client import ClientSettings
 
-FANOUT = 12  # 3 shares + 9 audit records per police incident in Birmingham
+#: Messages the enforcer produces per police incident in Birmingham: 3 shares
+#: and 1 audit batch of its 9 decisions.
+FANOUT = 4
 DECISIONS = 9
+#: What the bare copier produces for each raw message, alike in count and size.
+BARE = "bare faust consume -> 4 produces (3 copies + 1 of 9 copies)"
 
 
 def incidents(first: int, count: int) -> list[dict[str, Any]]:
@@ -88,7 +92,7 @@ def throughput(admin: ClientSettings, opa: OpaEndpoint, folder: Path, events: in
             "enforcer",
             f"events/s, {events:,} events x (3 shares + 9 decisions in one audit batch)",
             enforcer,
-            "bare faust consume -> 12 produces",
+            BARE,
             bare,
             "events/s",
         ),
@@ -96,7 +100,7 @@ def throughput(admin: ClientSettings, opa: OpaEndpoint, folder: Path, events: in
             "enforcer",
             f"events/s, 2 enforcer processes in one group, {events:,} events",
             two,
-            "bare faust consume -> 12 produces",
+            BARE,
             bare,
             "events/s",
             f"one process: {enforcer:,.0f} events/s; two: x{two / enforcer:.2f}. Both "
@@ -159,6 +163,8 @@ class Bare:
                 self.out,
                 "--fanout",
                 str(FANOUT),
+                "--batch",
+                str(DECISIONS),
                 "--datadir",
                 str(self.folder / "bare-data"),
                 *raw,

@@ -51,12 +51,12 @@ import os
 import secrets
 import stat
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from wire.canonical import uuid_text
 from wire.geography import REGION_CODE, GeographyLookup
 from wire.private_files import private_dir
 from wire.topics import PARTY_ID
@@ -309,10 +309,7 @@ class Anonymiser:
         pseudonyms made with the same key."""
         key = self.keys.key(recipient)
         message = _ID_PREFIX + internal_id.encode()
-        digest = bytearray(hmac.new(key, message, hashlib.sha256).digest())
-        digest[6] = (digest[6] & 0x0F) | 0x80  # version 8
-        digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 9562 variant
-        return str(uuid.UUID(bytes=bytes(digest[:16])))
+        return uuid_text(hmac.new(key, message, hashlib.sha256).digest(), 8)
 
 
 # ------------------------------------------------------------------ helpers

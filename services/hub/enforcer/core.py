@@ -47,6 +47,7 @@ from wire.audit import (
     NO_AGREEMENT,
     PSEUDONYM,
     QUARANTINE,
+    AuditBase,
     AuditRecord,
     Reason,
     SharedIds,
@@ -55,7 +56,7 @@ from wire.audit import (
     decision_id,
     quarantine_id,
 )
-from wire.canonical import ContractError, canonical_json, iso, sha256
+from wire.canonical import ContractError, canonical_json, iso, sha256, uuid5
 from wire.codec import CodecError
 from wire.envelope import Event, EventReader
 from wire.geography import GeographyLookup
@@ -511,7 +512,7 @@ class Enforcer:
         return out + self._withdrawals(checked, change, frozenset(r for r, _ in received), base)
 
     def _pair(
-        self, checked: Checked, decision: Decision, change: Change, base: dict[str, Any]
+        self, checked: Checked, decision: Decision, change: Change, base: AuditBase
     ) -> tuple[list[Outgoing], bool]:
         """The messages for one (agreement, recipient) decision on an event, and
         whether the event was shared to the recipient now."""
@@ -565,7 +566,7 @@ class Enforcer:
         checked: Checked,
         change: Change,
         recipients: frozenset[str],
-        base: dict[str, Any],
+        base: AuditBase,
     ) -> list[Outgoing]:
         """For a correction: a retraction of the earlier version for every recipient
         that received it but does not receive this one (the correction moved the
@@ -574,7 +575,7 @@ class Enforcer:
         if change.supersedes is None or change.earlier is None:
             return []
         event = checked.event
-        withdrawal = str(uuid.uuid5(WITHDRAWAL_NAMESPACE, event.event_id))
+        withdrawal = uuid5(WITHDRAWAL_NAMESPACE, event.event_id)
         revision = self.index.revision
         out: list[Outgoing] = []
         for recipient, agreement in sorted(change.earlier.received):
@@ -599,15 +600,13 @@ class Enforcer:
                 key=None,
             )
             lawful_basis, purpose = self.index.agreements.get(agreement, (None, None))
-            record = AuditRecord(
-                **{
-                    **base,
-                    "event_id": withdrawal,
-                    "event_type": "RETRACTION",
-                    "record_type": "Retraction",
-                    "supersedes": None,
-                    "retracts": change.supersedes,
-                },
+            record = base.replace(
+                event_id=withdrawal,
+                event_type="RETRACTION",
+                record_type="Retraction",
+                supersedes=None,
+                retracts=change.supersedes,
+            ).record(
                 decision_id=the_id,
                 decision=ALLOW,
                 reasons=(),
@@ -729,29 +728,29 @@ class Enforcer:
         )
         return message, ids
 
-    def _audit_base(self, checked: Checked, change: Change) -> dict[str, Any]:
+    def _audit_base(self, checked: Checked, change: Change) -> AuditBase:
         """The parts of an audit record that every decision on one event shares."""
         event, message = checked.event, checked.message
-        return {
-            "decided_at": iso(self.clock()),
-            "event_id": event.event_id,
-            "event_type": event.envelope["event_type"],
-            "record_type": event.record_type,
-            "source_authority": event.envelope["source_authority"],
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
-            "raw_sha256": sha256(message.value or b""),
+        return AuditBase.of(
+            decided_at=iso(self.clock()),
+            event_id=event.event_id,
+            event_type=event.envelope["event_type"],
+            record_type=event.record_type,
+            source_authority=event.envelope["source_authority"],
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            raw_sha256=sha256(message.value or b""),
             # The source pseudonym, so an IG lead can find every share about one
             # person (the authority computes it with the partnership key).
-            "subject_pseudonym": event.record.get("subject_pseudo_id"),
-            "supersedes": change.supersedes,
-            "retracts": change.retracts,
-        }
+            subject_pseudonym=event.record.get("subject_pseudo_id"),
+            supersedes=change.supersedes,
+            retracts=change.retracts,
+        )
 
     def _audit(
         self,
-        base: dict[str, Any],
+        base: AuditBase,
         the_id: str,
         verdict: str,
         reasons: tuple[Reason, ...],
@@ -761,8 +760,7 @@ class Enforcer:
         released: tuple[str, ...] = (),
         ids: SharedIds | None = None,
     ) -> Outgoing:
-        record = AuditRecord(
-            **base,
+        record = base.record(
             decision_id=the_id,
             decision=verdict,
             reasons=reasons,

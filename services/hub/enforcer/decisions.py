@@ -17,15 +17,17 @@ cached then, and the caller must not share.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from hub.enforcer.policy import PolicyClient, PolicyUnavailable
 from wire.audit import LAWFUL_BASIS, MAX_MESSAGE, MAX_REASONS, Reason
-from wire.canonical import ContractError
+from wire.canonical import ContractError, canonical_json
 from wire.shares import AGREEMENT_ID, REVISION
 from wire.topics import PARTY_ID
 
@@ -47,6 +49,13 @@ class Decision:
     fields: dict[str, dict[str, str]]  # the field obligations (empty when denied)
     #: The k-anonymity the agreement requires of record-level shares (None: none).
     min_k: int | None = None
+
+    @cached_property
+    def terms(self) -> str:
+        """A digest of what shapes a k-anonymity stream's classes: the field
+        obligations and min_k (worked out once: a decision does not change)."""
+        text = canonical_json({"fields": self.fields, "min_k": self.min_k})
+        return hashlib.sha256(text).hexdigest()[:16]
 
 
 def parse_decisions(result: Any) -> tuple[Decision, ...]:

@@ -28,8 +28,6 @@ released under the policy in force.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -43,7 +41,7 @@ from hub.enforcer.hierarchy import Hierarchy
 from hub.enforcer.kanonymity import RETRACTED, SUPERSEDED, KAnonymity, Member, Outcome, StreamId
 from hub.risk.classes import EVENT_TIME, K_ANONYMITY, K_ANONYMITY_HELD, class_key
 from wire.audit import ALLOW, DENY, Reason
-from wire.canonical import canonical_json
+from wire.canonical import uuid5
 
 if TYPE_CHECKING:
     from hub.enforcer.core import Change, Checked, Enforcer, Incoming, Outgoing
@@ -70,13 +68,12 @@ TERMS_CHANGED = "held back for k-anonymity; the agreement's terms changed before
 
 def held_id(the_id: str) -> str:
     """The id of the audit record that says decision ``the_id`` is held back."""
-    return str(uuid.uuid5(HELD_NAMESPACE, the_id))
+    return uuid5(HELD_NAMESPACE, the_id)
 
 
 def terms(decision: Decision) -> str:
     """A digest of what shapes a stream's classes: the field obligations and min_k."""
-    text = canonical_json({"fields": decision.fields, "min_k": decision.min_k})
-    return hashlib.sha256(text).hexdigest()[:16]
+    return decision.terms
 
 
 def stream_of(decision: Decision, record_type: str) -> StreamId:
@@ -176,11 +173,8 @@ class HoldBack:
         keys = tuple(
             class_key(
                 event.record_type,
-                json.loads(
-                    canonical_json(
-                        hierarchy.at(level, fields, event.record, anonymiser, decision.recipient)
-                    )
-                ),
+                # class_key writes the values as JSON (times as text), as a share carries them.
+                hierarchy.at(level, fields, event.record, anonymiser, decision.recipient),
             )
             for level in range(len(hierarchy.levels))
         )
