@@ -541,7 +541,7 @@ class Enforcer:
             )
         elif self.holdback is not None and applies(decision, event.record_type):
             # The agreement sets min_k: released at some level, held back or withheld.
-            return self.holdback.route(checked, decision, the_id, change)
+            return self.holdback.route(checked, decision, the_id, change, base)
         elif decision.allow:
             try:
                 share, released, ids = self._share(checked, decision, the_id, change)

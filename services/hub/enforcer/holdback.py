@@ -40,7 +40,7 @@ from hub.enforcer.decisions import Decision
 from hub.enforcer.hierarchy import Hierarchy
 from hub.enforcer.kanonymity import RETRACTED, SUPERSEDED, KAnonymity, Member, Outcome, StreamId
 from hub.risk.classes import EVENT_TIME, K_ANONYMITY, K_ANONYMITY_HELD, class_key
-from wire.audit import ALLOW, DENY, Reason
+from wire.audit import ALLOW, DENY, AuditBase, Reason
 from wire.canonical import uuid5
 
 if TYPE_CHECKING:
@@ -106,16 +106,21 @@ class HoldBack:
     # ------------------------------------------------------------------ one pair
 
     def route(
-        self, checked: Checked, decision: Decision, the_id: str, change: Change
+        self,
+        checked: Checked,
+        decision: Decision,
+        the_id: str,
+        change: Change,
+        base: AuditBase | None = None,
     ) -> tuple[list[Outgoing], bool]:
         """The messages for one allowed pair under min_k, and whether the record was
-        shared to the recipient now."""
+        shared to the recipient now. ``base``: the event's audit base, if made."""
         event = checked.event
         try:
             hierarchy, fields, keys = self.levels(checked, decision)
         except (AnonymiseError, TypeError, ValueError) as exc:
             reason = Reason.bounded("obligation_failed", f"obligations could not be applied: {exc}")
-            return [self._deny(checked, change, decision, the_id, (reason,))], False
+            return [self._deny(checked, change, decision, the_id, (reason,), base=base)], False
         stream = stream_of(decision, event.record_type)
         known = self.state.known(the_id)
         if known is not None:  # processed again (at-least-once): the same outcome
@@ -131,6 +136,7 @@ class HoldBack:
                 change=change,
                 hierarchy=hierarchy,
                 fields=fields,
+                base=base,
             )
             for other in known.released:
                 out += self._other(other)
@@ -155,6 +161,7 @@ class HoldBack:
             change=change,
             hierarchy=hierarchy,
             fields=fields,
+            base=base,
         )
         for other in outcomes[1:]:
             out += self._other(other)
@@ -243,13 +250,14 @@ class HoldBack:
         change: Change,
         hierarchy: Hierarchy,
         fields: dict[str, Any],
+        base: AuditBase | None,
     ) -> list[Outgoing]:
         the_id = outcome.member.decision_id
         if outcome.level is None:
             code = outcome.code or K_ANONYMITY
             reason = Reason(code, MESSAGES.get(code, code))
             record_id = held_id(the_id) if code == K_ANONYMITY_HELD else the_id
-            return [self._deny(checked, change, decision, record_id, (reason,))]
+            return [self._deny(checked, change, decision, record_id, (reason,), base=base)]
         return self._allow(
             checked,
             decision,
@@ -258,6 +266,7 @@ class HoldBack:
             hierarchy=hierarchy,
             level=outcome.level,
             fields=fields,
+            base=base,
         )
 
     def _other(self, outcome: Outcome, reasons: tuple[Reason, ...] | None = None) -> list[Outgoing]:
@@ -310,13 +319,14 @@ class HoldBack:
         hierarchy: Hierarchy,
         level: int,
         fields: dict[str, Any],
+        base: AuditBase | None = None,
     ) -> list[Outgoing]:
         enforcer = self.enforcer
         record = checked.event.record
         coarse = hierarchy.at(level, fields, record, enforcer.anonymiser, decision.recipient)
         share, released, ids = enforcer.share_of(checked, decision, the_id, change, coarse)
         enforcer.tally.shares[decision.recipient] += 1
-        base = enforcer.audit_base(checked, change)
+        base = base or enforcer.audit_base(checked, change)
         audit = enforcer.audit(
             base, the_id, ALLOW, (), decision=decision, share=share, released=released, ids=ids
         )
@@ -329,11 +339,13 @@ class HoldBack:
         decision: Decision,
         the_id: str,
         reasons: tuple[Reason, ...],
+        *,
+        base: AuditBase | None = None,
     ) -> Outgoing:
         enforcer = self.enforcer
         for reason in reasons:
             enforcer.tally.denials[str(reason)] += 1
-        base = enforcer.audit_base(checked, change)
+        base = base or enforcer.audit_base(checked, change)
         return enforcer.audit(base, the_id, DENY, reasons, decision=decision)
 
     def _context(self, member: Member, stream: StreamId) -> Held | None:
