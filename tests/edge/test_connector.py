@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -146,15 +145,36 @@ def never_shared_values(setup: Setup, sample: str) -> set[str]:
     return {v for v in values if len(v) >= 5}
 
 
+#: The base64 alphabets' characters (standard and URL-safe, with padding).
+BASE64_CHARACTERS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
+)
+
+
 def standing(value: str, data: bytes) -> bool:
-    """Whether ``value`` occurs in ``data`` not inside a run of base64 characters."""
-    edge = rb"[A-Za-z0-9+/=_-]"
-    return (
-        re.search(
-            rb"(?<!" + edge + rb")" + re.escape(value.encode()) + rb"(?!" + edge + rb")", data
-        )
-        is not None
-    )
+    """Whether ``value`` occurs in ``data`` not inside a run of base64 characters.
+    (``bytes.find`` and a look at each side: a regular expression with look-around
+    took minutes over every value of a run.)"""
+    needle = value.encode()
+    start = data.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        before = data[start - 1] if start > 0 else None
+        after = data[end] if end < len(data) else None
+        if before not in BASE64_CHARACTERS and after not in BASE64_CHARACTERS:
+            return True
+        start = data.find(needle, start + 1)
+    return False
+
+
+def test_a_value_counts_as_published_when_it_stands_apart_from_base64() -> None:
+    assert standing("Smith", b'{"note":"Mr Smith said"}')
+    assert standing("Smith", b"Smith")
+    assert standing("Smith", b"xSmithx, then Smith.")  # the second one stands apart
+    assert standing("Mr Smith", b"\x00Mr Smith\x02")
+    assert not standing("Smith", b"aGVsbG8Smithd29ybGQ=")  # inside a pseudonym or key
+    assert not standing("Smith", b"Smith_ -Smith+ =Smith/")
+    assert not standing("Jones", b'{"note":"Mr Smith said"}')
 
 
 @pytest.mark.parametrize("sample", [p.stem for p in SAMPLES])
