@@ -4,7 +4,11 @@ them (hub.risk.report), from shares made here. No services."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.risk.classes import (
     K_ANONYMITY,
@@ -20,6 +24,7 @@ from hub.risk.classes import (
 from hub.risk.report import assess, count_decisions, to_json, to_table
 from tests.fixtures.records import an_id, audit_record
 from wire.audit import Reason, decision_id
+from wire.canonical import canonical_json
 from wire.shares import Share
 
 GEO = {"lad_cd": "E08000025", "lsoa21cd": None, "msoa21cd": "E02900001", "region_cd": "E12000005"}
@@ -104,6 +109,28 @@ def test_the_class_key_is_the_released_quasi_identifiers_only() -> None:
     assert event_time("Incident", one.fields) is not None
     assert event_time("Outcome", {"outcome_date": "2026-11-02"}) is not None
     assert event_time("Incident", {}) is None
+
+
+@settings(max_examples=200)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "assault_datetime": st.datetimes(timezones=st.just(UTC)),
+            "location_type": st.one_of(st.none(), st.text(max_size=20)),
+            "victim_age_band": st.one_of(st.none(), st.text(max_size=8)),
+            "geo": st.fixed_dictionaries({"lad_cd": st.text(max_size=9), "msoa21cd": st.none()}),
+            "weapon_type": st.one_of(st.none(), st.integers(), st.floats(allow_nan=False)),
+            "incident_date": st.dates(),
+        },
+    )
+)
+def test_the_class_key_of_values_is_the_key_of_their_json(fields: dict[str, Any]) -> None:
+    """The enforcer keys a record's class from its values (times as datetimes);
+    the risk report from the share's JSON. The two keys are the same."""
+    assert class_key("Incident", fields) == class_key(
+        "Incident", json.loads(canonical_json(fields))
+    )
 
 
 def test_holdings_are_current_versions_once() -> None:
