@@ -42,8 +42,9 @@ from edge.pseudonymise import (
 )
 from edge.publisher import PublishError
 from edge.runner import Connector, RevokedSigningKey
-from wire.geography import GeographyError, GeographyLookup
+from wire.geography import SYNTHETIC, GeographyError, GeographyLookup
 from wire.kafka_client import CREDENTIALS_ENV, ClientSettings, CredentialsError, find_credentials
+from wire.partnership import Partnership, PartnershipError
 from wire.private_files import write_private
 from wire.signing import (
     KeyRegistry,
@@ -188,6 +189,7 @@ def run(
             PseudonymError,
             KeyRegistryError,
             GeographyError,
+            PartnershipError,
             ValueError,
             OSError,
             ConfigError,
@@ -195,6 +197,8 @@ def run(
         ) as exc:
             typer.echo(f"error: {config}: {exc}", err=True)
             raise typer.Exit(1) from exc
+        if warning := connector.mapper.lookup.coverage_warning():
+            typer.echo(f"warning: {config}: {warning}", err=True)
         previous = signal.signal(signal.SIGINT, stop) if follow else None
         clean = True
         try:
@@ -636,7 +640,18 @@ def generate(
         Path | None,
         typer.Option(
             "--lookup",
-            help="ONS LSOA21->MSOA21->LAD lookup CSV (default: the synthetic sample).",
+            help="ONS LSOA21->MSOA21->LAD lookup CSV (default: the SYNTHETIC sample); "
+            "needs --partnership.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    partnership: Annotated[
+        Path | None,
+        typer.Option(
+            "--partnership",
+            help="The partnership file (policies/partnership.yaml) whose districts the "
+            "extracts cover (default with the SYNTHETIC sample: the demo's).",
             exists=True,
             dir_okay=False,
         ),
@@ -655,11 +670,13 @@ def generate(
     source's own format (police, two ED trusts, ambulance, youth service, youth justice)."""
     try:
         first = date.fromisoformat(start)
-        geography = GeographyLookup.load(lookup)
+        geography = GeographyLookup.load(
+            lookup or SYNTHETIC, Partnership.load(partnership) if partnership else None
+        )
     except ValueError as exc:
         typer.echo(f"error: --start: {exc}", err=True)
         raise typer.Exit(2) from exc
-    except GeographyError as exc:
+    except (GeographyError, PartnershipError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     manifest = synthetic.generate(

@@ -137,6 +137,49 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class GeographySpec:
+    """Where a connector's geography comes from: ``lookup`` is an ONS lookup
+    file, or None for the SYNTHETIC sample (``lookup: synthetic``);
+    ``partnership`` the partnership file (None: the demo's, allowed only with
+    the synthetic sample)."""
+
+    lookup: Path | None
+    partnership: Path | None
+
+    @property
+    def synthetic(self) -> bool:
+        return self.lookup is None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One row filter condition on a column: its trimmed value is one of
+    ``values``, or (``blank``) it is blank or missing."""
+
+    path: str  # the config path, for messages
+    column: str
+    values: frozenset[str] = frozenset()
+    blank: bool = False
+
+    def holds(self, value: str | None) -> bool:
+        text = (value or "").strip()
+        return not text if self.blank else text in self.values
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Which rows a connector publishes at all: a row is skipped (counted, not
+    rejected) unless every ``include_if`` condition holds, or when any
+    ``skip_if`` condition does."""
+
+    include_if: tuple[Condition, ...] = ()
+    skip_if: tuple[Condition, ...] = ()
+
+    def columns(self) -> set[str]:
+        return {c.column for c in (*self.include_if, *self.skip_if)}
+
+
+@dataclass(frozen=True)
 class PseudonymSpec:
     path: str
     kind: str  # "reference" or "person"
@@ -171,7 +214,8 @@ class ConnectorConfig:
     fields: dict[str, FieldSpec]
     never_share: tuple[str, ...] = ()  # identifier and free-text columns
     withdrawn: Withdrawn | None = None  # a column that marks rows withdrawn
-    geography: Path | None = None
+    geography: GeographySpec = GeographySpec(None, None)
+    filter: RowFilter = RowFilter()
     batch_size: int = 500
     poll_seconds: float = 10.0
     authority_home: Path = field(default_factory=Path)  # the authority's own state folder
@@ -298,6 +342,8 @@ class _Parser:
             "never_share",
             "withdrawn",
             "geography",
+            "include_if",
+            "skip_if",
             "batch_size",
             "poll_seconds",
         }
@@ -340,7 +386,6 @@ class _Parser:
                     f"copies never_share column(s) "
                     f"{', '.join(sorted(c for c in used if c))} into the event",
                 )
-        geography = top.get("geography")
         source = self.source(self.mapping(top.get("source"), "source"))
         withdrawn = None
         if "withdrawn" in top:
@@ -368,11 +413,77 @@ class _Parser:
             fields=fields,
             never_share=tuple(never_share),
             withdrawn=withdrawn,
-            geography=self.path(geography) if isinstance(geography, str) else None,
+            geography=self.geography(top.get("geography")),
+            filter=RowFilter(
+                include_if=self.conditions(top.get("include_if"), "include_if", never_share),
+                skip_if=self.conditions(top.get("skip_if"), "skip_if", never_share),
+            ),
             batch_size=self.positive(top, "batch_size", 500),
             poll_seconds=float(self.positive(top, "poll_seconds", 10)),
             authority_home=authority_home(authority),
         )
+
+    def geography(self, raw: Any) -> GeographySpec:
+        """``geography: synthetic`` or ``{lookup: FILE|synthetic, partnership: FILE}``."""
+        how = (
+            "set geography: {lookup: FILE, partnership: FILE}: the ONS LSOA21 -> MSOA21 -> "
+            "LAD lookup CSV and the partnership file the hub gives you "
+            "(policies/partnership.yaml); or geography: synthetic for the demo's SYNTHETIC "
+            "sample"
+        )
+        if raw is None:
+            raise self.fail("geography", f"missing: {how}")
+        if raw == "synthetic":
+            return GeographySpec(None, None)
+        if not isinstance(raw, dict):
+            raise self.fail("geography", f"must be a mapping or 'synthetic': {how}")
+        if unknown := sorted(set(raw) - {"lookup", "partnership"}):
+            raise self.fail("geography", f"unknown keys: {', '.join(unknown)}")
+        lookup = self.text(raw, "lookup", "geography")
+        partnership = raw.get("partnership")
+        if partnership is not None and not (isinstance(partnership, str) and partnership.strip()):
+            raise self.fail("geography.partnership", "must be a file name")
+        if lookup == "synthetic":
+            return GeographySpec(None, self.path(partnership) if partnership else None)
+        if partnership is None:
+            raise self.fail(
+                "geography.partnership",
+                "missing: an ONS lookup needs the partnership file that names its districts "
+                "(policies/partnership.yaml at the hub)",
+            )
+        return GeographySpec(self.path(lookup), self.path(partnership))
+
+    def conditions(self, raw: Any, where: str, never_share: list[str]) -> tuple[Condition, ...]:
+        """``include_if``/``skip_if``: one condition or a list of them, each
+        ``{column: C, in: [values]}`` or ``{column: C, blank: true}``."""
+        if raw is None:
+            return ()
+        items = raw if isinstance(raw, list) else [raw]
+        found = []
+        for number, item in enumerate(items):
+            at = f"{where}[{number}]" if isinstance(raw, list) else where
+            table = self.mapping(item, at)
+            if unknown := sorted(set(table) - {"column", "in", "blank"}):
+                raise self.fail(at, f"unknown keys: {', '.join(unknown)}")
+            column = self.text(table, "column", at)
+            if column in never_share:
+                raise self.fail(at, f"column {column!r} is listed under never_share")
+            if ("in" in table) == ("blank" in table):
+                raise self.fail(at, "needs exactly one of in: [values] or blank: true")
+            if "blank" in table:
+                if table["blank"] is not True:
+                    raise self.fail(f"{at}.blank", "must be true")
+                found.append(Condition(at, column, blank=True))
+                continue
+            values = table["in"]
+            if (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values)
+            ):
+                raise self.fail(f"{at}.in", "must be a non-empty list of values")
+            found.append(Condition(at, column, frozenset(str(v).strip() for v in values)))
+        return tuple(found)
 
     def positive(self, table: dict[str, Any], key: str, default: int) -> int:
         value = table.get(key, default)

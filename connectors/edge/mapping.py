@@ -33,7 +33,7 @@ from edge.dates import parser
 from edge.pseudonymise import PseudonymError, Pseudonymiser
 from wire.canonical import uuid5
 from wire.envelope import EVENT_NAMESPACE, event_id
-from wire.geography import GeographyLookup, UnknownArea
+from wire.geography import GeographyLookup, OutsidePartnership, UnknownArea
 from wire.schemas import SchemaSet
 
 #: Cells that a spreadsheet would run as a formula when opened.
@@ -59,7 +59,21 @@ class RowError(ValueError):
         super().__init__(f"{field}: {reason}")
 
 
+class RowSkipped(Exception):
+    """A row the config says not to publish at all (a row filter, or a place
+    outside the partnership): counted by reason, neither published nor
+    rejected."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
 RETRACTION = "Retraction"
+
+#: The longest cell value a skip reason quotes (longer ones are cut).
+_SKIP_VALUE_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,16 @@ class Mapped:
     event_id: str
     message_key: str  # the subject pseudonym where there is one, else the event id
     record_type: str  # the config's record type, or Retraction
+
+
+def _skip_value(value: str | None) -> str:
+    """A cell value for a skip reason: blank, or quoted and cut short."""
+    text = (value or "").strip()
+    if not text:
+        return "blank"
+    if len(text) > _SKIP_VALUE_CHARS:
+        text = text[:_SKIP_VALUE_CHARS] + "..."
+    return repr(text)
 
 
 def age_band(age: int) -> str:
@@ -120,7 +144,7 @@ class Mapper:
 
     def columns(self) -> set[str]:
         """Every column the config reads (to check a file's header up front)."""
-        used = {self.config.record_key}
+        used = {self.config.record_key} | self.config.filter.columns()
         if self.config.record_version:
             used.add(self.config.record_version)
         if self.config.withdrawn:
@@ -155,7 +179,11 @@ class Mapper:
         """The row as the config's record, or as a Retraction when the
         ``withdrawn`` column marks it withdrawn. Raise RowError for the first
         field that cannot be filled (``withdrawn`` for a status value that is
-        neither a withdrawal nor current)."""
+        neither a withdrawal nor current), and RowSkipped for a row the
+        config's filters (``include_if``, ``skip_if``) leave out, or placed
+        outside the partnership. Filters come first: a row they leave out is
+        skipped whatever its status."""
+        self.skip(row)
         withdrawn = self.config.withdrawn
         if withdrawn is not None:
             status = _cell(row, withdrawn.column)
@@ -170,6 +198,21 @@ class Mapper:
                     f"{', '.join(map(repr, known))} (or blank)",
                 )
         return self._record(row, published_at)
+
+    def skip(self, row: Mapping[str, str | None]) -> None:
+        """Raise RowSkipped when the config's filters leave ``row`` out."""
+        rules = self.config.filter
+        for condition in rules.include_if:
+            value = row.get(condition.column)
+            if not condition.holds(value):
+                raise RowSkipped(
+                    "include_if",
+                    f"{condition.column} is {_skip_value(value)}, not included",
+                )
+        for condition in rules.skip_if:
+            value = row.get(condition.column)
+            if condition.holds(value):
+                raise RowSkipped("skip_if", f"{condition.column} is {_skip_value(value)}")
 
     def deleted(self, row: Mapping[str, str | None], published_at: datetime) -> Mapped:
         """A row of the ``deleted_rows`` query as a Retraction of the version it
@@ -398,6 +441,12 @@ class Mapper:
             raise RowError(name, f"column {spec.lsoa!r} (LSOA) is blank")
         try:
             area = self.lookup.area(code.upper())
+        except OutsidePartnership as outside:
+            if nullable:
+                return None  # e.g. a home address outside: not known to the partnership
+            raise RowSkipped(
+                name, f"outside the partnership ({outside.lad_nm}, {outside.lad_cd})"
+            ) from None
         except UnknownArea:
             which = "synthetic sample" if self.lookup.synthetic else self.lookup.source
             raise RowError(

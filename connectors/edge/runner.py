@@ -37,7 +37,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from edge.checkpoint import Checkpoint
 from edge.config import ConnectorConfig, CsvSource
-from edge.mapping import RETRACTION, Mapped, Mapper, RowError
+from edge.mapping import RETRACTION, Mapped, Mapper, RowError, RowSkipped
 from edge.pseudonymise import Pseudonymiser
 from edge.publisher import Message, Publisher
 from edge.sources import Problem, SourceError, SourceRow
@@ -46,8 +46,9 @@ from edge.sources.sql import SqlReader
 from wire import schemas
 from wire.codec import AvroCodec, CodecError
 from wire.envelope import EventWriter
-from wire.geography import GeographyLookup
+from wire.geography import SYNTHETIC, GeographyLookup
 from wire.kafka_client import ClientSettings
+from wire.partnership import Partnership
 from wire.private_files import append_private
 from wire.signing import KeyRegistry, Signer
 from wire.topics import TopicNames
@@ -65,6 +66,7 @@ class Summary:
     already_published: int = 0
     recovered: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # filtered out, by reason
     file_errors: list[str] = field(default_factory=list)
     reject_file: Path | None = None
     seconds: float = 0.0
@@ -72,6 +74,10 @@ class Summary:
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
 
     @property
     def clean(self) -> bool:
@@ -87,6 +93,9 @@ class Summary:
         ]
         if self.retractions:
             out.append(f"  retractions: {self.retractions} of the {self.published} {verb}")
+        if self.skipped:
+            out.append(f"skipped: {self.skipped_total} (not for the hub, as the config says)")
+            out += [f"  {count:>6}  {reason}" for reason, count in self.skipped.most_common()]
         out.append(f"rejected: {self.rejected_total}")
         out += [f"  {count:>6}  {reason}" for reason, count in self.rejected.most_common()]
         if self.recovered:
@@ -139,6 +148,15 @@ class RejectFile:
 def reason_key(field_name: str, reason: str) -> str:
     """Group rejects by field and kind of reason (values quoted in it are elided)."""
     return f"{field_name}: " + re.sub(r"'[^']*'(?:\.\.\.)?", "'…'", reason)
+
+
+def load_geography(config: ConnectorConfig) -> GeographyLookup:
+    """The config's geography lookup, for its partnership. Raises
+    ``wire.partnership.PartnershipError`` or ``wire.geography.GeographyError``
+    (each naming the file); a lookup that leaves districts out is logged."""
+    spec = config.geography
+    partnership = Partnership.load(spec.partnership) if spec.partnership else None
+    return GeographyLookup.load(spec.lookup or SYNTHETIC, partnership)
 
 
 class RevokedSigningKey(ValueError):
@@ -199,9 +217,7 @@ class Connector:
             config.keys.signing_key, config.keys.signing_key_id, config.authority
         )
         self.writer = EventWriter(self.codec, self.signer)
-        self.mapper = Mapper(
-            config, current, self.pseudonymiser, GeographyLookup.load(config.geography)
-        )
+        self.mapper = Mapper(config, current, self.pseudonymiser, load_geography(config))
         names = TopicNames.from_env()
         self.topic = names.raw(config.authority, config.event_type)
         self.retraction_topic = names.raw(config.authority, "RETRACTION")
@@ -381,6 +397,9 @@ class Connector:
             try:
                 mapped = to_record(item.values, datetime.now(UTC))
                 value = self.writer.write(mapped.record_type, mapped.record)
+            except RowSkipped as skipped:
+                summary.skipped[f"{skipped.field}: {skipped.reason}"] += 1
+                continue
             except RowError as exc:
                 problem = Problem(item.source, item.number, exc.field, exc.reason, raw_of(item))
                 self._reject(summary, rejects, problem)

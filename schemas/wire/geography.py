@@ -1,9 +1,11 @@
-"""Reference geography for the West Midlands: LSOA21 -> MSOA21 -> local authority.
+"""Reference geography of a partnership: LSOA21 -> MSOA21 -> local authority.
 
-Connectors use it to check that an incident's LSOA is one the partnership
-covers; the hub uses it to roll LSOAs up to MSOAs and local authority
-districts (LADs) before statistical disclosure control. Both sides must agree
-on the hierarchy, so it lives in the contract.
+Connectors use it to place an event in an LSOA of the partnership (and to
+skip rows placed outside it); the hub uses it to roll LSOAs up to MSOAs and
+local authority districts (LADs) before statistical disclosure control. Both
+sides must agree on the hierarchy, so it lives in the contract. Which
+districts count is the partnership's (:mod:`wire.partnership`), not this
+module's: nothing here names a region.
 
 Two sources, one parser:
 
@@ -11,13 +13,20 @@ Two sources, one parser:
   MSOA 2021 to LAD). Headers are matched case-insensitively; the LAD columns
   may carry any year (``LAD21CD``/``LAD21NM`` ... ``LAD24CD``/``LAD24NM``);
   extra columns (``ObjectId``, ``OA21CD`` ...) and a UTF-8 byte-order mark are
-  ignored. Only rows whose LAD is one of the seven in :data:`LADS` are kept,
-  so a file covering England and Wales is fine. Rows that repeat an LSOA with
-  the same parents (an output-area-level lookup does this) are merged.
+  ignored. Rows whose LAD is one of the partnership's districts are kept; the
+  LSOA codes of the others are remembered only as "outside the partnership",
+  so a file covering England and Wales is fine, and a connector can tell a
+  row placed outside the partnership (skipped) from a code that does not
+  exist (rejected). A district the file does not cover is named in
+  :attr:`GeographyLookup.uncovered` and logged as a warning.
 * :meth:`GeographyLookup.synthetic_sample` reads the small SYNTHETIC lookup
   shipped in ``data/``. Its codes (``E019xxxxx``, ``E029xxxxx``) are in
   ranges ONS does not use, so they can never be mistaken for real areas. It
-  is for demos and tests only; its lookups have ``synthetic=True``.
+  is for demos and tests only, asked for by name (``synthetic``); its lookups
+  have ``synthetic=True``.
+
+There is no default: :meth:`GeographyLookup.load` needs a file or the word
+``synthetic``, and refuses anything else with a message that says what to set.
 
 Lines starting with ``#`` are comments and are skipped. Every problem with a
 file raises :class:`GeographyError` whose message names the file, and where it
@@ -29,29 +38,33 @@ fix it. A lookup is immutable once built and safe to share between threads.
 from __future__ import annotations
 
 import csv
+import logging
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-REGION_CODE = "E12000005"  # West Midlands region
+from wire.partnership import Partnership
 
-#: The seven metropolitan boroughs of the West Midlands, by GSS code.
-LADS: dict[str, str] = {
-    "E08000025": "Birmingham",
-    "E08000026": "Coventry",
-    "E08000027": "Dudley",
-    "E08000028": "Sandwell",
-    "E08000029": "Solihull",
-    "E08000030": "Walsall",
-    "E08000031": "Wolverhampton",
-}
+log = logging.getLogger(__name__)
 
 SYNTHETIC_SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "synthetic_lsoa_lookup.csv"
 
-LSOA_CODE = re.compile(r"^E01\d{6}$")
-MSOA_CODE = re.compile(r"^E02\d{6}$")
+#: The word that asks for the SYNTHETIC sample where a lookup file is expected.
+SYNTHETIC = "synthetic"
+
+#: What to tell someone who set no geography.
+HOW_TO_SET = (
+    "give the ONS LSOA21 -> MSOA21 -> LAD lookup CSV (e.g. the 'Output Area to Lower "
+    "layer Super Output Area to Middle layer Super Output Area to Local Authority "
+    "District (2021)' lookup from the ONS Open Geography Portal), or the word "
+    f"{SYNTHETIC!r} for the demo's SYNTHETIC sample"
+)
+
+#: A 2021 LSOA or MSOA code of England (E01, E02) or Wales (W01, W02).
+LSOA_CODE = re.compile(r"^[EW]01\d{6}$")
+MSOA_CODE = re.compile(r"^[EW]02\d{6}$")
 #: Any English or Welsh local authority district (ONS lookups cover both).
 LAD_CODE = re.compile(r"^[EW]0[6-9]\d{6}$")
 
@@ -67,6 +80,17 @@ class UnknownArea(GeographyError):
     """An area code that is not in the lookup (the message names the code)."""
 
 
+class OutsidePartnership(UnknownArea):
+    """An LSOA that exists (the ONS lookup lists it) but lies in a district
+    outside the partnership; ``lad_cd`` and ``lad_nm`` name that district."""
+
+    def __init__(self, lsoa21cd: str, lad_cd: str, lad_nm: str) -> None:
+        self.lsoa21cd = lsoa21cd
+        self.lad_cd = lad_cd
+        self.lad_nm = lad_nm
+        super().__init__(f"LSOA {lsoa21cd!r} is in {lad_nm} ({lad_cd}), outside the partnership")
+
+
 @dataclass(frozen=True)
 class Area:
     """One LSOA and the MSOA and LAD it nests in."""
@@ -79,17 +103,38 @@ class Area:
     lad_nm: str
 
 
-class GeographyLookup:
-    """The LSOA -> MSOA -> LAD hierarchy for the West Midlands.
+@dataclass(frozen=True)
+class Parsed:
+    """What a lookup file holds: the partnership's areas, and the district of
+    every other LSOA it lists."""
 
-    ``synthetic`` says whether the codes are the made-up sample (never use
-    those figures for real decisions); ``source`` says where the lookup came
-    from (a file path), for messages and provenance.
+    areas: list[Area]
+    outside: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+class GeographyLookup:
+    """The LSOA -> MSOA -> LAD hierarchy of one partnership's districts.
+
+    ``partnership`` says which districts count (its ``area_code`` is the
+    ``region_cd`` of every shared geography); ``synthetic`` whether the codes
+    are the made-up sample (never use those figures for real decisions);
+    ``source`` where the lookup came from (a file path), for messages and
+    provenance; ``uncovered`` the partnership's districts it has no LSOA for.
+    ``outside`` maps LSOAs the file listed in other districts to that
+    district's code and name.
     """
 
-    def __init__(self, areas: Iterable[Area], synthetic: bool, source: str) -> None:
+    def __init__(
+        self,
+        areas: Iterable[Area],
+        synthetic: bool,
+        source: str,
+        partnership: Partnership,
+        outside: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.synthetic = synthetic
         self.source = source
+        self.partnership = partnership
         by_lsoa: dict[str, Area] = {}
         for area in areas:
             known = by_lsoa.get(area.lsoa21cd)
@@ -98,44 +143,98 @@ class GeographyLookup:
                     f"{source}: LSOA {area.lsoa21cd} is given twice with different "
                     f"names or parents: {known} and {area}"
                 )
+            if area.lad_cd not in self.partnership:
+                raise GeographyError(
+                    f"{source}: LSOA {area.lsoa21cd} is in {area.lad_cd}, not a district of "
+                    f"the partnership ({self.partnership.source})"
+                )
             by_lsoa[area.lsoa21cd] = area
         self._areas = by_lsoa
+        self._outside = dict(outside or {})
         self._lsoas = sorted(by_lsoa)
         self._msoas = sorted({area.msoa21cd for area in by_lsoa.values()})
+        covered = {area.lad_cd for area in by_lsoa.values()}
+        self.uncovered: tuple[str, ...] = tuple(
+            code for code in self.partnership.districts if code not in covered
+        )
 
     # ------------------------------------------------------------ constructors
 
     @classmethod
-    def synthetic_sample(cls) -> GeographyLookup:
-        """The SYNTHETIC sample shipped with the package (405 LSOAs, 81 MSOAs)."""
-        areas = _parse_file(SYNTHETIC_SAMPLE_PATH)
-        return cls(areas, synthetic=True, source=str(SYNTHETIC_SAMPLE_PATH))
+    def synthetic_sample(cls, partnership: Partnership | None = None) -> GeographyLookup:
+        """The SYNTHETIC sample shipped with the package (405 LSOAs, 81 MSOAs) for
+        ``partnership`` (default: :meth:`Partnership.demo`, the districts it covers)."""
+        partnership = partnership or Partnership.demo()
+        parsed = _parse_file(SYNTHETIC_SAMPLE_PATH, partnership)
+        return cls._made(parsed, True, str(SYNTHETIC_SAMPLE_PATH), partnership)
 
     @classmethod
-    def load_ons(cls, path: Path) -> GeographyLookup:
-        """Read an ONS LSOA21 -> MSOA21 -> LAD lookup CSV, keeping West Midlands rows.
+    def load_ons(cls, path: Path, partnership: Partnership) -> GeographyLookup:
+        """Read an ONS LSOA21 -> MSOA21 -> LAD lookup CSV for ``partnership``.
 
         Raises GeographyError naming the file (and row and column) for a
         missing column, a malformed code, an LSOA given twice with different
-        parents, an MSOA placed in two LADs, or a file with no West Midlands rows.
+        parents, an MSOA placed in two LADs, or a file with no row in any of
+        the partnership's districts. A district with no rows is a warning
+        (:attr:`uncovered`), since a lookup clipped to part of the area is a
+        common mistake and its rows would all be skipped as unknown.
         """
-        return cls(_parse_file(path), synthetic=False, source=str(path))
+        return cls._made(_parse_file(path, partnership), False, str(path), partnership)
 
     @classmethod
-    def load(cls, path: Path | None) -> GeographyLookup:
-        """``load_ons(path)``, or the synthetic sample when ``path`` is None."""
-        return cls.synthetic_sample() if path is None else cls.load_ons(path)
+    def load(cls, lookup: Path | str | None, partnership: Partnership | None) -> GeographyLookup:
+        """The lookup a setting names: the word ``synthetic`` (the SYNTHETIC
+        sample, for ``partnership`` or the demo's), or an ONS lookup file,
+        which needs ``partnership``. Nothing set is an error that says what
+        to set; there is no default."""
+        if lookup is None or (isinstance(lookup, str) and not lookup.strip()):
+            raise GeographyError(f"no geography lookup is set: {HOW_TO_SET}")
+        if isinstance(lookup, str) and lookup.strip() == SYNTHETIC:
+            return cls.synthetic_sample(partnership)
+        path = Path(lookup)
+        if partnership is None:
+            raise GeographyError(
+                f"{path}: an ONS lookup needs the partnership it is read for: give the "
+                "partnership file (policies/partnership.yaml) that names its districts"
+            )
+        return cls.load_ons(path, partnership)
+
+    @classmethod
+    def _made(
+        cls, parsed: Parsed, synthetic: bool, source: str, partnership: Partnership
+    ) -> GeographyLookup:
+        made = cls(parsed.areas, synthetic, source, partnership, parsed.outside)
+        if made.uncovered:
+            log.warning("%s", made.coverage_warning())
+        return made
 
     # ----------------------------------------------------------------- queries
 
     def area(self, lsoa21cd: str) -> Area:
-        """The area for an LSOA code; raises UnknownArea if it is not in the lookup."""
+        """The area for an LSOA code. Raises :class:`OutsidePartnership` for an
+        LSOA the file placed in another district, :class:`UnknownArea` for one
+        it does not list at all."""
         try:
             return self._areas[lsoa21cd]
         except KeyError:
+            elsewhere = self._outside.get(lsoa21cd)
+            if elsewhere is not None:
+                raise OutsidePartnership(lsoa21cd, *elsewhere) from None
             raise UnknownArea(
                 f"LSOA {lsoa21cd!r} is not in the geography lookup ({self.source})"
             ) from None
+
+    def coverage_warning(self) -> str:
+        """What :attr:`uncovered` means, in words ("" when every district is covered)."""
+        if not self.uncovered:
+            return ""
+        names = ", ".join(f"{self.partnership.districts[code]} ({code})" for code in self.uncovered)
+        return (
+            f"{self.source}: the lookup has no LSOA in {len(self.uncovered)} of the "
+            f"partnership's {len(self.partnership.districts)} districts: {names}. Rows placed "
+            "there cannot be mapped; use a lookup that covers the whole partnership "
+            "(ONS publishes England and Wales in one file)"
+        )
 
     def __contains__(self, lsoa21cd: object) -> bool:
         return isinstance(lsoa21cd, str) and lsoa21cd in self._areas
@@ -146,40 +245,41 @@ class GeographyLookup:
     def lsoas(self, lad_cd: str | None = None) -> list[str]:
         """LSOA codes, sorted: all of them, or those in one LAD.
 
-        Raises UnknownArea if ``lad_cd`` is not one of :data:`LADS`.
+        Raises UnknownArea if ``lad_cd`` is not one of the partnership's districts.
         """
         if lad_cd is None:
             return list(self._lsoas)
-        _check_lad(lad_cd)
+        self._check_lad(lad_cd)
         return [code for code in self._lsoas if self._areas[code].lad_cd == lad_cd]
 
     def msoas(self, lad_cd: str | None = None) -> list[str]:
         """MSOA codes, sorted: all of them, or those in one LAD.
 
-        Raises UnknownArea if ``lad_cd`` is not one of :data:`LADS`.
+        Raises UnknownArea if ``lad_cd`` is not one of the partnership's districts.
         """
         if lad_cd is None:
             return list(self._msoas)
-        _check_lad(lad_cd)
+        self._check_lad(lad_cd)
         return sorted({a.msoa21cd for a in self._areas.values() if a.lad_cd == lad_cd})
+
+    def _check_lad(self, lad_cd: str) -> None:
+        if lad_cd not in self.partnership:
+            raise UnknownArea(
+                f"LAD {lad_cd!r} is not a district of the partnership ({self.partnership.source})"
+            )
 
     def __repr__(self) -> str:
         kind = "synthetic" if self.synthetic else "ONS"
         return f"<GeographyLookup {kind} {len(self)} LSOAs from {self.source}>"
 
 
-def _check_lad(lad_cd: str) -> None:
-    if lad_cd not in LADS:
-        raise UnknownArea(f"LAD {lad_cd!r} is not a West Midlands local authority")
-
-
 # ------------------------------------------------------------------ parsing
 
 
-def _parse_file(path: Path) -> list[Area]:
+def _parse_file(path: Path, partnership: Partnership) -> Parsed:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            return _parse(handle, str(path))
+            return _parse(handle, str(path), partnership)
     except OSError as exc:
         raise GeographyError(f"{path}: cannot read the geography lookup: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -195,13 +295,15 @@ def _uncommented(handle: TextIO, line_numbers: list[int]) -> Iterator[str]:
         yield line
 
 
-def _parse(handle: TextIO, source: str) -> list[Area]:
+def _parse(handle: TextIO, source: str, partnership: Partnership) -> Parsed:
     line_numbers: list[int] = []
     reader = csv.reader(_uncommented(handle, line_numbers))
     columns: dict[str, int] | None = None
     names: dict[str, str] = {}
     header_width = 0
     areas: list[Area] = []
+    outside: dict[str, tuple[str, str]] = {}
+    elsewhere: dict[tuple[str, str], tuple[str, str]] = {}  # one tuple per district
     seen_lsoa: dict[str, tuple[int, Area]] = {}
     seen_msoa: dict[str, tuple[int, Area]] = {}
     while True:
@@ -225,7 +327,9 @@ def _parse(handle: TextIO, source: str) -> list[Area]:
                 f"{source}: row {row} has {len(record)} fields; the header has {header_width}"
             )
         area = _area(record, columns, names, source, row)
-        if area is None:
+        if area.lad_cd not in partnership:
+            district = (area.lad_cd, area.lad_nm)
+            outside[area.lsoa21cd] = elsewhere.setdefault(district, district)
             continue
         previous = seen_lsoa.get(area.lsoa21cd)
         if previous is not None:
@@ -250,9 +354,11 @@ def _parse(handle: TextIO, source: str) -> list[Area]:
         raise GeographyError(f"{source}: the file is empty (no header row)")
     if not areas:
         raise GeographyError(
-            f"{source}: no rows for the West Midlands local authorities ({', '.join(LADS)})"
+            f"{source}: no rows for any district of the partnership "
+            f"({', '.join(partnership.districts)}, from {partnership.source}): is it the "
+            "lookup for another area?"
         )
-    return areas
+    return Parsed(areas, outside)
 
 
 def _header(record: list[str], source: str, row: int) -> tuple[dict[str, int], dict[str, str]]:
@@ -301,8 +407,8 @@ def _spelling(canonical: str, year: str) -> str:
 
 def _area(
     record: list[str], columns: dict[str, int], names: dict[str, str], source: str, row: int
-) -> Area | None:
-    """The row's area, or None when its LAD is outside the West Midlands."""
+) -> Area:
+    """The row's area, checked (whichever district it is in)."""
 
     def value(canonical: str) -> str:
         return record[columns[canonical]].strip()
@@ -313,14 +419,12 @@ def _area(
     lad_cd = value("LADCD")
     if not LAD_CODE.fullmatch(lad_cd):
         raise bad("LADCD", f"{lad_cd!r} is not a local authority code (E06-E09/W06-W09)")
-    if lad_cd not in LADS:
-        return None
     lsoa21cd = value("LSOA21CD")
     if not LSOA_CODE.fullmatch(lsoa21cd):
-        raise bad("LSOA21CD", f"{lsoa21cd!r} is not an LSOA 2021 code (E01 + 6 digits)")
+        raise bad("LSOA21CD", f"{lsoa21cd!r} is not an LSOA 2021 code (E01 or W01 + 6 digits)")
     msoa21cd = value("MSOA21CD")
     if not MSOA_CODE.fullmatch(msoa21cd):
-        raise bad("MSOA21CD", f"{msoa21cd!r} is not an MSOA 2021 code (E02 + 6 digits)")
+        raise bad("MSOA21CD", f"{msoa21cd!r} is not an MSOA 2021 code (E02 or W02 + 6 digits)")
     for canonical in ("LSOA21NM", "MSOA21NM", "LADNM"):
         if not value(canonical):
             raise bad(canonical, "is empty")

@@ -30,6 +30,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from wire import schemas
+from wire.partnership import Partnership, PartnershipError
 
 SCHEMA_FILE = "agreement.schema.json"
 
@@ -76,7 +77,21 @@ def normalise_action(action: Any) -> dict[str, str]:
     return {"action": kind, key: value}
 
 
+def load_partnership(policies: Path) -> Partnership:
+    """``partnership.yaml`` of a policies folder: the partnership's area and districts."""
+    try:
+        return Partnership.load(policies / "partnership.yaml")
+    except PartnershipError as exc:
+        raise BundleError(str(exc)) from exc
+
+
 def load_parties(path: Path) -> dict[str, Any]:
+    """``parties.yaml``, with the partnership of ``partnership.yaml`` beside it
+    under ``partnership`` (its name, ``area`` and ``districts``). A regional
+    recipient's area must be the partnership's area and a local recipient's
+    one of its districts, so a share is never scoped to a place the hub's
+    geography does not know."""
+    partnership = load_partnership(path.parent)
     raw = _read_yaml(path)
     if not isinstance(raw, dict) or not {"authorities", "recipients"} <= set(raw):
         raise BundleError(f"{path}: needs 'authorities' and 'recipients' mappings")
@@ -95,6 +110,24 @@ def load_parties(path: Path) -> dict[str, Any]:
             raise BundleError(
                 f"{path}: recipients.{recipient}.area: needed for a {details['level']} recipient"
             )
+        area = details.get("area")
+        if details["level"] == "regional" and area != partnership.area_code:
+            raise BundleError(
+                f"{path}: recipients.{recipient}.area: {area!r} is not the partnership's area "
+                f"{partnership.area_code} ({partnership.area_name}, {partnership.source})"
+            )
+        if details["level"] == "local" and area not in partnership:
+            raise BundleError(
+                f"{path}: recipients.{recipient}.area: {area!r} is not one of the partnership's "
+                f"districts ({', '.join(partnership.districts)}, {partnership.source})"
+            )
+    if "partnership" in raw:
+        raise BundleError(f"{path}: partnership: belongs in partnership.yaml beside it")
+    raw["partnership"] = {
+        "name": partnership.name,
+        "area": {"code": partnership.area_code, "name": partnership.area_name},
+        "districts": dict(partnership.districts),
+    }
     parties: dict[str, Any] = raw
     return parties
 

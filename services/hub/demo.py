@@ -107,6 +107,8 @@ def _enforcer_args(opa_url: str) -> list[str]:
         ENFORCER_GROUP,
         "--opa-url",
         opa_url,
+        "--geography",
+        "synthetic",
     ]
 
 

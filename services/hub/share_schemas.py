@@ -51,7 +51,6 @@ from hub.enforcer.anonymise import AGE_SVD, LEVELS
 from hub.enforcer.hierarchy import AGE, GEO, field_kinds
 from wire import schemas
 from wire.canonical import SHA256_PATTERN, TIME_PATTERN, UUID_PATTERN
-from wire.geography import REGION_CODE
 from wire.schemas import NAMESPACE, PAYLOADS, SchemaSet
 from wire.shares import envelope_schema, schema_pattern
 from wire.topics import shared_topic
@@ -132,7 +131,8 @@ def share_schemas(
     order of ``parties`` and of ``wire.schemas.PAYLOADS``. Raises
     ShareSchemaError for an action its field cannot take."""
     wire = wire or schemas.current()
-    records = {record: PayloadFields(wire, record) for record in PAYLOADS.values()}
+    area = str(parties["partnership"]["area"]["code"])
+    records = {record: PayloadFields(wire, record, area) for record in PAYLOADS.values()}
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for recipient, details in parties["recipients"].items():
         if recipients is not None and recipient not in recipients:
@@ -366,8 +366,9 @@ def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
 class PayloadFields:
     """One payload record's wire fields, and the JSON each action makes of them."""
 
-    def __init__(self, wire: SchemaSet, name: str) -> None:
+    def __init__(self, wire: SchemaSet, name: str, area_code: str) -> None:
         self.name = name
+        self.area_code = area_code  # the partnership's: region_cd of every geography
         expanded = wire.expanded(name)
         self.named: dict[str, dict[str, Any]] = {}
         self._collect(expanded)
@@ -518,7 +519,10 @@ class PayloadFields:
                 properties[code] = self._annotated(wire_code, self.json(wire_code["type"]))
             else:
                 properties[code] = {"type": ["string", "null"]}
-        properties["region_cd"] = {"description": "The hub's region.", "const": REGION_CODE}
+        properties["region_cd"] = {
+            "description": "The partnership's area (policies/partnership.yaml).",
+            "const": self.area_code,
+        }
         return {
             "type": "object",
             "properties": properties,

@@ -110,8 +110,10 @@ def test_svdhub_authority_home_names_the_authoritys_folder(
 
 def test_paths_still_expand_svdhub_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "home"))
-    path = edited(tmp_path, {"geography": "${SVDHUB_HOME}/lookup.csv"})
-    assert ConnectorConfig.load(path).geography == tmp_path / "home" / "lookup.csv"
+    geography = {"lookup": "${SVDHUB_HOME}/lookup.csv", "partnership": "partnership.yaml"}
+    loaded = ConnectorConfig.load(edited(tmp_path, {"geography": geography})).geography
+    assert loaded.lookup == tmp_path / "home" / "lookup.csv"
+    assert loaded.partnership == tmp_path / "partnership.yaml"
 
 
 def test_a_config_that_still_sets_partitions_is_told_the_hub_makes_topics(

@@ -133,3 +133,50 @@ def test_what_no_agreement_may_release(
     classification: str, action: dict[str, str], refused: bool
 ) -> None:
     assert (release_problem(classification, action) is not None) is refused
+
+
+def test_the_partnership_is_in_the_bundle_beside_the_parties(tmp_path: Path) -> None:
+    build(POLICIES, tmp_path / "bundle")
+    data = json.loads((tmp_path / "bundle" / "data.json").read_text(encoding="utf-8"))["svd"]
+    partnership = data["parties"]["partnership"]
+    assert partnership["area"] == {"code": "E12000005", "name": "West Midlands"}
+    assert len(partnership["districts"]) == 7
+    local = [r for r in data["parties"]["recipients"].values() if r["level"] == "local"]
+    assert {r["area"] for r in local} == set(partnership["districts"])
+
+
+def parties_edit(policies: Path, recipient: str, area: str) -> None:
+    path = policies / "parties.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["recipients"][recipient]["area"] = area
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("recipient", "area", "message"),
+    [
+        ("vrp", "E12000007", r"vrp\.area: 'E12000007' is not the partnership's area E12000005"),
+        (
+            "csp-coventry",
+            "E09000001",
+            r"csp-coventry\.area: 'E09000001' is not one of the partnership's districts",
+        ),
+    ],
+)
+def test_a_recipient_scoped_outside_the_partnership_is_refused(
+    policies: Path, tmp_path: Path, recipient: str, area: str, message: str
+) -> None:
+    """A share is never scoped to an area the hub's geography does not know:
+    a local recipient's area would never match an event's district."""
+    parties_edit(policies, recipient, area)
+    with pytest.raises(BundleError, match=message):
+        build(policies, tmp_path / "bundle")
+
+
+def test_the_partnership_file_is_required_and_checked(policies: Path, tmp_path: Path) -> None:
+    (policies / "partnership.yaml").write_text("name: x\n", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"partnership\.yaml: missing keys: area, districts"):
+        build(policies, tmp_path / "bundle")
+    (policies / "partnership.yaml").unlink()
+    with pytest.raises(BundleError, match="partnership file not found"):
+        build(policies, tmp_path / "bundle")

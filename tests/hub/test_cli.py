@@ -269,3 +269,32 @@ def test_a_service_without_credentials_says_which_file_it_looked_for(
     name = f"{namespace}.{principal}" if namespace else principal
     assert "no Kafka credentials" in result.output
     assert str(tmp_path / "access" / f"{name}.properties") in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ([], "--geography: no geography lookup is set"),
+        (["--geography", "no-such-lookup.csv"], "no-such-lookup.csv: cannot read"),
+        (["--geography", "synthetic", "--partnership", "absent.yaml"], "--partnership: absent"),
+    ],
+    ids=["unset", "missing-file", "missing-partnership"],
+)
+def test_the_enforcer_never_falls_back_to_a_geography(
+    options: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a lookup the enforcer does not start on the synthetic sample: it
+    says what to set, before it connects to anything."""
+    import hub.enforcer.cli as enforcer_cli  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SVDHUB_GEOGRAPHY", raising=False)
+    monkeypatch.delenv("SVDHUB_PARTNERSHIP", raising=False)
+    monkeypatch.setattr(enforcer_cli, "kafka_client", lambda *_: None)
+    monkeypatch.setattr(enforcer_cli, "opa_address", lambda _: "http://127.0.0.1:1")
+    monkeypatch.setattr(enforcer_cli, "opa_token", lambda _: "-")
+    result = runner.invoke(app, ["enforcer", "run", *options])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    if not options:
+        assert "'synthetic'" in result.output and "ONS" in result.output

@@ -16,6 +16,7 @@ from hub.demo import _move_old_keys
 from hub.enforcer.app import Settings
 from hub.keys_cli import registry_file
 from hub.views.api_cli import tokens_file
+from wire.geography import GeographyLookup
 from wire.kafka_client import ClientSettings
 from wire.topics import TopicNames
 
@@ -42,6 +43,7 @@ def test_the_enforcer_settings_name_only_paths_in_the_hubs_folder(
         kafka=ClientSettings("127.0.0.1:9092", "enforcer", "-", hub / "tls" / "ca.pem"),
         opa_url="http://127.0.0.1:8181",
         opa_token="-",
+        geography=GeographyLookup.synthetic_sample(),
         home=settings.state_home(),
         names=TopicNames(),
     )

@@ -365,7 +365,7 @@ def actions_for(record: PayloadFields, field: str) -> list[dict[str, str]]:
     return possible
 
 
-RECORDS = {name: PayloadFields(WIRE, name) for name in PAYLOADS.values()}
+RECORDS = {name: PayloadFields(WIRE, name, "E12000005") for name in PAYLOADS.values()}
 GEOS = st.sampled_from(LOOKUP.lsoas()).flatmap(
     lambda lsoa: st.fixed_dictionaries(
         {
@@ -459,7 +459,8 @@ def test_an_unknown_recipient_is_a_usage_error() -> None:
 def test_an_agreement_that_cannot_work_fails_the_command(tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     (policies / "agreements").mkdir(parents=True)
-    (policies / "parties.yaml").write_bytes((POLICIES / "parties.yaml").read_bytes())
+    for name in ("parties.yaml", "partnership.yaml"):
+        (policies / name).write_bytes((POLICIES / name).read_bytes())
     for path in (POLICIES / "agreements").iterdir():
         (policies / "agreements" / path.name).write_bytes(path.read_bytes())
     edited = yaml.safe_load((policies / "agreements" / "wmp-vrp.yaml").read_text())

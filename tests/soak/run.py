@@ -128,6 +128,8 @@ class Supervisor:
                 "1",
                 "--max-backoff",
                 "2",
+                "--geography",
+                "synthetic",
             ],
             "audit": [
                 "audit",

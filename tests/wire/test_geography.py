@@ -1,17 +1,21 @@
-"""The West Midlands geography lookup: the synthetic sample and reading ONS files."""
+"""A partnership's geography lookup: the synthetic sample and reading ONS files."""
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from wire.geography import (
-    LADS,
-    REGION_CODE,
     Area,
     GeographyError,
     GeographyLookup,
+    OutsidePartnership,
     UnknownArea,
 )
+from wire.partnership import Partnership
+
+WM = Partnership.demo()
+LADS = dict(WM.districts)
 
 SAMPLE_SIZES = {
     "E08000025": 120,  # Birmingham
@@ -47,7 +51,8 @@ def test_synthetic_sample_sizes_per_local_authority() -> None:
     assert {lad: len(lookup.msoas(lad)) for lad in LADS} == {
         lad: size // 5 for lad, size in SAMPLE_SIZES.items()
     }
-    assert REGION_CODE == "E12000005"
+    assert lookup.partnership.area_code == "E12000005"
+    assert lookup.uncovered == ()
 
 
 def test_synthetic_sample_nests_and_uses_unused_code_ranges() -> None:
@@ -94,8 +99,24 @@ def test_area_lookup_and_unknown_area() -> None:
         lookup.lsoas("E09000001")
 
 
-def test_load_none_is_the_synthetic_sample() -> None:
-    assert GeographyLookup.load(None).synthetic is True
+@pytest.mark.parametrize("setting", [None, "", "  "])
+def test_no_geography_set_is_an_error_that_says_what_to_set(setting: str | None) -> None:
+    with pytest.raises(GeographyError, match="no geography lookup is set") as caught:
+        GeographyLookup.load(setting, WM)
+    assert "ONS" in str(caught.value) and "'synthetic'" in str(caught.value)
+
+
+def test_the_synthetic_sample_only_by_name() -> None:
+    assert GeographyLookup.load("synthetic", None).synthetic is True
+    assert GeographyLookup.load(" synthetic ", WM).partnership is WM
+
+
+def test_an_ons_file_needs_its_partnership(tmp_path: Path) -> None:
+    path = write(tmp_path, ONS_HEADER + ons_row(1, "E01009001", "E02001801", "E08000025"))
+    with pytest.raises(GeographyError, match="needs the partnership") as caught:
+        GeographyLookup.load(path, None)
+    assert str(path) in str(caught.value)
+    assert GeographyLookup.load(str(path), WM).area("E01009001").lad_cd == "E08000025"
 
 
 # ----------------------------------------------------------------- ONS files
@@ -112,7 +133,7 @@ def test_load_ons_happy_path(tmp_path: Path) -> None:
         + ons_row(6, "W01000001", "W02000001", "W06000001", "Isle of Anglesey")
     )
     path = write(tmp_path, text, bom=True)
-    lookup = GeographyLookup.load(path)
+    lookup = GeographyLookup.load(path, WM)
     assert lookup.synthetic is False
     assert lookup.source == str(path)
     assert lookup.lsoas() == ["E01009001", "E01009002", "E01010001"]
@@ -120,6 +141,59 @@ def test_load_ons_happy_path(tmp_path: Path) -> None:
     assert lookup.msoas() == ["E02001801", "E02002001"]
     assert lookup.area("E01010001").lad_nm == "Sandwell"
     assert lookup.lsoas("E08000031") == []
+    with pytest.raises(OutsidePartnership, match=r"City of London \(E09000001\)") as caught:
+        lookup.area("E01000001")  # listed, in another district: outside, not unknown
+    assert (caught.value.lad_cd, caught.value.lad_nm) == ("E09000001", "City of London")
+    assert isinstance(caught.value, UnknownArea)  # callers catching UnknownArea still do
+    with pytest.raises(OutsidePartnership, match="Isle of Anglesey"):
+        lookup.area("W01000001")
+    with pytest.raises(UnknownArea, match="not in the geography lookup") as unknown:
+        lookup.area("E01999999")
+    assert not isinstance(unknown.value, OutsidePartnership)
+    with pytest.raises(UnknownArea, match="not a district of the partnership"):
+        lookup.lsoas("E09000001")
+
+
+def test_a_lookup_missing_districts_loads_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = (
+        ONS_HEADER
+        + ons_row(1, "E01009001", "E02001801", "E08000025")
+        + ons_row(2, "E01010001", "E02002001", "E08000026", "Coventry")
+    )
+    path = write(tmp_path, text, name="two-of-seven.csv")
+    with caplog.at_level(logging.WARNING, logger="wire.geography"):
+        lookup = GeographyLookup.load_ons(path, WM)
+    assert lookup.uncovered == tuple(
+        code for code in LADS if code not in {"E08000025", "E08000026"}
+    )
+    warning = lookup.coverage_warning()
+    assert str(path) in warning and "5 of the partnership's 7 districts" in warning
+    assert "Wolverhampton (E08000031)" in warning and "Birmingham" not in warning
+    assert [r.getMessage() for r in caplog.records] == [warning]
+    assert GeographyLookup.synthetic_sample().coverage_warning() == ""
+
+
+def test_the_partnership_not_the_code_decides_which_districts_count(tmp_path: Path) -> None:
+    """The same national file read for another partnership keeps that one's LSOAs."""
+    text = (
+        ONS_HEADER
+        + ons_row(1, "E01000001", "E02000001", "E09000001", "City of London")
+        + ons_row(2, "E01009001", "E02001801", "E08000025")
+        + ons_row(3, "E01004700", "E02000960", "E09000033", "Westminster")
+    )
+    london = Partnership.of(
+        "Central London (test)",
+        ("E12000007", "London"),
+        {"E09000001": "City of London", "E09000033": "Westminster"},
+        "test",
+    )
+    lookup = GeographyLookup.load_ons(write(tmp_path, text), london)
+    assert lookup.lsoas() == ["E01000001", "E01004700"]
+    assert lookup.partnership.area_code == "E12000007"
+    with pytest.raises(OutsidePartnership, match="Birmingham"):
+        lookup.area("E01009001")
 
 
 def test_load_ons_accepts_any_lad_year_and_skips_comments(tmp_path: Path) -> None:
@@ -128,7 +202,7 @@ def test_load_ons_accepts_any_lad_year_and_skips_comments(tmp_path: Path) -> Non
         "LSOA21CD,LSOA21NM,MSOA21CD,MSOA21NM,LAD21CD,LAD21NM,LAD24CD,LAD24NM\n"
         "E01009001,B 001A,E02001801,B 001,E08000099,Old,E08000025,Birmingham\n"
     )
-    lookup = GeographyLookup.load_ons(write(tmp_path, text))
+    lookup = GeographyLookup.load_ons(write(tmp_path, text), WM)
     assert lookup.area("E01009001").lad_cd == "E08000025"  # the latest year wins
 
 
@@ -143,7 +217,7 @@ def test_load_ons_accepts_any_lad_year_and_skips_comments(tmp_path: Path) -> Non
 def test_missing_column_names_file_and_column(tmp_path: Path, header: str, missing: str) -> None:
     path = write(tmp_path, header + "\n", name="partial.csv")
     with pytest.raises(GeographyError, match=missing) as caught:
-        GeographyLookup.load_ons(path)
+        GeographyLookup.load_ons(path, WM)
     assert str(path) in str(caught.value)
 
 
@@ -160,7 +234,7 @@ def test_bad_code_names_file_row_and_column(tmp_path: Path, row: str, column: st
     text = ONS_HEADER + ons_row(1, "E01009000", "E02001801", "E08000025") + row + "\n"
     path = write(tmp_path, text, name="bad.csv")
     with pytest.raises(GeographyError) as caught:
-        GeographyLookup.load_ons(path)
+        GeographyLookup.load_ons(path, WM)
     message = str(caught.value)
     assert str(path) in message
     assert "row 3" in message
@@ -176,7 +250,7 @@ def test_conflicting_duplicate_lsoa_names_both_rows(tmp_path: Path) -> None:
     )
     path = write(tmp_path, text, name="dupes.csv")
     with pytest.raises(GeographyError, match="E01009001") as caught:
-        GeographyLookup.load_ons(path)
+        GeographyLookup.load_ons(path, WM)
     message = str(caught.value)
     assert str(path) in message and "row 2" in message and "row 4" in message
 
@@ -188,36 +262,44 @@ def test_msoa_in_two_local_authorities_is_refused(tmp_path: Path) -> None:
         + ons_row(2, "E01009002", "E02001801", "E08000028", "Birmingham")
     )
     with pytest.raises(GeographyError, match=r"E02001801.*row 2 and row 3"):
-        GeographyLookup.load_ons(write(tmp_path, text))
+        GeographyLookup.load_ons(write(tmp_path, text), WM)
 
 
-def test_no_west_midlands_rows_is_an_error(tmp_path: Path) -> None:
+def test_a_lookup_with_no_row_in_the_partnership_is_an_error(tmp_path: Path) -> None:
     text = ONS_HEADER + ons_row(1, "E01000001", "E02000001", "E09000001", "City of London")
     path = write(tmp_path, text, name="london.csv")
-    with pytest.raises(GeographyError, match="no rows for the West Midlands") as caught:
-        GeographyLookup.load_ons(path)
+    with pytest.raises(
+        GeographyError, match="no rows for any district of the partnership"
+    ) as caught:
+        GeographyLookup.load_ons(path, WM)
     assert str(path) in str(caught.value)
 
 
 def test_unreadable_files_are_geography_errors(tmp_path: Path) -> None:
     with pytest.raises(GeographyError, match=r"missing\.csv"):
-        GeographyLookup.load_ons(tmp_path / "missing.csv")
+        GeographyLookup.load_ons(tmp_path / "missing.csv", WM)
     latin = tmp_path / "latin1.csv"
     latin.write_bytes(ONS_HEADER.encode() + b"1,E01009001,Caf\xe9,E02001801,B,E08000025,B\n")
     with pytest.raises(GeographyError, match="UTF-8"):
-        GeographyLookup.load_ons(latin)
+        GeographyLookup.load_ons(latin, WM)
     with pytest.raises(GeographyError, match="empty"):
-        GeographyLookup.load_ons(write(tmp_path, "", name="empty.csv"))
+        GeographyLookup.load_ons(write(tmp_path, "", name="empty.csv"), WM)
 
 
 def test_short_row_is_refused(tmp_path: Path) -> None:
     text = ONS_HEADER + "1,E01009001,B 001A\n"
     with pytest.raises(GeographyError, match="row 2 has 3 fields"):
-        GeographyLookup.load_ons(write(tmp_path, text))
+        GeographyLookup.load_ons(write(tmp_path, text), WM)
 
 
 def test_constructor_refuses_conflicting_areas() -> None:
     one = Area("E01009001", "A", "E02001801", "M", "E08000025", "Birmingham")
     two = Area("E01009001", "A", "E02001802", "M", "E08000025", "Birmingham")
     with pytest.raises(GeographyError, match="E01009001"):
-        GeographyLookup([one, two], synthetic=False, source="test")
+        GeographyLookup([one, two], synthetic=False, source="test", partnership=WM)
+
+
+def test_constructor_refuses_an_area_outside_the_partnership() -> None:
+    city = Area("E01000001", "A", "E02000001", "M", "E09000001", "City of London")
+    with pytest.raises(GeographyError, match="E09000001, not a district of the partnership"):
+        GeographyLookup([city], synthetic=False, source="test", partnership=WM)

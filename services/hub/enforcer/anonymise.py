@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from wire.canonical import uuid_text
-from wire.geography import REGION_CODE, GeographyLookup
+from wire.geography import GeographyLookup
 from wire.private_files import private_dir
 from wire.topics import PARTY_ID
 
@@ -223,7 +223,7 @@ class Anonymiser:
             code: codes[code] if rank <= LEVELS.index(level) else None
             for code, level in _GEO_CODES.items()
         }
-        released["region_cd"] = REGION_CODE
+        released["region_cd"] = self.lookup.partnership.area_code
         return released
 
     def _complete_geography(self, field: str, value: Any) -> dict[str, str | None]:

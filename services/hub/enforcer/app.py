@@ -92,12 +92,12 @@ class Settings:
     home: Path  # SVDHUB_HOME
     names: TopicNames
     opa_token: str = field(repr=False)  # the enforcer's bearer token for OPA
+    geography: GeographyLookup = field(repr=False)  # the partnership's (no default)
     group: str = "svdhub-enforcer"
     partitions: int = 3
     revision_interval: float = 2.0
     max_backoff: float = 30.0
     session_timeout: float = 10.0
-    geography: Path | None = None
     keep_days: int | None = None  # of raw and hub-internal topics; None: indefinitely
     k_window_days: int = WINDOW_DAYS  # the trailing window agreements' min_k is counted in
     fetch_wait_ms: int = FETCH_WAIT_MS  # the longest a fetch with no records waits
@@ -159,9 +159,7 @@ class Service:
         self.lock = lock_state(settings.datadir)
         codec = AvroCodec(schemas.current(), schemas.released().values())
         reader = EventReader(codec, Verifier(KeyRegistry.load(settings.registry)))
-        anonymiser = Anonymiser(
-            GeographyLookup.load(settings.geography), RecipientKeys(settings.recipient_keys)
-        )
+        anonymiser = Anonymiser(settings.geography, RecipientKeys(settings.recipient_keys))
         private_dir(settings.datadir)
         self.index = EventIndex(settings.datadir / "waiting-retractions.json")
         self.kanonymity = KAnonymity(Changelog(settings.k_changelog), settings.k_window_days)

@@ -9,7 +9,9 @@ import typer
 
 from hub.access.plan import ENFORCER
 from hub.cli_support import Bootstrap, Credentials, kafka_client, opa_address, opa_token
-from hub.settings import state_home
+from hub.settings import policies_dir, state_home
+from wire.geography import GeographyError, GeographyLookup
+from wire.partnership import Partnership, PartnershipError
 from wire.topics import KEEP_DAYS_ENV, TopicNameError, TopicNames
 
 app = typer.Typer(
@@ -69,9 +71,20 @@ def run(
         ),
     ] = 10.0,
     geography: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SVDHUB_GEOGRAPHY",
+            help="The ONS LSOA21 -> MSOA21 -> LAD lookup CSV, or 'synthetic' for the demo's "
+            "SYNTHETIC sample. Required: there is no default.",
+        ),
+    ] = None,
+    partnership: Annotated[
         Path | None,
         typer.Option(
-            exists=True, dir_okay=False, help="ONS LSOA lookup CSV (default: synthetic sample)."
+            envvar="SVDHUB_PARTNERSHIP",
+            dir_okay=False,
+            help="The partnership's area and districts (default: the policies folder's "
+            "partnership.yaml).",
         ),
     ] = None,
     fetch_wait_ms: Annotated[
@@ -113,6 +126,17 @@ def run(
     except TopicNameError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    try:
+        area = Partnership.load(partnership or policies_dir() / "partnership.yaml")
+        lookup = GeographyLookup.load(geography, area)
+    except PartnershipError as exc:
+        typer.echo(f"error: --partnership: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except GeographyError as exc:
+        typer.echo(f"error: --geography: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if lookup.uncovered:
+        typer.echo(f"warning: {lookup.coverage_warning()}", err=True)
     home = state_home()
     registry = home / "keys" / "registry.yaml"
     if not registry.is_file():
@@ -135,7 +159,7 @@ def run(
         revision_interval=revision_interval,
         max_backoff=max_backoff,
         session_timeout=session_timeout,
-        geography=geography,
+        geography=lookup,
         fetch_wait_ms=fetch_wait_ms,
         state_dir=state_dir,
     )

@@ -61,7 +61,9 @@ def test_incidents_concentrate_in_few_lsoas(two_weeks: Run) -> None:
 
 def test_another_lookup_supplies_the_lsoas(tmp_path: Path) -> None:
     coventry = [LOOKUP.area(code) for code in LOOKUP.lsoas("E08000026")]
-    lookup = GeographyLookup(coventry, synthetic=False, source="test")
+    lookup = GeographyLookup(
+        coventry, synthetic=False, source="test", partnership=LOOKUP.partnership
+    )
     result = Run(tmp_path, synthetic.generate(tmp_path, days=2, lookup=lookup), [])
     used = {row["LSOA21"] for row in result.rows(synthetic.WMP_CRIME)}
     used |= {row["LSOA"] for row in result.rows(synthetic.SWBH_ISTV)}

@@ -184,6 +184,8 @@ class Pipeline:
                 "0.5",
                 "--max-backoff",
                 "1",
+                "--geography",
+                "synthetic",
                 *options,
             ],
             stdout=log,

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from hub.enforcer.anonymise import AnonymiseError, Anonymiser, RecipientKeys
-from wire.geography import REGION_CODE, GeographyLookup
+from wire.geography import GeographyLookup
 
 LOOKUP = GeographyLookup.synthetic_sample()
 LSOA = LOOKUP.lsoas("E08000025")[0]
 AREA = LOOKUP.area(LSOA)
 UNKNOWN_LSOA = "E01999999"
+REGION_CODE = LOOKUP.partnership.area_code
 
 # A Wednesday, mid-afternoon, in UTC.
 WEDNESDAY = datetime(2026, 10, 14, 15, 42, 17, 123000, tzinfo=UTC)

@@ -28,6 +28,7 @@ from hub.settings import policies_dir
 from tests.fixtures.kafka import Principals
 from tests.fixtures.services import PrivateOpa
 from tests.hub.enforcer import helpers
+from wire.geography import GeographyLookup
 from wire.kafka_client import ClientSettings
 from wire.topics import (
     EVENT_TYPES,
@@ -219,7 +220,14 @@ def service(
 ) -> Service:
     helpers.Keys(home)  # the registry the enforcer loads
     made = Service(
-        Settings(kafka=kafka, opa_url=opa_url, opa_token=opa_token, home=home, names=names)
+        Settings(
+            kafka=kafka,
+            opa_url=opa_url,
+            opa_token=opa_token,
+            geography=GeographyLookup.synthetic_sample(),
+            home=home,
+            names=names,
+        )
     )
     made.wait_for_policy()
     return made
