@@ -20,6 +20,8 @@ it to ``<authority home>/public/<key_id>.yaml`` for the hub to register).
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -44,8 +46,8 @@ AUTHORITY_TYPES = (
     "EDUCATION",
     "VCS",
 )
-_FIELD_KINDS = ("const", "column", "age_band", "lsoa")
-_PSEUDONYM_KINDS = ("reference", "person")
+_FIELD_KINDS = ("const", "column", "first_of", "concat", "age_band", "lsoa")
+_PSEUDONYM_KINDS = ("reference", "person", "record_key")
 
 
 class ConfigError(Exception):
@@ -122,8 +124,19 @@ class FieldSpec:
     path: str  # the config path, for error messages
     const: Any = None
     column: str | None = None
+    #: ``first_of`` (the first non-blank cell) or ``concat`` (the non-blank
+    #: cells joined by ``separator``) of ``columns``; then refined like ``column``.
+    combine: str | None = None
+    columns: tuple[str, ...] = ()
+    separator: str = " "
     age_band: dict[str, str] | None = None  # {dob, dob_format} or {age}
     lsoa: str | None = None  # column holding an LSOA 2021 code
+
+    def reads(self) -> set[str]:
+        """The columns this field reads."""
+        found = {c for c in (self.column, self.lsoa) if c} | set(self.columns)
+        return found | {v for k, v in (self.age_band or {}).items() if k in ("dob", "age")}
+
     value_map: dict[str, Any] | None = None
     unmapped: str = "reject"  # or "default"
     default: Any = None
@@ -182,7 +195,7 @@ class RowFilter:
 @dataclass(frozen=True)
 class PseudonymSpec:
     path: str
-    kind: str  # "reference" or "person"
+    kind: str  # "reference", "person" or "record_key" (the record key's own pseudonym)
     reference: str | None = None  # column with a record reference
     name: tuple[str, ...] = ()  # person: name column(s)
     dob: str | None = None  # person: date-of-birth column
@@ -205,7 +218,7 @@ class ConnectorConfig:
     record_type: str
     source: CsvSource | SqlSource
     keys: Keys
-    record_key: str  # column of the source record key
+    record_key: str  # column of the source record key; for a hashed key, 'hash(A, B)'
     record_version: str | None  # column of the record version (None: always 1)
     occurred_at: FieldSpec
     recorded_at: FieldSpec
@@ -213,12 +226,20 @@ class ConnectorConfig:
     pseudonyms: dict[str, PseudonymSpec]
     fields: dict[str, FieldSpec]
     never_share: tuple[str, ...] = ()  # identifier and free-text columns
+    #: The columns of a record key made from a hash of several (``record_key:
+    #: {hash: [...]}``); empty when ``record_key`` names one column.
+    key_hash: tuple[str, ...] = ()
     withdrawn: Withdrawn | None = None  # a column that marks rows withdrawn
     geography: GeographySpec = GeographySpec(None, None)
     filter: RowFilter = RowFilter()
     batch_size: int = 500
     poll_seconds: float = 10.0
     authority_home: Path = field(default_factory=Path)  # the authority's own state folder
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The columns the record key is made from."""
+        return self.key_hash or (self.record_key,)
 
     @property
     def state_dir(self) -> Path:
@@ -379,13 +400,14 @@ class _Parser:
         if not isinstance(never_share, list) or not all(isinstance(c, str) for c in never_share):
             raise self.fail("never_share", "must be a list of column names")
         for name, spec in fields.items():
-            used = {spec.column, spec.lsoa} & set(never_share)  # age bands may read a DOB
+            used = ({spec.column, spec.lsoa} | set(spec.columns)) & set(never_share)  # DOBs: ok
             if used:
                 raise self.fail(
                     f"fields.{name}",
                     f"copies never_share column(s) "
                     f"{', '.join(sorted(c for c in used if c))} into the event",
                 )
+        record_key, key_hash = self.record_key(top.get("record_key"))
         source = self.source(self.mapping(top.get("source"), "source"))
         withdrawn = None
         if "withdrawn" in top:
@@ -404,7 +426,8 @@ class _Parser:
             record_type=record_type,
             source=source,
             keys=self.keys(self.mapping(top.get("keys"), "keys")),
-            record_key=self.text(top, "record_key", ""),
+            record_key=record_key,
+            key_hash=key_hash,
             record_version=top.get("record_version"),
             occurred_at=self.field(top.get("occurred_at"), "occurred_at"),
             recorded_at=self.field(top.get("recorded_at", top.get("occurred_at")), "recorded_at"),
@@ -422,6 +445,26 @@ class _Parser:
             poll_seconds=float(self.positive(top, "poll_seconds", 10)),
             authority_home=authority_home(authority),
         )
+
+    def record_key(self, raw: Any) -> tuple[str, tuple[str, ...]]:
+        """``record_key: COLUMN``, or ``record_key: {hash: [COLUMN, ...]}`` for a
+        source without an id: the key is then made from those cells together."""
+        if isinstance(raw, dict):
+            if set(raw) != {"hash"}:
+                raise self.fail("record_key", "a mapping must be {hash: [columns]}")
+            columns = raw["hash"]
+            if (
+                not isinstance(columns, list)
+                or len(columns) < 2
+                or not all(isinstance(c, str) and c.strip() for c in columns)
+            ):
+                raise self.fail("record_key.hash", "must list two or more column names")
+            if len(set(columns)) != len(columns):
+                raise self.fail("record_key.hash", "names a column twice")
+            return f"hash({', '.join(columns)})", tuple(columns)
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.fail("record_key", "must be a column name or {hash: [columns]}")
+        return raw, ()
 
     def geography(self, raw: Any) -> GeographySpec:
         """``geography: synthetic`` or ``{lookup: FILE|synthetic, partnership: FILE}``."""
@@ -618,7 +661,9 @@ class _Parser:
             raise self.fail(where, f"needs exactly one of {', '.join(_FIELD_KINDS)}")
         known = {
             *_FIELD_KINDS,
+            "separator",
             "map",
+            "map_file",
             "unmapped",
             "default",
             "datetime",
@@ -630,9 +675,8 @@ class _Parser:
         }
         if unknown := sorted(set(spec) - known):
             raise self.fail(where, f"unknown keys: {', '.join(unknown)}")
-        value_map = spec.get("map")
-        if value_map is not None:
-            value_map = {str(k): v for k, v in self.mapping(value_map, f"{where}.map").items()}
+        value_map = self.value_map(spec, where)
+        combine, columns, separator = self.combined(spec, where)
         unmapped = spec.get("unmapped", "reject")
         if unmapped not in ("reject", "default"):
             raise self.fail(f"{where}.unmapped", "must be 'reject' or 'default'")
@@ -660,6 +704,9 @@ class _Parser:
             path=where,
             const=spec.get("const"),
             column=spec.get("column"),
+            combine=combine,
+            columns=columns,
+            separator=separator,
             age_band=age_band,
             lsoa=spec.get("lsoa"),
             value_map=value_map,
@@ -674,11 +721,76 @@ class _Parser:
             max_length=int(spec.get("max_length", 64)),
         )
 
+    def value_map(self, spec: dict[str, Any], where: str) -> dict[str, Any] | None:
+        """A field's ``map``, over the entries of its ``map_file`` (None: neither)."""
+        value_map = None
+        if "map_file" in spec:
+            value_map = self.map_file(spec["map_file"], f"{where}.map_file")
+        if spec.get("map") is not None:
+            inline = {str(k): v for k, v in self.mapping(spec["map"], f"{where}.map").items()}
+            value_map = {**(value_map or {}), **inline}  # the inline map wins
+        return value_map
+
+    def combined(self, spec: dict[str, Any], where: str) -> tuple[str | None, tuple[str, ...], str]:
+        """A field's ``first_of`` or ``concat``: the kind, its columns, the separator."""
+        combine = next((kind for kind in ("first_of", "concat") if kind in spec), None)
+        columns: tuple[str, ...] = ()
+        if combine is not None:
+            listed = spec[combine]
+            if (
+                not isinstance(listed, list)
+                or len(listed) < 2
+                or not all(isinstance(c, str) and c.strip() for c in listed)
+            ):
+                raise self.fail(f"{where}.{combine}", "must list two or more column names")
+            columns = tuple(listed)
+        separator = spec.get("separator", " ")
+        if "separator" in spec and combine != "concat":
+            raise self.fail(f"{where}.separator", "is only for concat")
+        if not isinstance(separator, str):
+            raise self.fail(f"{where}.separator", "must be text")
+        return combine, columns, separator
+
+    def map_file(self, raw: Any, where: str) -> dict[str, Any]:
+        """A value map shared between configs: a YAML mapping, or a CSV whose first
+        two columns are the source value and the symbol (a header row first)."""
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.fail(where, "must be a file name")
+        path = self.path(raw)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.fail(where, f"cannot read {path}: {exc}") from exc
+        if path.suffix.lower() == ".csv":
+            rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+            found: dict[str, Any] = {}
+            for number, row in enumerate(rows[1:], start=2):
+                if len(row) < 2 or not row[0].strip() or not row[1].strip():
+                    raise self.fail(where, f"{path}: row {number}: needs a value and a symbol")
+                value = row[0].strip()
+                if value in found and found[value] != row[1].strip():
+                    raise self.fail(where, f"{path}: row {number}: {value!r} is mapped twice")
+                found[value] = row[1].strip()
+            if not found:
+                raise self.fail(where, f"{path}: holds no values")
+            return found
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise self.fail(where, f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict) or not loaded:
+            raise self.fail(where, f"{path}: must be a non-empty mapping of value to symbol")
+        return {str(k): v for k, v in loaded.items()}
+
     def pseudonym(self, raw: Any, where: str) -> PseudonymSpec:
         spec = self.mapping(raw, where)
         kinds = [kind for kind in _PSEUDONYM_KINDS if kind in spec]
         if len(kinds) != 1:
             raise self.fail(where, f"needs exactly one of {', '.join(_PSEUDONYM_KINDS)}")
+        if "record_key" in spec:
+            if spec["record_key"] is not True or set(spec) != {"record_key"}:
+                raise self.fail(where, "record_key: true takes no other keys")
+            return PseudonymSpec(where, "record_key")
         if "reference" in spec:
             by_prefix = spec.get("namespace_by_prefix")
             if by_prefix is not None:

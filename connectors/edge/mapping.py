@@ -144,7 +144,7 @@ class Mapper:
 
     def columns(self) -> set[str]:
         """Every column the config reads (to check a file's header up front)."""
-        used = {self.config.record_key} | self.config.filter.columns()
+        used = set(self.config.key_columns) | self.config.filter.columns()
         if self.config.record_version:
             used.add(self.config.record_version)
         if self.config.withdrawn:
@@ -154,8 +154,7 @@ class Mapper:
             self.config.occurred_at,
             self.config.recorded_at,
         ]:
-            used |= {c for c in (spec.column, spec.lsoa) if c}
-            used |= {v for k, v in (spec.age_band or {}).items() if k in ("dob", "age")}
+            used |= spec.reads()
         for pseudonym in self.config.pseudonyms.values():
             used |= {c for c in (pseudonym.reference, pseudonym.dob, pseudonym.nhs_number) if c}
             used |= set(pseudonym.name)
@@ -166,7 +165,7 @@ class Mapper:
         spec = self.config.deleted_rows
         if spec is None:
             return set()
-        used = {self.config.record_key, spec.watermark}
+        used = {*self.config.key_columns, spec.watermark}
         if self.config.record_version:
             used.add(self.config.record_version)
         if spec.reason_column:
@@ -258,12 +257,24 @@ class Mapper:
         return Mapped(record, this_id, this_id, RETRACTION)
 
     def _record_key(self, row: Mapping[str, str | None]) -> str:
-        """The row's record key, pseudonymised in this authority's namespace."""
-        key_cell = _cell(row, self.config.record_key)
+        """The row's record key, pseudonymised in this authority's namespace.
+
+        A hashed key (``record_key: {hash: [...]}``) is made from its cells
+        together, each trimmed and compared exactly (case included); at least
+        one must be filled (:meth:`Pseudonymiser.hashed_record`)."""
+        config = self.config
+        if config.key_hash:
+            cells = [_cell(row, column) for column in config.key_hash]
+            if not any(cells):
+                raise RowError(
+                    "record_key", f"columns {', '.join(map(repr, config.key_hash))} are all blank"
+                )
+            return self.pseudonymiser.hashed_record(config.authority, cells)
+        key_cell = _cell(row, config.record_key)
         if not key_cell:
-            raise RowError("record_key", f"column {self.config.record_key!r} is blank")
+            raise RowError("record_key", f"column {config.record_key!r} is blank")
         try:
-            return self.pseudonymiser.record(self.config.authority, key_cell)
+            return self.pseudonymiser.record(config.authority, key_cell)
         except PseudonymError as exc:
             raise RowError("record_key", str(exc)) from exc
 
@@ -309,6 +320,8 @@ class Mapper:
     ) -> str | None:
         """The pseudonym, None if the spec is optional and the identifier is missing
         or unusable, else RowError."""
+        if spec.kind == "record_key":
+            return record_key
         try:
             if spec.kind == "reference":
                 return self._reference(spec, name, row, record_key)
@@ -327,7 +340,11 @@ class Mapper:
         value = _cell(row, spec.reference)
         if not value:
             raise RowError(name, f"column {spec.reference!r} is blank")
-        if spec.reference == self.config.record_key and spec.namespace is None:
+        if (
+            spec.reference == self.config.record_key
+            and not self.config.key_hash
+            and (spec.namespace is None)
+        ):
             return record_key
         return self.pseudonymiser.record(self._namespace(spec, name, value), value)
 
@@ -367,14 +384,16 @@ class Mapper:
         nullable: bool,
         occurred: Any = None,
     ) -> Any:
-        if spec.column is None and spec.lsoa is None and spec.age_band is None:
-            return spec.const
         if spec.lsoa is not None:
             return self._geography(spec, row, name, nullable)
         if spec.age_band is not None:
             return self._age_band(spec, row, name, nullable, occurred)
-        assert spec.column is not None  # noqa: S101 - one kind is always set
-        text = _cell(row, spec.column)
+        if spec.combine is not None:
+            text = _combined(spec, row)
+        elif spec.column is not None:
+            text = _cell(row, spec.column)
+        else:
+            return spec.const
         if not text:
             return self._blank(spec, name, nullable)
         if spec.split is not None:
@@ -392,6 +411,9 @@ class Mapper:
             return None
         if spec.split is not None:
             return []
+        if spec.combine is not None:
+            columns = ", ".join(map(repr, spec.columns))
+            raise RowError(name, f"columns {columns} are all blank and the field is required")
         raise RowError(name, f"column {spec.column!r} is blank and the field is required")
 
     def _convert(self, spec: FieldSpec, text: str, name: str) -> Any:
@@ -488,6 +510,15 @@ class Mapper:
             return age_band(years)
         except ValueError as exc:
             raise RowError(name, f"date of birth gives an {exc}") from None
+
+
+def _combined(spec: FieldSpec, row: Mapping[str, str | None]) -> str:
+    """``first_of``: the first non-blank cell; ``concat``: the non-blank cells
+    joined by the separator ("" when every cell is blank)."""
+    cells = [_cell(row, column) for column in spec.columns]
+    if spec.combine == "first_of":
+        return next((cell for cell in cells if cell), "")
+    return spec.separator.join(cell for cell in cells if cell)
 
 
 def _cell(row: Mapping[str, str | None], column: str) -> str:

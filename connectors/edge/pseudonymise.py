@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -112,6 +113,16 @@ class Pseudonymiser:
     def record(self, authority: str, value: str) -> str:
         """Pseudonym of a record reference of ``authority``."""
         return self._mac(f"record\x1f{authority}\x1f{reference(value)}")
+
+    def hashed_record(self, authority: str, cells: Sequence[str]) -> str:
+        """Pseudonym of a record of ``authority`` that has no id, from the cells
+        that identify it (``record_key: {hash: [...]}``). Each cell is written
+        with its length, so the encoding is one-to-one: different cells (in
+        case, spacing inside, or where one cell ends) give different input,
+        and the domain differs from :meth:`record`'s, so it never equals the
+        pseudonym of a one-column key."""
+        body = "".join(f"{len(cell)}:{cell}" for cell in cells)
+        return self._mac(f"hashed-record\x1f{authority}\x1f{len(cells)}\x1f{body}")
 
     def person_by_name(self, name_parts: list[str], date_of_birth: date) -> str:
         """Pseudonym of a person from name and date of birth."""

@@ -22,6 +22,7 @@ overlaps the work on the next rows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -218,6 +219,11 @@ class Connector:
         )
         self.writer = EventWriter(self.codec, self.signer)
         self.mapper = Mapper(config, current, self.pseudonymiser, load_geography(config))
+        # A hashed record key's rows this run: event id -> (digest of the cells
+        # the config reads, source, row), to refuse two different rows that
+        # would share an id (see _clash).
+        self._read = sorted(self.mapper.columns())
+        self._hashed: dict[str, tuple[bytes, str, int]] = {}
         names = TopicNames.from_env()
         self.topic = names.raw(config.authority, config.event_type)
         self.retraction_topic = names.raw(config.authority, "RETRACTION")
@@ -252,6 +258,7 @@ class Connector:
         check_not_revoked(self.config)
         started = time.monotonic()
         summary = Summary()
+        self._hashed.clear()
         rejects = RejectFile(self.config.state_dir / "rejects", enabled=not self.dry_run)
         try:
             if not self.dry_run:
@@ -408,6 +415,10 @@ class Connector:
                 problem = Problem(item.source, item.number, "(schema)", str(exc), raw_of(item))
                 self._reject(summary, rejects, problem)
                 continue
+            if self.config.key_hash and (clash := self._clash(item, mapped)):
+                problem = Problem(item.source, item.number, "record_key", clash, raw_of(item))
+                self._reject(summary, rejects, problem)
+                continue
             topic = self._topic(mapped.record_type)
             if self.dry_run:
                 summary.published += 1
@@ -465,6 +476,24 @@ class Connector:
                 topic == self.retraction_topic,
                 watermark,
             )
+
+    def _clash(self, row: SourceRow, mapped: Mapped) -> str | None:
+        """Why ``row`` may not be published under its hashed record key: an
+        earlier row of this run has the same key (the same cells in every
+        ``record_key.hash`` column) but differs in another column the config
+        reads, so the two would share an event id and the hub would keep only
+        the first. None when it is the first row with its key, or the same
+        record again (a repeated line)."""
+        values = "\x1e".join(f"{c}\x1f{(row.values.get(c) or '').strip()}" for c in self._read)
+        digest = hashlib.sha256(values.encode("utf-8", "surrogateescape")).digest()[:16]
+        key = f"{mapped.record_type}:{mapped.event_id}"
+        first = self._hashed.setdefault(key, (digest, row.source, row.number))
+        if first[0] == digest:
+            return None
+        return (
+            f"the same record key as {first[1]} row {first[2]}, but a different record: "
+            "record_key.hash must list every column that tells two records apart"
+        )
 
     def _seen(self, row: SourceRow) -> bool:
         """Whether ``row`` is published, or in the batch in flight."""
