@@ -195,7 +195,7 @@ def run(
             ConfigError,
             PublishError,
         ) as exc:
-            typer.echo(f"error: {config}: {exc}", err=True)
+            typer.echo(f"error: {_naming(config, exc)}", err=True)
             raise typer.Exit(1) from exc
         if warning := connector.mapper.lookup.coverage_warning():
             typer.echo(f"warning: {config}: {warning}", err=True)
@@ -620,12 +620,54 @@ def linkage_key_command(
 
 
 @connector_app.command()
-def check(configs: Configs) -> None:
-    """Validate config files without reading any data."""
+def check(
+    configs: Configs,
+    rows: Annotated[
+        int,
+        typer.Option(
+            "--rows",
+            min=0,
+            help="Map, pseudonymise, validate and sign the first N rows of each source as a "
+            "run would (with throwaway keys; nothing is published or written), and report "
+            "what a run would accept, skip and reject, by reason. 0: the config alone.",
+        ),
+    ] = 100,
+) -> None:
+    """Check config files: each setting, the record's required fields, the
+    geography, and the first rows of the source through the whole mapping.
+
+    Exit codes: 0 every config is valid and every row checked would be
+    accepted or skipped; 4 some rows or files would be rejected; 1 a config
+    is invalid."""
+    clean = True
     for path in configs:
         settings = _load(path)
+        try:
+            connector = Connector(settings, None, echo=typer.echo, check_rows=rows)
+        except (GeographyError, PartnershipError, ConfigError, ValueError, OSError) as exc:
+            typer.echo(f"error: {_naming(path, exc)}", err=True)
+            raise typer.Exit(1) from exc
         kinds = f"{settings.record_type}, Retraction" if settings.retracts else settings.record_type
         typer.echo(f"ok: {path} ({settings.authority} -> {kinds})")
+        if warning := connector.mapper.lookup.coverage_warning():
+            typer.echo(f"warning: {path}: {warning}", err=True)
+        try:
+            if rows:
+                summary = connector.run()
+                clean = clean and summary.clean
+                typer.echo(f"  the first {rows:,} rows, as a run would take them:")
+                for line in summary.lines(dry_run=True):
+                    typer.echo(f"  {line}")
+        finally:
+            connector.close()
+    if not clean:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+def _naming(path: Path, exc: Exception) -> str:
+    """The error's message, prefixed with the config file unless it names it."""
+    text = str(exc)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
 def generate(

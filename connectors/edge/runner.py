@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -51,7 +52,7 @@ from wire.geography import SYNTHETIC, GeographyLookup
 from wire.kafka_client import ClientSettings
 from wire.partnership import Partnership
 from wire.private_files import append_private
-from wire.signing import KeyRegistry, Signer
+from wire.signing import KeyRegistry, Signer, generate_signer
 from wire.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -189,11 +190,34 @@ def check_not_revoked(config: ConnectorConfig) -> None:
     )
 
 
+class _NothingPublished(Checkpoint):
+    """The checkpoint of a check (:class:`Connector` ``check_rows``): every row
+    is new and every watermark at its start; nothing is written anywhere."""
+
+    def __init__(self) -> None:  # no database
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def is_published(self, source: str, row_hash: str) -> bool:
+        return False
+
+    def watermark(self, source: str) -> str | None:
+        return None
+
+
 class Connector:
     """One configured connector. ``run`` processes whatever is new, once.
 
     It refuses to start, and each run refuses to begin, while its signing key
-    is revoked (:func:`check_not_revoked`)."""
+    is revoked (:func:`check_not_revoked`).
+
+    With ``check_rows`` it is a check (``svdhub connector check --rows N``):
+    it reads the first N rows, maps, pseudonymises, validates and signs them
+    as a run would, with throwaway keys (so it needs neither the authority's
+    keys nor Kafka), prints no record, and touches no state: no checkpoint,
+    no reject file."""
 
     def __init__(
         self,
@@ -203,20 +227,26 @@ class Connector:
         dry_run: bool = False,
         echo: Callable[[str], None] = print,
         progress: Callable[[str, int, int], None] | None = None,
+        check_rows: int | None = None,
     ) -> None:
         self.config = config
-        self.dry_run = dry_run
+        self.check_rows = check_rows
+        self.dry_run = dry_run or check_rows is not None
         self.echo = echo
         self.progress = progress
         current = schemas.current()
         self.codec = AvroCodec(current, schemas.released().values())
-        self.pseudonymiser = Pseudonymiser.load(
-            config.keys.linkage_key, config.keys.linkage_key_version
-        )
-        check_not_revoked(config)
-        self.signer = Signer.load(
-            config.keys.signing_key, config.keys.signing_key_id, config.authority
-        )
+        if check_rows is not None:
+            self.pseudonymiser = Pseudonymiser(secrets.token_bytes(32), "check")
+            self.signer = generate_signer(config.keys.signing_key_id, config.authority)
+        else:
+            self.pseudonymiser = Pseudonymiser.load(
+                config.keys.linkage_key, config.keys.linkage_key_version
+            )
+            check_not_revoked(config)
+            self.signer = Signer.load(
+                config.keys.signing_key, config.keys.signing_key_id, config.authority
+            )
         self.writer = EventWriter(self.codec, self.signer)
         self.mapper = Mapper(config, current, self.pseudonymiser, load_geography(config))
         # A hashed record key's rows this run: event id -> (digest of the cells
@@ -227,11 +257,15 @@ class Connector:
         names = TopicNames.from_env()
         self.topic = names.raw(config.authority, config.event_type)
         self.retraction_topic = names.raw(config.authority, "RETRACTION")
-        self.checkpoint = Checkpoint(config.state_dir / "checkpoint.sqlite")
+        self.checkpoint = (
+            _NothingPublished()
+            if check_rows is not None
+            else Checkpoint(config.state_dir / "checkpoint.sqlite")
+        )
         self.kafka = kafka
         self.publishers: dict[str, Publisher] = {}
         self.in_flight: InFlight | None = None
-        if not dry_run:
+        if not self.dry_run:
             if kafka is None:
                 raise ValueError("Kafka client settings are needed unless --dry-run")
             self._publisher(self.topic)
@@ -255,7 +289,8 @@ class Connector:
     def run(self) -> Summary:
         """Process whatever is new. Raises RevokedSigningKey (nothing read),
         PublishError."""
-        check_not_revoked(self.config)
+        if self.check_rows is None:
+            check_not_revoked(self.config)
         started = time.monotonic()
         summary = Summary()
         self._hashed.clear()
@@ -394,6 +429,8 @@ class Connector:
         to_record = mapping or self.mapper.map
         batch: list[tuple[SourceRow, Message]] = []
         for item in rows:
+            if self.check_rows is not None and summary.read >= self.check_rows:
+                break
             summary.read += 1
             if isinstance(item, Problem):
                 self._reject(summary, rejects, item)
@@ -423,6 +460,8 @@ class Connector:
             if self.dry_run:
                 summary.published += 1
                 summary.retractions += mapped.record_type == RETRACTION
+                if self.check_rows is not None:
+                    continue
                 self.echo(
                     json.dumps(
                         {"topic": topic, "key": mapped.message_key, "record": mapped.record},

@@ -229,7 +229,9 @@ def test_an_sql_source_refuses_unknown_keys_and_queries_that_are_not_selects(
 
 
 def test_connector_check_validates_the_new_keys(tmp_path: Path) -> None:
-    result = CliRunner().invoke(connector_app, ["check", str(SQL_SAMPLE), str(SAMPLES[-1])])
+    result = CliRunner().invoke(
+        connector_app, ["check", "--rows", "0", str(SQL_SAMPLE), str(SAMPLES[-1])]
+    )
     assert result.exit_code == 0, result.output
     assert "(bcc-youth -> Referral, Retraction)" in result.output
     assert "(yos-birmingham -> Outcome)" in result.output
