@@ -83,7 +83,7 @@ def test_check_reads_the_first_rows_as_a_run_would_and_writes_nothing(
     assert "  accepted: 1 (would publish 1, already published 0)" in out
     assert "       1  include_if: OffenceGroup is 'Homicide', not included" in out
     assert "  rejected: 2" in out
-    assert f"reject: {source}: row 4: offence_code_ho: value is 10 characters long; the limit is 4" in out
+    assert f"reject: {source}: row 4: offence_code_ho: value is 10 characters long" in out
     assert f"reject: {source}: row 5: occurred_at: '31/02/2026 10:00' is not a date" in out
     assert "CR-5" not in out and '"record"' not in out  # no record printed
     # No keys were needed and nothing was written in the authority's folder.
