@@ -30,9 +30,11 @@ was revoked for an event is judged at the raw message's broker timestamp
 Topics: at start the enforcer creates the raw and shared topics of every
 authority and recipient in the policy bundle's parties, and its own topics
 (``svd.audit.decisions``, ``svd.quarantine``, ``svd.policy.revisions``); it
-then subscribes to every raw topic on the broker. faust cannot subscribe by
-pattern, so a raw topic created later (a new authority) is consumed after the
-next restart; the enforcer logs a warning when it sees one. Every hub topic
+then subscribes to every raw topic on the broker. It looks for new raw topics
+every ``--pickup-interval`` seconds (5 by default) and consumes each from its
+first message without a restart (:meth:`App.consume_more`): a new
+authority's topics, which ``svdhub access apply`` or the enforcer itself
+create once the authority is in the policy bundle. Every hub topic
 gets the retention of :class:`~wire.topics.TopicPlan`: raw and hub-internal
 topics ``--keep-days`` (indefinitely by default), each shared topic the
 longest ``retention_days`` of its agreements in the bundle. It is applied at
@@ -103,6 +105,7 @@ class Settings:
     fetch_wait_ms: int = FETCH_WAIT_MS  # the longest a fetch with no records waits
     state_dir: Path | None = None  # this process's own state; None: home/enforcer/<group>
     linger_ms: int = 5  # how long the producer waits to fill a batch
+    pickup_interval: float = 5.0  # seconds between looks for new raw topics
 
     @property
     def registry(self) -> Path:
@@ -447,13 +450,20 @@ def build_app(service: Service, raw_topics: list[str]) -> faust.App:
 
     async def report() -> None:
         log.info(service.report())
+
+    async def pickup() -> None:
         known = await asyncio.to_thread(service.admin.topics)
-        for topic in sorted(t for t in known if service.names.is_raw(t) and t not in raw_topics):
-            log.warning("raw topic %s appeared; restart the enforcer to consume it", topic)
+        appeared = sorted(t for t in known if service.names.is_raw(t) and t not in source.topics)
+        if not appeared:
+            return
+        await asyncio.to_thread(service.admin.ensure, appeared)  # the raw topics' settings
+        for topic in app.consume_more(source, appeared):
+            log.info("raw topic %s appeared; consuming it from its first message", topic)
 
     app.agent(source, name="enforce")(enforce)
     app.timer(settings.revision_interval)(revision)
     app.timer(30.0)(report)
+    app.timer(settings.pickup_interval)(pickup)
     return app
 
 

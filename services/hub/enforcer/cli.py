@@ -96,6 +96,14 @@ def run(
             "latency low when few of the raw topics carry data (faust's own is 1,500).",
         ),
     ] = 50,
+    pickup_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            help="Seconds between looks for new raw topics (a new authority's), which are "
+            "then consumed without a restart.",
+        ),
+    ] = 5.0,
     state_dir: Annotated[
         Path | None,
         typer.Option(
@@ -161,6 +169,7 @@ def run(
         session_timeout=session_timeout,
         geography=lookup,
         fetch_wait_ms=fetch_wait_ms,
+        pickup_interval=pickup_interval,
         state_dir=state_dir,
     )
     try:

@@ -1,4 +1,4 @@
-"""faust's aiokafka transport with a short fetch wait.
+"""faust's aiokafka transport with a short fetch wait, and topics added while it runs.
 
 faust's aiokafka driver builds its worker consumer with
 ``fetch_max_wait_ms=1500`` and no setting to change it. aiokafka keeps one
@@ -23,19 +23,30 @@ that use that thread, and an app that uses that transport. Everything else is
 faust's own code. ``tests/hub/enforcer/test_transport.py`` checks that the
 wait reaches aiokafka's fetcher, so a faust or aiokafka upgrade that moves it
 fails a test instead of bringing the stalls back.
+
+:meth:`App.consume_more` adds topics to a running app (a new authority's raw
+topics), which faust has no public call for; the enforcer's test of it
+(``test_a_raw_topic_created_while_the_enforcer_runs_is_consumed``) runs it on
+the real broker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TransportT
+from faust.types import TopicT, TransportT
 
 #: The default wait, in milliseconds, for a fetch with no records to return.
 FETCH_WAIT_MS = 50
+
+#: Seconds faust's conductor waits, after a change to what the app consumes,
+#: before it subscribes again (its own default is 45, to gather the changes
+#: of agents restarting together; the enforcer adds topics one check at a time).
+RESUBSCRIBE_WAIT = 1.0
 
 
 class ShortWaitConsumerThread(driver.AIOKafkaConsumerThread):
@@ -70,6 +81,22 @@ class App(faust.App):
     def _new_transport(self) -> TransportT:
         return ShortWaitTransport(self.conf.broker_consumer, self)
 
+    def consume_more(self, channel: TopicT, topics: Iterable[str]) -> list[str]:
+        """Add ``topics`` to a running app's ``channel`` (the topic its agent
+        reads) and have the consumer subscribe to them; return those that were
+        new. faust subscribes by a list of names, fixed when the app starts;
+        its conductor subscribes again whenever a channel it knows changes,
+        after :data:`RESUBSCRIBE_WAIT` seconds, and the rebalance that follows
+        assigns the new topics' partitions to the group, from their committed
+        offsets (the earliest for a topic never read)."""
+        new = [topic for topic in topics if topic not in channel.topics]
+        if new:
+            channel.topics = [*channel.topics, *new]
+            conductor: Any = self.topics
+            conductor._resubscribe_sleep_lock_seconds = RESUBSCRIBE_WAIT
+            conductor._flag_changes()
+        return new
+
 
 def fetcher_wait(app: faust.App) -> int | None:
     """The fetch wait aiokafka's fetcher uses in a started ``app`` (None before it starts)."""
@@ -80,4 +107,4 @@ def fetcher_wait(app: faust.App) -> int | None:
     return int(wait) if wait is not None else None
 
 
-__all__ = ["FETCH_WAIT_MS", "App", "fetcher_wait"]
+__all__ = ["FETCH_WAIT_MS", "RESUBSCRIBE_WAIT", "App", "fetcher_wait"]

@@ -511,3 +511,27 @@ def test_an_event_made_with_a_foreign_linkage_key_is_quarantined(pipeline: Pipel
     audit = pipeline.wait_for_audit(len(expected) + len(expected_more))
     decided = [r for r in audit if r.event_id == helpers.the_event_id("wmp", "wmp-incident-4")]
     assert "allow" in {r.decision for r in decided}, [r.reasons for r in decided]
+
+
+def test_a_raw_topic_created_while_the_enforcer_runs_is_consumed(pipeline: Pipeline) -> None:
+    """A new authority's raw topic, made after the enforcer started, is read
+    from its first message by the same process: no restart. (The authority is
+    not in the bundle and its bytes are no event, so the proof of reading is
+    its quarantine; an onboarded authority's events go the same way in.)"""
+    first = pipeline.publish("Incident", [helpers.incident("wmp", 1)])
+    expected = pipeline.expected(first)
+    process = pipeline.start_enforcer(options=("--pickup-interval", "1"))
+    pipeline.wait_for_audit(len(expected))
+    topic = pipeline.names.raw("newco", "incident")
+    late = pipeline.publish_raw(topic, b"\x00 not an event from a new authority", key=b"k")
+    deadline = time.monotonic() + 90
+    while True:
+        audit = pipeline.audit()
+        found = [r for r in audit if r.source_topic == topic]
+        if found:
+            break
+        assert time.monotonic() < deadline, f"{topic} was not consumed\n{pipeline.logs()}"
+        time.sleep(1)
+    assert [(r.decision, r.source_offset) for r in found] == [("quarantine", late.offset)]
+    assert process.poll() is None  # the same process, still running
+    assert f"raw topic {topic} appeared; consuming it from its first message" in pipeline.logs()
