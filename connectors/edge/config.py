@@ -71,6 +71,33 @@ class CsvSource:
 
 
 @dataclass(frozen=True)
+class XlsxSource:
+    """An Excel workbook (``.xlsx``), read-only and streamed: one sheet, its
+    header on ``header_row``, one row per sheet row below it."""
+
+    path: str  # a file or a glob, after variable expansion
+    sheet: str | None = None  # None: the first sheet
+    header_row: int = 1
+
+
+@dataclass(frozen=True)
+class XmlSource:
+    """An XML file, streamed: each ``record`` element is one row, whose columns
+    are its leaf elements and attributes by path below it (``Assault/Method``,
+    ``@id``); ``context`` adds values from outside the records (a header) to
+    every row, by path from the root; ``xsd`` is checked first, whole file."""
+
+    path: str  # a file or a glob, after variable expansion
+    record: str  # the local name of the element that is one row
+    context: dict[str, str] = field(default_factory=dict)  # column -> path from the root
+    xsd: Path | None = None
+
+
+#: The sources read file by file (a path or a glob), as against an SQL query.
+FileSource = CsvSource | XlsxSource | XmlSource
+
+
+@dataclass(frozen=True)
 class Withdrawn:
     """A source column that marks a row withdrawn: a row whose ``column`` holds
     one of ``reasons``' values is published as a Retraction of the version the
@@ -216,7 +243,7 @@ class ConnectorConfig:
     authority_type: str
     source_system: str
     record_type: str
-    source: CsvSource | SqlSource
+    source: FileSource | SqlSource
     keys: Keys
     record_key: str  # column of the source record key; for a hashed key, 'hash(A, B)'
     record_version: str | None  # column of the record version (None: always 1)
@@ -534,7 +561,7 @@ class _Parser:
             raise self.fail(key, "must be a positive whole number")
         return value
 
-    def source(self, table: dict[str, Any]) -> CsvSource | SqlSource:
+    def source(self, table: dict[str, Any]) -> FileSource | SqlSource:
         if set(table) == {"csv"}:
             csv = self.mapping(table["csv"], "source.csv")
             if unknown := sorted(set(csv) - {"path", "encoding", "delimiter", "comment_prefix"}):
@@ -572,7 +599,49 @@ class _Parser:
                 initial_watermark=str(sql.get("initial_watermark", "")),
                 deleted_rows=deleted,
             )
-        raise self.fail("source", "must hold exactly one of 'csv' or 'sql'")
+        if set(table) == {"xlsx"}:
+            return self.xlsx(self.mapping(table["xlsx"], "source.xlsx"))
+        if set(table) == {"xml"}:
+            return self.xml(self.mapping(table["xml"], "source.xml"))
+        raise self.fail("source", "must hold exactly one of 'csv', 'xlsx', 'xml' or 'sql'")
+
+    def xlsx(self, spec: dict[str, Any]) -> XlsxSource:
+        if unknown := sorted(set(spec) - {"path", "sheet", "header_row"}):
+            raise self.fail("source.xlsx", f"unknown keys: {', '.join(unknown)}")
+        sheet = spec.get("sheet")
+        if sheet is not None and not (isinstance(sheet, str) and sheet.strip()):
+            raise self.fail("source.xlsx.sheet", "must be a sheet name")
+        return XlsxSource(
+            path=str(self.path(self.text(spec, "path", "source.xlsx"))),
+            sheet=sheet,
+            header_row=self.positive(spec, "header_row", 1),
+        )
+
+    def xml(self, spec: dict[str, Any]) -> XmlSource:
+        if unknown := sorted(set(spec) - {"path", "record", "context", "xsd"}):
+            raise self.fail("source.xml", f"unknown keys: {', '.join(unknown)}")
+        record = self.text(spec, "record", "source.xml")
+        if not re.fullmatch(r"[A-Za-z_][\w.-]*", record):
+            raise self.fail("source.xml.record", f"{record!r} is not an element's local name")
+        context = {
+            str(k): v
+            for k, v in self.mapping(spec.get("context", {}), "source.xml.context").items()
+        }
+        for column, path in context.items():
+            if not isinstance(path, str) or not re.fullmatch(
+                r"[\w.-]+(/[\w.-]+)*(/@[\w.-]+)?", path
+            ):
+                raise self.fail(
+                    f"source.xml.context.{column}",
+                    "must be a path of element names from the root, e.g. Header/SiteCode",
+                )
+        xsd = spec.get("xsd")
+        return XmlSource(
+            path=str(self.path(self.text(spec, "path", "source.xml"))),
+            record=record,
+            context=context,
+            xsd=self.path(self.text(spec, "xsd", "source.xml")) if xsd is not None else None,
+        )
 
     def select(self, query: str, where: str) -> str:
         """An incremental, read-only query: a SELECT that uses ``:watermark``."""

@@ -38,13 +38,15 @@ from typing import Any, TextIO
 from kafka.producer.future import FutureRecordMetadata
 
 from edge.checkpoint import Checkpoint
-from edge.config import ConnectorConfig, CsvSource
+from edge.config import ConnectorConfig, CsvSource, FileSource, SqlSource, XlsxSource
 from edge.mapping import RETRACTION, Mapped, Mapper, RowError, RowSkipped
 from edge.pseudonymise import Pseudonymiser
 from edge.publisher import Message, Publisher
 from edge.sources import Problem, SourceError, SourceRow
 from edge.sources.csv import CsvReader, raw_row
 from edge.sources.sql import SqlReader
+from edge.sources.xlsx import XlsxReader
+from edge.sources.xml import XmlReader
 from wire import schemas
 from wire.codec import AvroCodec, CodecError
 from wire.envelope import EventWriter
@@ -301,10 +303,10 @@ class Connector:
                 if self.config.retracts:
                     self._publisher(self.retraction_topic).ensure_topic()
                 summary.recovered = self._recover()
-            if isinstance(self.config.source, CsvSource):
-                self._run_csv(self.config.source, summary, rejects)
-            else:
+            if isinstance(self.config.source, SqlSource):
                 self._run_sql(summary, rejects)
+            else:
+                self._run_files(self.config.source, summary, rejects)
         finally:
             summary.reject_file = rejects.close()
             summary.seconds = time.monotonic() - started
@@ -332,8 +334,14 @@ class Connector:
 
     # -- sources -----------------------------------------------------------
 
-    def _run_csv(self, source: CsvSource, summary: Summary, rejects: RejectFile) -> None:
-        reader = CsvReader(source)
+    def _run_files(self, source: FileSource, summary: Summary, rejects: RejectFile) -> None:
+        reader: CsvReader | XlsxReader | XmlReader
+        if isinstance(source, CsvSource):
+            reader = CsvReader(source)
+        elif isinstance(source, XlsxSource):
+            reader = XlsxReader(source)
+        else:
+            reader = XmlReader(source)
         try:
             files = reader.files()
         except SourceError as exc:
@@ -357,7 +365,7 @@ class Connector:
         """The main query, then the ``deleted_rows`` query: a record added and
         deleted between two runs is published, then withdrawn."""
         source = self.config.source
-        assert not isinstance(source, CsvSource)  # noqa: S101
+        assert isinstance(source, SqlSource)  # noqa: S101
         reader = SqlReader(source)
         start = self.checkpoint.watermark(reader.name) or source.initial_watermark
         try:

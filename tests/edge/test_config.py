@@ -5,7 +5,7 @@ import yaml
 from typer.testing import CliRunner
 
 from edge.cli import connector_app
-from edge.config import ConfigError, ConnectorConfig, CsvSource, SqlSource
+from edge.config import ConfigError, ConnectorConfig, SqlSource
 
 SAMPLES = sorted((Path(__file__).parents[2] / "connectors" / "config").glob("*.yaml"))
 
@@ -38,6 +38,21 @@ def edited(tmp_path: Path, change: dict[str, object], drop: tuple[str, ...] = ()
             r"source\.csv\.encoding: unknown encoding 'klingon'",
         ),
         ({"source": {"csv": {}, "sql": {}}}, r"source: must hold exactly one of"),
+        ({"source": {"xlsx": {"path": "a.xlsx", "tab": 1}}}, r"source\.xlsx: unknown keys: tab"),
+        ({"source": {"xlsx": {"path": "a.xlsx", "sheet": ""}}}, r"source\.xlsx\.sheet: must be"),
+        (
+            {"source": {"xlsx": {"path": "a.xlsx", "header_row": 0}}},
+            r"header_row: must be a positive whole number",
+        ),
+        ({"source": {"xml": {"path": "a.xml"}}}, r"source\.xml\.record: must be a non-empty"),
+        (
+            {"source": {"xml": {"path": "a.xml", "record": "a/b"}}},
+            r"source\.xml\.record: 'a/b' is not an element's local name",
+        ),
+        (
+            {"source": {"xml": {"path": "a.xml", "record": "R", "context": {"S": "//x"}}}},
+            r"source\.xml\.context\.S: must be a path of element names",
+        ),
         (
             {"fields": {"outcome_type": {"column": "ChildSurname"}}},
             r"fields\.outcome_type: copies never_share column\(s\) ChildSurname",
@@ -85,7 +100,7 @@ def test_sample_keys_and_state_are_in_the_authoritys_folder_never_the_hubs(
     config = ConnectorConfig.load(path)
     folder = tmp_path / "authorities" / config.authority
     assert config.authority_home == folder
-    source = config.source.path if isinstance(config.source, CsvSource) else config.source.url
+    source = config.source.url if isinstance(config.source, SqlSource) else config.source.path
     for where in (
         config.keys.signing_key,
         config.keys.linkage_key,

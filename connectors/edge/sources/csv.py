@@ -9,7 +9,6 @@ column, instead of failing the file.
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from edge.config import CsvSource
 from edge.sources import Problem, SourceError, SourceRow, row_hash
+from edge.sources.files import matching
 
 
 class CsvReader:
@@ -26,11 +26,7 @@ class CsvReader:
         self.spec = spec
 
     def files(self) -> list[Path]:
-        # glob.glob, not Path.glob: the pattern is a whole (usually absolute) path.
-        matches = sorted(Path(p) for p in glob.glob(self.spec.path))  # noqa: PTH207
-        if not matches and not glob.has_magic(self.spec.path):
-            raise SourceError(f"{self.spec.path}: file not found")
-        return matches
+        return matching(self.spec.path)
 
     def rows(
         self, path: Path, required: set[str], progress: Callable[[int], None] | None = None
