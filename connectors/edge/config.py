@@ -47,6 +47,8 @@ AUTHORITY_TYPES = (
     "VCS",
 )
 _FIELD_KINDS = ("const", "column", "first_of", "concat", "age_band", "lsoa")
+#: The precisions a source's time may have, finest first.
+PRECISIONS = ("minute", "hour", "day", "month")
 _PSEUDONYM_KINDS = ("reference", "person", "record_key")
 
 
@@ -170,6 +172,9 @@ class FieldSpec:
     has_default: bool = False
     datetime_format: str | None = None
     date_format: str | None = None
+    #: How precise the source's time is: minute, hour, day or month. A day or
+    #: month is a calendar date, kept as 00:00 UTC of its first day (no zone).
+    precision: str | None = None
     number: str | None = None  # "int" or "float"
     split: str | None = None  # separator: the column holds a list
     pattern: str | None = None
@@ -737,6 +742,7 @@ class _Parser:
             "default",
             "datetime",
             "date",
+            "precision",
             "number",
             "split",
             "pattern",
@@ -751,6 +757,7 @@ class _Parser:
             raise self.fail(f"{where}.unmapped", "must be 'reject' or 'default'")
         if unmapped == "default" and "default" not in spec:
             raise self.fail(f"{where}.unmapped", "'default' needs a default value")
+        precision = self.precision(spec, where)
         number = spec.get("number")
         if number not in (None, "int", "float"):
             raise self.fail(f"{where}.number", "must be 'int' or 'float'")
@@ -784,11 +791,25 @@ class _Parser:
             has_default="default" in spec,
             datetime_format=spec.get("datetime"),
             date_format=spec.get("date"),
+            precision=precision,
             number=number,
             split=spec.get("split"),
             pattern=pattern,
             max_length=int(spec.get("max_length", 64)),
         )
+
+    def precision(self, spec: dict[str, Any], where: str) -> str | None:
+        """A time field's ``precision`` (None: as precise as its format)."""
+        precision = spec.get("precision")
+        if precision is None:
+            return None
+        if precision not in PRECISIONS:
+            raise self.fail(f"{where}.precision", f"must be one of {', '.join(PRECISIONS)}")
+        if "datetime" not in spec and "date" not in spec:
+            raise self.fail(f"{where}.precision", "needs a datetime or date format")
+        if "date" in spec and precision in ("minute", "hour"):
+            raise self.fail(f"{where}.precision", "a date is at most precise to the day")
+        return str(precision)
 
     def value_map(self, spec: dict[str, Any], where: str) -> dict[str, Any] | None:
         """A field's ``map``, over the entries of its ``map_file`` (None: neither)."""

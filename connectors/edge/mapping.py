@@ -307,6 +307,13 @@ class Mapper:
             record[name] = self._value(
                 spec, row, name, nullable=self.nullable[name], occurred=occurred
             )
+        precision = cfg.occurred_at.precision
+        if (
+            precision
+            and "occurred_precision" in self.nullable
+            and "occurred_precision" not in (cfg.fields)
+        ):
+            record["occurred_precision"] = precision.upper()
         for name in self.nullable:  # unconfigured nullable fields
             record.setdefault(name, None)
         subject = record.get("subject_pseudo_id")
@@ -429,13 +436,8 @@ class Mapper:
                 if len(spec.value_map) > 8
                 else f"value {_show(text)} is not one of {', '.join(map(repr, spec.value_map))}",
             )
-        if spec.datetime_format is not None:
-            try:
-                return _instant(text, spec.datetime_format, self.zone)
-            except ValueError:
-                raise RowError(name, _not_a_date(text, spec.datetime_format)) from None
-        if spec.date_format is not None:
-            return _strptime(text, spec.date_format, name).date()
+        if spec.datetime_format is not None or spec.date_format is not None:
+            return self._time(spec, text, name)
         if spec.number is not None:
             try:
                 return int(text) if spec.number == "int" else float(text)
@@ -451,6 +453,21 @@ class Mapper:
         if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
             raise RowError(name, f"{_show(text)} does not match {spec.pattern}")
         return text
+
+    def _time(self, spec: FieldSpec, text: str, name: str) -> datetime | date:
+        """A ``datetime`` (local, to UTC; a day or month precision: that calendar
+        day or month, in UTC) or a ``date`` (its month's first day for month
+        precision)."""
+        if spec.datetime_format is not None:
+            try:
+                if spec.precision in ("day", "month"):
+                    return _calendar(_parse(text, spec.datetime_format).date(), spec.precision)
+                return _truncated(_instant(text, spec.datetime_format, self.zone), spec.precision)
+            except ValueError:
+                raise RowError(name, _not_a_date(text, spec.datetime_format)) from None
+        assert spec.date_format is not None  # noqa: S101 - the caller checks
+        day = _strptime(text, spec.date_format, name).date()
+        return day.replace(day=1) if spec.precision == "month" else day
 
     def _geography(
         self, spec: FieldSpec, row: Mapping[str, str | None], name: str, nullable: bool
@@ -554,6 +571,22 @@ def _instant(text: str, fmt: str, zone: ZoneInfo) -> datetime:
     An ambiguous or skipped local time (at a change of clocks) is read with
     ``fold=0``, as ``datetime.replace`` leaves it."""
     return parser(fmt)(text).replace(tzinfo=zone).astimezone(UTC)
+
+
+def _calendar(day: date, precision: str) -> datetime:
+    """A calendar day or month as the first instant of it in UTC: the source
+    gave no time of day, so no time zone can move it into another day."""
+    first = day.replace(day=1) if precision == "month" else day
+    return datetime(first.year, first.month, first.day, tzinfo=UTC)
+
+
+def _truncated(moment: datetime, precision: str | None) -> datetime:
+    """``moment`` cut to the minute or hour the source is precise to."""
+    if precision == "minute":
+        return moment.replace(second=0, microsecond=0)
+    if precision == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment
 
 
 def _uuid5(name: str) -> str:

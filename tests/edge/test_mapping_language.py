@@ -20,6 +20,7 @@ from edge.config import ConfigError, ConnectorConfig
 from edge.mapping import Mapper, RowError
 from edge.pseudonymise import Pseudonymiser
 from tests.edge.helpers import prepare
+from tests.edge.test_mapping import crime
 from wire import schemas
 from wire.geography import GeographyLookup
 
@@ -269,3 +270,71 @@ def test_two_different_rows_with_one_hashed_key_are_refused_not_merged(
         result.output
     )
     assert "rejected: 1" in result.output
+
+
+# ------------------------------------------------------------------ precision
+
+
+def police_uk(tmp_path: Path, **change: Any) -> Mapper:
+    """The WMP crime sample reading police.uk's Month column for the time."""
+    raw = yaml.safe_load((CONFIGS / "wmp-crime.yaml").read_text(encoding="utf-8"))
+    month = {"column": "Month", "datetime": "%Y-%m", "precision": "month"}
+    raw.update(occurred_at=month, recorded_at=month)
+    raw["fields"]["assault_datetime"] = month
+    raw.update(change)
+    path = tmp_path / "police-uk.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return mapper(ConnectorConfig.load(path))
+
+
+def test_a_month_is_its_first_instant_in_utc_whatever_the_clocks(tmp_path: Path) -> None:
+    """police.uk's "2024-06" is 1 June 00:00 UTC, not the local midnight of
+    1 June in summer time (31 May 23:00 UTC, the month before)."""
+    m = police_uk(tmp_path)
+    for month, expected in (
+        ("2024-06", datetime(2024, 6, 1, tzinfo=UTC)),  # summer time
+        ("2024-01", datetime(2024, 1, 1, tzinfo=UTC)),
+    ):
+        record = m.map({**crime(), "Month": month}, NOW).record
+        assert record["assault_datetime"] == expected
+        assert record["envelope"]["occurred_at"] == expected
+        assert record["occurred_precision"] == "MONTH"
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "expected"),
+    [
+        ({"datetime": "%d/%m/%Y %H:%M", "precision": "day"}, "06/07/2026 23:30", (2026, 7, 6, 0)),
+        ({"datetime": "%d/%m/%Y %H:%M", "precision": "hour"}, "06/07/2026 23:30", (2026, 7, 6, 22)),
+        (
+            {"datetime": "%d/%m/%Y %H:%M", "precision": "minute"},
+            "06/07/2026 23:30",
+            (2026, 7, 6, 22),
+        ),
+    ],
+)
+def test_day_hour_and_minute_precision(
+    tmp_path: Path, spec: dict[str, str], text: str, expected: tuple[int, ...]
+) -> None:
+    """A day is a calendar day in UTC; an hour or a minute is local time,
+    converted (23:30 BST on 6 July is 22:30 UTC), then cut."""
+    when = {"column": "CommittedDateTime", **spec}
+    m = police_uk(tmp_path, occurred_at=when, recorded_at=when)
+    record = m.map({**crime(CommittedDateTime=text), "Month": "2026-07"}, NOW).record
+    assert record["envelope"]["occurred_at"].timetuple()[:4] == expected
+    assert record["occurred_precision"] == spec["precision"].upper()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"column": "M", "precision": "month"}, r"precision: needs a datetime or date format"),
+        ({"column": "M", "datetime": "%Y-%m", "precision": "year"}, r"precision: must be one of"),
+        ({"column": "M", "date": "%Y-%m-%d", "precision": "hour"}, r"at most precise to the day"),
+    ],
+)
+def test_precision_errors_name_the_setting(
+    tmp_path: Path, spec: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        police_uk(tmp_path, occurred_at=spec)

@@ -47,6 +47,7 @@ def valid_share(n: int, recipient: str = "vrp", **fields: Any) -> Share:
         "incident_pseudo_id": an_id(f"incident-{n}").replace("-", "").ljust(64, "0")[:64],
         "subject_pseudo_id": None,
         "offence_code_ho": "105A",
+        "occurred_precision": None,
         "knife_flag": True,
         "firearm_flag": False,
         "domestic_abuse_flag": False,

@@ -70,6 +70,8 @@ def incident(**overrides: Any) -> dict[str, Any]:
             "lad_cd": "E08000025",
             "ward_cd": None,
         },
+        "injury_intent": None,
+        "occurred_precision": None,
     }
     return {**values, **overrides}
 

@@ -194,12 +194,16 @@ class Anonymiser:
         missing or unknown parameter, or a value of the wrong type.
         """
         released: dict[str, Any] = {}
-        for field, obligation in obligations.items():
+        precision = record.get("occurred_precision")
+        for field, given in obligations.items():
             if field not in record:
                 continue
-            action = _action_name(field, obligation)
+            action = _action_name(field, given)
             if action == "drop":
                 continue
+            obligation = given
+            if action == "truncate" and field in OCCURRENCE_TIMES and precision in _AT_LEAST:
+                obligation = _no_finer(given, precision)
             handler = self._actions.get(action)
             if handler is None:
                 raise AnonymiseError(f"field {field!r}: unknown action {action!r}")
@@ -350,6 +354,24 @@ def _geography_codes(field: str, value: Any) -> dict[str, str | None]:
             )
         codes[code] = given
     return codes
+
+
+#: The fields whose time the record's ``occurred_precision`` describes.
+OCCURRENCE_TIMES = frozenset({"assault_datetime"})
+#: A time precise only to the day or the month is never truncated to less.
+_AT_LEAST = {"DAY": "day", "MONTH": "month"}
+_UNITS = ("hour", "day", "week", "month")
+
+
+def _no_finer(obligation: Mapping[str, str], precision: str) -> Mapping[str, str]:
+    """A ``truncate`` no finer than the source's precision: a police.uk crime
+    known only by its month is released by month even where the agreement
+    says hour, so a share never shows a time of day the source never gave."""
+    floor = _AT_LEAST[precision]
+    unit = obligation.get("unit", "")
+    if unit in _UNITS and _UNITS.index(unit) >= _UNITS.index(floor):
+        return obligation
+    return {**obligation, "unit": floor}
 
 
 def _truncate_datetime(moment: datetime, unit: str) -> datetime:

@@ -395,9 +395,21 @@ def _fact(record_type: str, found: list[Share]) -> dict[str, Any]:
     }
 
 
+#: Which parts of an incident's time a source's precision leaves unknown: a
+#: time known only by its day has no hour, one known only by its month has no
+#: week or weekday either (its value is the month's first instant).
+_UNKNOWN_AT = {"DAY": {"hour"}, "MONTH": {"hour", "dow", "week"}}
+
+
 def _incident(source: str, source_type: str, fields: dict[str, Any]) -> dict[str, Any]:
     geo = _geo(fields, "geo")
     moment = _local(_text(fields, "assault_datetime") or _text(fields, "arrival_datetime"))
+    precision = _text(fields, "occurred_precision")
+    if precision is not None and precision not in ("MINUTE", "HOUR", "DAY", "MONTH", "UNKNOWN"):
+        raise UnusableShare("fields.occurred_precision", "bad_value", "not a time precision")
+    unknown = _UNKNOWN_AT.get(precision or "", set())
+    if "assault_datetime" not in fields:
+        unknown = set()  # the arrival's time, which the precision does not describe
     return {
         "source_authority": source,
         "source_type": _text(
@@ -410,9 +422,11 @@ def _incident(source: str, source_type: str, fields: dict[str, Any]) -> dict[str
         "lsoa": _code(geo, "lsoa21cd", incidents.c.lsoa),
         "msoa": _code(geo, "msoa21cd", incidents.c.msoa),
         "lad": _code(geo, "lad_cd", incidents.c.lad),
-        "week": (moment.date() - timedelta(days=moment.weekday())).isoformat() if moment else None,
-        "hour": moment.hour if moment else None,
-        "dow": moment.weekday() if moment else None,
+        "week": (moment.date() - timedelta(days=moment.weekday())).isoformat()
+        if moment and "week" not in unknown
+        else None,
+        "hour": moment.hour if moment and "hour" not in unknown else None,
+        "dow": moment.weekday() if moment and "dow" not in unknown else None,
         "category": _text(fields, "offence_group", incidents.c.category),
         "method": _text(fields, "assault_method", incidents.c.method),
         "age_band": _text(fields, "victim_age_band", incidents.c.age_band),

@@ -308,6 +308,52 @@ def test_truncate_date(anonymiser: Anonymiser, day: date, unit: str, expected: d
     assert type(released) is date
 
 
+@pytest.mark.parametrize(
+    ("precision", "unit", "expected"),
+    [
+        (None, "hour", datetime(2026, 6, 1, tzinfo=UTC)),
+        ("MINUTE", "hour", datetime(2026, 6, 1, tzinfo=UTC)),
+        ("DAY", "hour", datetime(2026, 6, 1, tzinfo=UTC)),
+        ("MONTH", "hour", datetime(2026, 6, 1, tzinfo=UTC)),
+        ("MONTH", "week", datetime(2026, 6, 1, tzinfo=UTC)),
+        ("DAY", "week", datetime(2026, 6, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_time_is_never_released_finer_than_the_source_gave_it(
+    anonymiser: Anonymiser, precision: str | None, unit: str, expected: datetime
+) -> None:
+    """police.uk gives a month: an agreement's ``truncate: hour`` releases it by
+    month, so no share shows a time of day the source never had. Other time
+    fields (arrival) follow their own obligation."""
+    record = {
+        "assault_datetime": datetime(2026, 6, 1, tzinfo=UTC),
+        "arrival_datetime": datetime(2026, 6, 17, 14, 40, tzinfo=UTC),
+        "occurred_precision": precision,
+    }
+    obligations = {
+        "assault_datetime": {"action": "truncate", "unit": unit},
+        "arrival_datetime": {"action": "truncate", "unit": "hour"},
+        "occurred_precision": {"action": "keep"},
+    }
+    released = anonymiser.apply(record, obligations, "vrp")
+    assert released["assault_datetime"] == expected
+    assert released["arrival_datetime"] == datetime(2026, 6, 17, 14, tzinfo=UTC)
+    assert released["occurred_precision"] == precision
+    # What the obligation does to a time precise to the day: hour -> that day.
+    day = anonymiser.apply(
+        {"assault_datetime": datetime(2026, 6, 17, tzinfo=UTC), "occurred_precision": "DAY"},
+        {"assault_datetime": {"action": "truncate", "unit": "hour"}},
+        "vrp",
+    )
+    assert day["assault_datetime"] == datetime(2026, 6, 17, tzinfo=UTC)
+    month = anonymiser.apply(
+        {"assault_datetime": datetime(2026, 6, 17, tzinfo=UTC), "occurred_precision": "MONTH"},
+        {"assault_datetime": {"action": "truncate", "unit": "day"}},
+        "vrp",
+    )
+    assert month["assault_datetime"] == datetime(2026, 6, 1, tzinfo=UTC)
+
+
 def test_truncate_works_in_utc(anonymiser: Anonymiser) -> None:
     # 00:30 on Thursday 1 October in UTC+2 is 22:30 on Wednesday 30 September in UTC.
     local = datetime(2026, 10, 1, 0, 30, tzinfo=timezone(timedelta(hours=2)))

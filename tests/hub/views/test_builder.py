@@ -267,3 +267,26 @@ def test_tables_of_the_old_layout_are_dropped_for_a_rebuild(sql_engine: Engine) 
     assert not outdated(sql_engine)  # and a current layout is left alone
     builder(sql_engine)
     assert set(rows(sql_engine)) == {event_id(1)}
+
+
+def test_a_time_known_only_by_its_day_or_month_has_no_finer_parts(sql_engine: Engine) -> None:
+    """police.uk gives a month, kept as its first instant: the views must not
+    count those crimes at midnight on the 1st. A day keeps its week and
+    weekday, a month neither; an unusable precision is a reject."""
+    shares = [
+        a_share(1, assault_datetime="2026-06-01T00:00:00Z", occurred_precision="MONTH"),
+        a_share(2, assault_datetime="2026-06-17T00:00:00Z", occurred_precision="DAY"),
+        a_share(3, assault_datetime="2026-06-17T14:00:00Z", occurred_precision="MINUTE"),
+        a_share(4, assault_datetime="2026-06-17T14:00:00Z", occurred_precision=None),
+        a_share(5, assault_datetime="2026-06-17T14:00:00Z", occurred_precision="YEAR"),
+    ]
+    done = builder(sql_engine).apply(messages(shares))
+    assert (done.shares, done.rejected) == (4, 1)
+    facts = rows(sql_engine)
+    parts = {n: tuple(facts[event_id(n)][k] for k in ("week", "dow", "hour")) for n in (1, 2, 3, 4)}
+    assert parts == {
+        1: (None, None, None),
+        2: ("2026-06-15", 2, None),
+        3: ("2026-06-15", 2, 15),  # 14:00 UTC is 15:00 in London in June
+        4: ("2026-06-15", 2, 15),
+    }
