@@ -85,16 +85,23 @@ class App(faust.App):
         """Add ``topics`` to a running app's ``channel`` (the topic its agent
         reads) and have the consumer subscribe to them; return those that were
         new. faust subscribes by a list of names, fixed when the app starts;
-        its conductor subscribes again whenever a channel it knows changes,
-        after :data:`RESUBSCRIBE_WAIT` seconds, and the rebalance that follows
-        assigns the new topics' partitions to the group, from their committed
-        offsets (the earliest for a topic never read)."""
+        an agent reads a clone of its channel, which the conductor holds, so
+        the names go on every channel the conductor holds that reads any of
+        the same topics. The conductor subscribes again when told a channel
+        changed, after :data:`RESUBSCRIBE_WAIT` seconds, and the rebalance
+        that follows assigns the new topics' partitions to the group, from
+        their committed offsets (the earliest for a topic never read)."""
         new = [topic for topic in topics if topic not in channel.topics]
-        if new:
-            channel.topics = [*channel.topics, *new]
-            conductor: Any = self.topics
-            conductor._resubscribe_sleep_lock_seconds = RESUBSCRIBE_WAIT
-            conductor._flag_changes()
+        if not new:
+            return []
+        known = set(channel.topics)
+        conductor: Any = self.topics
+        for held in list(conductor):
+            if known & set(held.topics) and held is not channel:
+                held.topics = [*held.topics, *(t for t in new if t not in held.topics)]
+        channel.topics = [*channel.topics, *new]
+        conductor._resubscribe_sleep_lock_seconds = RESUBSCRIBE_WAIT
+        conductor._flag_changes()
         return new
 
 

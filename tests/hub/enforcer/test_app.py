@@ -534,4 +534,5 @@ def test_a_raw_topic_created_while_the_enforcer_runs_is_consumed(pipeline: Pipel
         time.sleep(1)
     assert [(r.decision, r.source_offset) for r in found] == [("quarantine", late.offset)]
     assert process.poll() is None  # the same process, still running
-    assert f"raw topic {topic} appeared; consuming it from its first message" in pipeline.logs()
+    log = (pipeline.home / "enforcer-0.log").read_text(encoding="utf-8", errors="replace")
+    assert f"raw topic {topic} appeared; consuming it from its first message" in log
