@@ -190,6 +190,7 @@ class GeographySpec:
 
     lookup: Path | None
     partnership: Path | None
+    lsoa11: Path | None = None  # the ONS LSOA 2011 -> 2021 best-fit lookup
 
     @property
     def synthetic(self) -> bool:
@@ -512,21 +513,22 @@ class _Parser:
             return GeographySpec(None, None)
         if not isinstance(raw, dict):
             raise self.fail("geography", f"must be a mapping or 'synthetic': {how}")
-        if unknown := sorted(set(raw) - {"lookup", "partnership"}):
+        if unknown := sorted(set(raw) - {"lookup", "partnership", "lsoa11"}):
             raise self.fail("geography", f"unknown keys: {', '.join(unknown)}")
         lookup = self.text(raw, "lookup", "geography")
         partnership = raw.get("partnership")
         if partnership is not None and not (isinstance(partnership, str) and partnership.strip()):
             raise self.fail("geography.partnership", "must be a file name")
+        lsoa11 = self.path(self.text(raw, "lsoa11", "geography")) if "lsoa11" in raw else None
         if lookup == "synthetic":
-            return GeographySpec(None, self.path(partnership) if partnership else None)
+            return GeographySpec(None, self.path(partnership) if partnership else None, lsoa11)
         if partnership is None:
             raise self.fail(
                 "geography.partnership",
                 "missing: an ONS lookup needs the partnership file that names its districts "
                 "(policies/partnership.yaml at the hub)",
             )
-        return GeographySpec(self.path(lookup), self.path(partnership))
+        return GeographySpec(self.path(lookup), self.path(partnership), lsoa11)
 
     def conditions(self, raw: Any, where: str, never_share: list[str]) -> tuple[Condition, ...]:
         """``include_if``/``skip_if``: one condition or a list of them, each

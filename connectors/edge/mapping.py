@@ -479,7 +479,7 @@ class Mapper:
                 return None
             raise RowError(name, f"column {spec.lsoa!r} (LSOA) is blank")
         try:
-            area = self.lookup.area(code.upper())
+            area, translated = self.lookup.place(code.upper())
         except OutsidePartnership as outside:
             if nullable:
                 return None  # e.g. a home address outside: not known to the partnership
@@ -488,14 +488,20 @@ class Mapper:
             ) from None
         except UnknownArea:
             which = "synthetic sample" if self.lookup.synthetic else self.lookup.source
+            hint = (
+                f", nor a 2011 LSOA in {self.lookup.lsoa11_source}"
+                if self.lookup.lsoa11_source
+                else " (a 2011 code? give geography.lsoa11, the ONS best-fit lookup)"
+            )
             raise RowError(
-                name, f"LSOA {_show(code)} is not in the geography lookup ({which})"
+                name, f"LSOA {_show(code)} is not in the geography lookup ({which}){hint}"
             ) from None
         return {
             "lsoa21cd": area.lsoa21cd,
             "msoa21cd": area.msoa21cd,
             "lad_cd": area.lad_cd,
             "ward_cd": None,
+            "lsoa11cd": translated,
         }
 
     def _age_band(

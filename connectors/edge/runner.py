@@ -160,7 +160,8 @@ def load_geography(config: ConnectorConfig) -> GeographyLookup:
     (each naming the file); a lookup that leaves districts out is logged."""
     spec = config.geography
     partnership = Partnership.load(spec.partnership) if spec.partnership else None
-    return GeographyLookup.load(spec.lookup or SYNTHETIC, partnership)
+    lookup = GeographyLookup.load(spec.lookup or SYNTHETIC, partnership)
+    return lookup.with_lsoa11(spec.lsoa11) if spec.lsoa11 is not None else lookup
 
 
 class RevokedSigningKey(ValueError):

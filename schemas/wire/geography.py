@@ -129,8 +129,10 @@ class GeographyLookup:
         areas: Iterable[Area],
         synthetic: bool,
         source: str,
+        *,
         partnership: Partnership,
         outside: Mapping[str, tuple[str, str]] | None = None,
+        lsoa11: Mapping[str, str] | None = None,
     ) -> None:
         self.synthetic = synthetic
         self.source = source
@@ -151,6 +153,7 @@ class GeographyLookup:
             by_lsoa[area.lsoa21cd] = area
         self._areas = by_lsoa
         self._outside = dict(outside or {})
+        self._lsoa11 = dict(lsoa11 or {})  # retired 2011 LSOA -> its best-fit 2021 LSOA
         self._lsoas = sorted(by_lsoa)
         self._msoas = sorted({area.msoa21cd for area in by_lsoa.values()})
         covered = {area.lad_cd for area in by_lsoa.values()}
@@ -203,12 +206,48 @@ class GeographyLookup:
     def _made(
         cls, parsed: Parsed, synthetic: bool, source: str, partnership: Partnership
     ) -> GeographyLookup:
-        made = cls(parsed.areas, synthetic, source, partnership, parsed.outside)
+        made = cls(parsed.areas, synthetic, source, partnership=partnership, outside=parsed.outside)
         if made.uncovered:
             log.warning("%s", made.coverage_warning())
         return made
 
+    def with_lsoa11(self, path: Path) -> GeographyLookup:
+        """This lookup, also translating 2011 LSOA codes with the ONS "LSOA (2011)
+        to LSOA (2021) to LAD (2022) best fit lookup" at ``path`` (columns
+        ``LSOA11CD`` and ``LSOA21CD``, any case; the rest ignored). Only codes
+        that are not 2021 codes too are kept: an unchanged LSOA kept its code.
+
+        Raises GeographyError naming the file, row and column for a missing
+        column, a malformed code, or a 2011 LSOA given two 2021 LSOAs."""
+        translation = _parse_lsoa11(path)
+        retired = {old: new for old, new in translation.items() if old != new}
+        made = GeographyLookup(
+            self._areas.values(),
+            self.synthetic,
+            self.source,
+            partnership=self.partnership,
+            outside=self._outside,
+            lsoa11={
+                old: new
+                for old, new in retired.items()
+                if old not in self and old not in self._outside
+            },
+        )
+        made.lsoa11_source = str(path)
+        return made
+
+    #: The best-fit file 2011 codes are translated with (None: no translation).
+    lsoa11_source: str | None = None
+
     # ----------------------------------------------------------------- queries
+
+    def place(self, lsoa: str) -> tuple[Area, str | None]:
+        """The area of a 2021 LSOA code, or of a 2011 code through the best-fit
+        lookup, and the 2011 code when it was translated (None otherwise).
+        Raises what :meth:`area` raises, for the 2021 code it arrives at."""
+        if lsoa in self._areas or lsoa in self._outside or lsoa not in self._lsoa11:
+            return self.area(lsoa), None
+        return self.area(self._lsoa11[lsoa]), lsoa
 
     def area(self, lsoa21cd: str) -> Area:
         """The area for an LSOA code. Raises :class:`OutsidePartnership` for an
@@ -436,3 +475,51 @@ def _area(
         lad_cd=lad_cd,
         lad_nm=value("LADNM"),
     )
+
+
+def _parse_lsoa11(path: Path) -> dict[str, str]:
+    """LSOA11CD -> LSOA21CD of an ONS best-fit lookup CSV."""
+    source = str(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            line_numbers: list[int] = []
+            reader = csv.reader(_uncommented(handle, line_numbers))
+            header = next(reader, None)
+            if header is None:
+                raise GeographyError(f"{source}: the file is empty (no header row)")
+            names = [name.strip().lstrip("\ufeff").upper() for name in header]
+            missing = [c for c in ("LSOA11CD", "LSOA21CD") if c not in names]
+            if missing:
+                raise GeographyError(
+                    f"{source}: missing required column(s) {', '.join(missing)} in the header"
+                )
+            old_at, new_at = names.index("LSOA11CD"), names.index("LSOA21CD")
+            found: dict[str, str] = {}
+            first_row: dict[str, int] = {}
+            for index, record in enumerate(reader, start=1):
+                row = line_numbers[index] if index < len(line_numbers) else index + 1
+                if not record or all(not cell.strip() for cell in record):
+                    continue
+                if len(record) <= max(old_at, new_at):
+                    raise GeographyError(f"{source}: row {row} has {len(record)} fields")
+                old, new = record[old_at].strip(), record[new_at].strip()
+                for column, code in (("LSOA11CD", old), ("LSOA21CD", new)):
+                    if not LSOA_CODE.fullmatch(code):
+                        raise GeographyError(
+                            f"{source}: row {row}, column {column}: {code!r} is not an LSOA code"
+                        )
+                if found.setdefault(old, new) != new:
+                    raise GeographyError(
+                        f"{source}: LSOA {old} is given {found[old]} on row {first_row[old]} "
+                        f"and {new} on row {row}: a best-fit lookup gives one 2021 LSOA each"
+                    )
+                first_row.setdefault(old, row)
+    except OSError as exc:
+        raise GeographyError(f"{source}: cannot read the LSOA 2011 lookup: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise GeographyError(f"{source}: is not UTF-8 text: {exc}") from exc
+    except csv.Error as exc:
+        raise GeographyError(f"{source}: not valid CSV: {exc}") from exc
+    if not found:
+        raise GeographyError(f"{source}: no rows")
+    return found

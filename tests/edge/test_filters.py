@@ -276,3 +276,28 @@ def test_a_dry_run_skips_counts_and_still_exits_clean(
     assert "reject:" not in result.output
     # The lookup leaves five districts out: the run says so.
     assert "warning:" in result.output and "5 of the partnership's 7 districts" in result.output
+
+
+def test_a_2011_lsoa_is_translated_and_the_event_says_so(tmp_path: Path) -> None:
+    best_fit = tmp_path / "best-fit.csv"
+    best_fit.write_text(
+        "LSOA11CD,LSOA21CD\n" + f"E01008881,{BIRMINGHAM[1]}\n" + "E01008882,E01028801\n",
+        encoding="utf-8",
+    )
+    m = mapper(config_with(tmp_path), lookup(tmp_path).with_lsoa11(best_fit))
+    geo = m.map(crime(LSOA21="E01008881"), NOW).record["geo"]
+    assert (geo["lsoa21cd"], geo["lsoa11cd"]) == (BIRMINGHAM[1], "E01008881")
+    assert m.map(crime(LSOA21=BIRMINGHAM[1]), NOW).record["geo"]["lsoa11cd"] is None
+    # A 2011 code whose 2021 LSOA is across the border is skipped like any other.
+    with pytest.raises(RowSkipped, match="Shropshire"):
+        m.map(crime(LSOA21="E01008882"), NOW)
+    with pytest.raises(RowError, match=r"nor a 2011 LSOA in .*best-fit\.csv"):
+        m.map(crime(LSOA21="E01000404"), NOW)
+    plain = mapper(config_with(tmp_path), lookup(tmp_path))
+    with pytest.raises(RowError, match=r"a 2011 code\? give geography\.lsoa11"):
+        plain.map(crime(LSOA21="E01008881"), NOW)
+    config = config_with(
+        tmp_path,
+        geography={"lookup": "synthetic", "lsoa11": "best-fit.csv"},
+    )
+    assert config.geography.lsoa11 == best_fit

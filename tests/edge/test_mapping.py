@@ -72,6 +72,7 @@ def test_a_police_row_maps_to_an_incident() -> None:
         "msoa21cd": area.msoa21cd,
         "lad_cd": "E08000025",
         "ward_cd": None,
+        "lsoa11cd": None,
     }
     # 23:45 BST on 6 October is 22:45 UTC.
     assert record["assault_datetime"] == datetime(2026, 10, 6, 22, 45, tzinfo=UTC)

@@ -375,6 +375,7 @@ GEOS = st.sampled_from(LOOKUP.lsoas()).flatmap(
             "msoa21cd": st.sampled_from([LOOKUP.area(lsoa).msoa21cd, None]),
             "lad_cd": st.just(LOOKUP.area(lsoa).lad_cd),
             "ward_cd": st.sampled_from([None, "E05011111"]),
+            "lsoa11cd": st.sampled_from([None, "E01009123"]),
         }
     )
 )
@@ -415,7 +416,13 @@ def test_every_action_outputs_the_type_its_schema_says(
 def test_a_kept_geography_may_arrive_at_msoa_for_a_local_recipient(anonymiser: Anonymiser) -> None:
     shape = RECORDS["Incident"]
     kept = shape.released("geo", {"action": "keep"}, sensitive=True)
-    geo = {"lsoa21cd": "E01900001", "msoa21cd": None, "lad_cd": BIRMINGHAM, "ward_cd": None}
+    geo = {
+        "lsoa21cd": "E01900001",
+        "msoa21cd": None,
+        "lad_cd": BIRMINGHAM,
+        "ward_cd": None,
+        "lsoa11cd": None,
+    }
     coarsened = anonymiser.apply(
         {"geo": geo}, {"geo": {"action": "generalise", "level": "msoa"}}, "x"
     )
@@ -543,7 +550,14 @@ class Events:
         elif choice == 4:
             lsoa = "E01999999"  # not in the lookup, but its MSOA is given
         ward = self.rng.choice([None, "E05011111"])
-        return {"lsoa21cd": lsoa, "msoa21cd": msoa, "lad_cd": area.lad_cd, "ward_cd": ward}
+        old = self.rng.choice([None, "E01009123"])  # a 2011 code the connector translated
+        return {
+            "lsoa21cd": lsoa,
+            "msoa21cd": msoa,
+            "lad_cd": area.lad_cd,
+            "ward_cd": ward,
+            "lsoa11cd": old,
+        }
 
     def record(self, record_type: str, authority: str) -> dict[str, Any]:
         self.n += 1

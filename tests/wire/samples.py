@@ -69,6 +69,7 @@ def incident(**overrides: Any) -> dict[str, Any]:
             "msoa21cd": "E02001001",
             "lad_cd": "E08000025",
             "ward_cd": None,
+            "lsoa11cd": None,
         },
         "injury_intent": None,
         "occurred_precision": None,

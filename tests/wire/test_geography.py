@@ -303,3 +303,53 @@ def test_constructor_refuses_an_area_outside_the_partnership() -> None:
     city = Area("E01000001", "A", "E02000001", "M", "E09000001", "City of London")
     with pytest.raises(GeographyError, match="E09000001, not a district of the partnership"):
         GeographyLookup([city], synthetic=False, source="test", partnership=WM)
+
+
+# ------------------------------------------------------------ 2011 -> 2021 LSOAs
+
+BEST_FIT = "LSOA11CD,LSOA11NM,LSOA21CD,LSOA21NM,CHGIND,LAD22CD,LAD22NM,LAD22NMW,ObjectId\n"
+
+
+def test_a_2011_code_is_placed_through_the_best_fit_lookup(tmp_path: Path) -> None:
+    """police.uk used 2011 LSOAs until 2023: a code retired in 2021 (split or
+    merged) is translated to its best-fit 2021 LSOA, and says it was."""
+    lookup = GeographyLookup.synthetic_sample()
+    text = BEST_FIT + (
+        "E01900001,B 001A,E01900001,B 001A,U,E08000025,Birmingham,,1\n"  # unchanged
+        "E01008881,B 055A,E01900002,B 001B,M,E08000025,Birmingham,,2\n"  # merged in 2021
+        "E01008882,B 055B,E01900002,B 001B,M,E08000025,Birmingham,,3\n"
+        "E01009999,C 001A,E01900121,C 001A,X,E08000026,Coventry,,4\n"
+    )
+    translating = lookup.with_lsoa11(write(tmp_path, text, "best-fit.csv", bom=True))
+    assert translating.lsoa11_source == str(tmp_path / "best-fit.csv")
+    assert translating.place("E01900001") == (lookup.area("E01900001"), None)
+    assert translating.place("E01008881") == (lookup.area("E01900002"), "E01008881")
+    assert translating.place("E01009999")[0].lad_cd == "E08000026"
+    with pytest.raises(UnknownArea, match="E01000001"):
+        translating.place("E01000001")
+    with pytest.raises(UnknownArea):  # the lookup it was made from is unchanged
+        lookup.place("E01008881")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("LSOA11CD,LSOA11NM\nE01008881,x\n", r"missing required column\(s\) LSOA21CD"),
+        (BEST_FIT + "E0100888,B,E01900002,B,M,E08000025,B,,1\n", r"row 2, column LSOA11CD"),
+        (
+            BEST_FIT
+            + "E01008881,B,E01900002,B,M,E08000025,B,,1\n"
+            + "E01008881,B,E01900003,B,M,E08000025,B,,2\n",
+            r"LSOA E01008881 is given E01900002 on row 2 and E01900003 on row 3",
+        ),
+        ("", "empty"),
+        (BEST_FIT, "no rows"),
+    ],
+)
+def test_a_bad_best_fit_lookup_names_the_file_and_row(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text, "best-fit.csv")
+    with pytest.raises(GeographyError, match=message) as caught:
+        GeographyLookup.synthetic_sample().with_lsoa11(path)
+    assert str(path) in str(caught.value)

@@ -254,7 +254,9 @@ _obligations(agreement_id, recipient, true) := {field: _field_obligation(field, 
 
 # The sensitive-location rule: for a local recipient, a geography field finer
 # than MSOA on a domestic-abuse, sexual-offence or at-home event is coarsened
-# to MSOA; otherwise the agreement's action stands.
+# to MSOA; otherwise the agreement's action stands. police.uk's combined
+# "violence and sexual offences" category may be a sexual offence, so it
+# counts as one.
 _field_obligation(field, action, recipient) := {"action": "generalise", "level": "msoa"} if {
 	_local(recipient)
 	_sensitive_location
@@ -265,6 +267,8 @@ _field_obligation(field, action, recipient) := {"action": "generalise", "level":
 _sensitive_location if input.event.domestic_abuse == true
 
 _sensitive_location if input.event.sexual_offence == true
+
+_sensitive_location if input.event.offence_group == "VIOLENCE_AND_SEXUAL_OFFENCES"
 
 _sensitive_location if input.event.location_type == "HOME"
 

@@ -392,6 +392,15 @@ test_sexual_offence_local_generalised if {
 	decision.obligations.fields.geo == msoa
 }
 
+test_combined_violence_and_sexual_offences_local_generalised if {
+	event := incident_with({"offence_group": "VIOLENCE_AND_SEXUAL_OFFENCES"})
+	decision := istv_decision(istv, event, "csp-birmingham")
+	decision.allow
+	decision.obligations.fields.geo == msoa
+	other := istv_decision(istv, incident_with({"offence_group": "ROBBERY"}), "csp-birmingham")
+	other.obligations.fields == istv_shared
+}
+
 test_home_local_generalised if {
 	decision := istv_decision(istv, incident_with({"location_type": "HOME"}), "csp-birmingham")
 	decision.allow

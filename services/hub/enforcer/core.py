@@ -313,6 +313,7 @@ class Enforcer:
                 "lad_cd": lad,
                 "domestic_abuse": record.get("domestic_abuse_flag"),
                 "sexual_offence": record.get("sexual_offence_flag"),
+                "offence_group": record.get("offence_group"),
                 "location_type": record.get("location_type"),
             },
             "today": self.clock().astimezone(LOCAL_TIME).date().isoformat(),

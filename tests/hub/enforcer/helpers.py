@@ -49,6 +49,7 @@ DECISION_INPUT = {
         "lad_cd": "E08000025",
         "domestic_abuse": False,
         "sexual_offence": False,
+        "offence_group": "VIOLENCE_WITH_INJURY",
         "location_type": "PUBLIC_PLACE",
     },
     "today": "2026-11-28",
