@@ -25,6 +25,7 @@ from typer._click import Context
 from typer.core import TyperGroup
 
 from edge import commands, synthetic
+from edge.boundaries import BoundaryError
 from edge.config import (
     AUTHORITY_HOME_ENV,
     ConfigError,
@@ -190,6 +191,7 @@ def run(
             KeyRegistryError,
             GeographyError,
             PartnershipError,
+            BoundaryError,
             ValueError,
             OSError,
             ConfigError,
@@ -644,7 +646,14 @@ def check(
         settings = _load(path)
         try:
             connector = Connector(settings, None, echo=typer.echo, check_rows=rows)
-        except (GeographyError, PartnershipError, ConfigError, ValueError, OSError) as exc:
+        except (
+            GeographyError,
+            PartnershipError,
+            BoundaryError,
+            ConfigError,
+            ValueError,
+            OSError,
+        ) as exc:
             typer.echo(f"error: {_naming(path, exc)}", err=True)
             raise typer.Exit(1) from exc
         kinds = f"{settings.record_type}, Retraction" if settings.retracts else settings.record_type

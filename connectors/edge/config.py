@@ -46,7 +46,7 @@ AUTHORITY_TYPES = (
     "EDUCATION",
     "VCS",
 )
-_FIELD_KINDS = ("const", "column", "first_of", "concat", "age_band", "lsoa")
+_FIELD_KINDS = ("const", "column", "first_of", "concat", "age_band", "lsoa", "point")
 #: The precisions a source's time may have, finest first.
 PRECISIONS = ("minute", "hour", "day", "month")
 _PSEUDONYM_KINDS = ("reference", "person", "record_key")
@@ -160,10 +160,13 @@ class FieldSpec:
     separator: str = " "
     age_band: dict[str, str] | None = None  # {dob, dob_format} or {age}
     lsoa: str | None = None  # column holding an LSOA 2021 code
+    #: (longitude column, latitude column): a point placed in its LSOA
+    point: tuple[str, str] | None = None
 
     def reads(self) -> set[str]:
         """The columns this field reads."""
         found = {c for c in (self.column, self.lsoa) if c} | set(self.columns)
+        found |= set(self.point or ())
         return found | {v for k, v in (self.age_band or {}).items() if k in ("dob", "age")}
 
     value_map: dict[str, Any] | None = None
@@ -191,6 +194,7 @@ class GeographySpec:
     lookup: Path | None
     partnership: Path | None
     lsoa11: Path | None = None  # the ONS LSOA 2011 -> 2021 best-fit lookup
+    boundaries: Path | None = None  # ONS LSOA 2021 boundaries (GeoJSON), for points
 
     @property
     def synthetic(self) -> bool:
@@ -513,22 +517,26 @@ class _Parser:
             return GeographySpec(None, None)
         if not isinstance(raw, dict):
             raise self.fail("geography", f"must be a mapping or 'synthetic': {how}")
-        if unknown := sorted(set(raw) - {"lookup", "partnership", "lsoa11"}):
+        if unknown := sorted(set(raw) - {"lookup", "partnership", "lsoa11", "boundaries"}):
             raise self.fail("geography", f"unknown keys: {', '.join(unknown)}")
+        boundaries = raw.get("boundaries")
+        shapes = self.path(self.text(raw, "boundaries", "geography")) if boundaries else None
         lookup = self.text(raw, "lookup", "geography")
         partnership = raw.get("partnership")
         if partnership is not None and not (isinstance(partnership, str) and partnership.strip()):
             raise self.fail("geography.partnership", "must be a file name")
         lsoa11 = self.path(self.text(raw, "lsoa11", "geography")) if "lsoa11" in raw else None
         if lookup == "synthetic":
-            return GeographySpec(None, self.path(partnership) if partnership else None, lsoa11)
+            return GeographySpec(
+                None, self.path(partnership) if partnership else None, lsoa11, shapes
+            )
         if partnership is None:
             raise self.fail(
                 "geography.partnership",
                 "missing: an ONS lookup needs the partnership file that names its districts "
                 "(policies/partnership.yaml at the hub)",
             )
-        return GeographySpec(self.path(lookup), self.path(partnership), lsoa11)
+        return GeographySpec(self.path(lookup), self.path(partnership), lsoa11, shapes)
 
     def conditions(self, raw: Any, where: str, never_share: list[str]) -> tuple[Condition, ...]:
         """``include_if``/``skip_if``: one condition or a list of them, each
@@ -760,6 +768,7 @@ class _Parser:
         if unmapped == "default" and "default" not in spec:
             raise self.fail(f"{where}.unmapped", "'default' needs a default value")
         precision = self.precision(spec, where)
+        point = self.point(spec, where)
         number = spec.get("number")
         if number not in (None, "int", "float"):
             raise self.fail(f"{where}.number", "must be 'int' or 'float'")
@@ -787,6 +796,7 @@ class _Parser:
             separator=separator,
             age_band=age_band,
             lsoa=spec.get("lsoa"),
+            point=point,
             value_map=value_map,
             unmapped=unmapped,
             default=spec.get("default"),
@@ -798,6 +808,18 @@ class _Parser:
             split=spec.get("split"),
             pattern=pattern,
             max_length=int(spec.get("max_length", 64)),
+        )
+
+    def point(self, spec: dict[str, Any], where: str) -> tuple[str, str] | None:
+        """``point: {longitude: COLUMN, latitude: COLUMN}`` (None: not a point)."""
+        if "point" not in spec:
+            return None
+        table = self.mapping(spec["point"], f"{where}.point")
+        if set(table) != {"longitude", "latitude"}:
+            raise self.fail(f"{where}.point", "must be {longitude: COLUMN, latitude: COLUMN}")
+        return (
+            self.text(table, "longitude", f"{where}.point"),
+            self.text(table, "latitude", f"{where}.point"),
         )
 
     def precision(self, spec: dict[str, Any], where: str) -> str | None:

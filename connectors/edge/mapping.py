@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from edge.boundaries import Boundaries, coordinate
 from edge.config import ConfigError, ConnectorConfig, DeletedRows, FieldSpec, PseudonymSpec
 from edge.dates import parser
 from edge.pseudonymise import PseudonymError, Pseudonymiser
@@ -114,10 +115,19 @@ class Mapper:
         schemas: SchemaSet,
         pseudonymiser: Pseudonymiser,
         lookup: GeographyLookup,
+        boundaries: Boundaries | None = None,
     ) -> None:
         self.config = config
         self.pseudonymiser = pseudonymiser
         self.lookup = lookup
+        self.boundaries = boundaries
+        if boundaries is None and (
+            points := sorted(n for n, f in config.fields.items() if f.point is not None)
+        ):
+            raise ConfigError(
+                f"{config.file}: geography.boundaries: needed to place fields.{points[0]}.point "
+                "in an LSOA (the ONS LSOA 2021 boundaries, GeoJSON)"
+            )
         try:
             self.zone = ZoneInfo(config.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -391,7 +401,7 @@ class Mapper:
         nullable: bool,
         occurred: Any = None,
     ) -> Any:
-        if spec.lsoa is not None:
+        if spec.lsoa is not None or spec.point is not None:
             return self._geography(spec, row, name, nullable)
         if spec.age_band is not None:
             return self._age_band(spec, row, name, nullable, occurred)
@@ -472,11 +482,12 @@ class Mapper:
     def _geography(
         self, spec: FieldSpec, row: Mapping[str, str | None], name: str, nullable: bool
     ) -> Any:
-        assert spec.lsoa is not None  # noqa: S101
-        code = _cell(row, spec.lsoa)
+        code = self._point(spec, row, name) if spec.point else _cell(row, spec.lsoa or "")
         if not code:
             if nullable:
                 return None
+            if spec.point:
+                raise RowError(name, f"columns {spec.point[0]!r} and {spec.point[1]!r} are blank")
             raise RowError(name, f"column {spec.lsoa!r} (LSOA) is blank")
         try:
             area, translated = self.lookup.place(code.upper())
@@ -503,6 +514,23 @@ class Mapper:
             "ward_cd": None,
             "lsoa11cd": translated,
         }
+
+    def _point(self, spec: FieldSpec, row: Mapping[str, str | None], name: str) -> str:
+        """The LSOA holding the row's point ("" when both cells are blank)."""
+        assert spec.point is not None and self.boundaries is not None  # noqa: S101
+        lon_text, lat_text = (_cell(row, column) for column in spec.point)
+        if not lon_text and not lat_text:
+            return ""
+        longitude = coordinate(lon_text, -180.0, 180.0)
+        latitude = coordinate(lat_text, -90.0, 90.0)
+        if longitude is None or latitude is None:
+            raise RowError(
+                name, f"({_show(lon_text)}, {_show(lat_text)}) is not a longitude and latitude"
+            )
+        found = self.boundaries.locate(longitude, latitude)
+        if found is None:
+            raise RowError(name, f"no LSOA in {self.boundaries.source} holds the point")
+        return found
 
     def _age_band(
         self,

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 
 from kafka.producer.future import FutureRecordMetadata
 
+from edge.boundaries import Boundaries
 from edge.checkpoint import Checkpoint
 from edge.config import ConnectorConfig, CsvSource, FileSource, SqlSource, XlsxSource
 from edge.mapping import RETRACTION, Mapped, Mapper, RowError, RowSkipped
@@ -251,7 +252,14 @@ class Connector:
                 config.keys.signing_key, config.keys.signing_key_id, config.authority
             )
         self.writer = EventWriter(self.codec, self.signer)
-        self.mapper = Mapper(config, current, self.pseudonymiser, load_geography(config))
+        shapes = config.geography.boundaries
+        self.mapper = Mapper(
+            config,
+            current,
+            self.pseudonymiser,
+            load_geography(config),
+            Boundaries.load(shapes) if shapes is not None else None,
+        )
         # A hashed record key's rows this run: event id -> (digest of the cells
         # the config reads, source, row), to refuse two different rows that
         # would share an id (see _clash).
