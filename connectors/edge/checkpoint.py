@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS pending (
     batch INTEGER NOT NULL, source TEXT NOT NULL, row_hash TEXT NOT NULL,
     event_id TEXT NOT NULL, partition INTEGER);
 CREATE TABLE IF NOT EXISTS watermarks (source TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+    record_key TEXT PRIMARY KEY, version INTEGER NOT NULL, digest TEXT NOT NULL);
 """
 
 
@@ -99,6 +101,25 @@ class Checkpoint:
             "SELECT value FROM watermarks WHERE source = ?", (source,)
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def version(self, record_key: str) -> tuple[int, str] | None:
+        """The latest version given to a record whose version comes from its
+        content, and that content's digest (None: never seen)."""
+        found = self._db.execute(
+            "SELECT version, digest FROM versions WHERE record_key = ?", (record_key,)
+        ).fetchone()
+        return (int(found[0]), str(found[1])) if found else None
+
+    def set_versions(self, versions: Iterable[tuple[str, int, str]]) -> None:
+        """Record (record key, version, digest)s, in one transaction, before the
+        batch that carries them is begun."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO versions (record_key, version, digest) VALUES (?, ?, ?) "
+                "ON CONFLICT (record_key) DO UPDATE SET version = excluded.version, "
+                "digest = excluded.digest WHERE excluded.version > versions.version",
+                list(versions),
+            )
 
     def begin_batch(
         self,

@@ -256,7 +256,7 @@ class ConnectorConfig:
     source: FileSource | SqlSource
     keys: Keys
     record_key: str  # column of the source record key; for a hashed key, 'hash(A, B)'
-    record_version: str | None  # column of the record version (None: always 1)
+    record_version: str | None  # column of the record version (None: always 1, or by content)
     occurred_at: FieldSpec
     recorded_at: FieldSpec
     timezone: str
@@ -266,6 +266,9 @@ class ConnectorConfig:
     #: The columns of a record key made from a hash of several (``record_key:
     #: {hash: [...]}``); empty when ``record_key`` names one column.
     key_hash: tuple[str, ...] = ()
+    #: ``record_version: {content: true}``: versions numbered by the connector,
+    #: a new one whenever the row's content changes (edge.versions).
+    version_by_content: bool = False
     withdrawn: Withdrawn | None = None  # a column that marks rows withdrawn
     geography: GeographySpec = GeographySpec(None, None)
     filter: RowFilter = RowFilter()
@@ -445,6 +448,7 @@ class _Parser:
                     f"{', '.join(sorted(c for c in used if c))} into the event",
                 )
         record_key, key_hash = self.record_key(top.get("record_key"))
+        version_column, by_content = self.record_version(top.get("record_version"))
         source = self.source(self.mapping(top.get("source"), "source"))
         withdrawn = None
         if "withdrawn" in top:
@@ -465,7 +469,8 @@ class _Parser:
             keys=self.keys(self.mapping(top.get("keys"), "keys")),
             record_key=record_key,
             key_hash=key_hash,
-            record_version=top.get("record_version"),
+            record_version=version_column,
+            version_by_content=by_content,
             occurred_at=self.field(top.get("occurred_at"), "occurred_at"),
             recorded_at=self.field(top.get("recorded_at", top.get("occurred_at")), "recorded_at"),
             timezone=self.text(top, "timezone", "", "Europe/London"),
@@ -502,6 +507,18 @@ class _Parser:
         if not isinstance(raw, str) or not raw.strip():
             raise self.fail("record_key", "must be a column name or {hash: [columns]}")
         return raw, ()
+
+    def record_version(self, raw: Any) -> tuple[str | None, bool]:
+        """``record_version: COLUMN``, ``{content: true}``, or nothing (always 1)."""
+        if raw is None:
+            return None, False
+        if isinstance(raw, dict):
+            if raw != {"content": True}:
+                raise self.fail("record_version", "a mapping must be {content: true}")
+            return None, True
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.fail("record_version", "must be a column name or {content: true}")
+        return raw, False
 
     def geography(self, raw: Any) -> GeographySpec:
         """``geography: synthetic`` or ``{lookup: FILE|synthetic, partnership: FILE}``."""

@@ -32,6 +32,7 @@ from edge.boundaries import Boundaries, coordinate
 from edge.config import ConfigError, ConnectorConfig, DeletedRows, FieldSpec, PseudonymSpec
 from edge.dates import parser
 from edge.pseudonymise import PseudonymError, Pseudonymiser
+from edge.versions import Versions, digest
 from wire.canonical import uuid5
 from wire.envelope import EVENT_NAMESPACE, event_id
 from wire.geography import GeographyLookup, OutsidePartnership, UnknownArea
@@ -116,11 +117,15 @@ class Mapper:
         pseudonymiser: Pseudonymiser,
         lookup: GeographyLookup,
         boundaries: Boundaries | None = None,
+        *,
+        versions: Versions | None = None,
     ) -> None:
         self.config = config
         self.pseudonymiser = pseudonymiser
         self.lookup = lookup
         self.boundaries = boundaries
+        self.versions = versions or Versions(None)
+        self._content: frozenset[str] | None = None
         if boundaries is None and (
             points := sorted(n for n, f in config.fields.items() if f.point is not None)
         ):
@@ -169,6 +174,16 @@ class Mapper:
             used |= {c for c in (pseudonym.reference, pseudonym.dob, pseudonym.nhs_number) if c}
             used |= set(pseudonym.name)
         return used
+
+    def _content_columns(self) -> frozenset[str]:
+        """The cells a record's content is made of: every column the config
+        reads but the record key and the ``withdrawn`` column."""
+        if self._content is None:
+            left_out = set(self.config.key_columns)
+            if self.config.withdrawn is not None:
+                left_out.add(self.config.withdrawn.column)
+            self._content = frozenset(self.columns() - left_out)
+        return self._content
 
     def deleted_columns(self) -> set[str]:
         """Every column the config reads from a ``deleted_rows`` query's rows."""
@@ -246,7 +261,13 @@ class Mapper:
         (only ids), and its Kafka key is its own id."""
         cfg = self.config
         record_key = self._record_key(row)
-        version = _version(row, cfg.record_version)
+        if cfg.version_by_content:
+            latest = self.versions.current(record_key)
+            if latest is None:
+                raise RowError("record_version", "no version of this record was published")
+            version = latest
+        else:
+            version = _version(row, cfg.record_version)
         this_id = _uuid5(f"{cfg.authority}\x1f{record_key}\x1fretraction\x1f{version}")
         record: dict[str, Any] = {
             "envelope": {
@@ -293,7 +314,10 @@ class Mapper:
         occurred = self._value(cfg.occurred_at, row, "occurred_at", nullable=False)
         recorded = self._value(cfg.recorded_at, row, "recorded_at", nullable=False)
         record_key = self._record_key(row)
-        version = _version(row, cfg.record_version)
+        if cfg.version_by_content:
+            version = self.versions.assign(record_key, digest(row, self._content_columns()))
+        else:
+            version = _version(row, cfg.record_version)
         this_id = _event_id(cfg.authority, record_key, version)
         record: dict[str, Any] = {
             "envelope": {

@@ -48,6 +48,7 @@ from edge.sources.csv import CsvReader, raw_row
 from edge.sources.sql import SqlReader
 from edge.sources.xlsx import XlsxReader
 from edge.sources.xml import XmlReader
+from edge.versions import Versions
 from wire import schemas
 from wire.codec import AvroCodec, CodecError
 from wire.envelope import EventWriter
@@ -210,6 +211,9 @@ class _NothingPublished(Checkpoint):
     def watermark(self, source: str) -> str | None:
         return None
 
+    def version(self, record_key: str) -> tuple[int, str] | None:
+        return None
+
 
 class Connector:
     """One configured connector. ``run`` processes whatever is new, once.
@@ -252,6 +256,12 @@ class Connector:
                 config.keys.signing_key, config.keys.signing_key_id, config.authority
             )
         self.writer = EventWriter(self.codec, self.signer)
+        self.checkpoint = (
+            _NothingPublished()
+            if check_rows is not None
+            else Checkpoint(config.state_dir / "checkpoint.sqlite")
+        )
+        self.versions = Versions(self.checkpoint)
         shapes = config.geography.boundaries
         self.mapper = Mapper(
             config,
@@ -259,6 +269,7 @@ class Connector:
             self.pseudonymiser,
             load_geography(config),
             Boundaries.load(shapes) if shapes is not None else None,
+            versions=self.versions,
         )
         # A hashed record key's rows this run: event id -> (digest of the cells
         # the config reads, source, row), to refuse two different rows that
@@ -268,11 +279,6 @@ class Connector:
         names = TopicNames.from_env()
         self.topic = names.raw(config.authority, config.event_type)
         self.retraction_topic = names.raw(config.authority, "RETRACTION")
-        self.checkpoint = (
-            _NothingPublished()
-            if check_rows is not None
-            else Checkpoint(config.state_dir / "checkpoint.sqlite")
-        )
         self.kafka = kafka
         self.publishers: dict[str, Publisher] = {}
         self.in_flight: InFlight | None = None
@@ -518,6 +524,7 @@ class Connector:
                 (row.source, row.row_hash, message.event_id, partition)
                 for (row, message), partition in zip(part, partitions, strict=True)
             ]
+            self.versions.record()  # the versions these rows carry, before they go out
             batch_id = self.checkpoint.begin_batch(topic, publisher.end_offsets(), rows)
             futures = publisher.submit([message for _, message in part], partitions)
             watermark = None

@@ -630,3 +630,39 @@ def test_deleted_rows_added_later_are_retracted_on_the_next_run(
     )
     events = [reader.read(m.value, "bcc-youth") for m in read_all(kafka_admin, [retraction_topic])]
     assert sorted(e.record["reason"] for e in events) == ["CONSENT_WITHDRAWN", "DUPLICATE"]
+
+
+def test_a_row_changed_in_place_is_published_as_the_next_version(
+    kafka_admin: ClientSettings, principals: Principals, home: Path, tmp_path: Path
+) -> None:
+    """A source without a version column (record_version: {content: true}):
+    run, edit one row in place, run again. The edited row goes out as version
+    2 superseding version 1; the rest are already published."""
+    original = (home / "synthetic" / "wmp_crime.csv").read_text(encoding="utf-8").splitlines()
+    source = tmp_path / "crime.csv"
+    source.write_text("\n".join(original[:12]) + "\n", encoding="utf-8")
+    setup = prepare(home, "wmp-crime", source=source, record_version={"content": True})
+    first = invoke_run(setup, *credentials(setup, principals))
+    assert first.exit_code in (0, 4), first.output
+    published = read_all(kafka_admin, [setup.topic])
+    assert published
+    rows = list(csv.DictReader(io.StringIO(source.read_text(encoding="utf-8"))))
+    edited_at = next(n for n, row in enumerate(rows) if row["Status"] == "Active" and row["LSOA21"])
+    rows[edited_at]["WeaponType"] = "Firearm"
+    with source.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    second = invoke_run(setup, *credentials(setup, principals))
+    assert second.exit_code in (0, 4), second.output
+    assert "published 1," in second.output, second.output
+    reader = EventReader(
+        AvroCodec(schemas.current(), schemas.released().values()), Verifier(setup.registry)
+    )
+    events = [reader.read(m.value) for m in read_all(kafka_admin, [setup.topic])]
+    latest = events[-1]
+    assert latest.record["firearm_flag"] is True
+    superseded = latest.envelope["supersedes"]
+    assert superseded in {e.event_id for e in events[:-1]}
+    earlier = next(e for e in events if e.event_id == superseded)
+    assert earlier.record["incident_pseudo_id"] == latest.record["incident_pseudo_id"]
