@@ -6,6 +6,9 @@ the schema while encoding, the Signer signs it, and the Publisher produces it
 to ``svd.raw.<authority>.<event_type>``. A row that fails any step goes to the
 reject file in the authority's own state folder with its row number, field,
 reason and raw content, and never to Kafka. One bad row never stops a run.
+A row the config's filters (``include_if``, ``skip_if``) leave out, or one
+placed outside the partnership, is *skipped*: counted by reason, neither
+published nor rejected.
 
 A row the config's ``withdrawn`` column marks withdrawn, and each row of an
 SQL source's ``deleted_rows`` query, becomes a Retraction instead, published
