@@ -263,6 +263,7 @@ def test_a_service_without_credentials_says_which_file_it_looked_for(
     folder (namespaced like the topics), and never falls back to another."""
     monkeypatch.setenv("SVDHUB_HOME", str(tmp_path))
     monkeypatch.setenv(NAMESPACE_ENV, namespace)
+    monkeypatch.setenv("SVDHUB_GEOGRAPHY", "synthetic")  # the enforcer asks for it first
     monkeypatch.delenv(CREDENTIALS_ENV, raising=False)
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -284,15 +285,12 @@ def test_the_enforcer_never_falls_back_to_a_geography(
     options: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without a lookup the enforcer does not start on the synthetic sample: it
-    says what to set, before it connects to anything."""
-    import hub.enforcer.cli as enforcer_cli  # noqa: PLC0415
-
+    says what to set, before it looks for credentials or connects to anything."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SVDHUB_HOME", str(tmp_path / "hub"))
     monkeypatch.delenv("SVDHUB_GEOGRAPHY", raising=False)
     monkeypatch.delenv("SVDHUB_PARTNERSHIP", raising=False)
-    monkeypatch.setattr(enforcer_cli, "kafka_client", lambda *_: None)
-    monkeypatch.setattr(enforcer_cli, "opa_address", lambda _: "http://127.0.0.1:1")
-    monkeypatch.setattr(enforcer_cli, "opa_token", lambda _: "-")
+    monkeypatch.delenv(CREDENTIALS_ENV, raising=False)
     result = runner.invoke(app, ["enforcer", "run", *options])
     assert result.exit_code == 2, result.output
     assert message in result.output

@@ -16,17 +16,11 @@ from pathlib import Path
 
 from edge.config import CsvSource
 from edge.sources import Problem, SourceError, SourceRow, row_hash
-from edge.sources.files import matching
+from edge.sources.files import FileReader
 
 
-class CsvReader:
+class CsvReader(FileReader[CsvSource]):
     """Reads every file the config's path or glob names, in name order."""
-
-    def __init__(self, spec: CsvSource) -> None:
-        self.spec = spec
-
-    def files(self) -> list[Path]:
-        return matching(self.spec.path)
 
     def rows(
         self, path: Path, required: set[str], progress: Callable[[int], None] | None = None

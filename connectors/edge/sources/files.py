@@ -4,8 +4,27 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from edge.sources import SourceError
+
+
+class _HasPath(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+Spec = TypeVar("Spec", bound=_HasPath)
+
+
+class FileReader(Generic[Spec]):
+    """A reader of every file its config's ``path`` (a file or a glob) names."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    def files(self) -> list[Path]:
+        return matching(self.spec.path)
 
 
 def matching(pattern: str) -> list[Path]:

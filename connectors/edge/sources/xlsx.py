@@ -30,17 +30,11 @@ from openpyxl import load_workbook
 
 from edge.config import XlsxSource
 from edge.sources import Problem, SourceError, SourceRow, row_hash
-from edge.sources.files import matching
+from edge.sources.files import FileReader
 
 
-class XlsxReader:
+class XlsxReader(FileReader[XlsxSource]):
     """Reads one sheet of every workbook the config's path or glob names."""
-
-    def __init__(self, spec: XlsxSource) -> None:
-        self.spec = spec
-
-    def files(self) -> list[Path]:
-        return matching(self.spec.path)
 
     def rows(
         self, path: Path, required: set[str], progress: Callable[[int], None] | None = None

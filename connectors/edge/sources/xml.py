@@ -32,18 +32,15 @@ from lxml import etree
 
 from edge.config import XmlSource
 from edge.sources import Problem, SourceError, SourceRow, row_hash
-from edge.sources.files import matching
+from edge.sources.files import FileReader
 
 
-class XmlReader:
+class XmlReader(FileReader[XmlSource]):
     """Reads every XML file the config's path or glob names."""
 
     def __init__(self, spec: XmlSource) -> None:
-        self.spec = spec
+        super().__init__(spec)
         self._schema: etree.XMLSchema | None = None
-
-    def files(self) -> list[Path]:
-        return matching(self.spec.path)
 
     def schema(self) -> etree.XMLSchema | None:
         """The XSD, loaded once (SourceError if it is unusable)."""

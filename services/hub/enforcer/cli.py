@@ -126,14 +126,7 @@ def run(
     from hub.enforcer.app import Settings, StateInUse  # noqa: PLC0415
     from hub.enforcer.app import run as run_enforcer  # noqa: PLC0415
 
-    kafka = kafka_client(ENFORCER, credentials, bootstrap)
-    url = opa_address(opa_url)
-    token = opa_token(opa_token_file)
-    try:
-        names = TopicNames.from_env()
-    except TopicNameError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    # The geography first: a setting missing is said before anything connects.
     try:
         area = Partnership.load(partnership or policies_dir() / "partnership.yaml")
         lookup = GeographyLookup.load(geography, area)
@@ -145,6 +138,14 @@ def run(
         raise typer.Exit(2) from exc
     if lookup.uncovered:
         typer.echo(f"warning: {lookup.coverage_warning()}", err=True)
+    kafka = kafka_client(ENFORCER, credentials, bootstrap)
+    url = opa_address(opa_url)
+    token = opa_token(opa_token_file)
+    try:
+        names = TopicNames.from_env()
+    except TopicNameError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     home = state_home()
     registry = home / "keys" / "registry.yaml"
     if not registry.is_file():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,21 @@ FORMATS = Path(__file__).resolve().parents[2] / "fixtures" / "formats"
 CONFIGS = helpers.POLICIES.parent / "connectors" / "config" / "formats"
 
 
+def shared_from(pipeline: Pipeline, config: str, events: int) -> list[Any]:
+    """Run a sample config's connector (its extract already in the authority's
+    folder), check it published ``events``, run the enforcer until every
+    decision is made; the shared messages."""
+    pipeline.publish_samples([CONFIGS / config], "--days", "1")
+    raw = pipeline.raw_messages()
+    assert len(raw) == events
+    expected = pipeline.expected(raw)
+    pipeline.start_enforcer()
+    helpers.wait_until(
+        lambda: set(expected) <= {pair_id(r) for r in pipeline.audit()}, 120, "every decision"
+    )
+    return pipeline.shares()
+
+
 def test_police_uk_street_crime_reaches_the_vrp_by_month(pipeline: Pipeline) -> None:
     """Six police.uk rows: three violent crimes inside the partnership are
     published; anti-social behaviour (no Crime ID), a burglary and a crime
@@ -28,15 +44,8 @@ def test_police_uk_street_crime_reaches_the_vrp_by_month(pipeline: Pipeline) -> 
     extracts = pipeline.authorities / "wmp" / "extracts" / "police-uk"
     extracts.mkdir(parents=True)
     shutil.copy(FORMATS / "police-uk-street.csv", extracts / "2026-06-west-midlands-street.csv")
-    pipeline.publish_samples([CONFIGS / "police-uk-street.yaml"], "--days", "1")
-    raw = pipeline.raw_messages()
-    assert len(raw) == 3
-    expected = pipeline.expected(raw)
-    pipeline.start_enforcer()
-    helpers.wait_until(
-        lambda: set(expected) <= {pair_id(r) for r in pipeline.audit()}, 120, "every decision"
-    )
-    to_vrp = [payload(m) for m in pipeline.shares() if ".svd.shared.vrp." in m.topic]
+    shared = shared_from(pipeline, "police-uk-street.yaml", 3)
+    to_vrp = [payload(m) for m in shared if ".svd.shared.vrp." in m.topic]
     assert len(to_vrp) == 3
     assert {s.fields["offence_group"] for s in to_vrp} == {
         "VIOLENCE_AND_SEXUAL_OFFENCES",
@@ -47,7 +56,7 @@ def test_police_uk_street_crime_reaches_the_vrp_by_month(pipeline: Pipeline) -> 
     assert {s.fields["assault_datetime"] for s in to_vrp} == {"2026-06-01T00:00:00Z"}
     assert {s.fields["occurred_precision"] for s in to_vrp} == {"MONTH"}
     assert {s.fields["geo"]["lad_cd"] for s in to_vrp} == {"E08000025", "E08000026", "E08000029"}
-    text = b"".join(m.value for m in pipeline.shares())
+    text = b"".join(m.value for m in shared)
     for never in (b"Synthetic Street", b"52.48", b"Under investigation"):
         assert never not in text
 
@@ -59,15 +68,8 @@ def test_a_council_referral_workbook_reaches_the_vrp(pipeline: Pipeline) -> None
     extracts = pipeline.authorities / "bcc-youth" / "extracts" / "referrals"
     extracts.mkdir(parents=True)
     workbooks.council_referrals(extracts / "2026-11.xlsx")
-    pipeline.publish_samples([CONFIGS / "council-referrals-xlsx.yaml"], "--days", "1")
-    raw = pipeline.raw_messages()
-    assert len(raw) == 3
-    expected = pipeline.expected(raw)
-    pipeline.start_enforcer()
-    helpers.wait_until(
-        lambda: set(expected) <= {pair_id(r) for r in pipeline.audit()}, 120, "every decision"
-    )
-    to_vrp = [payload(m) for m in pipeline.shares() if ".svd.shared.vrp.referral" in m.topic]
+    shared = shared_from(pipeline, "council-referrals-xlsx.yaml", 3)
+    to_vrp = [payload(m) for m in shared if ".svd.shared.vrp.referral" in m.topic]
     assert len(to_vrp) == 3
     assert sorted(s.fields["referral_datetime"] for s in to_vrp) == [
         "2026-11-02T00:00:00Z",  # Monday 2 November: its own week
@@ -81,6 +83,6 @@ def test_a_council_referral_workbook_reaches_the_vrp(pipeline: Pipeline) -> None
         "VIOLENT_OFFENDING",
         "WEAPON_CARRYING",
     ]
-    text = b"".join(m.value for m in pipeline.shares())
+    text = b"".join(m.value for m in shared)
     for never in (b"Khan", b"2009-07-21", b"met at the ED", b"REF-X"):
         assert never not in text
