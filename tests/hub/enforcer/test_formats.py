@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.formats import workbooks
+from tests.fixtures.formats import ecds, workbooks
 from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, pair_id, payload
 
@@ -85,4 +85,25 @@ def test_a_council_referral_workbook_reaches_the_vrp(pipeline: Pipeline) -> None
     ]
     text = b"".join(m.value for m in shared)
     for never in (b"Khan", b"2009-07-21", b"met at the ED", b"REF-X"):
+        assert never not in text
+
+
+def test_ecds_assaults_reach_the_vrp_placed_by_their_coordinates(pipeline: Pipeline) -> None:
+    """An ECDS extract read by SQL: three assaults reach the VRP, placed in
+    their areas from the coordinates of the place of injury (which never leave
+    the trust), with injury intent from the shared SNOMED CT list; self-harm,
+    an accident and an assault across the border are skipped."""
+    ecds.ecds_extract(pipeline.authorities / "uhb-ed" / "extracts" / "ecds" / "ecds.sqlite")
+    shared = shared_from(pipeline, "ecds-sql.yaml", 3)
+    to_vrp = [payload(m) for m in shared if ".svd.shared.vrp.incident" in m.topic]
+    assert len(to_vrp) == 3  # under the VRP's linkage agreement
+    assert {s.fields["injury_intent"] for s in to_vrp} == {"ASSAULT"}
+    assert {s.fields["geo"]["lad_cd"] for s in to_vrp} == {"E08000025", "E08000026", "E08000029"}
+    assert sorted(s.fields["assault_datetime"] for s in to_vrp) == [
+        "2026-11-06T23:00:00Z",
+        "2026-11-07T00:00:00Z",
+        "2026-11-08T13:00:00Z",
+    ]
+    text = b"".join(m.value for m in shared)
+    for never in (b"52.4751", b"-1.9049", b"9990100004", b"EC-0001"):
         assert never not in text
