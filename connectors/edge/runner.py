@@ -46,7 +46,7 @@ from edge.config import ConnectorConfig, CsvSource, FileSource, SqlSource, XlsxS
 from edge.mapping import RETRACTION, Mapped, Mapper, RowError, RowSkipped
 from edge.pseudonymise import Pseudonymiser
 from edge.publisher import Message, Publisher
-from edge.sources import Problem, SourceError, SourceRow
+from edge.sources import Notice, Problem, SourceError, SourceRow
 from edge.sources.csv import CsvReader, raw_row
 from edge.sources.sql import SqlReader
 from edge.sources.xlsx import XlsxReader
@@ -77,6 +77,7 @@ class Summary:
     rejected: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)  # filtered out, by reason
     file_errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # worth saying; reject nothing
     reject_file: Path | None = None
     seconds: float = 0.0
 
@@ -112,6 +113,7 @@ class Summary:
                 f"recovered from an interrupted run: {self.recovered} events were already in Kafka"
             )
         out += [f"file error: {error}" for error in self.file_errors]
+        out += [f"note: {notice}" for notice in self.notices]
         if self.reject_file is not None:
             out.append(f"reject file: {self.reject_file}")
         out.append(f"time: {self.seconds:.1f} s ({rate:,.0f} rows/s)")
@@ -420,7 +422,7 @@ class Connector:
 
     def _publish(
         self,
-        rows: Iterator[SourceRow | Problem],
+        rows: Iterator[SourceRow | Problem | Notice],
         summary: Summary,
         rejects: RejectFile,
         *,
@@ -444,7 +446,7 @@ class Connector:
 
     def _map_and_publish(
         self,
-        rows: Iterator[SourceRow | Problem],
+        rows: Iterator[SourceRow | Problem | Notice],
         summary: Summary,
         rejects: RejectFile,
         *,
@@ -455,6 +457,9 @@ class Connector:
         to_record = mapping or self.mapper.map
         batch: list[tuple[SourceRow, Message]] = []
         for item in rows:
+            if isinstance(item, Notice):
+                summary.notices.append(f"{item.source}: {item.message}")
+                continue
             if self.check_rows is not None and summary.read >= self.check_rows:
                 break
             summary.read += 1
@@ -464,46 +469,59 @@ class Connector:
             if self._seen(item):
                 summary.already_published += 1
                 continue
-            try:
-                mapped = to_record(item.values, datetime.now(UTC))
-                value = self.writer.write(mapped.record_type, mapped.record)
-            except RowSkipped as skipped:
-                summary.skipped[f"{skipped.field}: {skipped.reason}"] += 1
+            message = self._message(item, to_record, summary, rejects, raw_of)
+            if message is None:
                 continue
-            except RowError as exc:
-                problem = Problem(item.source, item.number, exc.field, exc.reason, raw_of(item))
-                self._reject(summary, rejects, problem)
-                continue
-            except CodecError as exc:
-                problem = Problem(item.source, item.number, "(schema)", str(exc), raw_of(item))
-                self._reject(summary, rejects, problem)
-                continue
-            if self.config.key_hash and (clash := self._clash(item, mapped)):
-                problem = Problem(item.source, item.number, "record_key", clash, raw_of(item))
-                self._reject(summary, rejects, problem)
-                continue
-            topic = self._topic(mapped.record_type)
-            if self.dry_run:
-                summary.published += 1
-                summary.retractions += mapped.record_type == RETRACTION
-                if self.check_rows is not None:
-                    continue
-                self.echo(
-                    json.dumps(
-                        {"topic": topic, "key": mapped.message_key, "record": mapped.record},
-                        default=str,
-                    )
-                )
-                continue
-            message = Message(
-                mapped.message_key.encode(), value, mapped.event_id, mapped.record_type
-            )
             batch.append((item, message))
             if len(batch) >= self.config.batch_size:
                 self._flush(batch, summary, watermark_column)
                 batch = []
         if batch:
             self._flush(batch, summary, watermark_column)
+
+    def _message(
+        self,
+        item: SourceRow,
+        to_record: Callable[[dict[str, str | None], datetime], Mapped],
+        summary: Summary,
+        rejects: RejectFile,
+        raw_of: Callable[[SourceRow], Any],
+    ) -> Message | None:
+        """One row mapped, signed and ready to publish; None when it is skipped,
+        rejected, or (a dry run) printed instead."""
+        try:
+            mapped = to_record(item.values, datetime.now(UTC))
+            value = self.writer.write(mapped.record_type, mapped.record)
+        except RowSkipped as skipped:
+            summary.skipped[f"{skipped.field}: {skipped.reason}"] += 1
+            return None
+        except (RowError, CodecError) as exc:
+            field_name, reason = (
+                (exc.field, exc.reason) if isinstance(exc, RowError) else ("(schema)", str(exc))
+            )
+            self._reject(
+                summary,
+                rejects,
+                Problem(item.source, item.number, field_name, reason, raw_of(item)),
+            )
+            return None
+        if self.config.key_hash and (clash := self._clash(item, mapped)):
+            problem = Problem(item.source, item.number, "record_key", clash, raw_of(item))
+            self._reject(summary, rejects, problem)
+            return None
+        if self.dry_run:
+            summary.published += 1
+            summary.retractions += mapped.record_type == RETRACTION
+            if self.check_rows is None:
+                topic = self._topic(mapped.record_type)
+                self.echo(
+                    json.dumps(
+                        {"topic": topic, "key": mapped.message_key, "record": mapped.record},
+                        default=str,
+                    )
+                )
+            return None
+        return Message(mapped.message_key.encode(), value, mapped.event_id, mapped.record_type)
 
     def _flush(
         self, batch: list[tuple[SourceRow, Message]], summary: Summary, watermark_column: str | None

@@ -1,7 +1,8 @@
 """Sources: read an authority's extract as rows of text cells.
 
-A source yields :class:`SourceRow` for each row it could read and
+A source yields :class:`SourceRow` for each row it could read,
 :class:`Problem` for each it could not (a short row, bad encoding), and
+:class:`Notice` for what is worth saying but rejects nothing; and it
 raises :class:`SourceError` for a problem with the whole file or query (no
 header, missing columns). It never stops at a bad row.
 """
@@ -31,6 +32,15 @@ class Problem:
     field: str  # a column name, or "(row)"
     reason: str
     raw: dict[str, str] | list[str]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something about a file worth saying that rejects nothing (the run's
+    summary prints it; the exit code is not changed)."""
+
+    source: str
+    message: str
 
 
 def row_hash(cells: list[str | None]) -> str:

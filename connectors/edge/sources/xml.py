@@ -31,7 +31,7 @@ from pathlib import Path
 from lxml import etree
 
 from edge.config import XmlSource
-from edge.sources import Problem, SourceError, SourceRow, row_hash
+from edge.sources import Notice, Problem, SourceError, SourceRow, row_hash
 from edge.sources.files import FileReader
 
 
@@ -55,7 +55,7 @@ class XmlReader(FileReader[XmlSource]):
 
     def rows(
         self, path: Path, required: set[str], progress: Callable[[int], None] | None = None
-    ) -> Iterator[SourceRow | Problem]:
+    ) -> Iterator[SourceRow | Problem | Notice]:
         """Rows of one file. An element a record leaves out is a blank cell (XML
         omits empty items). Raises SourceError for a file that fails the XSD
         (before any row), that is not well-formed (at that point), or, after
@@ -106,13 +106,11 @@ class XmlReader(FileReader[XmlSource]):
         if records == 0:
             raise SourceError(f"{source}: no <{self.spec.record}> element (no rows)")
         if never := sorted(required - seen_columns):
-            yield Problem(
+            yield Notice(
                 source,
-                0,
-                "(file)",
-                f"no <{self.spec.record}> has {', '.join(never)}: check the config's column "
-                f"names against the file (its records have {', '.join(sorted(seen_columns))})",
-                [],
+                f"no <{self.spec.record}> has {', '.join(never)}, so they were blank in every "
+                "row: an optional item no attendance had, or a column name that does not fit "
+                f"the file? (its records have {', '.join(sorted(seen_columns))})",
             )
 
     def _check(self, path: Path, schema: etree.XMLSchema | None) -> None:

@@ -107,3 +107,27 @@ def test_ecds_assaults_reach_the_vrp_placed_by_their_coordinates(pipeline: Pipel
     text = b"".join(m.value for m in shared)
     for never in (b"52.4751", b"-1.9049", b"9990100004", b"EC-0001"):
         assert never not in text
+
+
+def test_an_istv_xml_submission_reaches_the_vrp(pipeline: Pipeline) -> None:
+    """The ISTV minimum data set as XML, checked against its XSD: three
+    attendances (two alike but for the free-text location, so two records),
+    keyed by a hash of every item, reach the VRP at the treating site's
+    district; the free text never leaves the trust."""
+    extracts = pipeline.authorities / "uhb-ed" / "extracts" / "istv"
+    (extracts / "schema").mkdir(parents=True)
+    shutil.copy(FORMATS / "istv.xml", extracts / "2026-11-RRK15.xml")
+    shutil.copy(FORMATS / "istv.xsd", extracts / "schema" / "istv.xsd")
+    shared = shared_from(pipeline, "istv-xml.yaml", 3)
+    to_vrp = [payload(m) for m in shared if ".svd.shared.vrp.incident" in m.topic]
+    assert len(to_vrp) == 3
+    assert {s.fields["geo"]["lad_cd"] for s in to_vrp} == {"E08000025"}
+    assert {s.fields["geo"]["msoa21cd"] for s in to_vrp} == {None}
+    assert sorted(s.fields["assault_datetime"] for s in to_vrp) == [
+        "2026-11-06T23:00:00Z",
+        "2026-11-07T00:00:00Z",
+        "2026-11-07T00:00:00Z",
+    ]
+    text = b"".join(m.value for m in shared)
+    for never in (b"takeaway", b"same fight", b"RRK15"):
+        assert never not in text
