@@ -48,6 +48,7 @@ def valid_share(n: int, recipient: str = "vrp", **fields: Any) -> Share:
         "subject_pseudo_id": None,
         "offence_code_ho": "105A",
         "occurred_precision": None,
+        "police_outcome": None,
         "knife_flag": True,
         "firearm_flag": False,
         "domestic_abuse_flag": False,

@@ -73,6 +73,7 @@ def incident(**overrides: Any) -> dict[str, Any]:
         },
         "injury_intent": None,
         "occurred_precision": None,
+        "police_outcome": None,
     }
     return {**values, **overrides}
 

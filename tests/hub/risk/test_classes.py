@@ -120,7 +120,9 @@ def test_the_class_key_is_the_released_quasi_identifiers_only() -> None:
             "location_type": st.one_of(st.none(), st.text(max_size=20)),
             "victim_age_band": st.one_of(st.none(), st.text(max_size=8)),
             "geo": st.fixed_dictionaries({"lad_cd": st.text(max_size=9), "msoa21cd": st.none()}),
-            "weapon_type": st.one_of(st.none(), st.integers(), st.floats(allow_nan=False)),
+            "weapon_type": st.one_of(
+                st.none(), st.integers(), st.floats(allow_nan=False, allow_infinity=False)
+            ),
             "incident_date": st.dates(),
         },
     )
