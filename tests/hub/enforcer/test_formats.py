@@ -55,6 +55,11 @@ def test_police_uk_street_crime_reaches_the_vrp_by_month(pipeline: Pipeline) -> 
     # The agreement says truncate: hour; the source gave a month, so a month it is.
     assert {s.fields["assault_datetime"] for s in to_vrp} == {"2026-06-01T00:00:00Z"}
     assert {s.fields["occurred_precision"] for s in to_vrp} == {"MONTH"}
+    assert {s.fields["police_outcome"] for s in to_vrp} == {
+        "UNDER_INVESTIGATION",
+        "NO_SUSPECT_IDENTIFIED",
+        "CHARGED",
+    }
     assert {s.fields["geo"]["lad_cd"] for s in to_vrp} == {"E08000025", "E08000026", "E08000029"}
     text = b"".join(m.value for m in shared)
     for never in (b"Synthetic Street", b"52.48", b"Under investigation"):
