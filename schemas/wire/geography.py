@@ -180,7 +180,7 @@ class GeographyLookup:
         parents, an MSOA placed in two LADs, or a file with no row in any of
         the partnership's districts. A district with no rows is a warning
         (:attr:`uncovered`), since a lookup clipped to part of the area is a
-        common mistake and its rows would all be skipped as unknown.
+        common mistake and the rows placed there would all be rejected as unknown.
         """
         return cls._made(_parse_file(path, partnership), False, str(path), partnership)
 
