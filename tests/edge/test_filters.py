@@ -19,7 +19,7 @@ from edge.mapping import Mapper, RowError, RowSkipped
 from edge.pseudonymise import Pseudonymiser
 from edge.runner import Summary
 from tests.edge.helpers import prepare
-from tests.edge.test_mapping import crime
+from tests.edge.test_mapping import crime, referral
 from wire import schemas
 from wire.geography import GeographyLookup
 from wire.partnership import Partnership
@@ -188,25 +188,7 @@ def test_a_home_outside_the_partnership_is_left_out_not_the_row(tmp_path: Path) 
     """A child living outside the partnership can still be referred inside it:
     the (nullable) home area is left out rather than the referral skipped."""
     m = mapper(config_with(tmp_path, "bcc-youth-referrals"), lookup(tmp_path))
-    row = {
-        "referral_id": "REF-1",
-        "child_forename": "Sam",
-        "child_surname": "Lee",
-        "date_of_birth": "2010-03-04",
-        "referral_date": "2026-10-02 10:00:00",
-        "referrer": "ED navigator",
-        "programme": "NAV-ED",
-        "reasons": "Knife carrying",
-        "looked_after": "0",
-        "send": "1",
-        "excluded": "0",
-        "consent": "given",
-        "risk": "high",
-        "home_lsoa21": SHROPSHIRE[1],
-        "linked_attendance_id": "",
-        "updated_at": "2026-10-02 10:00:00",
-        "notes": "free text",
-    }
+    row = referral(reasons="Knife carrying", home_lsoa21=SHROPSHIRE[1], linked_attendance_id="")
     assert m.map(row, NOW).record["home_geo"] is None
     inside = m.map({**row, "home_lsoa21": BIRMINGHAM[1]}, NOW).record["home_geo"]
     assert inside["lsoa21cd"] == BIRMINGHAM[1]

@@ -54,6 +54,31 @@ def crime(**cells: str) -> dict[str, str]:
     return row
 
 
+def referral(**cells: str) -> dict[str, str]:
+    """A row of the youth service's referrals table, as its SQL query gives it."""
+    row = {
+        "referral_id": "REF-1",
+        "child_forename": "Sam",
+        "child_surname": "Lee",
+        "date_of_birth": "2010-03-04",
+        "referral_date": "2026-10-02 10:00:00",
+        "referrer": "ED navigator",
+        "programme": "NAV-ED",
+        "reasons": "Knife carrying;Violence victim",
+        "looked_after": "0",
+        "send": "1",
+        "excluded": "0",
+        "consent": "given",
+        "risk": "high",
+        "home_lsoa21": LSOA,
+        "linked_attendance_id": "UHB-000123",
+        "updated_at": "2026-10-02 10:00:00",
+        "notes": "free text",
+    }
+    row.update(cells)
+    return row
+
+
 def test_a_police_row_maps_to_an_incident() -> None:
     mapped = mapper().map(crime(), NOW)
     record: dict[str, Any] = mapped.record
@@ -150,25 +175,7 @@ def test_age_bands() -> None:
 
 def test_lists_and_cross_authority_references() -> None:
     m = mapper("bcc-youth-referrals")
-    row = {
-        "referral_id": "REF-1",
-        "child_forename": "Sam",
-        "child_surname": "Lee",
-        "date_of_birth": "2010-03-04",
-        "referral_date": "2026-10-02 10:00:00",
-        "referrer": "ED navigator",
-        "programme": "NAV-ED",
-        "reasons": "Knife carrying;Violence victim",
-        "looked_after": "0",
-        "send": "1",
-        "excluded": "0",
-        "consent": "given",
-        "risk": "high",
-        "home_lsoa21": LSOA,
-        "linked_attendance_id": "UHB-000123",
-        "updated_at": "2026-10-02 10:00:00",
-        "notes": "free text",
-    }
+    row = referral()
     record = m.map(row, NOW).record
     assert record["reason_codes"] == ["WEAPON_CARRYING", "VIOLENCE_VICTIM"]
     assert record["send_flag"] is True
