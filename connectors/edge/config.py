@@ -100,6 +100,20 @@ FileSource = CsvSource | XlsxSource | XmlSource
 
 
 @dataclass(frozen=True)
+class Join:
+    """Columns added to each row of a file source from CSV files that update
+    it (``join:``): police.uk's monthly outcomes, for the street files' crimes.
+
+    Every join file is read at the start of each run, in name order; for each
+    value of ``by`` the last row read wins. A row whose ``on`` has no match
+    gets the columns blank (``by``, not ``on``: YAML reads ``on`` as true)."""
+
+    csv: CsvSource
+    by: str  # the column that matches, by the same name in the source and the join files
+    columns: dict[str, str]  # join file column -> the column name the rows get
+
+
+@dataclass(frozen=True)
 class Withdrawn:
     """A source column that marks a row withdrawn: a row whose ``column`` holds
     one of ``reasons``' values is published as a Retraction of the version the
@@ -270,6 +284,7 @@ class ConnectorConfig:
     #: a new one whenever the row's content changes (edge.versions).
     version_by_content: bool = False
     withdrawn: Withdrawn | None = None  # a column that marks rows withdrawn
+    join: Join | None = None  # columns from files that update the source's rows
     geography: GeographySpec = GeographySpec(None, None)
     filter: RowFilter = RowFilter()
     batch_size: int = 500
@@ -405,6 +420,7 @@ class _Parser:
             "geography",
             "include_if",
             "skip_if",
+            "join",
             "batch_size",
             "poll_seconds",
         }
@@ -453,6 +469,7 @@ class _Parser:
         withdrawn = None
         if "withdrawn" in top:
             withdrawn = self.withdrawn(top["withdrawn"])
+        join = self.join(top["join"], source, never_share) if "join" in top else None
         if record_type == "Retraction" and (withdrawn or getattr(source, "deleted_rows", None)):
             raise self.fail(
                 "withdrawn",
@@ -478,6 +495,7 @@ class _Parser:
             fields=fields,
             never_share=tuple(never_share),
             withdrawn=withdrawn,
+            join=join,
             geography=self.geography(top.get("geography")),
             filter=RowFilter(
                 include_if=self.conditions(top.get("include_if"), "include_if", never_share),
@@ -595,23 +613,7 @@ class _Parser:
 
     def source(self, table: dict[str, Any]) -> FileSource | SqlSource:
         if set(table) == {"csv"}:
-            csv = self.mapping(table["csv"], "source.csv")
-            if unknown := sorted(set(csv) - {"path", "encoding", "delimiter", "comment_prefix"}):
-                raise self.fail("source.csv", f"unknown keys: {', '.join(unknown)}")
-            encoding = self.text(csv, "encoding", "source.csv", "utf-8")
-            try:
-                "".encode(encoding)
-            except LookupError as exc:
-                raise self.fail("source.csv.encoding", f"unknown encoding {encoding!r}") from exc
-            delimiter = self.text(csv, "delimiter", "source.csv", ",")
-            if len(delimiter) != 1:
-                raise self.fail("source.csv.delimiter", "must be one character")
-            return CsvSource(
-                path=str(self.path(self.text(csv, "path", "source.csv"))),
-                encoding=encoding,
-                delimiter=delimiter,
-                comment_prefix=csv.get("comment_prefix", "#"),
-            )
+            return self.csv(self.mapping(table["csv"], "source.csv"), "source.csv")
         if set(table) == {"sql"}:
             sql = self.mapping(table["sql"], "source.sql")
             url = self.expand(self.text(sql, "url", "source.sql"))
@@ -636,6 +638,51 @@ class _Parser:
         if set(table) == {"xml"}:
             return self.xml(self.mapping(table["xml"], "source.xml"))
         raise self.fail("source", "must hold exactly one of 'csv', 'xlsx', 'xml' or 'sql'")
+
+    def csv(self, spec: dict[str, Any], where: str) -> CsvSource:
+        if unknown := sorted(set(spec) - {"path", "encoding", "delimiter", "comment_prefix"}):
+            raise self.fail(where, f"unknown keys: {', '.join(unknown)}")
+        encoding = self.text(spec, "encoding", where, "utf-8")
+        try:
+            "".encode(encoding)
+        except LookupError as exc:
+            raise self.fail(f"{where}.encoding", f"unknown encoding {encoding!r}") from exc
+        delimiter = self.text(spec, "delimiter", where, ",")
+        if len(delimiter) != 1:
+            raise self.fail(f"{where}.delimiter", "must be one character")
+        return CsvSource(
+            path=str(self.path(self.text(spec, "path", where))),
+            encoding=encoding,
+            delimiter=delimiter,
+            comment_prefix=spec.get("comment_prefix", "#"),
+        )
+
+    def join(self, raw: Any, source: FileSource | SqlSource, never_share: list[str]) -> Join:
+        """``join: {csv: {...}, by: COLUMN, columns: {JOIN_COLUMN: NEW_NAME}}``."""
+        if isinstance(source, SqlSource):
+            raise self.fail("join", "is for file sources; join in the SQL query instead")
+        spec: dict[Any, Any] = self.mapping(raw, "join")
+        if True in spec:
+            raise self.fail("join", "YAML reads the key 'on' as true: name the column with 'by'")
+        if unknown := sorted(str(k) for k in set(spec) - {"csv", "by", "columns"}):
+            raise self.fail("join", f"unknown keys: {', '.join(unknown)}")
+        by = self.text(spec, "by", "join")
+        columns = self.mapping(spec.get("columns"), "join.columns")
+        if not columns or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip()
+            for k, v in columns.items()
+        ):
+            raise self.fail("join.columns", "must map each join file column to a new column name")
+        names = list(columns.values())
+        if len(set(names)) != len(names) or by in names:
+            raise self.fail("join.columns", "each new column name must be distinct (and not 'by')")
+        if hidden := sorted({by, *columns} & set(never_share)):
+            raise self.fail("join", f"reads never_share column(s) {', '.join(hidden)}")
+        return Join(
+            csv=self.csv(self.mapping(spec.get("csv"), "join.csv"), "join.csv"),
+            by=by,
+            columns={str(k): str(v) for k, v in columns.items()},
+        )
 
     def xlsx(self, spec: dict[str, Any]) -> XlsxSource:
         if unknown := sorted(set(spec) - {"path", "sheet", "header_row"}):

@@ -48,6 +48,7 @@ from edge.pseudonymise import Pseudonymiser
 from edge.publisher import Message, Publisher
 from edge.sources import Notice, Problem, SourceError, SourceRow
 from edge.sources.csv import CsvReader, raw_row
+from edge.sources.join import Joined
 from edge.sources.sql import SqlReader
 from edge.sources.xlsx import XlsxReader
 from edge.sources.xml import XmlReader
@@ -367,6 +368,21 @@ class Connector:
         except SourceError as exc:
             summary.file_errors.append(str(exc))
             return
+        required = self.mapper.columns()
+        joined = None
+        if self.config.join is not None:
+            # Without its join files a run would publish stale rows as new
+            # versions: a join file that cannot be read stops the run.
+            try:
+                joined = Joined.read(self.config.join)
+            except SourceError as exc:
+                summary.file_errors.append(str(exc))
+                rejects.write(self.config.join.csv.path, 0, "(join)", str(exc), None)
+                return
+            summary.notices.append(f"{joined.notice.source}: {joined.notice.message}")
+            for problem in joined.problems:
+                self._reject(summary, rejects, problem)
+            required = (required - set(self.config.join.columns.values())) | {self.config.join.by}
         for path in files:
             size = path.stat().st_size
 
@@ -375,7 +391,9 @@ class Connector:
                     self.progress(name, position, total)
 
             try:
-                rows = reader.rows(path, self.mapper.columns(), progress=report)
+                rows = reader.rows(path, required, progress=report)
+                if joined is not None:
+                    rows = joined.extend(rows)
                 self._publish(rows, summary, rejects, raw_of=raw_row)
             except SourceError as exc:
                 summary.file_errors.append(str(exc))
