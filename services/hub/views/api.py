@@ -122,8 +122,20 @@ def filters(
     method: str | None = None,
     age_band: str | None = None,
     incident_source: str | None = None,
+    injury_intent: str | None = None,
+    police_outcome: str | None = None,
 ) -> queries.Filters:
-    return queries.Filters(lad, week_from, week_to, category, method, age_band, incident_source)
+    return queries.Filters(
+        lad,
+        week_from,
+        week_to,
+        category,
+        method,
+        age_band,
+        incident_source,
+        injury_intent,
+        police_outcome,
+    )
 
 
 Ctx = Annotated[Context, Depends(context)]

@@ -425,12 +425,15 @@ def _incident(source: str, source_type: str, fields: dict[str, Any]) -> dict[str
         "week": (moment.date() - timedelta(days=moment.weekday())).isoformat()
         if moment and "week" not in unknown
         else None,
+        "month": f"{moment.year:04d}-{moment.month:02d}" if moment else None,
         "hour": moment.hour if moment and "hour" not in unknown else None,
         "dow": moment.weekday() if moment and "dow" not in unknown else None,
         "category": _text(fields, "offence_group", incidents.c.category),
         "method": _text(fields, "assault_method", incidents.c.method),
         "age_band": _text(fields, "victim_age_band", incidents.c.age_band),
         "knife": _flag(fields, "knife_flag", incidents.c.knife),
+        "injury_intent": _text(fields, "injury_intent", incidents.c.injury_intent),
+        "police_outcome": _text(fields, "police_outcome", incidents.c.police_outcome),
         "subject": _text(fields, "subject_pseudo_id", incidents.c.subject),
     }
 

@@ -32,6 +32,8 @@ DIMENSIONS = (
     "hour",
     "dow",
     "incident_source",
+    "injury_intent",
+    "police_outcome",
     "under25",
     "night",
 )
@@ -55,6 +57,19 @@ def period_of(week: str, grain: str) -> str:
     if grain == "quarter":
         return f"{monday.year}-Q{(monday.month - 1) // 3 + 1}"
     return str(monday.year)
+
+
+def month_period(month: str, grain: str) -> str:
+    """The period a calendar month (``YYYY-MM``) belongs to at ``grain`` (not
+    ``week``): the month itself, its quarter or its year."""
+    year, number = int(month[:4]), int(month[5:7])
+    if grain == "month":
+        return f"{year}-{number:02d}"
+    if grain == "quarter":
+        return f"{year}-Q{(number - 1) // 3 + 1}"
+    if grain == "year":
+        return str(year)
+    raise ValueError(f"a month has no {grain}")
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,7 @@ def ed_vs_police(engine: Engine, recipient: str, filters: queries.Filters) -> di
         Table("ed-vs-police", "", ("lad",), ED_GRAIN, ("lad",)).check_range(
             filters.week_from, filters.week_to
         )
-    if any(
-        getattr(filters, name) for name in ("category", "method", "age_band", "incident_source")
-    ):
+    if any(getattr(filters, name) for name in queries.FILTERABLE if name != "lad"):
         raise CatalogueError("ed-vs-police takes only lad and whole-quarter week filters")
     found = queries.ed_police_cells(engine, recipient, ED_GRAIN, filters)
     if found is None:

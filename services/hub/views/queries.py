@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select
 
-from hub.views.catalogue import CatalogueError, Table, period_of
+from hub.views.catalogue import CatalogueError, Table, month_period, period_of
 from hub.views.disclosure import Cell
 from hub.views.tables import incidents, outcomes, referrals
 
@@ -35,6 +35,8 @@ DIMENSIONS = (
     "dow",
     "incident_source",
     "source_authority",
+    "injury_intent",
+    "police_outcome",
 )
 AREA_LEVELS = ("lad", "msoa", "lsoa")
 UNDER_25 = ("0-9", "10-17", "18-24")
@@ -56,9 +58,16 @@ class Filters:
     method: str | None = None
     age_band: str | None = None
     incident_source: str | None = None
+    injury_intent: str | None = None
+    police_outcome: str | None = None
 
 
 def _where(recipient: str, filters: Filters) -> Any:
+    """The recipient's current incidents that pass ``filters``. An incident
+    known only by its month (no week) is inside a week range when its month
+    is: catalogue ranges start and end on whole months or longer, so the
+    Monday that starts one is in its first month and the Monday that ends
+    one in its last."""
     conditions = [incidents.c.recipient == recipient, incidents.c.status == "current"]
     for column, value in (
         (incidents.c.lad, filters.lad),
@@ -66,13 +75,22 @@ def _where(recipient: str, filters: Filters) -> Any:
         (incidents.c.method, filters.method),
         (incidents.c.age_band, filters.age_band),
         (incidents.c.incident_source, filters.incident_source),
+        (incidents.c.injury_intent, filters.injury_intent),
+        (incidents.c.police_outcome, filters.police_outcome),
     ):
         if value is not None:
             conditions.append(column == value)
+    by_month = incidents.c.week.is_(None)
     if filters.week_from:
-        conditions.append(incidents.c.week >= filters.week_from)
+        conditions.append(
+            (incidents.c.week >= filters.week_from)
+            | (by_month & (incidents.c.month >= filters.week_from[:7]))
+        )
     if filters.week_to:
-        conditions.append(incidents.c.week <= filters.week_to)
+        conditions.append(
+            (incidents.c.week <= filters.week_to)
+            | (by_month & (incidents.c.month <= filters.week_to[:7]))
+        )
     return and_(*conditions)
 
 
@@ -131,7 +149,15 @@ def _dimension(name: str) -> Any:
     return incidents.c[name]
 
 
-FILTERABLE = ("lad", "category", "method", "age_band", "incident_source")
+FILTERABLE = (
+    "lad",
+    "category",
+    "method",
+    "age_band",
+    "incident_source",
+    "injury_intent",
+    "police_outcome",
+)
 
 
 def incident_cells(
@@ -140,7 +166,11 @@ def incident_cells(
     """The true count and cell key of every non-empty grid cell of ``table``.
 
     Filters may only name the table's own dimensions and move on its time
-    grid, so that they select whole cells: CatalogueError otherwise."""
+    grid, so that they select whole cells: CatalogueError otherwise.
+
+    An incident is in the period of its week; one known only by its month
+    (police.uk) in the period of its month, in every grain but week, where
+    it counts in no cell."""
     table.check_range(filters.week_from, filters.week_to)
     for name in FILTERABLE:
         if getattr(filters, name) is not None and name not in table.dimensions:
@@ -149,16 +179,26 @@ def incident_cells(
                 f"that shows {name}"
             )
     dims = [_dimension(name) for name in table.dimensions]
+    dated: Any = incidents.c.week.is_not(None)
+    if table.grain != "week":
+        dated = dated | incidents.c.month.is_not(None)
     query = (
-        select(*dims, incidents.c.week, func.count(), func.sum(incidents.c.record_key))
-        .where(_where(recipient, filters) & incidents.c.week.is_not(None))
-        .group_by(*dims, incidents.c.week)
+        select(
+            *dims,
+            incidents.c.week,
+            incidents.c.month,
+            func.count(),
+            func.sum(incidents.c.record_key),
+        )
+        .where(_where(recipient, filters) & dated)
+        .group_by(*dims, incidents.c.week, incidents.c.month)
     )
     counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
     with engine.connect() as conn:
         for row in conn.execute(query):
-            *values, week, count, keys = row
-            cell = counts[(*values, period_of(week, table.grain))]
+            *values, week, month, count, keys = row
+            period = period_of(week, table.grain) if week else month_period(month, table.grain)
+            cell = counts[(*values, period)]
             cell[0] += int(count)
             cell[1] += int(keys or 0)
     return [Cell(key, count, keys % 256) for key, (count, keys) in counts.items()]

@@ -63,12 +63,17 @@ incidents = Table(
     Column("msoa", String(16)),
     Column("lad", String(16), index=True),
     Column("week", String(10), index=True),  # Monday, ISO date (England)
+    # The calendar month (England), also where the week is unknown (a time
+    # known only by its month, as police.uk gives it).
+    Column("month", String(7)),
     Column("hour", Integer),  # 0-23, England
     Column("dow", Integer),  # 0 Monday .. 6 Sunday
     Column("category", String(64)),
     Column("method", String(32)),
     Column("age_band", String(16)),
     Column("knife", Boolean),
+    Column("injury_intent", String(16)),  # ASSAULT, SELF_HARM... (ED sources)
+    Column("police_outcome", String(32)),  # the crime's latest outcome, grouped (police)
     Column("subject", String(64), index=True),  # the recipient-scoped pseudonym
     Column("record_key", Integer, nullable=False),  # hub.views.cellkey
     Index("ix_view_incidents_recipient_status", "recipient", "status"),

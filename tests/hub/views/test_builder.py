@@ -283,10 +283,13 @@ def test_a_time_known_only_by_its_day_or_month_has_no_finer_parts(sql_engine: En
     done = builder(sql_engine).apply(messages(shares))
     assert (done.shares, done.rejected) == (4, 1)
     facts = rows(sql_engine)
-    parts = {n: tuple(facts[event_id(n)][k] for k in ("week", "dow", "hour")) for n in (1, 2, 3, 4)}
+    parts = {
+        n: tuple(facts[event_id(n)][k] for k in ("month", "week", "dow", "hour"))
+        for n in (1, 2, 3, 4)
+    }
     assert parts == {
-        1: (None, None, None),
-        2: ("2026-06-15", 2, None),
-        3: ("2026-06-15", 2, 15),  # 14:00 UTC is 15:00 in London in June
-        4: ("2026-06-15", 2, 15),
+        1: ("2026-06", None, None, None),  # its calendar month (England)
+        2: ("2026-06", "2026-06-15", 2, None),
+        3: ("2026-06", "2026-06-15", 2, 15),  # 14:00 UTC is 15:00 in London in June
+        4: ("2026-06", "2026-06-15", 2, 15),
     }

@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from hub.views import figures, queries
 from hub.views.builder import ViewBuilder
+from hub.views.catalogue import CatalogueError
 from hub.views.catalogue import load as load_catalogue
 from tests.fixtures.records import HUB_KEYS, INCIDENT_FIELDS, a_retraction, a_share, share_messages
 from wire.shares import Share
@@ -167,3 +169,60 @@ def test_retracted_events_do_not_count(sql_engine: Engine) -> None:
     retraction = a_retraction(99, shares[0].event_id)
     load(sql_engine, [*shares, retraction])
     assert queries.incident_counts(sql_engine, "vrp", ["lad"])[0]["count"] == 11
+
+
+def month_only(n: int, month: str, outcome: str, lad: str = BIRMINGHAM) -> Share:
+    """A police.uk crime: known only by its month, with its latest outcome."""
+    return share(
+        n,
+        assault_datetime=f"{month}-01T00:00:00Z",
+        occurred_precision="MONTH",
+        police_outcome=outcome,
+        geo=geo(lad, n % 7),
+    )
+
+
+def test_crimes_known_only_by_month_count_in_their_month_quarter_and_year(
+    sql_engine: Engine,
+) -> None:
+    """police.uk's crimes have no week: they count in the tables by month,
+    quarter or year, in the calendar month they happened (never in the
+    previous one, where their first instant falls in UTC in summer), and in
+    no table by week."""
+    load(
+        sql_engine,
+        [month_only(n, "2026-06", "CHARGED") for n in range(20)]
+        + [month_only(100 + n, "2026-07", "UNDER_INVESTIGATION") for n in range(15)],
+    )
+    by_month = figures.table(sql_engine, "vrp", CATALOGUE.get("lad"), queries.Filters())
+    assert by_month["total"] == 35
+    category = CATALOGUE.get("lad-month-category")
+    rows = figures.table(sql_engine, "vrp", category, queries.Filters())["rows"]
+    assert {(r["month"], r["count"]) for r in rows} == {("2026-06", 20), ("2026-07", 15)}
+    outcome = CATALOGUE.get("lad-quarter-outcome")
+    rows = figures.table(sql_engine, "vrp", outcome, queries.Filters())["rows"]
+    assert {(r["police_outcome"], r["quarter"], r["count"]) for r in rows} == {
+        ("CHARGED", "2026-Q2", 20),
+        ("UNDER_INVESTIGATION", "2026-Q3", 15),
+    }
+    weekly = figures.table(sql_engine, "vrp", CATALOGUE.get("weekly-trend"), queries.Filters())
+    assert weekly["total"] == 0
+    # A range of whole months takes a month-only crime by its month: July alone.
+    july = queries.Filters(week_from="2026-07-06", week_to="2026-07-27")
+    assert figures.table(sql_engine, "vrp", category, july)["total"] == 15
+    charged = queries.Filters(police_outcome="CHARGED")
+    assert figures.table(sql_engine, "vrp", outcome, charged)["total"] == 20
+
+
+def test_injury_intent_is_a_dimension_of_its_own_table(sql_engine: Engine) -> None:
+    ed = [share(n, incident_source="ECDS", injury_intent="ASSAULT") for n in range(25)]
+    ed += [share(100 + n, incident_source="ECDS", injury_intent="UNKNOWN") for n in range(10)]
+    load(sql_engine, ed)
+    intent = CATALOGUE.get("lad-month-intent")
+    rows = figures.table(sql_engine, "vrp", intent, queries.Filters())["rows"]
+    assert {(r["injury_intent"], r["count"]) for r in rows} == {("ASSAULT", 25), ("UNKNOWN", 10)}
+    assaults = queries.Filters(injury_intent="ASSAULT")
+    assert figures.table(sql_engine, "vrp", intent, assaults)["total"] == 25
+    # A filter on a dimension the table does not have is refused.
+    with pytest.raises(CatalogueError, match="no injury_intent dimension"):
+        figures.table(sql_engine, "vrp", CATALOGUE.get("lad"), assaults)
