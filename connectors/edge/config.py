@@ -80,6 +80,10 @@ class XlsxSource:
     path: str  # a file or a glob, after variable expansion
     sheet: str | None = None  # None: the first sheet
     header_row: int = 1
+    #: The most a workbook may unpack to, all its parts together, in MiB: a
+    #: workbook is a zip archive, and one that would unpack to more is refused
+    #: before it is opened (a "zip bomb" of a few kilobytes can hold gigabytes).
+    max_unpacked_mb: int = 256
 
 
 @dataclass(frozen=True)
@@ -685,7 +689,7 @@ class _Parser:
         )
 
     def xlsx(self, spec: dict[str, Any]) -> XlsxSource:
-        if unknown := sorted(set(spec) - {"path", "sheet", "header_row"}):
+        if unknown := sorted(set(spec) - {"path", "sheet", "header_row", "max_unpacked_mb"}):
             raise self.fail("source.xlsx", f"unknown keys: {', '.join(unknown)}")
         sheet = spec.get("sheet")
         if sheet is not None and not (isinstance(sheet, str) and sheet.strip()):
@@ -694,6 +698,7 @@ class _Parser:
             path=str(self.path(self.text(spec, "path", "source.xlsx"))),
             sheet=sheet,
             header_row=self.positive(spec, "header_row", 1),
+            max_unpacked_mb=self.positive(spec, "max_unpacked_mb", 256),
         )
 
     def xml(self, spec: dict[str, Any]) -> XmlSource:

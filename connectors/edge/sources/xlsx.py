@@ -16,11 +16,17 @@ they do to a CSV export of the same sheet:
 
 The row number in every message is the sheet's own. openpyxl reads the
 workbook's XML with defusedxml, so a workbook that declares entities is
-refused rather than expanded.
+refused rather than expanded. A workbook is a zip archive: one whose parts
+would unpack to more than ``max_unpacked_mb`` together is refused before
+openpyxl opens it, since openpyxl holds some parts (the shared strings, the
+styles) whole in memory. The sizes checked are those the archive declares,
+and they bound what is read: Python's zipfile stops a part at its declared
+size, and a part that holds more fails its CRC check.
 """
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -42,6 +48,7 @@ class XlsxReader(FileReader[XlsxSource]):
         """Rows of one workbook's sheet. Raises SourceError before the first row
         if the file is not a workbook, has no such sheet, or lacks a column."""
         source = str(path)
+        self._check_size(path)
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl's, zipfile's and defusedxml's refusals alike
@@ -50,6 +57,24 @@ class XlsxReader(FileReader[XlsxSource]):
             yield from self._sheet(book, source, required, progress)
         finally:
             book.close()
+
+    def _check_size(self, path: Path) -> None:
+        """Refuse a workbook whose parts would unpack to more than the limit."""
+        limit = self.spec.max_unpacked_mb * 1024 * 1024
+        try:
+            with zipfile.ZipFile(path) as archive:
+                parts = archive.infolist()
+        except (OSError, zipfile.BadZipFile, ValueError) as exc:
+            raise SourceError(f"{path}: not a readable .xlsx workbook: {_why(exc)}") from exc
+        unpacked = sum(part.file_size for part in parts)
+        if unpacked > limit:
+            largest = max(parts, key=lambda part: part.file_size)
+            raise SourceError(
+                f"{path}: would unpack to {unpacked / 2**20:,.0f} MiB ({largest.filename}: "
+                f"{largest.file_size / 2**20:,.0f} MiB from {largest.compress_size:,} bytes), "
+                f"more than source.xlsx.max_unpacked_mb ({self.spec.max_unpacked_mb}); raise it "
+                f"only for a workbook you expect to be that large"
+            )
 
     def _sheet(
         self,

@@ -113,3 +113,49 @@ def test_a_workbook_declaring_entities_is_refused(tmp_path: Path) -> None:
             target.writestr(item, data)
     with pytest.raises(SourceError, match=r"laughs\.xlsx: not a readable .*EntitiesForbidden"):
         read(bad)
+
+
+SST = (
+    b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns='
+    b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+    b"%s</sst>"
+)
+SHARED_STRINGS_TYPE = (
+    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+)
+SHARED_STRINGS_REL = (
+    b'<Relationship Id="rIdBomb" Type="http://schemas.openxmlformats.org/officeDocument/'
+    b'2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    """A workbook whose shared strings unpack to 64 MiB from under 100 KiB:
+    refused by its declared sizes, naming the part and the setting, before
+    openpyxl (which holds the shared strings whole) reads any of it."""
+    good = workbook(tmp_path / "good.xlsx", [["ID"], ["R-1"]])
+    bomb = tmp_path / "bomb.xlsx"
+    with (
+        zipfile.ZipFile(good) as source,
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target,
+    ):
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "[Content_Types].xml":  # declare the part...
+                data = data.replace(b"</Types>", SHARED_STRINGS_TYPE + b"</Types>")
+            if item.filename == "xl/_rels/workbook.xml.rels":  # ...and link it
+                data = data.replace(b"</Relationships>", SHARED_STRINGS_REL + b"</Relationships>")
+            target.writestr(item.filename, data)
+        huge = b"A" * (64 * 2**20)
+        target.writestr("xl/sharedStrings.xml", SST % (b"<si><t>" + huge + b"</t></si>"))
+    assert bomb.stat().st_size < 100 * 1024
+    with pytest.raises(
+        SourceError,
+        match=r"bomb\.xlsx: would unpack to 64 MiB \(xl/sharedStrings\.xml: 64 MiB from .* "
+        r"more than source\.xlsx\.max_unpacked_mb \(16\)",
+    ):
+        read(bomb, max_unpacked_mb=16)
+    # Under the default limit the same workbook opens: the limit, not a broken
+    # archive, is what refused it.
+    assert [r.values for r in read(bomb) if isinstance(r, SourceRow)] == [{"ID": "R-1"}]
