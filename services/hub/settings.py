@@ -12,7 +12,8 @@ Every hub command and service reads these here:
   else ``$SVDHUB_KAFKA_CREDENTIALS``, else
   ``<state>/access/<principal>.properties`` (:func:`credentials_file`);
 * the *project* folder, :func:`project_root` (``$SVDHUB_PROJECT``, else found
-  from the working directory), for ``policies/``;
+  from the working directory), and the *policies* folder, :func:`policies_dir`
+  (``$SVDHUB_POLICIES``, else ``<project>/policies``);
 * OPA's bearer token, :func:`opa_token`: ``--opa-token-file``, else
   ``OPA_TOKEN``, else the token ``svdhub stack up`` made in
   ``<state>/opa/tokens/enforcer.token`` (:func:`opa_token_file`);
@@ -39,6 +40,7 @@ from wire.topics import NAMESPACE_ENV
 HOME_ENV = "SVDHUB_HOME"
 TOOLS_ENV = "SVDHUB_TOOLS"
 PROJECT_ENV = "SVDHUB_PROJECT"
+POLICIES_ENV = "SVDHUB_POLICIES"
 
 OPA_ENV = "OPA_URL"
 DATABASE_ENV = "DATABASE_URL"
@@ -102,7 +104,11 @@ def tools_home() -> Path:
 
 
 def policies_dir() -> Path:
-    """The agreements, parties and Rego: ``<project>/policies``."""
+    """The agreements, parties and Rego: ``$SVDHUB_POLICIES``, else
+    ``<project>/policies``. A partnership whose IG leads keep the policies in
+    a repository of their own points the hub at that checkout."""
+    if env := os.environ.get(POLICIES_ENV):
+        return Path(env).resolve()
     return project_root() / "policies"
 
 

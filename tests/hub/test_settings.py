@@ -42,6 +42,16 @@ def test_svdhub_home_needs_no_project(
     assert settings.state_home() == home
 
 
+def test_svdhub_policies_names_a_policies_checkout_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SVDHUB_POLICIES", raising=False)
+    assert settings.policies_dir() == settings.project_root() / "policies"
+    monkeypatch.setenv("SVDHUB_POLICIES", str(tmp_path / "isa"))
+    assert settings.policies_dir() == tmp_path / "isa"
+    assert StackConfig.load().policies_dir == tmp_path / "isa"
+
+
 def test_the_stack_uses_the_same_folders(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SVDHUB_TOOLS", str(home / "tools"))
     config = StackConfig.load()

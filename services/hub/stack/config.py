@@ -82,6 +82,9 @@ class StackConfig:
 
     @property
     def policies_dir(self) -> Path:
+        """``$SVDHUB_POLICIES``, else ``<project>/policies``: as the hub's commands find it."""
+        if os.environ.get(runtime.POLICIES_ENV):
+            return runtime.policies_dir()
         return self.project_root / "policies"
 
     @property
