@@ -305,6 +305,19 @@ class AuditRecord:
             raise AuditRecordError("seq", "out_of_range", f"{seq!r} is not a position from 0")
         return checked(AuditRecord, {**self._fields(), "seq": seq})
 
+    def sequenced_bytes(self, seq: int) -> bytes:
+        """``self.sequenced(seq).to_bytes()``, the bytes the ledger keeps, made
+        without building and checking the record again: canonical JSON sorts
+        its keys, so ``"seq"`` goes just before ``"shared_ids"``, a key every
+        record has. No string value can hold ``,"shared_ids":`` (a quote in a
+        string is escaped), and no object before it has that key, so the first
+        is the record's own."""
+        if self.seq is not None or isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            return self.sequenced(seq).to_bytes()
+        encoded = self.to_bytes()
+        at = encoded.find(b',"shared_ids":') + 1
+        return b'%s"seq":%d,%s' % (encoded[:at], seq, encoded[at:])
+
     def _fields(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in (*KEYS, "seq")}
 
@@ -430,10 +443,14 @@ class AuditBatch:
         value = load_object(
             data, AuditRecordError, max_bytes=MAX_BATCH_BYTES, max_depth=MAX_DEPTH + 2
         )
-        return cls.from_value(value)
+        return cls.from_value(value, depth_checked=True)
 
     @classmethod
-    def from_value(cls, value: dict[str, Any]) -> AuditBatch:
+    def from_value(cls, value: dict[str, Any], *, depth_checked: bool = False) -> AuditBatch:
+        """The batch in ``value``, a JSON object already read. ``depth_checked``:
+        the whole value is known to nest at most ``MAX_DEPTH + 2`` deep (as
+        :meth:`from_bytes` reads it), so no record in it is deeper than a
+        record may be, and the records are not walked again."""
         check_keys(value, ("records",), AuditRecordError)
         items = value["records"]
         if not isinstance(items, list):
@@ -447,7 +464,7 @@ class AuditBatch:
             where = f"records[{index}]"
             if not isinstance(item, dict):
                 raise AuditRecordError(where, "wrong_type", "a record is a JSON object")
-            if depth(item, MAX_DEPTH) > MAX_DEPTH:
+            if not depth_checked and depth(item, MAX_DEPTH) > MAX_DEPTH:
                 raise AuditRecordError(where, "too_deep", f"nested deeper than {MAX_DEPTH}")
             try:
                 record = AuditRecord.from_value(item)
@@ -492,7 +509,7 @@ def read_audit_message(data: bytes | None) -> tuple[AuditRecord, ...]:
         return (AuditRecord.from_bytes(data),)
     value = load_object(data, AuditRecordError, max_bytes=MAX_BATCH_BYTES, max_depth=MAX_DEPTH + 2)
     if "records" in value:
-        return AuditBatch.from_value(value).records
+        return AuditBatch.from_value(value, depth_checked=True).records
     if data is not None and len(data) > MAX_BYTES:
         raise AuditRecordError(
             "(value)", "too_large", f"{len(data)} bytes is more than {MAX_BYTES}"

@@ -207,18 +207,23 @@ def depth(value: Any, limit: int) -> int:
 
 
 def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a parsed value (a scalar is 0), counting no further than limit + 1."""
+    """Nesting depth of a parsed value (a scalar is 0), counting no further than limit + 1.
+
+    Only containers go on the stack: a record is mostly strings, which are
+    looked at once and never pushed."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            depth += 1
-            deepest = max(deepest, depth)
+        if depth > deepest:
+            deepest = depth
             if deepest > limit:
                 return deepest
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth) for child in children)
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return deepest
 
 

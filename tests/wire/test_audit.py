@@ -1,6 +1,7 @@
 """AuditRecord and Reason: every valid record round-trips, on the topic and in the ledger;
 anything else is refused with an AuditRecordError."""
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -82,6 +83,24 @@ def test_a_record_in_the_ledger_is_the_record_on_the_topic_with_its_seq(
         AuditRecord.from_bytes(ledger.to_bytes())
     with pytest.raises(AuditRecordError, match="seq"):
         from_ledger(record.to_bytes())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(audit_records(), st.integers(min_value=0, max_value=2**63 - 1))
+def test_the_ledgers_bytes_are_the_sequenced_records(record: AuditRecord, seq: int) -> None:
+    """The splice the ledger writes with is the record at its position, byte for byte."""
+    assert record.sequenced_bytes(seq) == record.sequenced(seq).to_bytes()
+    assert from_ledger(record.sequenced_bytes(seq)) == record.sequenced(seq)
+    with pytest.raises(AuditRecordError, match="seq"):
+        record.sequenced_bytes(-1)
+
+
+def test_a_reason_that_quotes_the_key_does_not_move_seq() -> None:
+    denied = audit_record(0)  # the VRP's decision of event 0 is denied
+    record = dataclasses.replace(
+        denied, reasons=(Reason("past_review_date", ',"shared_ids":null,"seq":1'),)
+    )
+    assert record.sequenced_bytes(5) == record.sequenced(5).to_bytes()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=SLOW)

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.wire.contract_strategies import JSON_VALUES
 from wire.audit import AuditBatch, AuditRecord
-from wire.canonical import ContractError, check_text, load_object
+from wire.canonical import ContractError, check_text, depth, load_object
 from wire.quarantine import QuarantineEntry
 from wire.shares import Share
 
@@ -118,3 +119,18 @@ def test_text_with_a_lone_surrogate_is_refused() -> None:
         check_text("a\ud800", 10, error=ExampleError, where="name")
     assert (caught.value.field, caught.value.code) == ("name", "not_utf8")
     check_text("é\U0001f600\x01", 10, error=ExampleError, where="name")
+
+
+def _nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_nesting, value), default=0)
+    return 0
+
+
+@settings(max_examples=200)
+@given(JSON_VALUES, st.integers(min_value=0, max_value=6))
+def test_depth_is_the_nesting_counted_no_further_than_the_limit(value: Any, limit: int) -> None:
+    found = depth(value, limit)
+    assert found == _nesting(value) if _nesting(value) <= limit else found == limit + 1

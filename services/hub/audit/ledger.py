@@ -241,7 +241,7 @@ class Ledger(Sink[tuple[AuditRecord, ...], Appended]):
                 continue
             known.add(record.decision_id)
             seq = frontier.size
-            text = record.sequenced(seq).to_bytes()
+            text = record.sequenced_bytes(seq)
             leaf = merkle.leaf_hash(text)
             frontier.append(leaf)
             row = {name: getattr(record, name) for name in INDEXED}
