@@ -265,11 +265,11 @@ class Pipeline:
         assert done.returncode == 0, f"svdhub {' '.join(args)}: {done.stderr[-3000:]}"
         return done
 
-    def publish_samples(self, configs: Iterable[Path], *generate: str) -> None:
+    def publish_samples(self, configs: Iterable[Path], *generate: str) -> dict[str, str]:
         """Every sample authority as the demo runs it, each in its own folder:
         synthetic extracts (``generate`` options), its keys and its copy of the
         partnership linkage key; the public keys registered with this hub; then
-        each connector's run."""
+        each connector's run. What each run printed, by config path."""
         paths = [str(config) for config in configs]
         synthetic = str(self.authorities / "synthetic")
         self.svdhub(
@@ -285,8 +285,8 @@ class Pipeline:
         fingerprint = self.svdhub("connector", "linkage-key", "--fingerprint", str(linkage))
         for version in sorted({linkage_key_version(Path(path)) for path in paths}):
             self.svdhub("linkage", "register", "--version", version, fingerprint.stdout.strip())
-        for path in paths:
-            self.svdhub("connector", "run", path)  # as <namespace>.connector-<authority>
+        # Each run as <namespace>.connector-<authority>; its summary is on stderr.
+        return {path: self.svdhub("connector", "run", path).stderr for path in paths}
 
     def raw_messages(self) -> list[Incoming]:
         """Everything now in this namespace's raw topics."""

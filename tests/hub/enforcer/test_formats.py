@@ -47,6 +47,8 @@ class Shared:
     messages: list[Any]  # every shared message
     events: dict[str, int]  # config -> how many events its connector published
     outcomes_run: str  # what the run of the outcomes sample printed
+    checks: dict[str, str]  # config -> what `connector check` printed before any key existed
+    runs: dict[str, str]  # config -> what its first run printed
     systems: dict[str, str]  # event id, as a recipient sees it -> its config's source_system
 
     def of(self, config: str) -> list[Any]:
@@ -95,7 +97,12 @@ def shared(
     pipeline = Pipeline(kafka_admin, opa_url, opa_token, tmp_path_factory.mktemp("formats"))
     try:
         _extracts(pipeline.authorities)
-        pipeline.publish_samples([CONFIGS / c for c in SAMPLES], "--days", "1")
+        checks = {
+            c: pipeline.svdhub("connector", "check", str(CONFIGS / c), "--rows", "1000").stdout
+            for c in SAMPLES
+        }
+        printed = pipeline.publish_samples([CONFIGS / c for c in SAMPLES], "--days", "1")
+        runs = {c: printed[str(CONFIGS / c)] for c in SAMPLES}
         pipeline.start_enforcer()
         _wait_for_decisions(pipeline)
         # A month on, the outcomes files arrive (an earlier version read after
@@ -120,7 +127,14 @@ def shared(
         messages = pipeline.shares()
         # Each recipient sees its own id of an event: map those back.
         scoped = pipeline.scoped_ids(systems, {payload(m).recipient for m in messages})
-        yield Shared(messages, events, outcomes_run, {k: systems[v] for k, v in scoped.items()})
+        yield Shared(
+            messages,
+            events,
+            outcomes_run,
+            checks,
+            runs,
+            {k: systems[v] for k, v in scoped.items()},
+        )
     finally:
         pipeline.stop()
 
@@ -130,6 +144,33 @@ def to_vrp(shared: Shared, config: str, events: int, kind: str = "") -> list[Sha
     published ``events``."""
     assert shared.events[config] == events
     return [payload(m) for m in shared.of(config) if f".svd.shared.vrp.{kind}" in m.topic]
+
+
+#: What `connector check` says a run would take of each fixture, and the run takes.
+COUNTS = {
+    "police-uk-street.yaml": (3, 3, 0),  # ASB, a burglary, a crime across the border
+    "council-referrals-xlsx.yaml": (3, 1, 0),  # a test record
+    "ecds-sql.yaml": (3, 3, 0),  # self-harm, an accident, an assault across the border
+    "istv-xml.yaml": (3, 0, 0),
+}
+
+
+@pytest.mark.parametrize("config", SAMPLES)
+def test_check_says_what_the_run_then_does(shared: Shared, config: str) -> None:
+    """Each format's fixture through `connector check` (throwaway keys, before
+    any key existed), then `connector run`: the same rows accepted, skipped
+    and rejected."""
+    accepted, skipped, rejected = COUNTS[config]
+    check, run = shared.checks[config], shared.runs[config]
+    assert f"  accepted: {accepted} (would publish {accepted}, already published 0)" in check
+    assert f"accepted: {accepted} (published {accepted}, already published 0)" in run
+    for said in (check, run):
+        assert f"rejected: {rejected}" in said
+        if skipped:
+            assert f"skipped: {skipped} (not for the hub, as the config says)" in said
+        else:
+            assert "skipped:" not in said
+    assert shared.events[config] == accepted
 
 
 def test_police_uk_street_crime_reaches_the_vrp_by_month(shared: Shared) -> None:
