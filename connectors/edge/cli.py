@@ -208,7 +208,7 @@ def run(
                 summary = connector.run()
                 clean = clean and summary.clean
                 if not follow or summary.published or summary.rejected_total:
-                    for line in summary.lines(dry_run):
+                    for line in summary.lines(dry_run) + connector.readers():
                         typer.echo(line, err=True)
                 if not follow or stopping.wait(settings.poll_seconds):
                     break

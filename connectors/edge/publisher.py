@@ -158,6 +158,35 @@ class Publisher:
                 f"Kafka at {self.bootstrap} did not acknowledge the batch: {exc}"
             ) from exc
 
+    def readers(self, group_prefix: str) -> dict[str, int]:
+        """The consumer groups named ``group_prefix...`` (the hub's enforcer)
+        that have read this topic: each with the events it has read, the sum
+        of its committed offsets. Needs DESCRIBE on those groups; Kafka gives
+        a group's offsets only for topics the principal may describe, so a
+        connector sees the enforcer's position on its own topics alone.
+        Raises KafkaError."""
+        from kafka import KafkaAdminClient  # noqa: PLC0415 - only at the end of a run
+
+        if not self._partition_count:
+            self.ensure_topic()
+        parts = [TopicPartition(self.topic, p) for p in range(self._partition_count)]
+        admin = KafkaAdminClient(**self.kafka.kafka_python(), client_id=self.client_id)
+        try:
+            groups = sorted(
+                str(group["group_id"])
+                for group in admin.list_groups()
+                if str(group["group_id"]).startswith(group_prefix)
+            )
+            found = admin.list_group_offsets({group: parts for group in groups}) if groups else {}
+        finally:
+            admin.close()
+        read = {}
+        for group, offsets in found.items():
+            committed = [meta.offset for meta in offsets.values() if meta.offset >= 0]
+            if committed:
+                read[group] = sum(committed)
+        return read
+
     def close(self) -> None:
         try:
             self._producer.close(timeout=30)

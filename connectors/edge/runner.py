@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from edge.boundaries import Boundaries
@@ -45,7 +46,7 @@ from edge.checkpoint import Checkpoint
 from edge.config import ConnectorConfig, CsvSource, FileSource, SqlSource, XlsxSource
 from edge.mapping import RETRACTION, Mapped, Mapper, RowError, RowSkipped
 from edge.pseudonymise import Pseudonymiser
-from edge.publisher import Message, Publisher
+from edge.publisher import Message, Publisher, PublishError
 from edge.sources import Notice, Problem, SourceError, SourceRow
 from edge.sources.csv import CsvReader, raw_row
 from edge.sources.join import Joined
@@ -61,7 +62,7 @@ from wire.kafka_client import ClientSettings
 from wire.partnership import Partnership
 from wire.private_files import append_private
 from wire.signing import KeyRegistry, Signer, generate_signer
-from wire.topics import TopicNames
+from wire.topics import ENFORCER_GROUP, TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ class Connector:
         # would share an id (see _clash).
         self._read = sorted(self.mapper.columns())
         self._hashed: dict[str, tuple[bytes, str, int]] = {}
-        names = TopicNames.from_env()
+        self.names = names = TopicNames.from_env()
         self.topic = names.raw(config.authority, config.event_type)
         self.retraction_topic = names.raw(config.authority, "RETRACTION")
         self.kafka = kafka
@@ -297,6 +298,30 @@ class Connector:
         for publisher in self.publishers.values():
             publisher.close()
         self.checkpoint.close()
+
+    def readers(self) -> list[str]:
+        """Whether the hub reads this authority's topic, as lines for the run's
+        summary: which enforcer groups have read how much of it, or a warning
+        that none has. Never raises: a broker that cannot say is a note."""
+        if self.dry_run:
+            return []
+        publisher = self._publisher(self.topic)
+        try:
+            read = publisher.readers(self.names.prefix + ENFORCER_GROUP)
+            total = sum(publisher.end_offsets().values())
+        except (KafkaError, PublishError) as exc:
+            return [f"note: cannot tell whether the hub reads {self.topic}: {exc}"]
+        if not read:
+            return [
+                f"warning: no consumer group has read {self.topic} yet. The hub's enforcer "
+                "reads a new authority's topic within seconds of the policy bundle naming "
+                "it; if this stays, ask the hub whether its enforcer runs and whether the "
+                f"bundle names {self.config.authority}. The events wait in the topic."
+            ]
+        return [
+            f"hub: {group} has read {count:,} of the {total:,} events on {self.topic}"
+            for group, count in sorted(read.items())
+        ]
 
     def _publisher(self, topic: str) -> Publisher:
         """The publisher of one of this authority's raw topics, made on first use."""

@@ -41,6 +41,10 @@ AUDIT_DECISIONS = "svd.audit.decisions"
 QUARANTINE = "svd.quarantine"
 POLICY_REVISIONS = "svd.policy.revisions"
 
+#: The enforcer's consumer groups all start with this (``svdhub enforcer run
+#: --group``); a connector may see those groups' positions on its own topics.
+ENFORCER_GROUP = "svdhub-enforcer"
+
 RAW_PREFIX = "svd.raw."
 SHARED_PREFIX = "svd.shared."
 

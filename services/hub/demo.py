@@ -63,7 +63,7 @@ from wire.canonical import ContractError
 from wire.kafka_client import ClientSettings
 from wire.private_files import private_dir, write_private
 from wire.reading import partitions, read_to_end
-from wire.topics import TopicNames
+from wire.topics import ENFORCER_GROUP, TopicNames
 
 DAYS = 30
 SEED = 1
@@ -528,9 +528,6 @@ def _synthetic(authorities: Path, owners: set[str]) -> dict[str, int]:
         _svdhub([*args, "--authorities", str(authorities)], _authority_env(authorities, None))
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     return {str(name): int(rows) for name, rows in manifest["files"].items()}
-
-
-ENFORCER_GROUP = "svdhub-enforcer"
 
 
 def _run_enforcer_until_caught_up(admin: ClientSettings, opa_url: str, home: Path) -> float:

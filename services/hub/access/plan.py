@@ -4,7 +4,8 @@ Nothing here is written by hand per principal. The parties file and the
 agreements give the parties; each party's role gives its rights:
 
 * ``connector-<authority>``: WRITE and DESCRIBE on topics prefixed
-  ``svd.raw.<authority>.``, and IDEMPOTENT_WRITE on the cluster;
+  ``svd.raw.<authority>.``, IDEMPOTENT_WRITE on the cluster, and DESCRIBE on
+  the enforcer's consumer groups (to say whether the hub reads its topic);
 * ``enforcer``: READ raw topics; WRITE shared topics and the audit,
   quarantine and policy-revisions topics; CREATE, DESCRIBE_CONFIGS and
   ALTER_CONFIGS on all of those (it creates the hub's topics and gives them
@@ -36,7 +37,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wire.topics import AUDIT_DECISIONS, POLICY_REVISIONS, QUARANTINE, TopicNames
+from wire.topics import (
+    AUDIT_DECISIONS,
+    ENFORCER_GROUP,
+    POLICY_REVISIONS,
+    QUARANTINE,
+    TopicNames,
+)
 
 ENFORCER = "enforcer"
 LEDGER = "ledger"
@@ -44,8 +51,6 @@ VIEWS = "views"
 CONNECTOR_PREFIX = "connector-"
 RECIPIENT_PREFIX = "recipient-"
 
-#: The enforcer's consumer groups all start with this (``--group``).
-ENFORCER_GROUP = "svdhub-enforcer"
 
 #: The one cluster resource's name.
 CLUSTER = "kafka-cluster"
@@ -164,6 +169,9 @@ def plan(
         user = add(CONNECTOR_PREFIX + authority, "connector", authority)
         allow(user, "TOPIC", "PREFIXED", f"{p}svd.raw.{authority}.", "WRITE", "DESCRIBE")
         allow(user, "CLUSTER", "LITERAL", CLUSTER, "IDEMPOTENT_WRITE")
+        # Whether the hub reads its topic: the enforcer groups' committed
+        # offsets, which Kafka gives only for topics the principal may describe.
+        allow(user, "GROUP", "PREFIXED", p + ENFORCER_GROUP, "DESCRIBE")
 
     enforcer = add(ENFORCER, "enforcer")
     allow(enforcer, "TOPIC", "PREFIXED", f"{p}svd.raw.", "READ", "DESCRIBE", *_TOPIC_ADMIN)

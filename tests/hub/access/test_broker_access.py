@@ -35,14 +35,16 @@ from kafka.errors import (
     KafkaTimeoutError,
     TopicAuthorizationFailedError,
 )
+from kafka.structs import OffsetAndMetadata
 
+from edge.publisher import Publisher
 from hub.access.broker import apply, drift
 from hub.access.plan import plan_from_policies
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.settings import policies_dir
 from tests.fixtures.kafka import Principals, message_count
 from wire.kafka_client import ClientSettings
-from wire.topics import TopicNames
+from wire.topics import ENFORCER_GROUP, TopicNames
 
 REFUSED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError, KafkaTimeoutError)
 
@@ -265,6 +267,61 @@ def test_a_connector_writes_only_its_own_raw_topics_and_reads_nothing(
     ):
         assert refused_to_produce(me, topic, kafka_admin), topic
     assert not readable(me, names.raw("wmp", "incident"))
+
+
+def commit(admin: ClientSettings, group: str, offsets: dict[str, int]) -> None:
+    """Commit ``offsets`` (topic -> offset on partition 0) for ``group``, as its
+    consumer would."""
+    consumer = KafkaConsumer(**admin.kafka_python(), group_id=group, enable_auto_commit=False)
+    try:
+        consumer.commit(
+            {TopicPartition(t, 0): OffsetAndMetadata(o, "", -1) for t, o in offsets.items()}
+        )
+    finally:
+        consumer.close(autocommit=False)
+
+
+def test_a_connector_sees_how_far_the_hub_read_its_own_topic_and_nothing_more(
+    space: Principals, kafka_admin: ClientSettings
+) -> None:
+    """`connector run` says whether the hub reads the authority's topic, from
+    the enforcer group's committed offsets. A connector may describe the
+    enforcer's groups and no other, sees their offsets on its own topics
+    only, and cannot move them."""
+    names = space.names
+    enforcer = names.prefix + ENFORCER_GROUP
+    analysts = f"{names.prefix}csp-birmingham.analysts"
+    own, theirs = names.raw("wmp", "incident"), names.raw("uhb-ed", "incident")
+    me = space.settings("connector-wmp")
+    publisher = Publisher(me, own, "svdhub-connector-wmp")
+    try:
+        assert publisher.readers(enforcer) == {}  # no enforcer has read it yet
+        commit(kafka_admin, enforcer, {own: 1, theirs: 5})
+        commit(kafka_admin, analysts, {own: 1})
+        assert publisher.readers(enforcer) == {enforcer: 1}
+    finally:
+        publisher.close()
+    admin = KafkaAdminClient(**me.kafka_python(), request_timeout_ms=8000)
+    try:
+        groups = {str(group["group_id"]) for group in admin.list_groups()}
+        assert enforcer in groups and analysts not in groups
+        found = admin.list_group_offsets({enforcer: None})[enforcer]
+        assert {tp.topic for tp in found} == {own}  # not uhb-ed's
+        with pytest.raises(GroupAuthorizationFailedError):
+            admin.list_group_offsets({analysts: None})
+        rewind = {TopicPartition(own, 0): OffsetAndMetadata(0, "", -1)}
+        try:
+            refused = set(admin.alter_group_offsets(enforcer, rewind).values())
+        except GroupAuthorizationFailedError:
+            refused = {GroupAuthorizationFailedError}
+        assert refused == {GroupAuthorizationFailedError}
+    finally:
+        admin.close()
+    publisher = Publisher(me, own, "svdhub-connector-wmp")
+    try:
+        assert publisher.readers(enforcer) == {enforcer: 1}  # not rewound
+    finally:
+        publisher.close()
 
 
 def test_the_ledger_and_the_views_read_only_their_topics(

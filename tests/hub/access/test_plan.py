@@ -27,10 +27,13 @@ def rights(found: AccessPlan, name: str) -> set[tuple[str, str, str, str]]:
 def test_a_connector_may_only_write_and_describe_its_own_raw_topics(
     production: AccessPlan,
 ) -> None:
+    """And describe the enforcer's groups, to see how far the hub has read its
+    topics (Kafka shows a group's offsets only on topics it may describe)."""
     assert rights(production, "connector-wmp") == {
         ("WRITE", "TOPIC", "PREFIXED", "svd.raw.wmp."),
         ("DESCRIBE", "TOPIC", "PREFIXED", "svd.raw.wmp."),
         ("IDEMPOTENT_WRITE", "CLUSTER", "LITERAL", "kafka-cluster"),
+        ("DESCRIBE", "GROUP", "PREFIXED", "svdhub-enforcer"),
     }
 
 

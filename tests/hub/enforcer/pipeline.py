@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import yaml
 from kafka import KafkaProducer
 
-from hub.access.plan import ENFORCER, ENFORCER_GROUP
+from hub.access.plan import ENFORCER
 from hub.enforcer.anonymise import Anonymiser, RecipientKeys
 from hub.enforcer.core import Enforcer, Incoming, Outgoing
 from hub.enforcer.decisions import Decider
@@ -41,7 +41,7 @@ from wire.geography import GeographyLookup
 from wire.kafka_client import CREDENTIALS_ENV, ClientSettings
 from wire.shares import Share
 from wire.signing import Verifier
-from wire.topics import NAMESPACE_ENV, TopicNames
+from wire.topics import ENFORCER_GROUP, NAMESPACE_ENV, TopicNames
 
 
 def _k_agreements() -> frozenset[str]:

@@ -219,6 +219,17 @@ def test_a_force_and_an_ed_onboard_by_configuration_while_the_hub_runs(
         for never in (b"RL403", b"takeaway", b"Synthetic Street", b"52.48"):
             assert never not in b"".join(m.value for m in shares)
 
+        # The force's next run (nothing new) says the hub has read all of its topic.
+        topic = pipeline.names.raw(FORCE, "incident")
+        said = f"hub: {pipeline.group()} has read 3 of the 3 events on {topic}"
+        again = ("connector", "run", str(force_config), "--credentials", str(handed[FORCE]))
+        helpers.wait_until(
+            lambda: said in svdhub(env, *again),
+            60,
+            "a run to say the hub has read the force's events",
+            every=2,
+        )
+
         # The same enforcer process read both new topics from their first message.
         assert enforcer.poll() is None and len(pipeline.processes) == 1
         text = log.read_text(encoding="utf-8", errors="replace")
