@@ -51,7 +51,6 @@ VIEWS = "views"
 CONNECTOR_PREFIX = "connector-"
 RECIPIENT_PREFIX = "recipient-"
 
-
 #: The one cluster resource's name.
 CLUSTER = "kafka-cluster"
 

@@ -23,6 +23,7 @@ from tests.hub.enforcer import helpers
 from tests.hub.enforcer.pipeline import Pipeline, payload
 from tests.hub.enforcer.test_formats import CONFIGS, FORMATS
 from wire.kafka_client import ClientSettings
+from wire.private_files import write_private
 from wire.shares import Share
 
 pytestmark = pytest.mark.slow
@@ -127,13 +128,10 @@ def test_a_force_and_an_ed_onboard_by_configuration_while_the_hub_runs(
             assert f"new password: {pipeline.names.prefix}connector-{authority} " in applied
         handed: dict[str, Path] = {}
         for authority in (FORCE, TRUST):
-            home = pipeline.authorities / authority
-            home.mkdir(parents=True)
-            handed[authority] = home / "kafka.properties"
-            handed[authority].write_text(
-                svdhub(env, "access", "credentials", f"connector-{authority}"), encoding="utf-8"
+            handed[authority] = pipeline.authorities / authority / "kafka.properties"
+            write_private(  # it holds the principal's password: 0600 from the start
+                handed[authority], svdhub(env, "access", "credentials", f"connector-{authority}")
             )
-            handed[authority].chmod(0o600)
 
         # 3. Each IT team puts its extract in place, writes its config and checks it.
         force_home = pipeline.authorities / FORCE
