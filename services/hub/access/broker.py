@@ -4,7 +4,8 @@
 
 * gives every principal of the plan a SCRAM-SHA-512 credential (a new
   password in its credentials file when it has none, or is rotated), and
-  deletes the credentials of users in the plan's scope that it no longer names;
+  revokes the credentials of users in the plan's scope that it no longer
+  names (see :data:`REVOKED_ITERATIONS` for how);
 * creates every ACL the plan has and the broker lacks, and deletes every ACL
   in the plan's scope that the plan does not have (a hand-made ACL is drift);
 * creates the raw topics of every authority, so a connector, which may only
@@ -32,7 +33,6 @@ from kafka.admin import (
     ResourcePatternFilter,
     ResourceType,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 from kafka.errors import KafkaError, NoError
@@ -45,6 +45,16 @@ from wire.topics import BROKER_TIME, EVENT_TYPES, TopicPlan
 log = logging.getLogger("svdhub.access")
 
 SCRAM_ITERATIONS = 8192
+#: A revoked user's credential is replaced, not deleted: by one made from a
+#: random password that is thrown away at once, with this iteration count to
+#: mark it revoked. Kafka (4.3.1 and 4.4.0 alike) loses every SCRAM
+#: credential when a broker restarts with credential deletions in its
+#: metadata log and no metadata snapshot after them: ``ScramDelta.apply``,
+#: replaying onto an empty image, drops the whole mechanism as soon as it
+#: meets a deletion before any credential, and the admin is locked out with
+#: everyone else. Replacing never writes a deletion; nobody can log in as a
+#: revoked user, and the plan gives it a credential again if it names it.
+REVOKED_ITERATIONS = SCRAM_ITERATIONS + 1
 
 
 class AccessError(Exception):
@@ -76,7 +86,7 @@ class Applied:
     created: list[Grant] = field(default_factory=list)
     deleted: list[Grant] = field(default_factory=list)
     new_passwords: list[str] = field(default_factory=list)
-    deleted_users: list[str] = field(default_factory=list)
+    revoked_users: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -151,14 +161,19 @@ def current_grants(client: KafkaAdminClient) -> list[Grant]:
 
 
 def scram_users(client: KafkaAdminClient) -> set[str]:
+    """The users with a SCRAM-SHA-512 credential that is not revoked
+    (:data:`REVOKED_ITERATIONS`)."""
     found = client.describe_user_scram_credentials()
     return {
         user
         for user, info in found.items()
         if not info.get("error")
         and any(
-            c.get("mechanism") in (ScramMechanism.SCRAM_SHA_512, "SCRAM-SHA-512")
-            or getattr(c.get("mechanism"), "name", "") == "SCRAM_SHA_512"
+            (
+                c.get("mechanism") in (ScramMechanism.SCRAM_SHA_512, "SCRAM-SHA-512")
+                or getattr(c.get("mechanism"), "name", "") == "SCRAM_SHA_512"
+            )
+            and c.get("iterations") != REVOKED_ITERATIONS
             for c in info.get("credential_infos", [])
         )
     }
@@ -216,12 +231,17 @@ def apply(
             _check_altered(
                 client.alter_user_scram_credentials(
                     [
-                        UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+                        UserScramCredentialUpsertion(
+                            user,
+                            ScramMechanism.SCRAM_SHA_512,
+                            new_password(),  # thrown away: nobody holds it
+                            iterations=REVOKED_ITERATIONS,
+                        )
                         for user in diff.extra_users
                     ]
                 )
             )
-            done.deleted_users = diff.extra_users
+            done.revoked_users = diff.extra_users
         if diff.missing:
             result = client.create_acls([_to_acl(g) for g in diff.missing])
             failed = result.get("failed", [])

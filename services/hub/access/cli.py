@@ -112,8 +112,8 @@ def apply_command(
         raise typer.Exit(1) from exc
     for name in done.new_passwords:
         typer.echo(f"new password: {name} ({store.path(name)})")
-    for name in done.deleted_users:
-        typer.echo(f"deleted SCRAM user not in the plan: {name}")
+    for name in done.revoked_users:
+        typer.echo(f"revoked SCRAM user not in the plan: {name}")
     for grant in done.created:
         typer.echo(f"created ACL: {' '.join(grant.row())}")
     for grant in done.deleted:

@@ -85,6 +85,12 @@ share.coordinator.state.topic.min.isr=1
 default.replication.factor=1
 min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
+# A metadata snapshot at least every minute (the default is an hour). Kafka
+# loses every SCRAM credential, the admin's too, when it restarts with
+# credential deletions in its metadata log and no snapshot taken after them;
+# `svdhub access` never deletes one (hub.access.broker.REVOKED_ITERATIONS),
+# and a snapshot folds in any deletion made by other means.
+metadata.log.max.snapshot.interval.ms=60000
 """
 
 _LOG4J2 = """\

@@ -16,6 +16,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,12 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata
 
 from edge.publisher import Publisher
-from hub.access.broker import apply, drift
+from hub.access.broker import REVOKED_ITERATIONS, apply, drift
 from hub.access.plan import plan_from_policies
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.settings import policies_dir
 from tests.fixtures.kafka import Principals, message_count
+from tests.hub.enforcer.helpers import wait_until
 from wire.kafka_client import ClientSettings
 from wire.topics import ENFORCER_GROUP, TopicNames
 
@@ -458,3 +460,43 @@ def test_the_access_commands_report_and_repair_drift(
     plan = access("plan", "--json")
     assert plan.returncode == 0
     assert json.loads(plan.stdout)["namespace"] == names.namespace
+
+
+def test_a_principal_the_plan_drops_is_locked_out_and_named_again_comes_back(
+    grant_access: Callable[[TopicNames], Principals], kafka_admin: ClientSettings
+) -> None:
+    names = TopicNames(f"t-{uuid.uuid4().hex[:10]}")
+    space = grant_access(names)
+    plan = plan_from_policies(policies_dir(), names)
+    dropped = space.name("recipient-csp-coventry")
+    old = space.settings("recipient-csp-coventry")
+    smaller = replace(
+        plan,
+        principals=tuple(p for p in plan.principals if p.name != dropped),
+        grants=tuple(g for g in plan.grants if g.principal != f"User:{dropped}"),
+    )
+    done = apply(smaller, kafka_admin, space.store, kafka_admin.ca_location)
+    assert done.revoked_users == [dropped]
+    # Revoked, so no longer a user of the scope (the broker's metadata follows
+    # the controller's within moments).
+    wait_until(lambda: not drift(smaller, kafka_admin), 20, "the broker to show the revocation")
+    # Revoked by a credential nobody holds, not deleted: Kafka loses every SCRAM
+    # credential on a restart that replays a deletion (test_lifecycle restarts one).
+    client = KafkaAdminClient(**kafka_admin.kafka_python())
+    try:
+        [info] = client.describe_user_scram_credentials([dropped])[dropped]["credential_infos"]
+    finally:
+        client.close()
+    assert info["iterations"] == REVOKED_ITERATIONS
+    with failed_clients(), pytest.raises(KafkaError):
+        KafkaAdminClient(**old.kafka_python(), bootstrap_timeout_ms=5000).list_topics()
+
+    again = apply(plan, kafka_admin, space.store, kafka_admin.ca_location)
+    assert again.new_passwords == [dropped]
+    wait_until(lambda: not drift(plan, kafka_admin), 20, "the broker to show the new credential")
+    # Its credentials file was kept, so the same password works again.
+    client = KafkaAdminClient(**space.settings("recipient-csp-coventry").kafka_python())
+    try:
+        client.list_topics()
+    finally:
+        client.close()

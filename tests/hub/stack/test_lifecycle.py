@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
 
+from hub.access.broker import apply
+from hub.access.plan import AccessPlan, plan_from_policies
+from hub.access.store import ADMIN, CredentialStore
+from hub.settings import policies_dir
 from hub.stack import StackConfig
 from hub.stack.process import cmdline, port_open
 from tests.fixtures.services import stack_for_a_command, unavailable
@@ -146,3 +150,33 @@ def test_two_fresh_starts_in_a_row_on_the_same_ports(
         assert down.returncode == 0, down.stderr
         assert stack_processes(config.state_dir) == []
         assert not config.state_dir.exists()
+
+
+def test_a_restart_after_principals_are_revoked_keeps_every_credential(
+    private_stack: tuple[StackConfig, dict[str, str]],
+) -> None:
+    """Kafka drops every SCRAM credential, the admin's too, when a broker with no
+    metadata snapshot restarts over credential deletions. Revoke three
+    namespaces' principals with `access apply`, restart the broker before any
+    snapshot, and everyone the plans still name logs in as before."""
+    config, env = private_stack
+    up = svdhub("stack", "up", "--only", "kafka", env=env)
+    if up.returncode != 0:
+        unavailable("local stack", up.stderr[-2000:])
+    admin = CredentialStore(config.state_dir).load(ADMIN)
+    store = CredentialStore(config.state_dir)
+    for n in range(3):
+        names = TopicNames(f"gone-{n}")
+        apply(plan_from_policies(policies_dir(), names), admin, store, admin.ca_location)
+        done = apply(AccessPlan(names, (), ()), admin, store, admin.ca_location)
+        assert len(done.revoked_users) == 18
+    down = svdhub("stack", "down", env=env)
+    assert down.returncode == 0, down.stderr
+    again = svdhub("stack", "up", "--only", "kafka", env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    for name in (ADMIN, "enforcer", "connector-wmp"):
+        client = KafkaAdminClient(**store.load(name).kafka_python(), bootstrap_timeout_ms=20000)
+        try:
+            assert client.list_topics()
+        finally:
+            client.close()
