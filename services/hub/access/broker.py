@@ -53,7 +53,8 @@ SCRAM_ITERATIONS = 8192
 #: replaying onto an empty image, drops the whole mechanism as soon as it
 #: meets a deletion before any credential, and the admin is locked out with
 #: everyone else. Replacing never writes a deletion; nobody can log in as a
-#: revoked user, and the plan gives it a credential again if it names it.
+#: revoked user, its credentials file is deleted, and if a plan names it
+#: again it gets a new password.
 REVOKED_ITERATIONS = SCRAM_ITERATIONS + 1
 
 
@@ -242,6 +243,10 @@ def apply(
                 )
             )
             done.revoked_users = diff.extra_users
+            # Its password dies with it: if a later plan names it again, it
+            # gets a new one, to be handed over again.
+            for user in diff.extra_users:
+                store.remove(user)
         if diff.missing:
             result = client.create_acls([_to_acl(g) for g in diff.missing])
             failed = result.get("failed", [])

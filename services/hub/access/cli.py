@@ -113,7 +113,7 @@ def apply_command(
     for name in done.new_passwords:
         typer.echo(f"new password: {name} ({store.path(name)})")
     for name in done.revoked_users:
-        typer.echo(f"revoked SCRAM user not in the plan: {name}")
+        typer.echo(f"revoked SCRAM user not in the plan: {name} (its credentials file deleted)")
     for grant in done.created:
         typer.echo(f"created ACL: {' '.join(grant.row())}")
     for grant in done.deleted:

@@ -65,6 +65,19 @@ class CredentialStore:
         settings.save(path)
         return settings, True
 
+    def remove(self, principal: str) -> bool:
+        """Delete the principal's credentials file, if it has one (a principal
+        that is revoked); return whether there was one. A name that is no
+        principal's has no file."""
+        try:
+            path = self.path(principal)
+        except CredentialsError:
+            return False
+        if not path.is_file():
+            return False
+        path.unlink()
+        return True
+
     def principals(self) -> list[str]:
         if not self.folder.is_dir():
             return []

@@ -491,12 +491,17 @@ def test_a_principal_the_plan_drops_is_locked_out_and_named_again_comes_back(
     with failed_clients(), pytest.raises(KafkaError):
         KafkaAdminClient(**old.kafka_python(), bootstrap_timeout_ms=5000).list_topics()
 
+    assert not space.store.exists(dropped)  # its password died with it
+
     again = apply(plan, kafka_admin, space.store, kafka_admin.ca_location)
     assert again.new_passwords == [dropped]
     wait_until(lambda: not drift(plan, kafka_admin), 20, "the broker to show the new credential")
-    # Its credentials file was kept, so the same password works again.
-    client = KafkaAdminClient(**space.settings("recipient-csp-coventry").kafka_python())
+    back = space.settings("recipient-csp-coventry")
+    assert back.password != old.password
+    client = KafkaAdminClient(**back.kafka_python())
     try:
         client.list_topics()
     finally:
         client.close()
+    with failed_clients(), pytest.raises(KafkaError):  # whoever kept the old file
+        KafkaAdminClient(**old.kafka_python(), bootstrap_timeout_ms=5000).list_topics()
