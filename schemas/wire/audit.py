@@ -42,6 +42,7 @@ to (:data:`QUERY_COLUMNS`), so a hostile record cannot fail an insert.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -329,8 +330,12 @@ class AuditRecord:
         return cls.from_value(value, sequenced=sequenced)
 
     @classmethod
-    def from_value(cls, value: dict[str, Any], *, sequenced: bool = False) -> AuditRecord:
-        """The record in ``value``, a JSON object already read (see :meth:`from_bytes`)."""
+    def from_value(
+        cls, value: dict[str, Any], *, sequenced: bool = False, base_checked: bool = False
+    ) -> AuditRecord:
+        """The record in ``value``, a JSON object already read (see :meth:`from_bytes`).
+        ``base_checked``: the values of :data:`BASE_KEYS` are those of a record
+        already checked (:func:`base_values`), so they are not checked again."""
         # A record written before the hub scoped ids has none of their keys: it
         # is still read (the ledger and the audit topic keep it), as having none.
         legacy = not any(key in value for key in SCOPED_KEYS)
@@ -338,7 +343,7 @@ class AuditRecord:
         check_keys(value, (*keys, "seq") if sequenced else keys, AuditRecordError)
         if legacy:
             value.update(dict.fromkeys(SCOPED_KEYS))
-        reasons, shared_ids = _check(value, sequenced, strict=not legacy)
+        reasons, shared_ids = _check(value, sequenced, strict=not legacy, base=not base_checked)
         value["reasons"] = reasons
         value["shared_ids"] = shared_ids
         value["fields_released"] = tuple(value["fields_released"])
@@ -364,6 +369,14 @@ BASE_KEYS = (
 
 #: The keys :meth:`AuditBase.record` takes: the decision's own.
 DECISION_KEYS = tuple(key for key in KEYS if key not in BASE_KEYS)
+
+
+def base_values(value: dict[str, Any]) -> tuple[tuple[type, Any], ...]:
+    """The values of :data:`BASE_KEYS` in a record read from JSON, each with its
+    type: two records whose base values are equal hold the same values (``1``
+    and ``True`` are equal in Python, but not of one type), so a check of one
+    holds for the other."""
+    return tuple((type(found), found) for found in map(value.get, BASE_KEYS))
 
 
 @dataclass(frozen=True)
@@ -440,17 +453,30 @@ class AuditBatch:
     def from_bytes(cls, data: bytes | None) -> AuditBatch:
         """The batch in ``data``, or AuditRecordError naming the field
         (``records[3].decision_id``) and the reason."""
+        found = _canonical_batch(data)
+        if found is not None:
+            return cls.from_value(found[0], depth_checked=True, encoded=found[1])
         value = load_object(
             data, AuditRecordError, max_bytes=MAX_BATCH_BYTES, max_depth=MAX_DEPTH + 2
         )
         return cls.from_value(value, depth_checked=True)
 
     @classmethod
-    def from_value(cls, value: dict[str, Any], *, depth_checked: bool = False) -> AuditBatch:
+    def from_value(
+        cls,
+        value: dict[str, Any],
+        *,
+        depth_checked: bool = False,
+        encoded: Sequence[bytes] | None = None,
+    ) -> AuditBatch:
         """The batch in ``value``, a JSON object already read. ``depth_checked``:
         the whole value is known to nest at most ``MAX_DEPTH + 2`` deep (as
         :meth:`from_bytes` reads it), so no record in it is deeper than a
-        record may be, and the records are not walked again."""
+        record may be, and the records are not walked again. ``encoded``: each
+        record's canonical JSON as read, kept as the record's encoding.
+
+        The decisions of one event share the values of :data:`BASE_KEYS`:
+        those are checked once, for the first record that holds them."""
         check_keys(value, ("records",), AuditRecordError)
         items = value["records"]
         if not isinstance(items, list):
@@ -460,21 +486,53 @@ class AuditBatch:
                 "records", "bad_value", f"{len(items)} records, not 1 to {MAX_BATCH_RECORDS}"
             )
         records = []
+        checked_base: tuple[tuple[type, Any], ...] | None = None
         for index, item in enumerate(items):
             where = f"records[{index}]"
             if not isinstance(item, dict):
                 raise AuditRecordError(where, "wrong_type", "a record is a JSON object")
             if not depth_checked and depth(item, MAX_DEPTH) > MAX_DEPTH:
                 raise AuditRecordError(where, "too_deep", f"nested deeper than {MAX_DEPTH}")
+            # A record with every key is encoded as it was read; an older one
+            # gains the keys it lacked, and is encoded anew.
+            as_read = encoded[index] if encoded is not None and "shared_ids" in item else None
+            base = base_values(item)
             try:
-                record = AuditRecord.from_value(item)
+                record = AuditRecord.from_value(item, base_checked=base == checked_base)
+                if as_read is not None:
+                    object.__setattr__(record, "_encoded", as_read)
                 size = len(record.to_bytes())
             except AuditRecordError as exc:
                 raise AuditRecordError(f"{where}.{exc.field}", exc.code, exc.reason) from exc
             if size > MAX_BYTES:
                 raise AuditRecordError(where, "too_large", f"{size} bytes is more than {MAX_BYTES}")
             records.append(record)
+            checked_base = base
         return checked(cls, {"records": tuple(records)})
+
+
+def _canonical_batch(data: bytes | None) -> tuple[dict[str, Any], list[bytes]] | None:
+    """The batch in ``data`` and each record's canonical JSON, if ``data`` is
+    already the canonical JSON of a batch of JSON objects (the common case);
+    otherwise None, and ``load_object`` reads it again step by step to say what
+    is wrong. The records' encodings joined are the batch's own, so each is
+    encoded once; whatever this accepts, ``load_object`` accepts too (see
+    :func:`wire.canonical.canonical_object`)."""
+    if data is None or len(data) > MAX_BATCH_BYTES or not data.startswith(b'{"records":['):
+        return None
+    try:
+        value = json.loads(data.decode("utf-8"))
+        if type(value) is not dict or len(value) != 1:
+            return None
+        items = value.get("records")
+        if type(items) is not list or not all(type(item) is dict for item in items):
+            return None
+        encoded = [canonical_json(item) for item in items]
+    except (ValueError, RecursionError):
+        return None
+    if batch_bytes(encoded) != data or depth(value, MAX_DEPTH + 2) > MAX_DEPTH + 2:
+        return None
+    return value, encoded
 
 
 def batch_bytes(records: Sequence[bytes]) -> bytes:

@@ -159,6 +159,9 @@ def load_object(data: bytes | None, error: type[_E], *, max_bytes: int, max_dept
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error("(value)", "not_utf8", f"not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    value = canonical_object(text, data, max_depth)
+    if value is not None:
+        return value
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except RecursionError as exc:
@@ -182,6 +185,24 @@ def load_object(data: bytes | None, error: type[_E], *, max_bytes: int, max_dept
             "(value)", "not_canonical", "not canonical JSON (sorted keys, no spaces, UTF-8)"
         )
     return value
+
+
+def canonical_object(text: str, data: bytes, max_depth: int) -> Any:
+    """The JSON object in ``text`` (``data`` decoded) if ``data`` is already its
+    canonical JSON and nests at most ``max_depth`` deep; otherwise None, and
+    :func:`load_object` reads it again step by step to say what is wrong.
+
+    This is the common case, read by the C parser with no hook per object:
+    whatever it accepts, the checks one by one accept too. A duplicate key
+    re-encodes shorter, and NaN, infinity or a lone surrogate do not encode at
+    all, so none of them is canonical."""
+    try:
+        value = json.loads(text)
+        if type(value) is not dict or canonical_json(value) != data:
+            return None
+    except (ValueError, RecursionError):
+        return None
+    return value if _depth(value, max_depth) <= max_depth else None
 
 
 class _Duplicate(ValueError):
@@ -211,7 +232,7 @@ def _depth(value: Any, limit: int) -> int:
 
     Only containers go on the stack: a record is mostly strings, which are
     looked at once and never pushed."""
-    if not isinstance(value, dict | list):
+    if not isinstance(value, _CONTAINERS):
         return 0
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -222,9 +243,13 @@ def _depth(value: Any, limit: int) -> int:
             if deepest > limit:
                 return deepest
         for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
+            if isinstance(child, _CONTAINERS):
                 stack.append((child, depth + 1))
     return deepest
+
+
+# A tuple made once: ``dict | list`` in the loop would build a union for every value.
+_CONTAINERS = (dict, list)
 
 
 def _kind(value: Any) -> str:
@@ -407,7 +432,7 @@ def check_json(
         elif isinstance(node, float):
             if not math.isfinite(node):
                 raise error(path, "bad_value", "not a finite number")
-        elif isinstance(node, dict | list):
+        elif isinstance(node, _CONTAINERS):
             if depth >= max_depth:
                 raise error(path, "too_deep", f"nested deeper than {max_depth}")
             if len(node) > max_items:
@@ -452,6 +477,7 @@ def checked(cls: type[_T], values: dict[str, Any]) -> _T:
     """An instance of the frozen dataclass ``cls`` from ``values`` that its parser has
     already checked, without checking them a second time in ``__post_init__``."""
     instance = object.__new__(cls)
-    for name, value in values.items():
-        object.__setattr__(instance, name, value)
+    # A frozen dataclass (none of the contracts has slots) keeps its fields in
+    # its __dict__: filling it at once is what __init__ does, field by field.
+    instance.__dict__.update(values)
     return instance

@@ -20,6 +20,7 @@ from tests.wire.contract_strategies import (
     garbage,
 )
 from wire.audit import (
+    BASE_KEYS,
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
     MAX_BYTES,
@@ -158,3 +159,65 @@ def test_a_sequenced_record_is_the_record_with_its_position() -> None:
     for wrong in (-1, True, "7"):
         with pytest.raises(AuditRecordError):
             record.sequenced(wrong)  # type: ignore[arg-type]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=SLOW)
+@given(st.lists(audit_records(), min_size=1, max_size=6))
+def test_each_record_read_from_a_batch_is_encoded_as_it_would_be_anew(
+    records: list[AuditRecord],
+) -> None:
+    """A record read from a batch keeps the bytes it was read as, which are
+    exactly the canonical JSON of the record it became."""
+    for record in AuditBatch.from_bytes(AuditBatch(tuple(records)).to_bytes()).records:
+        assert record.to_bytes() == canonical_json(record.to_dict())
+
+
+def test_a_record_from_before_scoped_ids_in_a_batch_is_encoded_with_its_keys() -> None:
+    old = audit_record(0).to_dict()  # a denial, with no shared ids
+    for key in ("supersedes", "retracts", "shared_ids"):
+        del old[key]
+    (record,) = read_audit_message(canonical_json({"records": [old]}))
+    assert record.to_bytes() == canonical_json(record.to_dict())
+    assert b'"shared_ids":null' in record.to_bytes()
+
+
+def one_event(count: int) -> list[dict[str, object]]:
+    """The records of ``count`` decisions on one event, as JSON objects: the
+    values of BASE_KEYS are the first's."""
+    first = audit_record(1).to_dict()
+    records = []
+    for n in range(count):
+        record = audit_record(1 + 3 * n).to_dict()
+        record.update({key: first[key] for key in BASE_KEYS})
+        records.append(record)
+    return records
+
+
+def test_the_values_one_event_shares_are_checked_once_and_hold_for_every_record() -> None:
+    records = one_event(3)
+    assert (
+        read_audit_message(canonical_json({"records": records}))[2].event_id
+        == (records[0]["event_id"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "code"),
+    [
+        ("source_partition", True, "wrong_type"),  # True == 1 in Python, but not an integer
+        ("source_offset", 1.0, "wrong_type"),
+        ("decided_at", "2026-02-30T00:00:00Z", "bad_value"),
+        ("source_topic", None, "wrong_type"),
+    ],
+)
+def test_a_later_record_unlike_the_first_in_what_the_event_says_is_checked_again(
+    key: str, value: object, code: str
+) -> None:
+    """The event's values are checked once only while they are the very values
+    (and types) of a record checked before; otherwise they are checked again."""
+    records = one_event(3)
+    for record in records:
+        record.update(source_partition=1, source_offset=1)
+    records[2][key] = value
+    error = refusal(canonical_json({"records": records}))
+    assert (error.field, error.code) == (f"records[2].{key}", code)

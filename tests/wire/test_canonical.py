@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.wire.contract_strategies import JSON_VALUES
+from wire import canonical
 from wire.audit import AuditBatch, AuditRecord
-from wire.canonical import ContractError, check_text, depth, load_object
+from wire.canonical import ContractError, canonical_json, check_text, depth, load_object
 from wire.quarantine import QuarantineEntry
 from wire.shares import Share
 
@@ -134,3 +135,66 @@ def _nesting(value: Any) -> int:
 def test_depth_is_the_nesting_counted_no_further_than_the_limit(value: Any, limit: int) -> None:
     found = depth(value, limit)
     assert found == _nesting(value) if _nesting(value) <= limit else found == limit + 1
+
+
+def _one_by_one(data: bytes, max_depth: int) -> Any:
+    """What ``load_object`` gives with no fast read: the checks one by one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(canonical, "canonical_object", lambda *_: None)
+        return load_object(data, ExampleError, max_bytes=10_000, max_depth=max_depth)
+
+
+def _agree(data: bytes, max_depth: int) -> None:
+    """The fast read of canonical JSON accepts nothing the checks one by one refuse,
+    and gives the same value; and ``load_object`` says what they say."""
+    try:
+        expected = _one_by_one(data, max_depth)
+    except ExampleError as exc:
+        refusal = (exc.field, exc.code)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        assert canonical.canonical_object(text, data, max_depth) is None
+        with pytest.raises(ExampleError) as caught:
+            load_object(data, ExampleError, max_bytes=10_000, max_depth=max_depth)
+        assert (caught.value.field, caught.value.code) == refusal
+        return
+    assert load_object(data, ExampleError, max_bytes=10_000, max_depth=max_depth) == expected
+    fast = canonical.canonical_object(data.decode("utf-8"), data, max_depth)
+    assert fast is None or fast == expected
+
+
+@settings(max_examples=300)
+@given(st.lists(_FRAGMENTS, max_size=24).map("".join), st.integers(min_value=0, max_value=4))
+def test_the_fast_read_of_json_like_text_agrees_with_the_checks_one_by_one(
+    text: str, max_depth: int
+) -> None:
+    _agree(text.encode("utf-8"), max_depth)
+
+
+@settings(max_examples=200)
+@given(JSON_VALUES, st.integers(min_value=0, max_value=6))
+def test_the_fast_read_of_any_json_value_agrees_with_the_checks_one_by_one(
+    value: Any, max_depth: int
+) -> None:
+    with contextlib.suppress(ValueError):  # a value canonical JSON cannot write
+        _agree(canonical_json({"v": value}), max_depth)
+        _agree(canonical_json({"v": value, "w": [value, {"x": value}]}), max_depth)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b'{"a":1,"a":1}', "duplicate_key"),  # the C parser keeps the last; re-encoded, shorter
+        (b'{"a":NaN}', "not_json"),
+        (b'{"a":-Infinity}', "not_json"),
+        (b'{"a":"\\ud800"}', "not_utf8"),
+        (b'{"b":1,"a":2}', "not_canonical"),
+        (b'{"a":[[[[[1]]]]]}', "too_deep"),
+        (b"[1]", "not_object"),
+    ],
+)
+def test_what_the_fast_read_leaves_is_refused_by_name(data: bytes, code: str) -> None:
+    assert canonical.canonical_object(data.decode(), data, 4) is None
+    assert refused(data).code == code

@@ -54,7 +54,7 @@ from sqlalchemy import (
 
 from hub.audit import merkle
 from hub.audit.checkpoints import Checkpoint, check_verifier, log_origin
-from hub.sink import Message, Outcome, Sink, offsets_table, rejects_table
+from hub.sink import Message, Outcome, Sink, insert_rows, offsets_table, rejects_table
 from wire.audit import QUERY_COLUMNS, AuditRecord, read_audit_message
 from wire.canonical import iso
 from wire.hub_signing import HubKeys
@@ -112,6 +112,9 @@ cosignatures = Table(
     Column("line", Text, nullable=False),
     Column("received_at", String(40), nullable=False),
 )
+
+#: The columns of a new row, in the order :meth:`Ledger.write` gives them.
+_ENTRY_COLUMNS = ("seq", "leaf_hash", "record", *INDEXED)
 
 offsets = offsets_table(metadata, "audit")
 rejects = rejects_table(metadata, "audit")
@@ -244,10 +247,9 @@ class Ledger(Sink[tuple[AuditRecord, ...], Appended]):
             text = record.sequenced_bytes(seq)
             leaf = merkle.leaf_hash(text)
             frontier.append(leaf)
-            row = {name: getattr(record, name) for name in INDEXED}
-            rows.append({**row, "seq": seq, "leaf_hash": leaf.hex(), "record": text.decode()})
-        if rows:
-            conn.execute(insert(entries), rows)
+            fields = record.__dict__
+            rows.append((seq, leaf.hex(), text.decode(), *[fields[name] for name in INDEXED]))
+        insert_rows(conn, entries, _ENTRY_COLUMNS, rows)
         result.added = len(rows)
         result.checkpoint = self._maybe_checkpoint(conn, frontier)
         self._pending = frontier
