@@ -34,6 +34,17 @@ Bootstrap = Annotated[
     ),
 ]
 
+BatchWait = Annotated[
+    float | None,
+    typer.Option(
+        "--batch-wait",
+        min=0,
+        max=10_000,
+        help="Milliseconds a batch waits after its first message for more, so that "
+        "messages coming one at a time share a transaction (default: the service's own).",
+    ),
+]
+
 
 def _required(find: Callable[[str | None], str], value: str | None, option: str) -> str:
     try:

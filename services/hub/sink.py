@@ -7,7 +7,10 @@ topics. :func:`consume` drives it:
    seeks each to the offset stored with the tables, or to the beginning;
 2. it polls, and hands each batch to :meth:`Sink.apply`: what one poll
    brought, and what later polls bring at once (without waiting), up to
-   :attr:`Sink.batch_messages` messages;
+   :attr:`Sink.batch_messages` messages. A consumer made for the sink
+   (:func:`new_consumer` with its :attr:`Sink.batch_wait_ms`) has the broker
+   hold each fetch a while for more, so messages that come one at a time are
+   applied together;
 3. ``apply`` parses every message through the sink's typed contract, and in
    **one transaction** writes the rows (:meth:`Sink.write`), records every
    message it could not use in ``<prefix>_rejects`` and stores the offsets
@@ -148,9 +151,17 @@ class Sink(abc.ABC, Generic[Item, Result]):
     name: str = "sink"
 
     #: The most messages :func:`consume` hands to one :meth:`apply` (one
-    #: transaction). It never waits to fill a batch: a batch holds what the
-    #: consumer has already fetched, so a sink that keeps up applies small ones.
+    #: transaction).
     batch_messages: int = 1000
+
+    #: How long the broker holds a fetch for more messages (ms; the consumer's
+    #: ``fetch_max_wait_ms``, see :func:`fetch_options`). At 0 a fetch returns
+    #: at the first message, so a sink that keeps up with messages that come
+    #: one at a time fetches, and commits a transaction, once for each.
+    #: Waiting adds at most this to any message's latency, and saves a fetch
+    #: and a transaction (for the ledger, a commit that reaches the disk) on
+    #: every message that comes in the meantime.
+    batch_wait_ms: float = 0.0
 
     #: Threads that check a batch's signatures at once (1: the caller's only).
     verify_threads: int = 2
@@ -520,12 +531,33 @@ def _copy_rows(
             copy.write_row(row)
 
 
-def new_consumer(kafka: ClientSettings, client_id: str) -> KafkaConsumer:
-    """A consumer for :func:`consume`: no group, no auto-commit, large batches."""
+def new_consumer(
+    kafka: ClientSettings, client_id: str, batch_wait_ms: float = 0.0
+) -> KafkaConsumer:
+    """A consumer for :func:`consume`: no group, no auto-commit, large batches.
+    With ``batch_wait_ms``, the broker holds each fetch that long for more."""
     return KafkaConsumer(
         **kafka.kafka_python(),
         client_id=client_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=1000,
+        **fetch_options(batch_wait_ms),
     )
+
+
+#: Bytes a fetch asks the broker for before its wait is over: more than many
+#: messages come in a wait at any steady rate the hub keeps up with.
+WAIT_FOR_BYTES = 512 * 1024
+
+
+def fetch_options(batch_wait_ms: float) -> dict[str, int]:
+    """The consumer's fetch settings for a batch wait (:attr:`Sink.batch_wait_ms`):
+    the broker answers a fetch when it has :data:`WAIT_FOR_BYTES`, or when the
+    wait is over, so messages that come one at a time arrive together, in one
+    fetch instead of one each. With no wait, Kafka's defaults (answer at the
+    first byte)."""
+    wait = round(batch_wait_ms)
+    if wait <= 0:
+        return {}
+    return {"fetch_min_bytes": WAIT_FOR_BYTES, "fetch_max_wait_ms": wait}

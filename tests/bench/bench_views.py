@@ -35,7 +35,7 @@ from hub.hub_key import hub_keys
 from hub.sink import Message, consume, new_consumer
 from hub.views.builder import Applied, ViewBuilder
 from tests.bench.bench_enforcer import DECISIONS, incidents, paced, percentile
-from tests.bench.harness import Result, kept_up
+from tests.bench.harness import Result, cpu_seconds, kept_up
 from tests.fixtures.kafka import grant, producer, revoke
 from tests.fixtures.records import HUB_KEYS, HUB_SIGNER
 from tests.hub.enforcer import helpers
@@ -185,7 +185,7 @@ def follow(credentials: Path, namespace: str, database: Path, log: Path, home: P
         )
         consume(
             builder,
-            new_consumer(ClientSettings.load(credentials), "svdhub-views"),
+            new_consumer(ClientSettings.load(credentials), "svdhub-views", builder.batch_wait_ms),
             should_stop=stopping.is_set,
             discover_every=1.0,
         )
@@ -245,6 +245,9 @@ def end_to_end(
             ]
         )
         helpers.wait_until(lambda: len(committed(log)) >= 1, 60, "the views to start")
+        # Each process's CPU from here until every view row is in: the run alone.
+        pids = {"enforcer": pipeline.processes[0].pid, "ledger": ledger.pid, "views": views.pid}
+        before = {name: (pid, cpu_seconds(pid)) for name, pid in pids.items()}
         sent = paced(pipeline, incidents(1, count), per_second)
         internal = {helpers.the_event_id("wmp", f"wmp-incident-{n}"): t for n, t in sent.items()}
         # The VRP's view holds the VRP's own ids for events (Anonymiser.scoped_id).
@@ -260,6 +263,7 @@ def end_to_end(
             for m in pipeline.shares()
             if payload(m).recipient == "vrp"
         }
+        used = {name: cpu_seconds(pid) - begun for name, (pid, begun) in before.items()}
     finally:
         for process in (views, ledger):
             if process is not None:
@@ -270,6 +274,8 @@ def end_to_end(
     done = committed(log)
     ours = [done[e] - t for e, t in by_event.items()]
     note = kept_up(per_second, count, [done[e] for e in by_event])
+    each = ", ".join(f"{name} {seconds / count * 1000:.2f} ms" for name, seconds in used.items())
+    note = f"CPU per event while it ran: {each}" + (f"; {note}" if note else "")
     enforcer = [shared[e] - t for e, t in by_event.items() if e in shared]
     label = f"at {per_second:,} events/s for {seconds} s"
     return [

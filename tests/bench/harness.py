@@ -83,6 +83,18 @@ def kept_up(offered: int, count: int, done_ms: Sequence[float]) -> str:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) a running process has used so far; NaN
+    where /proc does not say (not Linux, or the process is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return float("nan")
+    # The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class Previous:
     """An earlier report's figures: what it was (``label``) and each measurement's

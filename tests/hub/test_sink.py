@@ -30,11 +30,13 @@ from hub.access.plan import LEDGER
 from hub.audit.ledger import Appended, Ledger, entries
 from hub.sink import (
     REJECT_EXCERPT_BYTES,
+    WAIT_FOR_BYTES,
     Message,
     Outcome,
     Sink,
     _poll,
     consume,
+    fetch_options,
     new_consumer,
 )
 from hub.views.builder import Applied, ViewBuilder
@@ -396,3 +398,13 @@ def test_a_batch_takes_what_was_fetched_up_to_the_limit_without_waiting() -> Non
     assert consumer.asked == [(500, 8), (0, 5)]
 
     assert _poll(cast("KafkaConsumer", PreparedPolls()), 8) == []
+
+
+def test_a_batch_wait_has_the_broker_hold_a_fetch_that_long_for_more() -> None:
+    """With a wait, the broker answers a fetch when the wait is over (or when far
+    more has come than comes in a wait); with none, at the first message."""
+    assert fetch_options(0) == {}
+    assert fetch_options(0.4) == {}
+    assert fetch_options(50) == {"fetch_min_bytes": WAIT_FOR_BYTES, "fetch_max_wait_ms": 50}
+    assert fetch_options(199.6)["fetch_max_wait_ms"] == 200
+    assert WAIT_FOR_BYTES >= 200 * 1024  # a second of shares at 200 events/s is ~200 KiB

@@ -62,7 +62,7 @@ from hub.audit.witness import (
     Witness,
     WitnessError,
 )
-from hub.cli_support import Bootstrap, Credentials, kafka_client
+from hub.cli_support import BatchWait, Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
 from hub.hub_key_cli import HubKeyOption, keys_or_exit
 from hub.settings import state_home
@@ -146,6 +146,7 @@ def run(
         float, typer.Option(min=0.1, help="...or after this many seconds.")
     ] = 10.0,
     hub_key: HubKeyOption = None,
+    batch_wait: BatchWait = None,
 ) -> None:
     """Consume svd.audit.decisions into the ledger (one row per decision_id)."""
     from hub.sink import consume, new_consumer  # noqa: PLC0415 - keeps `svdhub --help` quick
@@ -160,6 +161,8 @@ def run(
         every_seconds=every_seconds,
         keys=keys_or_exit(hub_key),
     )
+    if batch_wait is not None:
+        ledger.batch_wait_ms = batch_wait
     kafka = kafka_client(LEDGER, credentials, bootstrap)
     stopping = False
 
@@ -184,7 +187,7 @@ def run(
 
     consume(
         ledger,
-        new_consumer(kafka, "svdhub-audit"),
+        new_consumer(kafka, "svdhub-audit", ledger.batch_wait_ms),
         once=once,
         should_stop=lambda: stopping,
         on_batch=report,

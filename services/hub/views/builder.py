@@ -87,6 +87,9 @@ class ViewBuilder(Sink[Share, Applied]):
     #: Shares per transaction, at most.
     batch_messages = 5000
 
+    #: An analyst waits on these rows, so a batch waits only briefly for more.
+    batch_wait_ms = 50.0
+
     def __init__(
         self,
         engine: Engine,

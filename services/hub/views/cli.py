@@ -14,7 +14,7 @@ import typer
 from sqlalchemy import Engine
 
 from hub.access.plan import VIEWS
-from hub.cli_support import Bootstrap, Credentials, kafka_client
+from hub.cli_support import BatchWait, Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
 from hub.hub_key_cli import HubKeyOption, keys_or_exit
 from hub.views import tables
@@ -53,6 +53,8 @@ def _run(
     recipients: list[str] | None,
     once: bool,
     hub_key: Path | None,
+    *,
+    batch_wait: float | None = None,
 ) -> None:
     from hub.sink import consume, new_consumer  # noqa: PLC0415 - keeps `svdhub --help` quick
 
@@ -63,6 +65,8 @@ def _run(
     builder = ViewBuilder(
         engine_for(database), TopicNames.from_env(), recipients, keys=keys_or_exit(hub_key)
     )
+    if batch_wait is not None:
+        builder.batch_wait_ms = batch_wait
     stopping = False
 
     def stop(*_: object) -> None:
@@ -81,7 +85,7 @@ def _run(
 
     consume(
         builder,
-        new_consumer(kafka, "svdhub-views"),
+        new_consumer(kafka, "svdhub-views", builder.batch_wait_ms),
         once=once,
         should_stop=lambda: stopping,
         on_batch=report,
@@ -103,9 +107,11 @@ def run(
         bool, typer.Option(help="Stop at the end of the topics instead of following them.")
     ] = False,
     hub_key: HubKeyOption = None,
+    batch_wait: BatchWait = None,
 ) -> None:
     """Apply svd.shared.<recipient>.* to the view tables (offsets in the same transaction)."""
-    _run(database, kafka_client(VIEWS, credentials, bootstrap), recipient, once, hub_key)
+    kafka = kafka_client(VIEWS, credentials, bootstrap)
+    _run(database, kafka, recipient, once, hub_key, batch_wait=batch_wait)
 
 
 @app.command()
