@@ -40,8 +40,9 @@ BatchWait = Annotated[
         "--batch-wait",
         min=0,
         max=10_000,
-        help="Milliseconds a batch waits after its first message for more, so that "
-        "messages coming one at a time share a transaction (default: the service's own).",
+        help="Milliseconds the broker holds each fetch for more messages, so that "
+        "messages coming one at a time share a fetch and a transaction (0: answer at "
+        "the first message; default: the service's own).",
     ),
 ]
 

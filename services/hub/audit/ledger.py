@@ -157,8 +157,9 @@ class Ledger(Sink[tuple[AuditRecord, ...], Appended]):
     name = "audit"
 
     #: Nobody waits on one decision's row (checkpoints come every few seconds),
-    #: so a batch waits a while for more: at a steady rate the ledger commits
-    #: (durably) a few times a second instead of once per raw event.
+    #: so each fetch waits a while for more (:attr:`Sink.batch_wait_ms`): at a
+    #: steady rate the ledger commits (durably) a few times a second instead
+    #: of once per raw event.
     batch_wait_ms = 200.0
 
     def __init__(
