@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from hub.enforcer.topic_admin import TopicAdmin
 from hub.stack import StackConfig
@@ -58,104 +58,112 @@ def measure(admin: ClientSettings, client_config: Path, records: int) -> list[Re
     bootstrap = admin.bootstrap_servers
     tool_topic, client_topic = (f"bench-ceiling-{uuid.uuid4().hex[:8]}-{n}" for n in (1, 2))
     TopicAdmin(admin).ensure([tool_topic, client_topic])
-
-    produced = (
-        subprocess.run(
-            kafka.tool(
-                "org.apache.kafka.tools.ProducerPerformance",
-                "--topic",
-                tool_topic,
-                "--num-records",
-                str(records),
-                "--record-size",
-                str(RECORD_BYTES),
-                "--throughput",
-                "-1",
-                "--command-config",
-                str(client_config),
-                "--command-property",
-                "acks=all",
-            ),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=900,
+    try:
+        produced = (
+            subprocess.run(
+                kafka.tool(
+                    "org.apache.kafka.tools.ProducerPerformance",
+                    "--topic",
+                    tool_topic,
+                    "--num-records",
+                    str(records),
+                    "--record-size",
+                    str(RECORD_BYTES),
+                    "--throughput",
+                    "-1",
+                    "--command-config",
+                    str(client_config),
+                    "--command-property",
+                    "acks=all",
+                ),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=900,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
         )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    tool_produce = float(produced.split(" records/sec")[0].rsplit(",", 1)[1].strip())
+        tool_produce = float(produced.split(" records/sec")[0].rsplit(",", 1)[1].strip())
 
-    consumed = (
-        subprocess.run(
-            kafka.tool(
-                "org.apache.kafka.tools.ConsumerPerformance",
-                "--bootstrap-server",
-                bootstrap,
-                "--command-config",
-                str(client_config),
-                "--topic",
-                tool_topic,
-                "--messages",
-                str(records),
-                "--timeout",
-                "60000",
-            ),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=900,
+        consumed = (
+            subprocess.run(
+                kafka.tool(
+                    "org.apache.kafka.tools.ConsumerPerformance",
+                    "--bootstrap-server",
+                    bootstrap,
+                    "--command-config",
+                    str(client_config),
+                    "--topic",
+                    tool_topic,
+                    "--messages",
+                    str(records),
+                    "--timeout",
+                    "60000",
+                ),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=900,
+            )
+            .stdout.strip()
+            .splitlines()
         )
-        .stdout.strip()
-        .splitlines()
-    )
-    header, values = consumed[-2].split(","), consumed[-1].split(",")
-    tool_consume = float(values[[h.strip() for h in header].index("nMsg.sec")])
+        header, values = consumed[-2].split(","), consumed[-1].split(",")
+        tool_consume = float(values[[h.strip() for h in header].index("nMsg.sec")])
 
-    producer = KafkaProducer(
-        **admin.kafka_python(),
-        acks="all",
-        linger_ms=5,
-        batch_size=256 * 1024,
-    )
-    value = b"x" * RECORD_BYTES
-    started = time.perf_counter()
-    for _ in range(records):
-        producer.send(client_topic, value=value)
-    producer.flush()
-    client_produce = records / (time.perf_counter() - started)
-    producer.close()
+        producer = KafkaProducer(
+            **admin.kafka_python(),
+            acks="all",
+            linger_ms=5,
+            batch_size=256 * 1024,
+        )
+        value = b"x" * RECORD_BYTES
+        started = time.perf_counter()
+        for _ in range(records):
+            producer.send(client_topic, value=value)
+        producer.flush()
+        client_produce = records / (time.perf_counter() - started)
+        producer.close()
 
-    consumer = KafkaConsumer(
-        **admin.kafka_python(),
-        enable_auto_commit=False,
-        max_poll_records=2000,
-    )
-    parts = [
-        TopicPartition(client_topic, p) for p in consumer.partitions_for_topic(client_topic) or ()
-    ]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    started, seen = time.perf_counter(), 0
-    while seen < records:
-        seen += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
-    client_consume = records / (time.perf_counter() - started)
-    consumer.close()
-    return [
-        Result(
-            "kafka",
-            f"ProducerPerformance, {records:,} x {RECORD_BYTES} B, acks=all",
-            tool_produce,
-            "kafka-python producer, same records",
-            client_produce,
-            "records/s",
-        ),
-        Result(
-            "kafka",
-            f"ConsumerPerformance, {records:,} records",
-            tool_consume,
-            "kafka-python consumer, same records",
-            client_consume,
-            "records/s",
-        ),
-    ]
+        consumer = KafkaConsumer(
+            **admin.kafka_python(),
+            enable_auto_commit=False,
+            max_poll_records=2000,
+        )
+        parts = [
+            TopicPartition(client_topic, p)
+            for p in consumer.partitions_for_topic(client_topic) or ()
+        ]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        started, seen = time.perf_counter(), 0
+        while seen < records:
+            seen += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+        client_consume = records / (time.perf_counter() - started)
+        consumer.close()
+        return [
+            Result(
+                "kafka",
+                f"ProducerPerformance, {records:,} x {RECORD_BYTES} B, acks=all",
+                tool_produce,
+                "kafka-python producer, same records",
+                client_produce,
+                "records/s",
+            ),
+            Result(
+                "kafka",
+                f"ConsumerPerformance, {records:,} records",
+                tool_consume,
+                "kafka-python consumer, same records",
+                client_consume,
+                "records/s",
+            ),
+        ]
+    finally:
+        # The broker is left as it was found: later stages meet no extra topics.
+        cleanup = KafkaAdminClient(**admin.kafka_python(), client_id="svdhub-bench")
+        try:
+            cleanup.delete_topics([tool_topic, client_topic], timeout_ms=60_000)
+        finally:
+            cleanup.close()
