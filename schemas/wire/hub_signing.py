@@ -74,12 +74,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
+from wire import ed25519
 from wire.canonical import ContractError
 from wire.private_files import write_private
 from wire.signing import (
@@ -149,10 +149,13 @@ class HubPublicKey:
     key_id: str
     # Not hashable itself; equality still compares it.
     public_key: Ed25519PublicKey = field(hash=False)
+    #: The 32 raw bytes, which :func:`wire.ed25519.verify` takes.
+    raw: bytes = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not KEY_ID_PATTERN.fullmatch(self.key_id):
             raise ValueError(f"hub key id {self.key_id!r} must match {KEY_ID_PATTERN.pattern}")
+        object.__setattr__(self, "raw", self.public_key.public_bytes_raw())
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -170,6 +173,7 @@ class HubSigner:
 
     def __init__(self, private_key: Ed25519PrivateKey, key_id: str | None = None) -> None:
         self._private_key = private_key
+        self._signing_key = ed25519.SigningKey(private_key)
         self.key_id = key_id or key_id_for(private_key.public_key())
         self._key_id_bytes = self.key_id.encode("utf-8")
         self.public_key()  # checks the key id
@@ -187,7 +191,7 @@ class HubSigner:
         over exactly ``value``."""
         return [
             (KEY_ID_HEADER, self._key_id_bytes),
-            (SIGNATURE_HEADER, self._private_key.sign(value)),
+            (SIGNATURE_HEADER, self._signing_key.sign(value)),
         ]
 
     def public_key(self) -> HubPublicKey:
@@ -265,15 +269,13 @@ class HubKeys:
                 SIGNATURE_HEADER,
                 key_id,
             )
-        try:
-            key.public_key.verify(signature, value or b"")
-        except InvalidSignature:
+        if not ed25519.verify(key.raw, signature, value or b""):
             raise HubSignatureError(
                 BAD_SIGNATURE,
                 f"the signature by key {key_id!r} does not match the value",
                 SIGNATURE_HEADER,
                 key_id,
-            ) from None
+            )
         return key
 
     # ------------------------------------------------------------ the public key file

@@ -76,13 +76,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
+from wire import ed25519
 from wire.private_files import private_dir
 
 SIGNATURE_SIZE = 64
@@ -153,9 +154,12 @@ class PublicKey:
     #: From this time on (UTC, whole seconds) the key verifies nothing.
     revoked_at: datetime.datetime | None = None
     revoked_reason: str | None = None
+    #: The 32 raw bytes, which :func:`wire.ed25519.verify` takes.
+    raw: bytes = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         _check_names(self.key_id, self.authority)
+        object.__setattr__(self, "raw", self.public_key.public_bytes_raw())
         if self.revoked_at is not None and self.revoked_at != revocation_time(self.revoked_at):
             raise ValueError(
                 f"key {self.key_id!r}: revoked_at must be a UTC time in whole seconds, "
@@ -166,7 +170,7 @@ class PublicKey:
 
     def raw_bytes(self) -> bytes:
         """The 32 raw public key bytes (base64 of these goes in the registry)."""
-        return self.public_key.public_bytes_raw()
+        return self.raw
 
     def revoked_by(self, moment: datetime.datetime) -> bool:
         """Whether the key is revoked for an event the hub received at ``moment``
@@ -395,6 +399,7 @@ def decode_public_key(text: str) -> Ed25519PublicKey:
     if len(raw) != PUBLIC_KEY_SIZE:
         raise ValueError(f"not {PUBLIC_KEY_SIZE} bytes of base64 (got {len(raw)})")
     try:
+        ed25519.check_public_key(raw)
         return Ed25519PublicKey.from_public_bytes(raw)
     except ValueError as exc:
         raise ValueError(f"not an Ed25519 public key: {exc}") from None
@@ -421,13 +426,14 @@ class Signer:
         self.key_id = key_id
         self.authority = authority
         self._private_key = private_key
+        self._signing_key = ed25519.SigningKey(private_key)
 
     def __repr__(self) -> str:
         return f"Signer(key_id={self.key_id!r}, authority={self.authority!r})"
 
     def sign(self, data: bytes) -> bytes:
         """The 64-byte signature over exactly ``data``."""
-        return self._private_key.sign(data)
+        return self._signing_key.sign(data)
 
     def public_key(self) -> PublicKey:
         """The registry entry the hub's operators add for this key."""
@@ -547,10 +553,8 @@ class Verifier:
             raise BadSignature(
                 key_id, f"signature is {len(signature)} bytes, expected {SIGNATURE_SIZE}"
             )
-        try:
-            key.public_key.verify(signature, data)
-        except InvalidSignature:
-            raise BadSignature(key_id, "signature does not match the data") from None
+        if not ed25519.verify(key.raw, signature, data):
+            raise BadSignature(key_id, "signature does not match the data")
         return key
 
 

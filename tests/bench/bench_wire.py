@@ -1,14 +1,16 @@
-"""Wire benchmarks: encode+sign and verify+decode, beside raw fastavro."""
+"""Wire benchmarks: encode+sign and verify+decode, beside raw fastavro; the
+Ed25519 verify the wire uses, beside cryptography's."""
 
 from __future__ import annotations
 
 import io
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastavro import schemaless_reader, schemaless_writer
 
 from tests.bench.harness import Result, rate
 from tests.wire import samples
-from wire import schemas
+from wire import ed25519, schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader, EventWriter
 from wire.signing import KeyRegistry, Verifier, generate_signer
@@ -44,8 +46,31 @@ def run(count: int) -> list[Result]:
         for _ in range(count):
             reader.read(published)
 
+    # The Ed25519 verify the wire uses (libsodium), beside cryptography's (OpenSSL),
+    # over the published event's bytes: the floor of every reader of the wire.
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    public_raw = public.public_bytes_raw()
+    signature = private.sign(published)
+
+    def verify_sodium() -> None:
+        for _ in range(count):
+            ed25519.verify(public_raw, signature, published)
+
+    def verify_openssl() -> None:
+        for _ in range(count):
+            public.verify(signature, published)
+
     raw_encode_rate, raw_decode_rate = rate(raw_encode, count), rate(raw_decode, count)
     return [
+        Result(
+            "wire",
+            "Ed25519 verify, libsodium (what the wire uses)",
+            rate(verify_sodium, count),
+            "cryptography's OpenSSL verify",
+            rate(verify_openssl, count),
+            "verifies/s",
+        ),
         Result(
             "wire",
             "encode + sign + frame (Incident)",

@@ -43,6 +43,9 @@ def revoked(key: PublicKey, reason: str | None = "key leaked") -> PublicKey:
 
 
 def b64_key(size: int = 32) -> str:
+    """A real public key's base64, or ``size`` bytes of something else."""
+    if size == 32:
+        return base64.b64encode(SIGNER.public_key().raw_bytes()).decode("ascii")
     return base64.b64encode(bytes(range(size))).decode("ascii")
 
 
@@ -208,7 +211,7 @@ def test_registry_yaml_is_the_documented_format(tmp_path: Path) -> None:
     )
     key = KeyRegistry.load(path).get("wmp-2026-01")
     assert key.authority == "wmp"
-    assert key.raw_bytes() == bytes(range(32))
+    assert key.raw_bytes() == SIGNER.public_key().raw_bytes()
     assert key.revoked_at == REVOKED_AT
     assert key.revoked_reason == "key leaked"
     assert "  revoked_at: '2026-03-01T09:30:00Z'\n" in KeyRegistry([key]).to_yaml()

@@ -44,9 +44,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from hub.audit.note import (
     ED25519,
     CheckpointBody,
@@ -57,6 +54,7 @@ from hub.audit.note import (
     key_id,
     verifier_key,
 )
+from wire import ed25519
 from wire.signing import Signer, generate_signer
 
 FORMAT = "svdhub-audit-checkpoint/v1"  # the JSON form, and the legacy signed message
@@ -135,17 +133,19 @@ class Checkpoint:
                 f"({self.public_key}), not the pinned key {public_key}"
             )
         try:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(self.public_key))
+            key = base64.b64decode(self.public_key)
+            ed25519.check_public_key(key)
             if self.origin is None:
-                key.verify(
+                signed = ed25519.verify(
+                    key,
                     base64.b64decode(self.signature),
                     self.message(self.tree_size, self.root, self.issued_at),
                 )
-            elif not self.note().signed_by(
-                Verifier(self.origin, base64.b64decode(self.public_key))
-            ):
-                raise InvalidSignature
-        except (ValueError, InvalidSignature, NoteError) as exc:
+            else:
+                signed = self.note().signed_by(Verifier(self.origin, key))
+            if not signed:
+                raise ValueError("the signature does not match")
+        except (ValueError, NoteError) as exc:
             raise CheckpointError(
                 f"checkpoint of size {self.tree_size} (root {self.root[:16]}…): "
                 "the signature does not verify"

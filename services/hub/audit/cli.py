@@ -621,12 +621,12 @@ def witness_key_command(
 ) -> None:
     """Make a witness key (Ed25519, 0600) for a partner authority, and print the
     key the hub and IG leads configure (`audit verify --witness`)."""
+    key = Ed25519PrivateKey.generate()
     try:
-        parse_cosigner_key(cosigner_key(name, bytes(32)))
+        parse_cosigner_key(cosigner_key(name, raw_public_key(key.public_key())))
     except NoteError as exc:
         typer.echo(f"error: --name: {exc}", err=True)
         raise typer.Exit(2) from exc
-    key = Ed25519PrivateKey.generate()
     try:
         write_private_key(path, key)
     except FileExistsError as exc:

@@ -30,9 +30,10 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from wire import ed25519
 
 #: What starts a signature line: an em dash and a space.
 DASH = "\u2014 "
@@ -91,6 +92,7 @@ class Verifier:
             raise NoteError(f"verifier key for {name}: not an Ed25519 key")
         if len(given) != 4 or given != key_id(name, ED25519, key[1:]):
             raise NoteError(f"verifier key for {name}: the key hash does not match the key")
+        _check_point(f"verifier key for {name}", key[1:])
         return cls(name, key[1:])
 
     def __str__(self) -> str:
@@ -150,15 +152,11 @@ class Note:
     def signed_by(self, verifier: Verifier) -> bool:
         """Whether a signature line of this note verifies under ``verifier``'s key."""
         wanted = key_id(verifier.name, ED25519, verifier.public_key)
-        key = Ed25519PublicKey.from_public_bytes(verifier.public_key)
         for found in self.signatures:
             if found.name != verifier.name or found.key_id != wanted:
                 continue
-            try:
-                key.verify(found.signature, self.text.encode())
-            except InvalidSignature:
-                continue
-            return True
+            if ed25519.verify(verifier.public_key, found.signature, self.text.encode()):
+                return True
         return False
 
     def with_signature(self, signature: Signature) -> Note:
@@ -236,18 +234,16 @@ def cosign(text: str, name: str, private_key: Ed25519PrivateKey, timestamp: int)
 def cosigned_at(note: Note, name: str, public_key: bytes) -> int | None:
     """When witness ``name`` (with ``public_key``) co-signed ``note``; None if it did not."""
     wanted = key_id(name, COSIGNATURE_V1, public_key)
-    key = Ed25519PublicKey.from_public_bytes(public_key)
     for found in note.signatures:
         if found.name != name or found.key_id != wanted or len(found.signature) != 72:
             continue
         (timestamp,) = struct.unpack(">Q", found.signature[:8])
         if timestamp >= 2**63:
             continue
-        try:
-            key.verify(found.signature[8:], cosignature_message(note.text, timestamp))
-        except InvalidSignature:
-            continue
-        return int(timestamp)
+        if ed25519.verify(
+            public_key, found.signature[8:], cosignature_message(note.text, timestamp)
+        ):
+            return int(timestamp)
     return None
 
 
@@ -273,7 +269,15 @@ def parse_cosigner_key(text: str) -> tuple[str, bytes]:
         raise NoteError(f"witness key for {name}: not an Ed25519 cosignature key")
     if given != key_id(name, COSIGNATURE_V1, key[1:]):
         raise NoteError(f"witness key for {name}: the key hash does not match the key")
+    _check_point(f"witness key for {name}", key[1:])
     return name, key[1:]
+
+
+def _check_point(what: str, public_key: bytes) -> None:
+    try:
+        ed25519.check_public_key(public_key)
+    except ValueError as exc:
+        raise NoteError(f"{what}: {exc}") from None
 
 
 def _check_name(name: str) -> None:

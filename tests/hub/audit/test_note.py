@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import struct
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.audit.note import (
+    COSIGNATURE_V1,
+    ED25519,
     CheckpointBody,
     Note,
     NoteError,
+    Signature,
     Verifier,
     cosign,
     cosigned_at,
@@ -23,6 +27,7 @@ from hub.audit.note import (
     verifier_key,
     verify_note,
 )
+from tests.wire.test_ed25519 import FORGERY, IDENTITY, SMALL_ORDER
 
 LOG = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 WITNESS = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -116,3 +121,25 @@ def test_a_malformed_checkpoint_is_refused(text: str) -> None:
 def test_a_malformed_note_is_refused(data: str) -> None:
     with pytest.raises(NoteError):
         Note.parse(data)
+
+
+def test_note_keys_of_small_order_are_refused() -> None:
+    """Such a key would verify a forged signature (tests/wire/test_ed25519.py)."""
+    for raw in SMALL_ORDER:
+        with pytest.raises(NoteError, match="small order"):
+            Verifier.parse(verifier_key(ORIGIN, raw))
+        with pytest.raises(NoteError, match="small order"):
+            parse_cosigner_key(cosigner_key("witness.example", raw))
+
+
+def test_a_forged_signature_and_cosignature_under_the_identity_key_verify_nothing() -> None:
+    text = BODY.text()
+    forged = Note(
+        text,
+        (
+            Signature(ORIGIN, key_id(ORIGIN, ED25519, IDENTITY), FORGERY),
+            Signature("w", key_id("w", COSIGNATURE_V1, IDENTITY), struct.pack(">Q", 1) + FORGERY),
+        ),
+    )
+    assert not forged.signed_by(Verifier(ORIGIN, IDENTITY))
+    assert cosigned_at(forged, "w", IDENTITY) is None
