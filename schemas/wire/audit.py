@@ -371,6 +371,63 @@ BASE_KEYS = (
 DECISION_KEYS = tuple(key for key in KEYS if key not in BASE_KEYS)
 
 
+#: The decision's keys whose values repeat from event to event: who it is for,
+#: under which agreement, what it decided and why, what it releases and where.
+#: :meth:`AuditBase.record` checks a combination of them once; the rest
+#: (:data:`OWN_KEYS`) are checked for every record.
+VERDICT_KEYS = (
+    "decision",
+    "reasons",
+    "recipient",
+    "agreement_id",
+    "lawful_basis",
+    "purpose",
+    "policy_revision",
+    "fields_released",
+    "shared_topic",
+)
+#: The decision's keys whose values are its own: checked in every record.
+OWN_KEYS = ("decision_id", "payload_sha256", "shared_ids")
+
+_SORTED_KEYS = tuple(sorted(KEYS))
+#: Verdicts checked before, each with its keys' canonical JSON parts. Bounded:
+#: emptied when full (the policy's combinations number far fewer).
+_VERDICTS: dict[tuple[Any, ...], dict[str, bytes]] = {}
+_MAX_VERDICTS = 4096
+
+
+def _parts(value: dict[str, Any]) -> dict[str, bytes]:
+    """Each key's ``"key":value`` as canonical JSON writes it inside an object."""
+    return {key: b'"%s":%s' % (key.encode(), canonical_json(found)) for key, found in value.items()}
+
+
+def _verdict_key(decision: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What identifies a decision's verdict values, each with its type (so ``1``
+    and ``True`` are never the same), and whether it names a payload and shared
+    ids (what the verdict's own checks look at); None if a value is of a kind a
+    checked record never holds (so nothing is remembered of it)."""
+    ids = decision["shared_ids"]
+    reasons = decision["reasons"]
+    released = decision["fields_released"]
+    if (
+        (ids is not None and type(ids) is not SharedIds)
+        or type(reasons) is not tuple
+        or any(type(reason) is not Reason for reason in reasons)
+        or type(released) is not tuple
+        or any(type(name) is not str for name in released)
+        or type(decision["decision_id"]) is not str
+    ):
+        return None
+    key = tuple((type(found), found) for found in map(decision.__getitem__, VERDICT_KEYS))
+    return (*key, decision["payload_sha256"] is None, ids is None)
+
+
+def _remember(verdict: tuple[Any, ...], parts: dict[str, bytes]) -> None:
+    if len(_VERDICTS) >= _MAX_VERDICTS:
+        _VERDICTS.clear()
+    _VERDICTS[verdict] = parts
+
+
 def base_values(value: dict[str, Any]) -> tuple[tuple[type, Any], ...]:
     """The values of :data:`BASE_KEYS` in a record read from JSON, each with its
     type: two records whose base values are equal hold the same values (``1``
@@ -385,10 +442,15 @@ class AuditBase:
     checked once when made. The enforcer decides every (recipient, agreement)
     pair of an event at once; :meth:`record` makes the record of each, checking
     only the decision's own values, so each record is exactly as checked as one
-    made by :class:`AuditRecord` itself."""
+    made by :class:`AuditRecord` itself. Of those, the verdict's values
+    (:data:`VERDICT_KEYS`: recipient, agreement, decision, reasons, what is
+    released) repeat from event to event: a combination checked once is
+    remembered, with its canonical JSON, and the record is joined from parts."""
 
     values: tuple[tuple[str, Any], ...]
     _values: dict[str, Any] = field(init=False, repr=False, compare=False)
+    #: Each shared key's ``"key":value`` in canonical JSON, made once for every record.
+    _parts: dict[str, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         value = dict(self.values)
@@ -397,6 +459,7 @@ class AuditBase:
         _check_base(reader)
         reader.done()
         object.__setattr__(self, "_values", value)
+        object.__setattr__(self, "_parts", _parts(value))
 
     @classmethod
     def of(cls, **values: Any) -> AuditBase:
@@ -413,9 +476,37 @@ class AuditBase:
         decision.setdefault("shared_ids", None)
         check_keys(decision, DECISION_KEYS, AuditRecordError)
         record = checked(AuditRecord, {**self._values, **decision, "seq": None})
-        value = record.to_dict()
-        _check(value, False, base=False)
-        record._encode(value)
+        verdict = _verdict_key(decision)
+        parts = None if verdict is None else _VERDICTS.get(verdict)
+        if parts is None:
+            value = record.to_dict()
+            _check(value, False, base=False)
+            record._encode(value)
+            if verdict is not None:
+                _remember(verdict, _parts({key: value[key] for key in VERDICT_KEYS}))
+            return record
+        # The verdict's values are those of a record checked before: only the
+        # decision's own values are checked, and the record is joined from parts.
+        reader = ObjectReader(decision, AuditRecordError)
+        reader.text("decision_id", 36, pattern=UUID_PATTERN)
+        reader.text("payload_sha256", 64, pattern=SHA256_PATTERN, optional=True)
+        ids, payload = decision["shared_ids"], decision["payload_sha256"]
+        # Both texts matched their patterns (hex digits and hyphens): nothing to escape.
+        own = {
+            "decision_id": b'"decision_id":"%s"' % decision["decision_id"].encode(),
+            "payload_sha256": b'"payload_sha256":null'
+            if payload is None
+            else b'"payload_sha256":"%s"' % payload.encode(),
+            "shared_ids": b'"shared_ids":%s'
+            % canonical_json(None if ids is None else ids.to_dict()),
+        }
+        every = {**self._parts, **parts, **own}
+        encoded = b"{%s}" % b",".join([every[key] for key in _SORTED_KEYS])
+        if len(encoded) > MAX_BYTES:
+            raise AuditRecordError(
+                "(value)", "too_large", f"{len(encoded)} bytes is more than {MAX_BYTES}"
+            )
+        object.__setattr__(record, "_encoded", encoded)
         return record
 
 

@@ -81,6 +81,23 @@ def canonical_json(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+def json_value(value: Any) -> Any:
+    """``json.loads(canonical_json(value))`` without the text between: times,
+    dates and UUIDs become the text :func:`canonical_json` writes, tuples become
+    lists, dicts and lists are copied. Anything else is kept as it is, for the
+    contract's own check to judge (a NaN, a key that is not text)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key: json_value(child) for key, child in value.items()}
+    if kind is list or kind is tuple:
+        return [json_value(child) for child in value]
+    if isinstance(value, (datetime, date, uuid.UUID)):
+        return _jsonable(value)
+    return value
+
+
 def uuid5(namespace: uuid.UUID, name: str) -> str:
     """``str(uuid.uuid5(namespace, name))``, without the UUID object: SHA-1 of the
     namespace's bytes and the name in UTF-8, as :func:`uuid_text` of version 5."""

@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 
 from tests.fixtures.records import audit_record
 from tests.wire.contract_strategies import LARGE_REPR, SLOW, audit_values
+from wire import audit
 from wire.audit import (
     BASE_KEYS,
     DECISION_KEYS,
     KEYS,
+    OWN_KEYS,
+    VERDICT_KEYS,
     AuditBase,
     AuditRecord,
     AuditRecordError,
@@ -87,6 +90,72 @@ def test_a_record_with_one_odd_value_is_refused_by_both_or_neither(
         assert isinstance(theirs, str) and isinstance(ours, str), (theirs, ours)
     else:
         assert ours.to_bytes() == theirs.to_bytes()
+
+
+def test_the_verdict_and_own_keys_are_the_decision_keys_once() -> None:
+    assert sorted((*VERDICT_KEYS, *OWN_KEYS)) == sorted(DECISION_KEYS)
+    assert not set(VERDICT_KEYS) & set(OWN_KEYS)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
+@given(audit_values(sequenced=False), st.sampled_from(DECISION_KEYS), ODD_VALUES)
+def test_once_a_verdict_was_checked_a_record_with_one_odd_value_is_still_refused_by_both(
+    values: dict[str, Any], key: str, value: Any
+) -> None:
+    """The base remembers a verdict it has checked and then checks only the
+    decision's own values: a record made after a good one with the same verdict
+    is accepted or refused exactly as the constructor does."""
+    outcome(made_from_a_base, values)  # the verdict checked (if it is good)
+    again = {**values, key: value}
+    theirs = outcome(lambda v: AuditRecord(**v), again)
+    ours = outcome(made_from_a_base, again)
+    if isinstance(theirs, str) or isinstance(ours, str):
+        assert isinstance(theirs, str) and isinstance(ours, str), (theirs, ours)
+    else:
+        assert ours == theirs
+        assert ours.to_bytes() == theirs.to_bytes()
+
+
+def test_a_remembered_verdict_takes_a_second_record_through_the_short_path() -> None:
+    record = audit_record(1)
+    values = record.to_dict()
+    base = AuditBase.of(**{key: values[key] for key in BASE_KEYS})
+    own = {key: getattr(record, key) for key in DECISION_KEYS}
+    audit._VERDICTS.clear()
+    assert base.record(**own) == record
+    assert len(audit._VERDICTS) == 1
+    other = base.record(**{**own, "decision_id": str(uuid.uuid4())})
+    assert len(audit._VERDICTS) == 1
+    assert (
+        other.to_bytes()
+        == AuditRecord(
+            **{
+                **values,
+                "decision_id": other.decision_id,
+                "reasons": record.reasons,
+                "fields_released": record.fields_released,
+                "shared_ids": record.shared_ids,
+            }
+        ).to_bytes()
+    )
+    with pytest.raises(AuditRecordError) as caught:
+        base.record(**{**own, "decision_id": "E3E70682-C209-4CAC-629F-6FBED82C07CD"})
+    assert caught.value.field == "decision_id"
+    with pytest.raises(AuditRecordError) as caught:
+        base.record(**{**own, "payload_sha256": "ab" * 31 + '"}'})
+    assert caught.value.field == "payload_sha256"
+
+
+def test_the_remembered_verdicts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "_MAX_VERDICTS", 3)
+    record = audit_record(0)
+    values = record.to_dict()
+    base = AuditBase.of(**{key: values[key] for key in BASE_KEYS})
+    own = {key: getattr(record, key) for key in DECISION_KEYS}
+    audit._VERDICTS.clear()
+    for n in range(10):
+        base.record(**{**own, "purpose": f"purpose {n}"})
+        assert len(audit._VERDICTS) <= 3
 
 
 def test_a_bad_shared_value_is_refused_when_the_base_is_made() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -198,3 +201,40 @@ def test_the_fast_read_of_any_json_value_agrees_with_the_checks_one_by_one(
 def test_what_the_fast_read_leaves_is_refused_by_name(data: bytes, code: str) -> None:
     assert canonical.canonical_object(data.decode(), data, 4) is None
     assert refused(data).code == code
+
+
+# ------------------------------------------------------------ json_value
+
+PYTHON_VALUES = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(st.characters(exclude_categories=["Cs"])),
+        st.datetimes(timezones=st.just(datetime.UTC)),
+        st.dates(),
+        st.uuids(),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.lists(children, max_size=4).map(tuple),
+        st.dictionaries(st.text(max_size=8), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(PYTHON_VALUES)
+def test_json_value_is_the_value_written_and_read_again(value: Any) -> None:
+    assert canonical.json_value(value) == json.loads(canonical_json(value))
+    assert canonical_json(canonical.json_value(value)) == canonical_json(value)
+
+
+def test_json_value_leaves_what_json_cannot_hold_for_the_contract_to_refuse() -> None:
+    odd = {1: "a key that is not text", "nan": math.nan}
+    kept = canonical.json_value(odd)
+    assert 1 in kept and math.isnan(kept["nan"])
+    with pytest.raises(ContractError):
+        canonical.check_json(kept, ContractError, "fields", max_depth=4, max_length=9, max_items=9)

@@ -22,7 +22,6 @@ the caller must stop and retry rather than decide anything.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -56,7 +55,7 @@ from wire.audit import (
     decision_id,
     quarantine_id,
 )
-from wire.canonical import ContractError, canonical_json, iso, sha256, uuid5
+from wire.canonical import ContractError, iso, json_value, sha256, uuid5
 from wire.codec import CodecError
 from wire.envelope import Event, EventReader
 from wire.geography import GeographyLookup
@@ -707,7 +706,7 @@ class Enforcer:
             recipient=recipient,
             agreement_id=agreement_id,
             policy_revision=revision,
-            fields=json.loads(canonical_json(fields)),
+            fields=json_value(fields),
         )
         retracted = share.fields.get("retracted_event_id") if record_type == "Retraction" else None
         ids = SharedIds(
