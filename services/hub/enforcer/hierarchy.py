@@ -274,6 +274,10 @@ def truncate(moment: Any, notch: str, *, local: bool) -> Any:
     return _truncate(moment, notch, local=local)
 
 
+# Each event's time is truncated for every level, every bucket end and every
+# recipient whose agreement holds records back; the answer depends only on the
+# instant (aware times of one instant are equal and hash alike), so it is kept.
+@functools.lru_cache(maxsize=4096)
 def _truncate(moment: datetime, notch: str, *, local: bool) -> datetime:
     zone = LOCAL_TIME if local else UTC
     here = moment.astimezone(zone).replace(tzinfo=None)
