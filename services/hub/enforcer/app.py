@@ -104,7 +104,7 @@ class Settings:
     k_window_days: int = WINDOW_DAYS  # the trailing window agreements' min_k is counted in
     fetch_wait_ms: int = FETCH_WAIT_MS  # the longest a fetch with no records waits
     state_dir: Path | None = None  # this process's own state; None: home/enforcer/<group>
-    linger_ms: int = 5  # how long the producer waits to fill a batch
+    linger_ms: int = 5  # how long the producer waits to fill a batch (`--linger`)
     pickup_interval: float = 5.0  # seconds between looks for new raw topics
 
     @property

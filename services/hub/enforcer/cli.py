@@ -96,6 +96,18 @@ def run(
             "latency low when few of the raw topics carry data (faust's own is 1,500).",
         ),
     ] = 50,
+    linger_ms: Annotated[
+        int,
+        typer.Option(
+            "--linger",
+            metavar="MS",
+            min=0,
+            max=1000,
+            help="How long, in ms, the producer waits to fill a batch of shares and audit "
+            "messages. Longer sends fewer, larger requests to the broker (less CPU for "
+            "both), and adds up to that much to each share's latency.",
+        ),
+    ] = 5,
     pickup_interval: Annotated[
         float,
         typer.Option(
@@ -170,6 +182,7 @@ def run(
         session_timeout=session_timeout,
         geography=lookup,
         fetch_wait_ms=fetch_wait_ms,
+        linger_ms=linger_ms,
         pickup_interval=pickup_interval,
         state_dir=state_dir,
     )
