@@ -296,3 +296,10 @@ def test_the_enforcer_never_falls_back_to_a_geography(
     assert message in result.output
     if not options:
         assert "'synthetic'" in result.output and "ONS" in result.output
+
+
+@pytest.mark.parametrize("value", ["-1", "1001", "soon"])
+def test_the_enforcers_linger_is_a_count_of_ms_within_bounds(value: str) -> None:
+    result = runner.invoke(app, ["enforcer", "run", "--linger", value])
+    assert result.exit_code == 2, result.output
+    assert "--linger" in result.output
