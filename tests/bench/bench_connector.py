@@ -61,9 +61,26 @@ def peak_memory_mib(config: Path, home: Path) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, time.monotonic() - started
 
 
+#: What this stage sets in the environment (for the connector and its dry runs),
+#: and puts back when it ends, so later stages find the stack's own state.
+_ENVIRONMENT = ("SVDHUB_HOME", "SVDHUB_AUTHORITIES", "SVDHUB_AUTHORITY_HOME", NAMESPACE_ENV)
+
+
 def run(admin: ClientSettings, home: Path, rows: int, memory_rows: int) -> list[Result]:
     """``admin`` sets up the topics and reads back; the connector and the
     baseline producer connect as ``connector-wmp``."""
+    saved = {name: os.environ.get(name) for name in _ENVIRONMENT}
+    try:
+        return _run(admin, home, rows, memory_rows)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run(admin: ClientSettings, home: Path, rows: int, memory_rows: int) -> list[Result]:
     # The hub's state and the authority's own folder, apart (keys stay at the authority).
     os.environ["SVDHUB_HOME"] = str(home / "hub")
     os.environ["SVDHUB_AUTHORITIES"] = str(home / "authorities")
