@@ -371,23 +371,13 @@ BASE_KEYS = (
 DECISION_KEYS = tuple(key for key in KEYS if key not in BASE_KEYS)
 
 
-#: The decision's keys whose values repeat from event to event: who it is for,
-#: under which agreement, what it decided and why, what it releases and where.
-#: :meth:`AuditBase.record` checks a combination of them once; the rest
-#: (:data:`OWN_KEYS`) are checked for every record.
-VERDICT_KEYS = (
-    "decision",
-    "reasons",
-    "recipient",
-    "agreement_id",
-    "lawful_basis",
-    "purpose",
-    "policy_revision",
-    "fields_released",
-    "shared_topic",
-)
+#: :data:`VERDICT_KEYS` are the decision's keys whose values repeat from event
+#: to event: who it is for, under which agreement, what it decided and why,
+#: what it releases and where. :meth:`AuditBase.record` checks a combination
+#: of them once; the rest (:data:`OWN_KEYS`) are checked for every record.
 #: The decision's keys whose values are its own: checked in every record.
 OWN_KEYS = ("decision_id", "payload_sha256", "shared_ids")
+VERDICT_KEYS = tuple(key for key in DECISION_KEYS if key not in OWN_KEYS)
 
 _SORTED_KEYS = tuple(sorted(KEYS))
 #: Verdicts checked before, each with its keys' canonical JSON parts. Bounded:
