@@ -54,7 +54,12 @@ def check_public_key(raw: bytes) -> None:
 
 def verify(public_key: bytes, signature: bytes, data: bytes) -> bool:
     """Whether ``signature`` (64 bytes) over exactly ``data`` verifies under the
-    32 raw bytes of ``public_key``. Any other signature length is False."""
+    32 raw bytes of ``public_key``. Any other signature length is False; a key
+    of another length is a ValueError (every caller's keys were read and
+    checked as 32 bytes)."""
+    if len(public_key) != PUBLIC_KEY_SIZE:
+        # libsodium reads the first 32 bytes of whatever it is given.
+        raise ValueError(f"a public key is {PUBLIC_KEY_SIZE} bytes, not {len(public_key)}")
     if len(signature) != SIGNATURE_SIZE:
         # libsodium takes the signature and message joined; a signature of
         # another length would move the split between them.

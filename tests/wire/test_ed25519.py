@@ -160,3 +160,12 @@ def test_the_hub_key_file_refuses_a_key_of_small_order(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(HubKeyFileError, match=r"key 1: public_key: .*small order"):
         HubKeys.load(path)
+
+
+def test_a_public_key_of_another_length_is_a_value_error_not_a_pass() -> None:
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key().public_bytes_raw()
+    signature = ed25519.SigningKey(private).sign(b"x")
+    for key in (public[:31], public + b"\x00", b""):
+        with pytest.raises(ValueError):
+            ed25519.verify(key, signature, b"x")
