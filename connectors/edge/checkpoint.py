@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS versions (
     record_key TEXT PRIMARY KEY, version INTEGER NOT NULL, digest TEXT NOT NULL);
 """
 
+#: Row hashes looked up in one query (SQLite allows 999 parameters before 3.32).
+_LOOKUP_ROWS = 500
+
 
 @dataclass(frozen=True)
 class PendingBatch:
@@ -92,6 +95,23 @@ class Checkpoint:
             "SELECT 1 FROM published WHERE source = ? AND row_hash = ?", (source, row_hash)
         ).fetchone()
         return found is not None
+
+    def published_of(self, source: str, row_hashes: Iterable[str]) -> set[str]:
+        """Those of ``row_hashes`` (of ``source``) that are published: one query
+        for many rows, where :meth:`is_published` makes one a row."""
+        wanted = list(row_hashes)
+        found: set[str] = set()
+        for start in range(0, len(wanted), _LOOKUP_ROWS):
+            part = wanted[start : start + _LOOKUP_ROWS]
+            marks = ", ".join("?" * len(part))
+            found.update(
+                str(row[0])
+                for row in self._db.execute(
+                    f"SELECT row_hash FROM published WHERE source = ? AND row_hash IN ({marks})",  # noqa: S608 - only placeholders
+                    (source, *part),
+                )
+            )
+        return found
 
     def published_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM published").fetchone()[0])

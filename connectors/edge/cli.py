@@ -43,6 +43,7 @@ from edge.pseudonymise import (
 )
 from edge.publisher import PublishError
 from edge.runner import Connector, RevokedSigningKey
+from edge.workers import MAX_WORKERS, WorkerError
 from wire.geography import SYNTHETIC, GeographyError, GeographyLookup
 from wire.kafka_client import CREDENTIALS_ENV, ClientSettings, CredentialsError, find_credentials
 from wire.partnership import Partnership, PartnershipError
@@ -127,6 +128,7 @@ def run(
         Path,
         typer.Argument(help="The connector's config file (YAML).", exists=True, dir_okay=False),
     ],
+    *,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -156,6 +158,17 @@ def run(
             help="Kafka bootstrap servers, replacing the credentials file's bootstrap.servers.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=MAX_WORKERS,
+            help="Processes that map, pseudonymise, encode and sign rows (1: this process "
+            "alone). More pays on large files with cores to spare; rows are published in "
+            "file order either way. Configs versioned by content map in this process.",
+        ),
+    ] = 1,
 ) -> None:
     """Publish the new rows of one extract as signed, pseudonymised events."""
     settings = _load(config)
@@ -185,6 +198,7 @@ def run(
                 dry_run=dry_run,
                 echo=typer.echo,
                 progress=show,
+                workers=workers,
             )
         except (
             PseudonymError,
@@ -212,7 +226,7 @@ def run(
                         typer.echo(line, err=True)
                 if not follow or stopping.wait(settings.poll_seconds):
                     break
-        except (PublishError, RevokedSigningKey) as exc:
+        except (PublishError, RevokedSigningKey, WorkerError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
         finally:

@@ -43,6 +43,7 @@ class Message:
     value: bytes
     event_id: str
     record_type: str
+    key_hash: int | None = None  # murmur2_words(key), when worked out already
 
 
 class Publisher:
@@ -92,12 +93,15 @@ class Publisher:
             )
         self._partition_count = len(found)
 
-    def partition(self, key: bytes) -> int:
+    def partition(self, key: bytes, key_hash: int | None = None) -> int:
         """The partition of ``key``: Kafka's default partitioner (murmur2 of the
-        key, as every Kafka client computes it)."""
+        key, as every Kafka client computes it). ``key_hash``: the key's
+        :func:`murmur2_words`, when worked out already (in a worker)."""
         if not self._partition_count:
             self.ensure_topic()
-        return (murmur2_words(key) & 0x7FFFFFFF) % self._partition_count
+        if key_hash is None:
+            key_hash = murmur2_words(key)
+        return (key_hash & 0x7FFFFFFF) % self._partition_count
 
     def end_offsets(self) -> dict[int, int]:
         """The topic's end offset per partition (needs only DESCRIBE), for the

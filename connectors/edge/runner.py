@@ -16,6 +16,11 @@ on ``svd.raw.<authority>.retraction`` through the same pipeline. Each
 acknowledged batch is then one checkpoint batch per topic, records first;
 an SQL watermark advances only once every topic's batch has finished.
 
+With ``--workers N`` (:mod:`edge.workers`), worker processes map, validate
+and sign chunks of rows; everything that depends on the order of rows stays
+here and happens in row order, so the events, rejects and checkpoint are
+the same.
+
 The last checkpoint batch of each batch stays in flight (written ahead and
 handed to the producer) while the next rows are read, mapped and signed, and
 is acknowledged and finished before the next checkpoint batch begins: so at
@@ -31,8 +36,9 @@ import logging
 import re
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,10 +47,9 @@ from typing import Any, TextIO
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
-from edge.boundaries import Boundaries
 from edge.checkpoint import Checkpoint
 from edge.config import ConnectorConfig, CsvSource, FileSource, SqlSource, XlsxSource
-from edge.mapping import RETRACTION, Mapped, Mapper, RowError, RowSkipped
+from edge.mapping import RETRACTION, Mapped
 from edge.pseudonymise import Pseudonymiser
 from edge.publisher import Message, Publisher, PublishError
 from edge.sources import Notice, Problem, SourceError, SourceRow
@@ -54,12 +59,8 @@ from edge.sources.sql import SqlReader
 from edge.sources.xlsx import XlsxReader
 from edge.sources.xml import XmlReader
 from edge.versions import Versions
-from wire import schemas
-from wire.codec import AvroCodec, CodecError
-from wire.envelope import EventWriter
-from wire.geography import SYNTHETIC, GeographyLookup
+from edge.workers import CHUNK_ROWS, MapPool, Outcome, Refused, Signed, build, sign_row
 from wire.kafka_client import ClientSettings
-from wire.partnership import Partnership
 from wire.private_files import append_private
 from wire.signing import KeyRegistry, Signer, generate_signer
 from wire.topics import ENFORCER_GROUP, TopicNames
@@ -163,16 +164,6 @@ def reason_key(field_name: str, reason: str) -> str:
     return f"{field_name}: " + re.sub(r"'[^']*'(?:\.\.\.)?", "'…'", reason)
 
 
-def load_geography(config: ConnectorConfig) -> GeographyLookup:
-    """The config's geography lookup, for its partnership. Raises
-    ``wire.partnership.PartnershipError`` or ``wire.geography.GeographyError``
-    (each naming the file); a lookup that leaves districts out is logged."""
-    spec = config.geography
-    partnership = Partnership.load(spec.partnership) if spec.partnership else None
-    lookup = GeographyLookup.load(spec.lookup or SYNTHETIC, partnership)
-    return lookup.with_lsoa11(spec.lsoa11) if spec.lsoa11 is not None else lookup
-
-
 class RevokedSigningKey(ValueError):
     """The connector's signing key is revoked: it signs nothing more."""
 
@@ -222,6 +213,45 @@ class _NothingPublished(Checkpoint):
         return None
 
 
+@dataclass
+class _Chunk:
+    """Rows sent to a worker together: every item read, with whether it was
+    sent; the number of batches begun when it was sent; the worker's answer."""
+
+    items: list[tuple[SourceRow | Problem | Notice, bool]]
+    flushes: int
+    future: Future[list[Outcome]]
+
+
+class _Flushed:
+    """The rows of the batches begun this run, numbered from 0, for as long as
+    a chunk sent before them is still out (:meth:`forget`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._batches: deque[set[tuple[str, str]]] = deque()  # numbered from _first
+        self._first = 0
+        self._last: dict[tuple[str, str], int] = {}  # row -> the last batch holding it
+
+    def append(self, rows: set[tuple[str, str]]) -> None:
+        self._batches.append(rows)
+        for row in rows:
+            self._last[row] = self.count
+        self.count += 1
+
+    def holds(self, source: str, row_hash: str, *, since: int) -> bool:
+        """Whether a batch numbered ``since`` or later holds the row."""
+        return self._last.get((source, row_hash), -1) >= since
+
+    def forget(self, before: int) -> None:
+        """Let go of the batches numbered below ``before``."""
+        while self._batches and self._first < before:
+            for row in self._batches.popleft():
+                if self._last.get(row) == self._first:
+                    del self._last[row]
+            self._first += 1
+
+
 class Connector:
     """One configured connector. ``run`` processes whatever is new, once.
 
@@ -243,14 +273,13 @@ class Connector:
         echo: Callable[[str], None] = print,
         progress: Callable[[str, int, int], None] | None = None,
         check_rows: int | None = None,
+        workers: int = 1,
     ) -> None:
         self.config = config
         self.check_rows = check_rows
         self.dry_run = dry_run or check_rows is not None
         self.echo = echo
         self.progress = progress
-        current = schemas.current()
-        self.codec = AvroCodec(current, schemas.released().values())
         if check_rows is not None:
             self.pseudonymiser = Pseudonymiser(secrets.token_bytes(32), "check")
             self.signer = generate_signer(config.keys.signing_key_id, config.authority)
@@ -262,22 +291,15 @@ class Connector:
             self.signer = Signer.load(
                 config.keys.signing_key, config.keys.signing_key_id, config.authority
             )
-        self.writer = EventWriter(self.codec, self.signer)
         self.checkpoint = (
             _NothingPublished()
             if check_rows is not None
             else Checkpoint(config.state_dir / "checkpoint.sqlite")
         )
         self.versions = Versions(self.checkpoint)
-        shapes = config.geography.boundaries
-        self.mapper = Mapper(
-            config,
-            current,
-            self.pseudonymiser,
-            load_geography(config),
-            Boundaries.load(shapes) if shapes is not None else None,
-            versions=self.versions,
-        )
+        self.mapper, self.writer = build(config, self.pseudonymiser, self.signer, self.versions)
+        self.workers = workers
+        self.pool: MapPool | None = None  # started on the first run that uses it
         # A hashed record key's rows this run: event id -> (digest of the cells
         # the config reads, source, row), to refuse two different rows that
         # would share an id (see _clash).
@@ -289,12 +311,18 @@ class Connector:
         self.kafka = kafka
         self.publishers: dict[str, Publisher] = {}
         self.in_flight: InFlight | None = None
+        # While rows are mapped in workers: the rows of each batch begun since,
+        # which those rows are checked against as they are handed on.
+        self.flushed: _Flushed | None = None
         if not self.dry_run:
             if kafka is None:
                 raise ValueError("Kafka client settings are needed unless --dry-run")
             self._publisher(self.topic)
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
         for publisher in self.publishers.values():
             publisher.close()
         self.checkpoint.close()
@@ -497,22 +525,24 @@ class Connector:
         watermark_column: str | None,
         mapping: Callable[[dict[str, str | None], datetime], Mapped] | None,
     ) -> None:
-        to_record = mapping or self.mapper.map
+        outcomes = (
+            self._in_workers(rows, summary)
+            if mapping is None and self._use_workers(summary)
+            else self._in_process(rows, mapping or self.mapper.map, summary)
+        )
         batch: list[tuple[SourceRow, Message]] = []
-        for item in rows:
+        for item, outcome in outcomes:
             if isinstance(item, Notice):
                 summary.notices.append(f"{item.source}: {item.message}")
                 continue
-            if self.check_rows is not None and summary.read >= self.check_rows:
-                break
             summary.read += 1
             if isinstance(item, Problem):
                 self._reject(summary, rejects, item)
                 continue
-            if self._seen(item):
+            if outcome is None:
                 summary.already_published += 1
                 continue
-            message = self._message(item, to_record, summary, rejects, raw_of)
+            message = self._message(item, outcome, summary, rejects, raw_of)
             if message is None:
                 continue
             batch.append((item, message))
@@ -522,49 +552,164 @@ class Connector:
         if batch:
             self._flush(batch, summary, watermark_column)
 
+    def _in_process(
+        self,
+        rows: Iterator[SourceRow | Problem | Notice],
+        to_record: Callable[[dict[str, str | None], datetime], Mapped],
+        summary: Summary,
+    ) -> Iterator[tuple[SourceRow | Problem | Notice, Outcome | None]]:
+        """``rows`` in order, each row mapped and signed here as it is reached,
+        with None for a row already published (:meth:`_seen`). A check stops
+        once its run has read ``check_rows`` rows, over all its files."""
+        for item in rows:
+            if isinstance(item, Notice):
+                yield item, None
+                continue
+            if self.check_rows is not None and summary.read >= self.check_rows:
+                return
+            if isinstance(item, Problem) or self._seen(item):
+                yield item, None
+                continue
+            yield item, sign_row(to_record, self.writer, item.values, keep_record=self.dry_run)
+
+    def _use_workers(self, summary: Summary) -> bool:
+        """Whether this run maps in worker processes (starting them if need be)."""
+        if self.workers < 2 or self.check_rows is not None:
+            return False
+        if self.config.version_by_content:
+            notice = (
+                f"--workers {self.workers}: records versioned by content are numbered in row "
+                "order, so this config's rows are mapped in the connector's own process"
+            )
+            if notice not in summary.notices:
+                summary.notices.append(notice)
+            return False
+        if self.pool is None:
+            self.pool = MapPool(self.config, self.workers)
+        return True
+
+    def _in_workers(
+        self, rows: Iterator[SourceRow | Problem | Notice], summary: Summary
+    ) -> Iterator[tuple[SourceRow | Problem | Notice, Outcome | None]]:
+        """What :meth:`_in_process` gives, with the mapping and signing done by
+        the workers: rows go out in chunks, a few chunks ahead, and come back
+        in order.
+
+        A row already published, or in the batch in flight, when its chunk goes
+        out is not sent (the checkpoint is asked once per chunk). One that a
+        batch begun since then holds (a repeated line) is told apart as it is
+        handed on, from the batches' rows kept in memory: so each row is found
+        published exactly when :meth:`_seen` would find it, one row at a time."""
+        pool = self.pool
+        assert pool is not None  # noqa: S101 - _use_workers started it
+        flushed = self.flushed = _Flushed()
+        try:
+            yield from self._handed_on(pool, flushed, rows)
+        finally:
+            self.flushed = None
+
+    def _handed_on(
+        self, pool: MapPool, flushed: _Flushed, rows: Iterator[SourceRow | Problem | Notice]
+    ) -> Iterator[tuple[SourceRow | Problem | Notice, Outcome | None]]:
+        queue: deque[_Chunk] = deque()
+        items: list[SourceRow | Problem | Notice] = []
+        count = 0
+
+        def send() -> None:
+            published = self._published_of([i for i in items if isinstance(i, SourceRow)])
+            sent = [
+                isinstance(i, SourceRow) and (i.source, i.row_hash) not in published for i in items
+            ]
+            values = [
+                i.values for i, s in zip(items, sent, strict=True) if s and isinstance(i, SourceRow)
+            ]
+            future = pool.submit(values, keep_record=self.dry_run)
+            queue.append(_Chunk(list(zip(items, sent, strict=True)), flushed.count, future))
+
+        def handed_on() -> Iterator[tuple[SourceRow | Problem | Notice, Outcome | None]]:
+            chunk = queue.popleft()
+            outcomes = iter(pool.result(chunk.future))
+            for item, sent in chunk.items:
+                outcome = next(outcomes) if sent else None
+                if (
+                    outcome is not None
+                    and isinstance(item, SourceRow)
+                    and flushed.holds(item.source, item.row_hash, since=chunk.flushes)
+                ):
+                    outcome = None
+                yield item, outcome
+            flushed.forget(queue[0].flushes if queue else flushed.count)
+
+        for item in rows:
+            items.append(item)
+            count += isinstance(item, SourceRow)
+            if count >= CHUNK_ROWS:
+                send()
+                items, count = [], 0
+                while len(queue) > pool.in_flight:
+                    yield from handed_on()
+        if items:
+            send()
+        while queue:
+            yield from handed_on()
+
+    def _published_of(self, rows: list[SourceRow]) -> set[tuple[str, str]]:
+        """Which of ``rows`` are published or in the batch in flight, as
+        (source, row hash)."""
+        by_source: dict[str, list[str]] = {}
+        for row in rows:
+            by_source.setdefault(row.source, []).append(row.row_hash)
+        found = {
+            (source, row_hash)
+            for source, hashes in by_source.items()
+            for row_hash in self.checkpoint.published_of(source, hashes)
+        }
+        if (flight := self.in_flight) is not None:
+            found |= {(row.source, row.row_hash) for row in rows} & flight.rows
+        return found
+
     def _message(
         self,
         item: SourceRow,
-        to_record: Callable[[dict[str, str | None], datetime], Mapped],
+        outcome: Outcome,
         summary: Summary,
         rejects: RejectFile,
         raw_of: Callable[[SourceRow], Any],
     ) -> Message | None:
-        """One row mapped, signed and ready to publish; None when it is skipped,
+        """A mapped and signed row ready to publish; None when it is skipped,
         rejected, or (a dry run) printed instead."""
-        try:
-            mapped = to_record(item.values, datetime.now(UTC))
-            value = self.writer.write(mapped.record_type, mapped.record)
-        except RowSkipped as skipped:
-            summary.skipped[f"{skipped.field}: {skipped.reason}"] += 1
+        if isinstance(outcome, Refused):
+            if outcome.skipped:
+                summary.skipped[f"{outcome.field}: {outcome.reason}"] += 1
+            else:
+                problem = Problem(
+                    item.source, item.number, outcome.field, outcome.reason, raw_of(item)
+                )
+                self._reject(summary, rejects, problem)
             return None
-        except (RowError, CodecError) as exc:
-            field_name, reason = (
-                (exc.field, exc.reason) if isinstance(exc, RowError) else ("(schema)", str(exc))
-            )
-            self._reject(
-                summary,
-                rejects,
-                Problem(item.source, item.number, field_name, reason, raw_of(item)),
-            )
-            return None
-        if self.config.key_hash and (clash := self._clash(item, mapped)):
+        if self.config.key_hash and (clash := self._clash(item, outcome)):
             problem = Problem(item.source, item.number, "record_key", clash, raw_of(item))
             self._reject(summary, rejects, problem)
             return None
         if self.dry_run:
             summary.published += 1
-            summary.retractions += mapped.record_type == RETRACTION
+            summary.retractions += outcome.record_type == RETRACTION
             if self.check_rows is None:
-                topic = self._topic(mapped.record_type)
+                topic = self._topic(outcome.record_type)
                 self.echo(
                     json.dumps(
-                        {"topic": topic, "key": mapped.message_key, "record": mapped.record},
+                        {"topic": topic, "key": outcome.message_key, "record": outcome.record},
                         default=str,
                     )
                 )
             return None
-        return Message(mapped.message_key.encode(), value, mapped.event_id, mapped.record_type)
+        return Message(
+            outcome.message_key.encode(),
+            outcome.value,
+            outcome.event_id,
+            outcome.record_type,
+            outcome.key_hash,
+        )
 
     def _flush(
         self, batch: list[tuple[SourceRow, Message]], summary: Summary, watermark_column: str | None
@@ -583,7 +728,7 @@ class Connector:
             self._settle(summary)  # its end offsets are this one's start
             publisher = self._publisher(topic)
             part = [(row, m) for row, m in batch if self._topic(m.record_type) == topic]
-            partitions = [publisher.partition(message.key) for _, message in part]
+            partitions = [publisher.partition(m.key, m.key_hash) for _, m in part]
             rows = [
                 (row.source, row.row_hash, message.event_id, partition)
                 for (row, message), partition in zip(part, partitions, strict=True)
@@ -603,8 +748,10 @@ class Connector:
                 topic == self.retraction_topic,
                 watermark,
             )
+            if self.flushed is not None:
+                self.flushed.append(self.in_flight.rows)
 
-    def _clash(self, row: SourceRow, mapped: Mapped) -> str | None:
+    def _clash(self, row: SourceRow, mapped: Signed) -> str | None:
         """Why ``row`` may not be published under its hashed record key: an
         earlier row of this run has the same key (the same cells in every
         ``record_key.hash`` column) but differs in another column the config

@@ -2,9 +2,10 @@
 
 * Throughput: a police CSV of N rows through map -> pseudonymise -> encode ->
   sign -> publish, beside producing the very same events (already encoded)
-  with the same producer settings, in the same run. Both connect as the
-  authority's connector principal (``connector-wmp``, which may only write and
-  describe its raw topics), over SASL_SSL with SCRAM-SHA-512.
+  with the same producer settings, in the same run; once in the connector's
+  own process, once with ``--workers 2``. Both connect as the authority's
+  connector principal (``connector-wmp``, which may only write and describe
+  its raw topics), over SASL_SSL with SCRAM-SHA-512.
 * Memory: the connector's peak resident memory (``--dry-run``, output
   discarded) for a file of N rows and one of 10 x N rows. Streaming keeps it
   flat, so the ratio should stay near 1.
@@ -61,6 +62,9 @@ def peak_memory_mib(config: Path, home: Path) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, time.monotonic() - started
 
 
+#: The workers of the second throughput run (``svdhub connector run --workers``).
+WORKERS = 2
+
 #: What this stage sets in the environment (for the connector and its dry runs),
 #: and puts back when it ends, so later stages find the stack's own state.
 _ENVIRONMENT = ("SVDHUB_HOME", "SVDHUB_AUTHORITIES", "SVDHUB_AUTHORITY_HOME", NAMESPACE_ENV)
@@ -81,28 +85,23 @@ def run(admin: ClientSettings, home: Path, rows: int, memory_rows: int) -> list[
 
 
 def _run(admin: ClientSettings, home: Path, rows: int, memory_rows: int) -> list[Result]:
-    # The hub's state and the authority's own folder, apart (keys stay at the authority).
-    os.environ["SVDHUB_HOME"] = str(home / "hub")
-    os.environ["SVDHUB_AUTHORITIES"] = str(home / "authorities")
-    os.environ.pop("SVDHUB_AUTHORITY_HOME", None)
-    # A namespace of its own, so a hub running on the same broker never sees these events.
-    names = TopicNames(f"bench-{uuid.uuid4().hex[:8]}")
-    os.environ[NAMESPACE_ENV] = names.namespace
-    try:
-        ours, baseline = throughput(admin, home, names, rows)
-    finally:
-        revoke(admin, home / "hub", names)
-    results = [
-        Result(
-            "connector",
-            f"CSV -> signed events on Kafka ({rows:,} rows)",
-            ours,
-            "produce the same pre-encoded events",
-            baseline,
-            "rows/s",
+    results = []
+    for workers in (1, WORKERS):
+        # A folder of its own each: the first run's file is in its checkpoint.
+        folder = home / f"workers-{workers}"
+        ours, baseline = measured(admin, folder, rows, workers)
+        how = "" if workers == 1 else f", --workers {workers}"
+        results.append(
+            Result(
+                "connector",
+                f"CSV -> signed events on Kafka ({rows:,} rows{how})",
+                ours,
+                "produce the same pre-encoded events",
+                baseline,
+                "rows/s",
+            )
         )
-    ]
-
+    home = folder  # the last run's, whose environment is still set
     # Files of their own: the throughput run's file is in the checkpoint, and a
     # dry run skips the rows it recognises.
     synthetic = home / "synthetic"
@@ -125,8 +124,23 @@ def _run(admin: ClientSettings, home: Path, rows: int, memory_rows: int) -> list
     return results
 
 
+def measured(admin: ClientSettings, home: Path, rows: int, workers: int) -> tuple[float, float]:
+    """:func:`throughput` under ``home``, in a topic namespace of its own."""
+    # The hub's state and the authority's own folder, apart (keys stay at the authority).
+    os.environ["SVDHUB_HOME"] = str(home / "hub")
+    os.environ["SVDHUB_AUTHORITIES"] = str(home / "authorities")
+    os.environ.pop("SVDHUB_AUTHORITY_HOME", None)
+    # A namespace of its own, so a hub running on the same broker never sees these events.
+    names = TopicNames(f"bench-{uuid.uuid4().hex[:8]}")
+    os.environ[NAMESPACE_ENV] = names.namespace
+    try:
+        return throughput(admin, home, names, rows, workers)
+    finally:
+        revoke(admin, home / "hub", names)
+
+
 def throughput(
-    admin: ClientSettings, home: Path, names: TopicNames, rows: int
+    admin: ClientSettings, home: Path, names: TopicNames, rows: int, workers: int = 1
 ) -> tuple[float, float]:
     """Rows/s through the connector, and producing the same events as it did."""
     # The sample authority itself (the namespace is fresh), so that it has a
@@ -138,7 +152,7 @@ def throughput(
     police_csv(synthetic / "wmp_crime.csv", data, rows)
     config = prepare(home, "wmp-crime", source=data, authority="wmp").config
 
-    connector = Connector(config, connector_kafka)
+    connector = Connector(config, connector_kafka, workers=workers)
     try:
         started = time.perf_counter()
         summary = connector.run()

@@ -92,3 +92,16 @@ def test_a_checkpoint_from_before_partitions_were_recorded_is_upgraded(tmp_path:
     (pending,) = cp.pending_batches()
     assert pending.rows == [("f", "h1", "e1", None)]
     assert pending.landed({0: 4}) is None  # so the whole batch is sent again
+
+
+def test_many_rows_are_looked_up_at_once_as_one_at_a_time(tmp_path: Path) -> None:
+    cp = Checkpoint(tmp_path / "cp.sqlite")
+    published = [("f.csv", f"h{n}", f"e{n}", 0) for n in range(0, 1200, 3)]
+    cp.finish_batch(cp.begin_batch("t", {0: 0}, published))
+    cp.finish_batch(cp.begin_batch("t", {0: 0}, [("g.csv", "h1", "x", 0)]))
+    asked = [f"h{n}" for n in range(1200)] + ["h1' OR '1'='1", "h3"]  # more than one query holds
+    found = cp.published_of("f.csv", asked)
+    assert found == {h for h in asked if cp.is_published("f.csv", h)}
+    assert len(found) == len(published)
+    assert cp.published_of("g.csv", asked) == {"h1"}
+    assert cp.published_of("f.csv", []) == set()

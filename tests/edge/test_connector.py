@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +32,15 @@ from edge.checkpoint import Checkpoint
 from edge.cli import connector_app
 from edge.config import ConnectorConfig, authority_home
 from edge.runner import Connector
-from edge.synthetic import generate
 from tests.edge.helpers import CONFIGS, Setup, prepare, topic_configs
 from tests.fixtures.kafka import Principals, message_count, read_all
 from tests.fixtures.services import free_port
 from wire import schemas
 from wire.codec import AvroCodec
 from wire.envelope import EventReader
-from wire.kafka_client import CREDENTIALS_ENV, ClientSettings
+from wire.kafka_client import ClientSettings
 from wire.signing import Verifier
-from wire.topics import NAMESPACE_ENV, TopicKind, TopicNames
+from wire.topics import TopicKind, TopicNames
 from wire.topics import topic_configs as raw_topic_configs
 
 SAMPLES = sorted(CONFIGS.glob("*.yaml"))
@@ -54,43 +52,6 @@ SOURCE_FILES = {
     "bcc-youth-referrals": "youth_service.sqlite",
     "yos-birmingham-outcomes": "yos_outcomes.csv",
 }
-
-
-@pytest.fixture(scope="session")
-def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Thirty days of synthetic extracts (outcomes need weeks), made once per session."""
-    out = tmp_path_factory.mktemp("synthetic")
-    generate(out, days=30, seed=7)
-    return out
-
-
-@pytest.fixture
-def home(tmp_path: Path, synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A scratch folder with the synthetic extracts; the hub's state folder
-    (``hub``) and the authorities' folders (``authorities``) inside it."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "synthetic").symlink_to(synthetic_dir)
-    monkeypatch.setenv("SVDHUB_HOME", str(home / "hub"))
-    monkeypatch.setenv("SVDHUB_AUTHORITIES", str(home / "authorities"))
-    monkeypatch.delenv("SVDHUB_AUTHORITY_HOME", raising=False)
-    monkeypatch.delenv(CREDENTIALS_ENV, raising=False)  # the connector's own, never admin's
-    return home
-
-
-@pytest.fixture
-def names(monkeypatch: pytest.MonkeyPatch) -> TopicNames:
-    """A topic namespace of this test's own; the connector follows
-    $SVDHUB_TOPIC_NAMESPACE, in this process and in those it starts."""
-    names = TopicNames(f"t-{uuid.uuid4().hex[:10]}")
-    monkeypatch.setenv(NAMESPACE_ENV, names.namespace)
-    return names
-
-
-@pytest.fixture
-def principals(grant_access: Callable[[TopicNames], Principals], names: TopicNames) -> Principals:
-    """The namespace's principals, ACLs and raw topics, as `svdhub access apply` makes them."""
-    return grant_access(names)
 
 
 def credentials(setup: Setup, principals: Principals) -> list[str]:

@@ -16,10 +16,10 @@ from edge.cli import connector_app
 from edge.config import ConfigError, ConnectorConfig, CsvSource, Join
 from edge.mapping import Mapper, RowSkipped
 from edge.pseudonymise import Pseudonymiser
-from edge.runner import load_geography
 from edge.sources import Problem, SourceError, SourceRow, row_hash
 from edge.sources.csv import CsvReader
 from edge.sources.join import Joined
+from edge.workers import load_geography
 from wire import schemas
 
 FORMATS = Path(__file__).parents[1] / "fixtures" / "formats"
