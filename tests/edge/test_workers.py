@@ -8,7 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
+import os
 import shutil
+import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +23,7 @@ from typer.testing import CliRunner
 from edge.checkpoint import Checkpoint
 from edge.cli import connector_app
 from edge.runner import Connector, Summary, _Flushed
-from edge.workers import CHUNK_ROWS, WorkerError
+from edge.workers import CHUNK_ROWS, MapPool, WorkerError
 from tests.edge.helpers import Setup, prepare
 from tests.fixtures.kafka import Principals, read_all
 from wire import schemas
@@ -220,3 +223,19 @@ def test_the_number_of_workers_is_checked(home: Path, workers: str) -> None:
     )
     assert result.exit_code == 2, result.output
     assert "--workers" in result.output
+
+
+def test_a_worker_that_stops_is_told_as_such(home: Path) -> None:
+    setup = prepare(home, "wmp-crime")
+    before = {child.pid for child in multiprocessing.active_children()}
+    pool = MapPool(setup.config, 2)
+    try:
+        assert pool.result(pool.submit([])) == []  # the workers are up
+        workers = [c.pid for c in multiprocessing.active_children() if c.pid not in before]
+        assert workers
+        for pid in workers:
+            os.kill(pid or 0, signal.SIGKILL)
+        with pytest.raises(WorkerError, match="a worker process stopped"):
+            pool.result(pool.submit([{"CrimeReference": "x"}]))
+    finally:
+        pool.close()
