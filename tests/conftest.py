@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.sql",
     "tests.edge.synthetic.runs",
     "tests.fixtures.modes",
+    "tests.fixtures.runtime",
     "tests.hub.audit.interop",
 ]

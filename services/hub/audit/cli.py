@@ -65,6 +65,7 @@ from hub.audit.witness import (
 from hub.cli_support import BatchWait, Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
 from hub.hub_key_cli import HubKeyOption, keys_or_exit
+from hub.runtime import settle_heap
 from hub.settings import state_home
 from wire.audit import AuditRecordError
 from wire.signing import read_private_key, write_private_key
@@ -173,6 +174,7 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     totals = Appended()
+    settle_heap()
 
     def report(batch: Appended) -> None:
         totals.added += batch.added

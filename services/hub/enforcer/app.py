@@ -69,6 +69,7 @@ from hub.enforcer.transport import FETCH_WAIT_MS, App
 from hub.hub_key import hub_keys, hub_signer
 from hub.linkage import LINKAGE_FILE
 from hub.risk.classes import WINDOW_DAYS
+from hub.runtime import settle_heap
 from wire import schemas
 from wire.canonical import canonical_json, iso
 from wire.codec import AvroCodec
@@ -481,5 +482,6 @@ def run(settings: Settings, loglevel: str = "info") -> None:
         raise RuntimeError("no raw topics to consume")
     log.info("consuming %d raw topics: %s", len(raw_topics), ", ".join(raw_topics))
     app = build_app(service, raw_topics)
+    settle_heap()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

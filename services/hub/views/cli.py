@@ -17,6 +17,7 @@ from hub.access.plan import VIEWS
 from hub.cli_support import BatchWait, Bootstrap, Credentials, kafka_client
 from hub.database import local_engine
 from hub.hub_key_cli import HubKeyOption, keys_or_exit
+from hub.runtime import settle_heap
 from hub.views import tables
 from hub.views.builder import Applied, ViewBuilder
 from wire.kafka_client import ClientSettings
@@ -76,6 +77,7 @@ def _run(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     totals = Applied()
+    settle_heap()
 
     def report(batch: Applied) -> None:
         totals.shares += batch.shares
