@@ -12,6 +12,8 @@ import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -239,3 +241,27 @@ def test_a_worker_that_stops_is_told_as_such(home: Path) -> None:
             pool.result(pool.submit([{"CrimeReference": "x"}]))
     finally:
         pool.close()
+
+
+COMMAND = (sys.executable, "-m", "hub.cli", "connector", "run")
+
+
+def test_the_command_runs_its_workers(home: Path) -> None:
+    """As the command, in a process of its own: the workers start from it."""
+    setup = prepare(home, "wmp-crime", source=extract(home, CHUNK_ROWS + 9))
+    printed = {}
+    for workers in ("1", "2"):
+        result = subprocess.run(
+            [*COMMAND, str(setup.config_file), "--dry-run", "--workers", workers],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 4, result.stderr  # the extract's rejects
+        printed[workers] = [
+            json.loads(line)["key"] for line in result.stdout.splitlines() if line[:1] == "{"
+        ]
+    assert printed["1"]
+    assert printed["1"] == printed["2"]
