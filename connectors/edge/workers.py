@@ -9,8 +9,8 @@ depends on the order of rows stays in the connector's process and happens
 in row order, exactly as without workers: whether a row is already
 published, a hashed record key's clash with an earlier row, the reject
 file, batches, acknowledgements and the checkpoint. The events are the same
-bytes either way (Ed25519 signing is deterministic), but ``published_at``,
-which each row takes from the clock as it is mapped.
+either way (Ed25519 signing is deterministic) except ``published_at``, which
+each row takes from the clock as it is mapped.
 
 Each worker builds its own mapper and writer from the config (:func:`build`),
 reading the linkage key and the signing key from the authority's files, as
