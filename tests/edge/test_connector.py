@@ -430,10 +430,17 @@ def wait_for(condition: Any, seconds: float = 60) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_sql_source_on_postgresql_reads_incrementally(
-    kafka_admin: ClientSettings, principals: Principals, database_url: str, home: Path
+    *,
+    kafka_admin: ClientSettings,
+    principals: Principals,
+    database_url: str,
+    home: Path,
+    workers: int,
 ) -> None:
-    """The youth-service referrals, copied into a PostgreSQL table, through the same config."""
+    """The youth-service referrals, copied into a PostgreSQL table, through the
+    same config; mapped in the connector's process, and in 2 workers."""
     schema = f"youth_{uuid.uuid4().hex[:8]}"
     with sqlite3.connect(home / "synthetic" / "youth_service.sqlite") as db:
         db.row_factory = sqlite3.Row
@@ -464,7 +471,7 @@ def test_a_sql_source_on_postgresql_reads_incrementally(
         config = ConnectorConfig.load(setup.config_file)
 
         def run_once() -> Any:
-            connector = Connector(config, principals.settings(setup.principal))
+            connector = Connector(config, principals.settings(setup.principal), workers=workers)
             try:
                 return connector.run()
             finally:
