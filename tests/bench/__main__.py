@@ -35,6 +35,7 @@ from tests.bench import (
     bench_views,
     bench_wire,
 )
+from tests.bench.ceilings import with_ceilings
 from tests.bench.harness import Result, load_previous, write_report
 from tests.hub.enforcer.pipeline import OpaEndpoint
 from wire.kafka_client import CREDENTIALS_ENV, ClientSettings
@@ -124,7 +125,7 @@ def main(argv: list[str]) -> int:
     print(f"audit: ledger append and verify at {rows:,} and {rows * 10:,} rows ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="svdhub-bench-") as folder:
         results += bench_audit.run(Path(folder), rows)
-    md, js = write_report(results, config.state_dir / "bench", previous)
+    md, js = write_report(with_ceilings(results), config.state_dir / "bench", previous)
     print(md.read_text(encoding="utf-8"))
     print(f"wrote {md} and {js}")
     return 0

@@ -1,5 +1,6 @@
 """Wire benchmarks: encode+sign and verify+decode, beside raw fastavro; the
-Ed25519 verify the wire uses, beside cryptography's."""
+Ed25519 verify and sign the wire uses, beside cryptography's (the rates
+tests.bench.ceilings works out each figure's ceiling from)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,17 @@ def run(count: int) -> list[Result]:
         for _ in range(count):
             public.verify(signature, published)
 
+    # And the signature every hub output and every raw event carries.
+    sodium_key = ed25519.SigningKey(private)
+
+    def sign_sodium() -> None:
+        for _ in range(count):
+            sodium_key.sign(published)
+
+    def sign_openssl() -> None:
+        for _ in range(count):
+            private.sign(published)
+
     raw_encode_rate, raw_decode_rate = rate(raw_encode, count), rate(raw_decode, count)
     return [
         Result(
@@ -70,6 +82,14 @@ def run(count: int) -> list[Result]:
             "cryptography's OpenSSL verify",
             rate(verify_openssl, count),
             "verifies/s",
+        ),
+        Result(
+            "wire",
+            "Ed25519 sign, libsodium (what the wire uses)",
+            rate(sign_sodium, count),
+            "cryptography's OpenSSL sign",
+            rate(sign_openssl, count),
+            "signatures/s",
         ),
         Result(
             "wire",
