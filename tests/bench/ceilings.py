@@ -16,10 +16,13 @@ ceiling assumes everything else the figure does costs nothing:
   signed batch of :data:`~tests.bench.bench_audit.PER_EVENT` rows, over the
   sink's two verify threads.
 
-A goal above its ceiling cannot be met by tuning the rest: it needs fewer
-signatures per message (signatures over batches, a change of contract) or
-the signature work on more cores. A goal below it says how much room the
-rest of the work has. The note under each figure gives both.
+Every signature is costed at the rate measured over one raw event (about
+1 KB); an audit batch is larger and costs more, so the enforcer's ceiling
+is, if anything, too high. A goal above its ceiling cannot be met by tuning
+the rest: it needs fewer signatures per message (signatures over batches, a
+change of contract) or the signature work on more cores. A goal below it
+says how much room the rest of the work has. The note under each figure
+gives both.
 """
 
 from __future__ import annotations
