@@ -113,11 +113,7 @@ def ceiling_of(baseline_rate: float, work_seconds: float) -> float:
 def with_ceilings(results: Sequence[Result]) -> list[Result]:
     """``results``, with a note on each figure that has a ceiling: the ceiling
     in this run beside the goal. Unchanged if the verify or sign rate is missing."""
-    rates = {
-        key: next((r.rate for r in results if (r.group, r.name[: len(key[1])]) == key), None)
-        for key in (VERIFY, SIGN)
-    }
-    verify, sign = rates[VERIFY], rates[SIGN]
+    verify, sign = _rate(results, *VERIFY), _rate(results, *SIGN)
     if not verify or not sign:
         return list(results)
     out = []
@@ -137,3 +133,8 @@ def with_ceilings(results: Sequence[Result]) -> list[Result]:
         )
         out.append(replace(result, note=f"{result.note}; {text}" if result.note else text))
     return out
+
+
+def _rate(results: Sequence[Result], group: str, name: str) -> float | None:
+    """The rate of the first figure of ``group`` whose name starts with ``name``."""
+    return next((r.rate for r in results if r.group == group and r.name.startswith(name)), None)
